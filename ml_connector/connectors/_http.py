@@ -1,0 +1,257 @@
+"""The one place for HTTP retries, Retry-After, error classification and redaction.
+
+Every connector's ``_request`` goes through :func:`send`. It retries only
+:class:`TransientError` (exponential backoff with full jitter, Retry-After honoured and
+clamped, bounded attempts); everything else is raised at once, because retrying a bad
+credential or a rejected document only repeats the failure.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import httpx
+
+from .errors import (
+    AuthError,
+    IntegrationError,
+    NotFound,
+    RateLimited,
+    RejectedError,
+    TransientError,
+)
+
+log = logging.getLogger("ml_connector.http")
+
+# status -> error class. 524 is Cloudflare's "origin still working": the write may have
+# committed, so it is transient only for writes that carry an idempotency key (all of ours).
+_STATUS_TABLE: dict[int, type[IntegrationError]] = {
+    400: RejectedError,
+    401: AuthError,
+    403: AuthError,
+    404: NotFound,
+    408: TransientError,
+    409: RejectedError,
+    422: RejectedError,
+    429: RateLimited,
+}
+
+
+def error_class_for_status(status: int) -> type[IntegrationError] | None:
+    """The error class for an HTTP status, or None for success."""
+    if status < 400:
+        return None
+    if status in _STATUS_TABLE:
+        return _STATUS_TABLE[status]
+    if status >= 500:
+        return TransientError
+    return RejectedError
+
+
+# --- redaction ---------------------------------------------------------------------------
+
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+# Each pattern captures (prefix, value, suffix); the value is what gets masked.
+_PATTERNS = [
+    re.compile(r"(<(?:password|sessionid|client_secret|refresh_token)>)([^<]+)(</)", re.I),
+    re.compile(r'("(?:access_token|refresh_token|client_secret|password|sessionid)"\s*:\s*")([^"]*)(")', re.I),
+    re.compile(r"((?:client_secret|password|refresh_token|access_token)=)([^&\s]+)()", re.I),
+    re.compile(r"(Bearer\s+)([A-Za-z0-9._~+/=-]+)()", re.I),
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so :func:`redact` removes it wherever it appears."""
+    if value and len(value) >= 4:
+        with _SECRETS_LOCK:
+            _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """Text with every registered secret and every credential-shaped value masked."""
+    if not text:
+        return text
+    for secret in list(_SECRETS):
+        if secret in text:
+            text = text.replace(secret, "***")
+    for pattern in _PATTERNS:
+        text = pattern.sub(r"\1***\3", text)
+    return text
+
+
+def excerpt(body: bytes | str, limit: int = 300) -> str:
+    """A short, redacted, single-line excerpt of a body for error messages."""
+    if isinstance(body, bytes):
+        body = body[: limit * 4].decode("utf-8", "replace")
+    return redact(" ".join(body.split()))[:limit]
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in every log record that passes through it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is not ours to fix here
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to every handler of the root and Prefect loggers."""
+    for name in ("", "prefect", "ml_connector", "httpx", "uvicorn"):
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RedactingFilter())
+
+
+# --- retries -----------------------------------------------------------------------------
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter; Retry-After wins when given."""
+
+    attempts: int = 5
+    base: float = 0.5
+    cap: float = 20.0
+    max_retry_after: float = 60.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def delay(self, attempt: int, exc: BaseException) -> float:
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.max_retry_after)
+        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header in either of its forms (delta or HTTP-date)."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def error_from_response(response: httpx.Response, *, system: str, operation: str) -> IntegrationError | None:
+    """The typed error an HTTP response stands for, or None when it succeeded."""
+    cls = error_class_for_status(response.status_code)
+    if cls is None:
+        return None
+    context = dict(
+        system=system,
+        operation=operation,
+        status=response.status_code,
+        request_id=response.headers.get("x-request-id"),
+        body_excerpt=excerpt(response.content),
+    )
+    message = f"HTTP {response.status_code} from {system}"
+    if cls is RateLimited:
+        return RateLimited(message, retry_after=parse_retry_after(response.headers.get("retry-after")), **context)
+    return cls(message, **context)
+
+
+def send(
+    client: httpx.Client,
+    build: Callable[[], httpx.Request],
+    *,
+    system: str,
+    operation: str,
+    check: Callable[[httpx.Response], None] | None = None,
+    policy: RetryPolicy | None = None,
+) -> httpx.Response:
+    """Send a request built by ``build`` (called afresh per attempt), retrying transient failures.
+
+    ``check`` raises a typed error for failures carried inside a successful HTTP response
+    (Intacct's ``<status>failure</status>``, QBO's ``Fault``); it runs after the status check,
+    so one classifier per connector sees every body.
+    """
+    policy = policy or RetryPolicy()
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return _attempt(client, build, system=system, operation=operation, check=check)
+        except TransientError as exc:
+            if attempt == policy.attempts:
+                raise
+            wait = policy.delay(attempt, exc)
+            log.info("%s %s: %s; retry %d/%d in %.2fs", system, operation, exc, attempt, policy.attempts - 1, wait)
+            policy.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _attempt(client, build, *, system, operation, check) -> httpx.Response:
+    try:
+        response = client.send(build())
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"timeout talking to {system}: {type(exc).__name__}", system=system, operation=operation) from None
+    except httpx.TransportError as exc:
+        raise TransientError(f"connection to {system} failed: {type(exc).__name__}", system=system, operation=operation) from None
+    error = error_from_response(response, system=system, operation=operation)
+    if error is not None and not (check and _body_speaks(response)):
+        raise error
+    if check is not None:
+        check(response)
+    if error is not None:
+        raise error
+    return response
+
+
+def _body_speaks(response: httpx.Response) -> bool:
+    # Some gateways (Intacct's) return XML error bodies with 4xx codes; let the body classifier
+    # read them first, since it knows more than the status line.
+    ctype = response.headers.get("content-type", "")
+    return response.status_code < 500 and "xml" in ctype and response.status_code != 429
+
+
+# --- transports --------------------------------------------------------------------------
+
+_MOUNTS: dict[str, httpx.BaseTransport] = {}
+
+
+def mount(base_url: str, transport: httpx.BaseTransport) -> None:
+    """Route every client built for ``base_url`` through ``transport`` (in-process emulators)."""
+    _MOUNTS[base_url.rstrip("/")] = transport
+
+
+def unmount(base_url: str) -> None:
+    _MOUNTS.pop(base_url.rstrip("/"), None)
+
+
+def build_client(
+    base_url: str,
+    *,
+    timeout: float = 60.0,
+    verify: bool = True,
+    auth: httpx.Auth | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Client:
+    """An httpx client for one system, with explicit timeouts and TLS verification on."""
+    transport = _MOUNTS.get(base_url.rstrip("/"))
+    if not verify:
+        log.warning("TLS verification is OFF for %s (set by configuration)", base_url)
+    return httpx.Client(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        verify=verify,
+        auth=auth,
+        headers={"User-Agent": "ml-connector/0.1", **(headers or {})},
+        transport=transport,
+    )

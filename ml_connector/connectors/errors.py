@@ -1,0 +1,143 @@
+"""The one exception tree of every connector.
+
+    IntegrationError                 anything an external system or a document did wrong
+    ├── TransientError               try again later: timeouts, connection errors, 408/429/5xx,
+    │   │                            vendor "try again" codes
+    │   └── RateLimited              the system asked us to slow down; carries retry_after
+    ├── AuthError                    the customer must act: bad or revoked credentials
+    ├── RejectedError                the target refused this document: bad data or mapping
+    │   ├── DuplicateWrite           the target already applied this write (idempotency key seen)
+    │   └── BadDocument              the source document cannot be read or mapped
+    │                                (malformed, hostile, unknown partner or item)
+    └── NotFound                     the record asked for does not exist
+
+Every error carries system, operation, status, request_id and a redacted excerpt of the body,
+and survives pickling: Prefect persists task states with cloudpickle, and an exception whose
+``__init__`` takes keyword-only arguments would otherwise fail to unpickle.
+
+``classification`` is what the ledger stores next to the reason, and what decides retries:
+transient errors are retried, the others never are (retrying cannot fix them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class IntegrationError(Exception):
+    """Root of the tree. ``str()`` gives one line with the context an operator needs."""
+
+    classification = "error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str = "",
+        operation: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+        body_excerpt: str = "",
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.system = system
+        self.operation = operation
+        self.status = status
+        self.request_id = request_id
+        self.body_excerpt = body_excerpt
+        self.code = code
+
+    def _context(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "operation": self.operation,
+            "status": self.status,
+            "request_id": self.request_id,
+            "body_excerpt": self.body_excerpt,
+            "code": self.code,
+        }
+
+    def __reduce__(self):  # keep keyword-only context through pickle
+        return (_rebuild, (type(self), self.message, self._context(), self.__dict__.copy()))
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        where = "/".join(p for p in (self.system, self.operation) if p)
+        if where:
+            parts.append(f"[{where}]")
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return " ".join(parts)
+
+
+def _rebuild(cls, message, context, state):
+    err = cls.__new__(cls)
+    IntegrationError.__init__(err, message, **context)
+    err.__dict__.update(state)
+    return err
+
+
+class TransientError(IntegrationError):
+    """Worth another try after a pause."""
+
+    classification = "transient"
+    retryable = True
+
+
+class RateLimited(TransientError):
+    """The system throttled us; ``retry_after`` seconds is its hint (None when it gave none)."""
+
+    classification = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after = retry_after
+
+
+class AuthError(IntegrationError):
+    """Credentials are wrong, expired beyond refresh, or lack permission: a person must act."""
+
+    classification = "auth"
+
+
+class RejectedError(IntegrationError):
+    """The target refused this one document; the rest of the batch is unaffected."""
+
+    classification = "rejected"
+
+
+class DuplicateWrite(RejectedError):
+    """The target says this idempotency key was already applied: the write is done, not failed."""
+
+    classification = "duplicate"
+
+
+class BadDocument(RejectedError):
+    """The source document is malformed, hostile or unmappable; it is quarantined, not posted."""
+
+    classification = "bad_document"
+
+
+class NotFound(IntegrationError):
+    """The record does not exist in the system asked."""
+
+    classification = "not_found"
+
+
+def classify(exc: BaseException) -> str:
+    """The classification stored in the ledger for any exception, ours or not."""
+    if isinstance(exc, IntegrationError):
+        return exc.classification
+    return "internal"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Prefect task retry condition: only transient errors deserve another attempt."""
+    return isinstance(exc, TransientError)
