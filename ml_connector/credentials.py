@@ -1,0 +1,64 @@
+"""Credentials as Prefect blocks. The Prefect server stores block data encrypted, and
+``SecretStr`` keeps the values out of the UI, reprs and logs.
+
+One block per (tenant, system), named ``<tenant>-<system>``; ``ml-connector setup`` creates
+them from a file or the environment.
+"""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from .connectors._http import register_secret
+
+
+class IntacctCredentials(Block):
+    """Sage Intacct XML gateway: a Web Services sender plus a company user."""
+
+    _block_type_name = "ML Connector Intacct"
+    _block_type_slug = "ml-connector-intacct"
+
+    endpoint_url: str = Field(default="https://api.intacct.com/ia/xml/xmlgw.phtml", title="Gateway URL")
+    sender_id: str = Field(title="Web Services sender ID")
+    sender_password: SecretStr = Field(title="Sender password")
+    company_id: str = Field(title="Company ID")
+    user_id: str = Field(title="Web Services user ID")
+    user_password: SecretStr = Field(title="User password")
+    location_id: str | None = Field(default=None, title="Entity (multi-entity companies)")
+    verify_tls: bool = Field(default=True, title="Verify TLS certificates")
+
+    def secrets(self) -> list[str]:
+        return [self.sender_password.get_secret_value(), self.user_password.get_secret_value()]
+
+
+class SpsCredentials(Block):
+    """SPS Commerce Transaction API: an OAuth 2.0 machine-to-machine application."""
+
+    _block_type_name = "ML Connector SPS Commerce"
+    _block_type_slug = "ml-connector-sps"
+
+    base_url: str = Field(default="https://api.spscommerce.com", title="API base URL")
+    token_url: str = Field(default="https://auth.spscommerce.com/oauth/token", title="Token URL")
+    client_id: str = Field(title="Client ID")
+    client_secret: SecretStr = Field(title="Client secret")
+    audience: str = Field(default="https://spscommerce.com", title="Audience")
+    verify_tls: bool = Field(default=True, title="Verify TLS certificates")
+
+    def secrets(self) -> list[str]:
+        return [self.client_secret.get_secret_value()]
+
+
+BLOCKS = {"intacct": IntacctCredentials, "sps": SpsCredentials}
+
+
+def block_name(tenant: str, system: str) -> str:
+    return f"{tenant}-{system}"
+
+
+def load_credentials(tenant: str, system: str):
+    """Load a tenant's block for one system and register its secrets for redaction."""
+    block = BLOCKS[system].load(block_name(tenant, system))
+    for secret in block.secrets():
+        register_secret(secret)
+    return block

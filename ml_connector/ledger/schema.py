@@ -1,0 +1,99 @@
+"""Ledger tables: one row per document, its events, and the cursors.
+
+A document row is keyed by (integration, doc_type, partner, natural_key). Its ``status`` moves
+
+    received ──claim──> posting ──outcome──> posted | failed
+        │                  └── crash: stays posting; the next run resolves it in the target
+        └── (bad input) quarantined          skipped (routed nowhere, or dry run)
+
+and every move is also written to ``document_events`` with the flow run that made it, so a
+run's counts are a query over events, never a tally kept on the side.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Statuses a run may still act on, and the ones that are final until a replay.
+RECEIVED, POSTING, POSTED, FAILED, QUARANTINED, SKIPPED = (
+    "received",
+    "posting",
+    "posted",
+    "failed",
+    "quarantined",
+    "skipped",
+)
+STATUSES = (RECEIVED, POSTING, POSTED, FAILED, QUARANTINED, SKIPPED)
+
+# Event kinds, one per line of a run's report.
+READ, DUPLICATE = "read", "duplicate"
+
+_id_type = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", _id_type, primary_key=True, autoincrement=True),
+    Column("integration", String(64), nullable=False),
+    Column("doc_type", String(32), nullable=False),
+    Column("partner", String(64), nullable=False, default=""),
+    Column("natural_key", String(256), nullable=False),
+    Column("source_ref", String(512), nullable=False, default=""),
+    Column("raw_payload", LargeBinary, nullable=True),
+    Column("payload_hash", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("target_ref", String(256), nullable=True),  # the key we write in the target (bill no.)
+    Column("target_id", String(128), nullable=True),  # the target's own id (RECORDNO)
+    Column("idempotency_key", String(256), nullable=True),
+    Column("claim_token", String(64), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error_class", String(32), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("flow_run_id", String(64), nullable=True),
+    Column("doc_date", String(10), nullable=True),  # ISO date of the document, for backfill windows
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("intent_at", DateTime(timezone=True), nullable=True),
+    Column("posted_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("integration", "doc_type", "partner", "natural_key", name="uq_document_key"),
+    Index("ix_documents_status", "integration", "status"),
+    Index("ix_documents_run", "flow_run_id"),
+)
+
+document_events = Table(
+    "document_events",
+    metadata,
+    Column("id", _id_type, primary_key=True, autoincrement=True),
+    Column("document_id", _id_type, ForeignKey("documents.id"), nullable=True),
+    Column("integration", String(64), nullable=False),
+    Column("flow_run_id", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_events_run", "flow_run_id", "integration"),
+    Index("ix_events_doc", "document_id"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("integration", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,462 @@
+"""The ledger: the source of truth for every document an integration touched.
+
+All writes are set-based (one statement per page, not per document) so the ledger keeps up
+with batch posting, and every state change is a compare-and-set on ``status`` so two workers
+can never claim the same document: on SQLite the database lock serializes them, on
+PostgreSQL the row lock taken by the conditional UPDATE does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Sequence
+
+from sqlalchemy import and_, create_engine, event, func, insert, select, tuple_, update
+from sqlalchemy.engine import Engine
+
+from .schema import (
+    DUPLICATE,
+    FAILED,
+    POSTED,
+    POSTING,
+    QUARANTINED,
+    READ,
+    RECEIVED,
+    SKIPPED,
+    cursors,
+    document_events,
+    documents,
+    metadata,
+)
+
+_CHUNK = 500  # keys per IN (...) clause; stays under SQLite's variable limit
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def payload_hash(payload: bytes | None) -> str | None:
+    return hashlib.sha256(payload).hexdigest() if payload is not None else None
+
+
+def idempotency_key(integration: str, doc_type: str, partner: str, natural_key: str, generation: int = 0) -> str:
+    """The one key a document's write carries on every retry (Intacct function controlid,
+    QBO requestid). A replay after a definite failure starts a new generation."""
+    digest = hashlib.sha256(f"{integration}|{doc_type}|{partner}|{natural_key}".encode()).hexdigest()[:32]
+    return f"mlc-{digest}" + (f"-r{generation}" if generation else "")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A document as read from the source, before posting."""
+
+    doc_type: str
+    partner: str
+    natural_key: str
+    source_ref: str
+    raw_payload: bytes | None
+    status: str = RECEIVED
+    target_ref: str | None = None
+    error_class: str | None = None
+    last_error: str | None = None
+    doc_date: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    new_ids: list[int]
+    duplicates: int
+    quarantined: int
+    refreshed: int = 0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A document claimed for posting by one run: everything the post step needs."""
+
+    id: int
+    doc_type: str
+    partner: str
+    natural_key: str
+    source_ref: str
+    raw_payload: bytes | None
+    target_ref: str | None
+    idempotency_key: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one claimed document. ``status`` RECEIVED means "try again later"."""
+
+    id: int
+    status: str
+    target_id: str | None = None
+    error_class: str | None = None
+    error: str | None = None
+
+
+class Ledger:
+    """Documents, their events and the cursors, on any SQLAlchemy URL."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = _engine(url)
+        if create:
+            metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- ingest ----------------------------------------------------------------------------
+    def ingest(self, integration: str, items: Sequence[Incoming], run_id: str) -> IngestResult:
+        """Store a page of documents. New keys become rows; known keys are duplicates, except
+        a changed payload for a document that never posted, which replaces the old one."""
+        now = utcnow()
+        keys = [(i.doc_type, i.partner, i.natural_key) for i in items]
+        with self.engine.begin() as conn:
+            existing = self._existing(conn, integration, keys)
+            fresh, dup_events, refreshed = [], [], []
+            seen: set[tuple] = set()
+            for item in items:
+                key = (item.doc_type, item.partner, item.natural_key)
+                if key in existing or key in seen:
+                    row = existing.get(key)
+                    if row and self._refresh(conn, row, item, run_id, now):
+                        refreshed.append((row.id, item.status))
+                        dup_events.append((row.id, READ, None))
+                        continue
+                    doc_id = row.id if row else None
+                    dup_events += [(doc_id, READ, None), (doc_id, DUPLICATE, f"already {row.status if row else 'read'}")]
+                    continue
+                seen.add(key)
+                fresh.append(self._row(integration, item, run_id, now))
+            if fresh:
+                conn.execute(insert(documents), fresh)
+            new = self._existing(conn, integration, [(r["doc_type"], r["partner"], r["natural_key"]) for r in fresh])
+            new_rows = [new[(r["doc_type"], r["partner"], r["natural_key"])] for r in fresh]
+            events = dup_events + [(r.id, READ, None) for r in new_rows]
+            events += [(r.id, QUARANTINED, r.last_error) for r in new_rows if r.status == QUARANTINED]
+            events += [(r.id, SKIPPED, r.last_error) for r in new_rows if r.status == SKIPPED]
+            self._events(conn, integration, run_id, events, now)
+        return IngestResult(
+            new_ids=[r.id for r in new_rows if r.status == RECEIVED] + [i for i, s in refreshed if s == RECEIVED],
+            duplicates=sum(1 for e in dup_events if e[1] == DUPLICATE),
+            quarantined=sum(1 for r in new_rows if r.status == QUARANTINED),
+            refreshed=len(refreshed),
+        )
+
+    def _row(self, integration: str, item: Incoming, run_id: str, now: datetime) -> dict:
+        return dict(
+            integration=integration,
+            doc_type=item.doc_type,
+            partner=item.partner,
+            natural_key=item.natural_key,
+            source_ref=item.source_ref,
+            raw_payload=item.raw_payload,
+            payload_hash=payload_hash(item.raw_payload),
+            status=item.status,
+            target_ref=item.target_ref,
+            idempotency_key=idempotency_key(integration, item.doc_type, item.partner, item.natural_key),
+            attempts=0,
+            error_class=item.error_class,
+            last_error=item.last_error,
+            flow_run_id=run_id,
+            doc_date=item.doc_date,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _refresh(self, conn, row, item: Incoming, run_id: str, now: datetime) -> bool:
+        # A partner re-sending a corrected document under the same number: if the old one never
+        # posted, the new payload replaces it (and a new idempotency generation starts, since
+        # the old write definitely did not happen). A posted document is never changed here.
+        if row.status not in (FAILED, QUARANTINED) or row.payload_hash == payload_hash(item.raw_payload):
+            return False
+        generation = int(row.attempts) + 1
+        conn.execute(
+            update(documents)
+            .where(and_(documents.c.id == row.id, documents.c.status == row.status))
+            .values(
+                raw_payload=item.raw_payload,
+                payload_hash=payload_hash(item.raw_payload),
+                status=item.status,
+                target_ref=item.target_ref,
+                error_class=item.error_class,
+                last_error=item.last_error,
+                source_ref=item.source_ref,
+                flow_run_id=run_id,
+                updated_at=now,
+                idempotency_key=idempotency_key(row.integration, row.doc_type, row.partner, row.natural_key, generation),
+            )
+        )
+        return True
+
+    def _existing(self, conn, integration: str, keys: list[tuple]) -> dict[tuple, object]:
+        found: dict[tuple, object] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            if not chunk:
+                continue
+            rows = conn.execute(
+                select(documents).where(
+                    documents.c.integration == integration,
+                    tuple_(documents.c.doc_type, documents.c.partner, documents.c.natural_key).in_(chunk),
+                )
+            )
+            for row in rows:
+                found[(row.doc_type, row.partner, row.natural_key)] = row
+        return found
+
+    def _events(self, conn, integration: str, run_id: str, events: Iterable[tuple], now: datetime) -> None:
+        rows = [
+            dict(document_id=doc_id, integration=integration, flow_run_id=run_id, event=kind, reason=reason, at=now)
+            for doc_id, kind, reason in events
+        ]
+        if rows:
+            conn.execute(insert(document_events), rows)
+
+    # -- claim and outcome -----------------------------------------------------------------
+    def claim(self, integration: str, ids: Sequence[int], run_id: str) -> list[Claimed]:
+        """Atomically move documents from received to posting (the intent) for this run.
+        Documents another run claimed first are simply not returned."""
+        token = uuid.uuid4().hex
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                conn.execute(
+                    update(documents)
+                    .where(
+                        documents.c.id.in_(ids[start : start + _CHUNK]),
+                        documents.c.integration == integration,
+                        documents.c.status == RECEIVED,
+                    )
+                    .values(
+                        status=POSTING,
+                        claim_token=token,
+                        intent_at=now,
+                        updated_at=now,
+                        flow_run_id=run_id,
+                        attempts=documents.c.attempts + 1,
+                    )
+                )
+            rows = conn.execute(select(documents).where(documents.c.claim_token == token).order_by(documents.c.id))
+            return [_claimed(r) for r in rows]
+
+    def record_outcomes(self, integration: str, outcomes: Sequence[Outcome], run_id: str) -> None:
+        """Write the outcome of each claimed document, and its event, in one transaction."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for o in outcomes:
+                values = dict(
+                    status=o.status,
+                    error_class=o.error_class,
+                    last_error=o.error,
+                    updated_at=now,
+                    flow_run_id=run_id,
+                    claim_token=None,
+                )
+                if o.status == POSTED:
+                    values.update(target_id=o.target_id, posted_at=now, error_class=None, last_error=None)
+                conn.execute(update(documents).where(documents.c.id == o.id).values(**values))
+            events = [(o.id, o.status, o.error) for o in outcomes if o.status in (POSTED, FAILED, QUARANTINED)]
+            self._events(conn, integration, run_id, events, now)
+
+    def pending_ids(self, integration: str, *, limit: int = 1000, after_id: int = 0) -> list[int]:
+        """Documents stored but not yet posted (new, or back after a transient failure)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.id)
+                .where(documents.c.integration == integration, documents.c.status == RECEIVED, documents.c.id > after_id)
+                .order_by(documents.c.id)
+                .limit(limit)
+            )
+            return [r.id for r in rows]
+
+    def intent_runs(self, integration: str) -> list[str]:
+        """The flow runs holding documents between intent and outcome."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.flow_run_id)
+                .where(documents.c.integration == integration, documents.c.status == POSTING)
+                .distinct()
+            )
+            return [r.flow_run_id for r in rows if r.flow_run_id]
+
+    def stale_intents(self, integration: str, *, run_ids: Sequence[str] = (),
+                      older_than: timedelta | None = None, claimer: str | None = None) -> list[Claimed]:
+        """Documents left in posting (intent written, outcome not) by runs that are over
+        (``run_ids``), or whose intent is older than the lease ``older_than``.
+
+        Each is re-claimed under a new token and the ``claimer`` run, so a concurrent recovery
+        (which only looks at runs that are over) cannot pick it too."""
+        token = uuid.uuid4().hex
+        stale = documents.c.flow_run_id.in_(list(run_ids)) if run_ids else None
+        if older_than is not None:
+            old = documents.c.intent_at <= utcnow() - older_than
+            stale = old if stale is None else (stale | old)
+        if stale is None:
+            return []
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(documents)
+                .where(documents.c.integration == integration, documents.c.status == POSTING, stale)
+                .values(claim_token=token, intent_at=utcnow(), flow_run_id=claimer or documents.c.flow_run_id)
+            )
+            rows = conn.execute(select(documents).where(documents.c.claim_token == token).order_by(documents.c.id))
+            return [_claimed(r) for r in rows]
+
+    def requeue(self, integration: str, ids: Sequence[int], run_id: str, *, reason: str = "replay") -> int:
+        """Send failed, quarantined or skipped documents back to received, with a new
+        idempotency generation (their earlier write definitely did not happen)."""
+        now, moved = utcnow(), 0
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(documents).where(
+                    documents.c.integration == integration,
+                    documents.c.id.in_(list(ids)),
+                    documents.c.status.in_((FAILED, QUARANTINED, SKIPPED)),
+                )
+            ).all()
+            for row in rows:
+                key = idempotency_key(integration, row.doc_type, row.partner, row.natural_key, int(row.attempts) + 1)
+                result = conn.execute(
+                    update(documents)
+                    .where(documents.c.id == row.id, documents.c.status == row.status)
+                    .values(status=RECEIVED, idempotency_key=key, updated_at=now, flow_run_id=run_id)
+                )
+                moved += result.rowcount
+            self._events(conn, integration, run_id, [(r.id, "requeued", reason) for r in rows], now)
+        return moved
+
+    def posted_without_followup(self, integration: str, doc_type: str, followup_integration: str,
+                                followup_type: str, *, limit: int = 1000) -> list:
+        """Posted documents that have no follow-up document of the same partner and key yet
+        (posted orders without an acknowledgement)."""
+        follow = documents.alias("follow")
+        exists = (
+            select(follow.c.id)
+            .where(
+                follow.c.integration == followup_integration,
+                follow.c.doc_type == followup_type,
+                follow.c.partner == documents.c.partner,
+                follow.c.natural_key == documents.c.natural_key,
+            )
+            .exists()
+        )
+        query = (
+            select(documents)
+            .where(documents.c.integration == integration, documents.c.doc_type == doc_type,
+                   documents.c.status == POSTED, ~exists)
+            .order_by(documents.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    # -- cursors ---------------------------------------------------------------------------
+    def get_cursor(self, integration: str, name: str = "live") -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(cursors.c.value).where(cursors.c.integration == integration, cursors.c.name == name)
+            ).first()
+            return row.value if row else None
+
+    def set_cursor(self, integration: str, value: str | None, name: str = "live") -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(cursors)
+                .where(cursors.c.integration == integration, cursors.c.name == name)
+                .values(value=value, updated_at=now)
+            ).rowcount
+            if not done:
+                conn.execute(insert(cursors).values(integration=integration, name=name, value=value, updated_at=now))
+
+    # -- reading ---------------------------------------------------------------------------
+    def run_counts(self, integration: str, run_id: str) -> dict[str, int]:
+        """Events of one run by kind: read, duplicate, posted, failed, quarantined, skipped."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(document_events.c.event, func.count())
+                .where(document_events.c.integration == integration, document_events.c.flow_run_id == run_id)
+                .group_by(document_events.c.event)
+            )
+            counts = Counter({r[0]: r[1] for r in rows})
+        return {k: counts.get(k, 0) for k in (READ, POSTED, DUPLICATE, FAILED, QUARANTINED, SKIPPED)}
+
+    def run_failures(self, integration: str, run_id: str, limit: int = 200) -> list[dict]:
+        """The documents this run failed or quarantined, with their reasons."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.id, documents.c.doc_type, documents.c.partner, documents.c.natural_key,
+                       documents.c.source_ref, document_events.c.event, document_events.c.reason)
+                .join(documents, documents.c.id == document_events.c.document_id)
+                .where(
+                    document_events.c.integration == integration,
+                    document_events.c.flow_run_id == run_id,
+                    document_events.c.event.in_((FAILED, QUARANTINED)),
+                )
+                .order_by(documents.c.id)
+                .limit(limit)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def status_counts(self, integration: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.status, func.count())
+                .where(documents.c.integration == integration)
+                .group_by(documents.c.status)
+            )
+            return {r[0]: r[1] for r in rows}
+
+    def documents(self, integration: str, *, status: str | Sequence[str] | None = None,
+                  ids: Sequence[int] | None = None, run_id: str | None = None, doc_type: str | None = None) -> list:
+        """Document rows, filtered; used by replay, reconcile and status."""
+        query = select(documents).where(documents.c.integration == integration)
+        if status is not None:
+            query = query.where(documents.c.status.in_([status] if isinstance(status, str) else list(status)))
+        if ids is not None:
+            query = query.where(documents.c.id.in_(list(ids)))
+        if run_id is not None:
+            query = query.where(documents.c.flow_run_id == run_id)
+        if doc_type is not None:
+            query = query.where(documents.c.doc_type == doc_type)
+        with self.engine.connect() as conn:
+            return conn.execute(query.order_by(documents.c.id)).all()
+
+
+def _claimed(row) -> Claimed:
+    return Claimed(
+        id=row.id,
+        doc_type=row.doc_type,
+        partner=row.partner,
+        natural_key=row.natural_key,
+        source_ref=row.source_ref,
+        raw_payload=row.raw_payload,
+        target_ref=row.target_ref,
+        idempotency_key=row.idempotency_key,
+        attempts=row.attempts,
+    )
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets readers run beside the one writer
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)

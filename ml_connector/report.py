@@ -1,0 +1,33 @@
+"""Rendering the demo's report for a person, and judging it."""
+
+from __future__ import annotations
+
+COLUMNS = ("read", "posted", "skipped_duplicates", "failed", "quarantined", "skipped")
+
+
+def render_demo(report: dict) -> str:
+    lines = [f"ml-connector demo: {report['documents']} documents, faults={report['faults']}, "
+             f"{report['seconds']}s, Prefect API {report['prefect_api']}", ""]
+    header = f"{'integration':<14}" + "".join(f"{c:>20}" for c in COLUMNS)
+    lines += [header, "-" * len(header)]
+    for name, data in report["integrations"].items():
+        lines.append(f"{name:<14}" + "".join(f"{data[c]:>20}" for c in COLUMNS))
+    lines += ["", f"{'reconciliation':<14}{'expected':>12}{'present':>12}{'missing':>12}{'duplicated':>12}{'unexpected':>12}"]
+    for name, data in report["integrations"].items():
+        r = data["reconciliation"]
+        lines.append(f"{name:<14}{r['expected']:>12}{r['present']:>12}{r['missing']:>12}{r['duplicated']:>12}{r['unexpected']:>12}")
+    lines.append("")
+    for name, data in report["integrations"].items():
+        runs = ", ".join(f"{r['state'].lower()}" for r in data["runs"])
+        lines.append(f"{name}: runs [{runs}]; ledger {data['ledger']}")
+    lines.append(f"faults injected: {report['faults_injected']}")
+    lines.append("result: " + ("OK, nothing missing, nothing duplicated" if demo_ok(report) else "PROBLEMS, see above"))
+    return "\n".join(lines)
+
+
+def demo_ok(report: dict) -> bool:
+    return all(
+        d["reconciliation"]["missing"] == 0 and d["reconciliation"]["duplicated"] == 0
+        and d["reconciliation"]["unexpected"] == 0
+        for d in report["integrations"].values()
+    )

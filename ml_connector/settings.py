@@ -1,0 +1,23 @@
+"""Embedded defaults, each overridable by one environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def ledger_url() -> str:
+    """The ledger's SQLAlchemy URL: ``ML_CONNECTOR_LEDGER_URL``, else a SQLite file under
+    ``./.ml-connector/`` (the working directory of the worker or the CLI)."""
+    url = os.environ.get("ML_CONNECTOR_LEDGER_URL")
+    if url:
+        return url
+    folder = Path(os.environ.get("ML_CONNECTOR_HOME", Path.cwd() / ".ml-connector"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'ledger.db'}"
+
+
+def intent_lease_seconds() -> float:
+    """How old an unresolved intent must be before any run may resolve it, when the run that
+    wrote it cannot be asked (its own state is the faster signal; see tasks/recovery.py)."""
+    return float(os.environ.get("ML_CONNECTOR_INTENT_LEASE", "600"))

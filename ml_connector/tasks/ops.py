@@ -1,0 +1,66 @@
+"""Tasks about runs themselves: which runs are over, and the report every run publishes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+
+from .resources import tenant as tenant_resources
+
+log = logging.getLogger("ml_connector.tasks.ops")
+
+
+def _run_is_over(client, run_id: str) -> bool:
+    try:
+        flow_run = client.read_flow_run(uuid.UUID(run_id))
+    except Exception:  # not a Prefect run (a script's run id) or already deleted: nobody owns it
+        return True
+    return flow_run.state is None or flow_run.state.is_final()
+
+
+@task
+def finished_runs(tenant: str, integration: str, current_run: str) -> list[str]:
+    """Runs that hold unresolved intents and can no longer resolve them themselves.
+
+    The current run is included: a rerun of a failed flow run keeps its id, and at the start
+    of a run nothing of its own is in flight, so its old intents are stale too."""
+    from prefect.client.orchestration import get_client
+
+    holders = tenant_resources(tenant).ledger.intent_runs(integration)
+    if not holders:
+        return []
+    with get_client(sync_client=True) as client:
+        return [r for r in holders if r == current_run or _run_is_over(client, r)]
+
+
+@task
+def publish_report(tenant: str, integration: str, run_id: str, extra: dict | None = None) -> dict:
+    """Publish the run's table artifact from the ledger's events, and return the counts.
+
+    The counts are a query over this run's ledger events, so the artifact matches the ledger
+    exactly; failed and quarantined documents are listed with their reason and the command
+    that replays them."""
+    ledger = tenant_resources(tenant).ledger
+    counts = ledger.run_counts(integration, run_id)
+    failures = ledger.run_failures(integration, run_id)
+    rows = [{"metric": k, "documents": v} for k, v in counts.items()]
+    rows += [{"metric": k, "documents": v} for k, v in (extra or {}).items()]
+    for f in failures:
+        rows.append({
+            "metric": f"{f['event']}: {f['doc_type']} {f['partner']} {f['natural_key']}",
+            "documents": 1,
+            "reason": f["reason"],
+            "replay": f"ml-connector replay --integration {integration} --id {f['id']}",
+        })
+    try:
+        create_table_artifact(
+            key=f"{integration}-run-report",
+            table=rows,
+            description=f"{integration} for tenant {tenant}: read, posted, skipped as duplicates, failed, quarantined",
+        )
+    except Exception as exc:  # the report must never fail the run that already did the work
+        log.warning("could not publish the run report artifact: %s", exc)
+    return {**counts, **(extra or {})}

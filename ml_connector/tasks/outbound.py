@@ -1,0 +1,112 @@
+"""Intacct -> SPS: record AR invoices and order acknowledgements, and send them as RSX.
+
+Each document is keyed (partner, invoice number) or (partner, PO number) in the ledger, so an
+invoice read again in the cursor's overlap window, or an order acknowledged already, is a
+duplicate and is not sent twice. The SPS file name is derived from the same key and SPS
+overwrites on POST, so even a retried upload cannot produce a second file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from prefect import task
+
+from ..connectors.errors import BadDocument
+from ..connectors.intacct.models import ArInvoice
+from ..connectors.sps import rsx
+from ..ledger.schema import POSTED, QUARANTINED, RECEIVED
+from ..ledger.store import Claimed, Incoming
+from ..mappings.intacct_to_sps import arinvoice_to_rsx, order_to_orderack, partner_for_invoice
+from ..mappings.tenant import TenantMapping
+from .inbound import INTEGRATION as INBOUND
+from .posting import one_line, post_documents
+from .resources import tenant as tenant_resources
+from .retry import retry_options
+from .sps import outbox_path, upload
+
+INTEGRATION = "intacct-sps"
+
+
+@dataclass
+class ArPageReport:
+    new_ids: list[int] = field(default_factory=list)
+    max_modified: datetime | None = None
+    duplicates: int = 0
+    quarantined: int = 0
+
+
+def invoice_row(inv: ArInvoice, mapping: TenantMapping) -> Incoming:
+    """The ledger row of one AR invoice: to send, or quarantined with the reason."""
+    raw = inv.model_dump_json().encode()
+    base = dict(doc_type="invoice", natural_key=inv.record_id, source_ref=f"ARINVOICE:{inv.record_no}",
+                raw_payload=raw, doc_date=inv.when_created.isoformat())
+    try:
+        partner = partner_for_invoice(inv, mapping)
+        arinvoice_to_rsx(inv, mapping)  # validate now, so a bad invoice is quarantined at once
+    except BadDocument as exc:
+        return Incoming(partner=inv.customer_id, **base, status=QUARANTINED, error_class=exc.classification,
+                        last_error=one_line(exc))
+    fmt = mapping.outbound.invoice_format
+    return Incoming(partner=partner, **base, status=RECEIVED, target_ref=outbox_path("invoice", partner, inv.record_id, fmt))
+
+
+@task
+def ingest_ar_invoices(tenant: str, invoices: list[ArInvoice], run_id: str) -> ArPageReport:
+    """Record a page of AR invoices in the ledger."""
+    res = tenant_resources(tenant)
+    rows = [invoice_row(inv, res.mapping) for inv in invoices]
+    result = res.ledger.ingest(INTEGRATION, rows, run_id)
+    return ArPageReport(
+        new_ids=result.new_ids,
+        max_modified=max((inv.when_modified for inv in invoices), default=None),
+        duplicates=result.duplicates,
+        quarantined=result.quarantined,
+    )
+
+
+@task
+def queue_orderacks(tenant: str, run_id: str, limit: int = 1000) -> list[int]:
+    """Create an acknowledgement row for every inbound order posted to Intacct and not yet
+    acknowledged; returns the new rows' ids."""
+    res = tenant_resources(tenant)
+    if not res.mapping.outbound.send_orderacks:
+        return []
+    orders = res.ledger.posted_without_followup(INBOUND, "order", INTEGRATION, "orderack", limit=limit)
+    fmt = "xml"
+    rows = [
+        Incoming(doc_type="orderack", partner=o.partner, natural_key=o.natural_key, source_ref=o.source_ref,
+                 raw_payload=o.raw_payload, target_ref=outbox_path("orderack", o.partner, o.natural_key, fmt),
+                 doc_date=o.doc_date)
+        for o in orders
+    ]
+    return res.ledger.ingest(INTEGRATION, rows, run_id).new_ids
+
+
+def build_rsx(c: Claimed, mapping: TenantMapping, today: date) -> tuple[str, bytes]:
+    """The SPS path and RSX bytes for one outbound document."""
+    if c.doc_type == "invoice":
+        inv = ArInvoice.model_validate_json(c.raw_payload)
+        doc = arinvoice_to_rsx(inv, mapping)
+        fmt = mapping.outbound.invoice_format
+        content = rsx.encode_json("invoice", doc) if fmt == "json" else rsx.encode_xml("invoice", [doc])
+        return c.target_ref or outbox_path("invoice", c.partner, c.natural_key, fmt), content
+    path, _, index = c.source_ref.partition("#")
+    docs = rsx.parse(c.raw_payload, filename=path.rsplit("/", 1)[-1])
+    _, order = docs[int(index) if index else 0]
+    ack = order_to_orderack(order, today)
+    return c.target_ref or outbox_path("orderack", c.partner, c.natural_key), rsx.encode_xml("orderack", [ack])
+
+
+@task(**retry_options())
+def send_documents(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
+    """Upload the outbound documents ``ids`` to SPS's in/ folder."""
+    res = tenant_resources(tenant)
+    today = date.today()
+    return post_documents(res.ledger, INTEGRATION, ids, run_id,
+                          build=lambda c: build_rsx(c, res.mapping, today),
+                          write=lambda prepared: upload(tenant, prepared), batch_size=100)
+
+
+__all__ = ["INTEGRATION", "ingest_ar_invoices", "queue_orderacks", "send_documents", "POSTED"]
