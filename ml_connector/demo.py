@@ -24,6 +24,7 @@ def prepare_environment(workdir: Path) -> None:
     os.environ["ML_CONNECTOR_LEDGER_URL"] = f"sqlite:///{workdir / 'ledger.db'}"
     os.environ.setdefault("ML_CONNECTOR_TASK_RETRY_DELAYS", _DEMO_RETRY_DELAYS)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if "PREFECT_API_URL" not in os.environ:
         os.environ["PREFECT_HOME"] = str(workdir / "prefect")
 

@@ -226,13 +226,19 @@ def _body_speaks(response: httpx.Response) -> bool:
 _MOUNTS: dict[str, httpx.BaseTransport] = {}
 
 
+def _origin(url: str) -> str:
+    u = httpx.URL(url)
+    return f"{u.scheme}://{u.netloc.decode()}"
+
+
 def mount(base_url: str, transport: httpx.BaseTransport) -> None:
-    """Route every client built for ``base_url`` through ``transport`` (in-process emulators)."""
-    _MOUNTS[base_url.rstrip("/")] = transport
+    """Route every client built for a URL on ``base_url``'s origin through ``transport``
+    (in-process emulators in tests)."""
+    _MOUNTS[_origin(base_url)] = transport
 
 
 def unmount(base_url: str) -> None:
-    _MOUNTS.pop(base_url.rstrip("/"), None)
+    _MOUNTS.pop(_origin(base_url), None)
 
 
 def build_client(
@@ -244,7 +250,7 @@ def build_client(
     headers: dict[str, str] | None = None,
 ) -> httpx.Client:
     """An httpx client for one system, with explicit timeouts and TLS verification on."""
-    transport = _MOUNTS.get(base_url.rstrip("/"))
+    transport = _MOUNTS.get(_origin(base_url))
     if not verify:
         log.warning("TLS verification is OFF for %s (set by configuration)", base_url)
     return httpx.Client(
