@@ -132,7 +132,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int, exc: BaseException) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.max_retry_after)
+            # A little jitter on top, so many workers told the same Retry-After do not return
+            # in lockstep and trip the limit again together.
+            wait = min(max(exc.retry_after, 0.0), self.max_retry_after)
+            return wait + random.uniform(0, 0.1 * wait + 0.01)
         return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
 
 
@@ -215,10 +218,12 @@ def _attempt(client, build, *, system, operation, check) -> httpx.Response:
 
 
 def _body_speaks(response: httpx.Response) -> bool:
-    # Some gateways (Intacct's) return XML error bodies with 4xx codes; let the body classifier
-    # read them first, since it knows more than the status line.
+    # Some systems explain a 4xx in a structured body (Intacct's XML errors, SPS's
+    # problem+json); let the connector's classifier read it first, since it knows more than
+    # the status line. 429 and 5xx stay with the status table: they are retried either way.
     ctype = response.headers.get("content-type", "")
-    return response.status_code < 500 and "xml" in ctype and response.status_code != 429
+    structured = "xml" in ctype or "problem+json" in ctype
+    return response.status_code < 500 and response.status_code != 429 and structured
 
 
 # --- transports --------------------------------------------------------------------------

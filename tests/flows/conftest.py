@@ -55,7 +55,7 @@ def make_world(tmp_path, monkeypatch, *, intacct_faults=None, sps_faults=None, s
                token_ttl=3600.0) -> World:
     monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
     reset()
-    shared_sessions()._sessions.clear()  # a session from another test's emulator means nothing here
+    shared_sessions().clear()  # a session from another test's emulator means nothing here
     intacct = IntacctEmulator(faults=intacct_faults or FaultPlan(), session_ttl=session_ttl)
     sps = SpsEmulator(faults=sps_faults or FaultPlan(), token_ttl=token_ttl)
     _http.mount(intacct.base_url, intacct.transport())

@@ -91,6 +91,7 @@ class FunctionResult(BaseModel):
     ok: bool
     key: str | None = Field(default=None, description="RECORDNO (generic) or <key> (legacy) of the record written.")
     records: list[dict] = []
+    list_type: str | None = Field(default=None, description="The data listtype: 'objects', 'arinvoice', 'APBILL'...")
     count: int | None = None
     total_count: int | None = None
     num_remaining: int | None = None

@@ -12,12 +12,34 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 
 
 class Rsx(BaseModel):
-    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="ignore", frozen=False)
+    # coerce_numbers_to_str: JSON partners send codes such as Vendor or AddressLocationNumber as
+    # numbers now and then; the value is the same, so accept it rather than quarantine the file.
+    model_config = ConfigDict(
+        alias_generator=to_pascal, populate_by_name=True, extra="ignore", frozen=False, coerce_numbers_to_str=True
+    )
+
+
+class Meta(Rsx):
+    """SPS's envelope block: the X12 control numbers and batch details of a translated document."""
+
+    sender_unique_id: str | None = Field(default=None, alias="SenderUniqueID")
+    sender_company_name: str | None = None
+    receiver_unique_id: str | None = Field(default=None, alias="ReceiverUniqueID")
+    receiver_company_name: str | None = None
+    is_drop_ship: bool | None = None
+    interchange_control_number: str | None = None
+    group_control_number: str | None = None
+    document_control_number: str | None = None
+    batch_part: str | None = None
+    batch_total: int | None = None
+    batch_id: str | None = Field(default=None, alias="BatchID")
+    order_management: str | None = None
+    version: str | None = None
 
 
 class Address(Rsx):
@@ -46,7 +68,10 @@ class Reference(Rsx):
 
 class Note(Rsx):
     note_code: str | None = None
-    note: str
+    # Older RSX maps call the text NoteInformationField; read both, always write Note.
+    note: str = Field(
+        validation_alias=AliasChoices("Note", "NoteInformationField"), serialization_alias="Note", alias="Note"
+    )
 
 
 class PaymentTerms(Rsx):
@@ -138,6 +163,7 @@ class Summary(Rsx):
 class RsxOrder(Rsx):
     """An RSX Order (X12 850); an OrderAck (855) has the same shape plus acknowledgements."""
 
+    meta: Meta | None = None
     header: OrderDocHeader
     line_item: list[OrderLineItem] = Field(min_length=1)
     summary: Summary = Summary()
@@ -183,6 +209,7 @@ class InvoiceDocHeader(Header):
 class RsxInvoice(Rsx):
     """An RSX Invoice (X12 810)."""
 
+    meta: Meta | None = None
     header: InvoiceDocHeader
     line_item: list[InvoiceLineItem] = Field(min_length=1)
     summary: Summary = Summary()
@@ -247,6 +274,7 @@ class ShipmentDocHeader(Header):
 class RsxShipment(Rsx):
     """An RSX Shipment / ASN (X12 856)."""
 
+    meta: Meta | None = None
     header: ShipmentDocHeader
     order_level: list[OrderLevel] = Field(min_length=1)
     summary: Summary = Summary()

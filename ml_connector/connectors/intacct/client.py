@@ -1,0 +1,278 @@
+"""Sage Intacct XML gateway client: thin endpoint methods over one ``_request``.
+
+``_request`` builds the envelope (:mod:`.codec`), sends it through ``_http.send`` (HTTP retries,
+Retry-After, the body classifier as ``check``), and renews a refused session once. Function
+controlids are the idempotency keys of writes: they are built once per logical write by the
+caller and sent unchanged on every retry, with ``uniqueid=true``, so a retried write that had
+already committed comes back as :class:`~ml_connector.connectors.errors.DuplicateWrite`
+instead of posting twice. Reads use ``uniqueid=false`` and fresh controlids.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator, Sequence, TypeVar
+
+import httpx
+
+from .._http import RetryPolicy, build_client, register_secret, send
+from ..errors import TransientError
+from . import codec
+from ._xml import DATETIME_FORMAT
+from .auth import IntacctConfig, Session, SessionCache, session_from_response, shared_sessions
+from .codec import SYSTEM, SessionExpired
+from .models import ApBill, ArInvoice, Function, FunctionResult
+
+log = logging.getLogger("ml_connector.intacct")
+T = TypeVar("T")
+
+_IN_LIMIT = 1000  # values per query <in> filter (XSD maxOccurs)
+_QUERY_PAGE = 2000  # the largest query page
+_READ_KEYS = 100  # RECORDNOs per read function: no documented limit, stay modest
+_HEADERS = {"Content-Type": "application/xml", "Accept": "text/xml, application/xml"}
+
+
+@dataclass(frozen=True)
+class ArInvoicePage:
+    """One page of AR invoices; ``result_id`` continues the read, None once nothing remains."""
+
+    invoices: list[ArInvoice]
+    result_id: str | None
+    num_remaining: int
+
+
+class IntacctClient:
+    """One Intacct company through the XML gateway. Pass ``http`` to control transport and
+    pooling (tests mount an emulator there); otherwise the client builds and owns one."""
+
+    def __init__(
+        self,
+        config: IntacctConfig,
+        http: httpx.Client | None = None,
+        policy: RetryPolicy | None = None,
+        sessions: SessionCache | None = None,
+        *,
+        max_functions: int = 100,
+        max_pages: int = 10_000,
+    ) -> None:
+        self.config = config
+        # Also registered by the config itself, but a config unpickled in another process
+        # (a Prefect worker) skips its post-init hook.
+        register_secret(config.sender_password.get_secret_value())
+        register_secret(config.user_password.get_secret_value())
+        self._owns_http = http is None
+        # Requests go to absolute URLs (the session endpoint may be another host), so the
+        # client's base is the gateway origin, which is also what _http.mount keys on.
+        self._http = http or build_client(_origin(config.endpoint_url), timeout=config.timeout, verify=config.verify)
+        self._policy = policy or RetryPolicy()
+        self._sessions = sessions or shared_sessions()
+        self.max_functions = max_functions
+        self.max_pages = max_pages
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _post(self, url: str, functions: Sequence[Function], *, operation: str, uniqueid: bool,
+              transaction: bool, session: Session | None) -> codec.ParsedResponse:
+        """One exchange with retries; the envelope (and its request controlid) is new per attempt."""
+        parsed: codec.ParsedResponse | None = None
+        auth: dict[str, Any] = {"session_id": session.session_id} if session else {"login": self.config.login()}
+
+        def build() -> httpx.Request:
+            body = codec.build_request(
+                functions, sender_id=self.config.sender_id,
+                sender_password=self.config.sender_password.get_secret_value(),
+                control_id=codec.new_controlid("req"), uniqueid=uniqueid, transaction=transaction, **auth)
+            return self._http.build_request("POST", url, content=body, headers=_HEADERS)
+
+        def check(response: httpx.Response) -> None:
+            nonlocal parsed
+            parsed = codec.parse_response(response.content, session_auth=session is not None, operation=operation)
+
+        send(self._http, build, system=SYSTEM, operation=operation, check=check, policy=self._policy)
+        assert parsed is not None  # send() returns only after check() passed
+        return parsed
+
+    def _open_session(self) -> Session:
+        """``getAPISession`` with login authentication, alone in its request (reference §3)."""
+        parsed = self._post(self.config.endpoint_url, [codec.get_api_session_function()],
+                            operation="getAPISession", uniqueid=False, transaction=False, session=None)
+        return session_from_response(parsed, self.config, self._sessions)
+
+    def _request(self, functions: Sequence[Function], *, uniqueid: bool, transaction: bool,
+                 operation: str = "execute") -> list[FunctionResult]:
+        """Send ``functions`` in one envelope on the cached session; results in input order.
+        A refused session is invalidated and renewed once: auth failures run no function, so
+        resending the same functions is safe."""
+        key = self.config.session_key
+        for attempt in (1, 2):
+            session = self._sessions.get(key, self._open_session)
+            try:
+                parsed = self._post(session.endpoint, functions, operation=operation, uniqueid=uniqueid,
+                                    transaction=transaction, session=session)
+            except SessionExpired:
+                self._sessions.invalidate(key, session.session_id)
+                if attempt == 2:
+                    raise
+                log.info("intacct %s: session refused, renewing it", operation)
+                continue
+            self._sessions.observe(key, session.session_id, parsed)
+            return _in_order(functions, parsed.results, operation)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, function: Function, operation: str) -> FunctionResult:
+        """One read function; its failure is raised, since a read has no document to isolate."""
+        [result] = self._request([function], uniqueid=False, transaction=False, operation=operation)
+        if result.error is not None:
+            raise result.error
+        return result
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def execute(self, functions: Sequence[Function], *, uniqueid: bool = True,
+                transaction: bool = False) -> list[FunctionResult]:
+        """Run ``functions`` in one request; one result per function, in input order."""
+        return self._request(functions, uniqueid=uniqueid, transaction=transaction)
+
+    def create_bills(self, items: Sequence[tuple[str, ApBill]]) -> list[FunctionResult]:
+        """Create AP bills, ``max_functions`` per request as independent functions
+        (``transaction=false``): one bad bill fails alone. ``items`` pairs each bill with its
+        controlid (idempotency key). If a request fails outright, the error is raised; bills of
+        earlier requests are committed and report ``DuplicateWrite`` when the call is retried."""
+        results: list[FunctionResult] = []
+        for chunk in _chunks(items, self.max_functions):
+            functions = [codec.bill_function(controlid, bill) for controlid, bill in chunk]
+            results.extend(self._request(functions, uniqueid=True, transaction=False, operation="create_bills"))
+        return results
+
+    def find_bills(self, record_ids: Sequence[str], vendor_id: str | None = None) -> dict[str, str]:
+        """RECORDID -> RECORDNO of existing bills, to settle a write whose outcome is unknown.
+        Missing ids are absent; if several bills share a RECORDID the oldest one wins."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(record_ids)), _IN_LIMIT):
+            condition: tuple = ("in", "RECORDID", chunk)
+            if vendor_id is not None:
+                condition = ("and", condition, ("equalto", "VENDORID", vendor_id))
+            for record in self._query_all("APBILL", ("RECORDNO", "RECORDID"), condition):
+                if found.setdefault(record["RECORDID"], record["RECORDNO"]) != record["RECORDNO"]:
+                    log.warning("intacct: several bills have RECORDID %s; using RECORDNO %s",
+                                record["RECORDID"], found[record["RECORDID"]])
+        return found
+
+    def _query_all(self, object_name: str, fields: Sequence[str], condition: tuple) -> Iterator[dict]:
+        """Every record of a ``query``, paged by offset (each page is a new query, so order by
+        RECORDNO to keep pages stable)."""
+        offset = 0
+        for _ in range(self.max_pages):
+            function = codec.query_function(object_name, fields, condition, [("RECORDNO", "ascending")],
+                                            pagesize=_QUERY_PAGE, offset=offset, show_private=True)
+            result = self._read(function, "query")
+            yield from result.records
+            if not result.num_remaining or not result.records:
+                return
+            offset += len(result.records)
+        raise TransientError(f"query of {object_name} exceeded {self.max_pages} pages",
+                             system=SYSTEM, operation="query")
+
+    def read_ar_invoices(self, modified_since: datetime, until: datetime | None = None,
+                         page_size: int = 1000, *, include_lines: bool = True) -> ArInvoicePage:
+        """The first page of AR invoices modified in ``[modified_since, until)`` (readByQuery).
+
+        readByQuery returns invoice headers only, so ``include_lines`` adds one ``read``
+        request per page for the line items.
+        """
+        query = f"WHENMODIFIED >= {codec.quote(_stamp(modified_since))}"
+        if until is not None:
+            query += f" AND WHENMODIFIED < {codec.quote(_stamp(until))}"
+        result = self._read(codec.read_by_query_function("ARINVOICE", query, page_size=page_size), "readByQuery")
+        return self._ar_page(result, include_lines)
+
+    def read_more_ar_invoices(self, result_id: str, *, include_lines: bool = True) -> ArInvoicePage:
+        """The next page of the readByQuery that returned ``result_id`` (readMore)."""
+        result = self._read(codec.read_more_function(result_id), "readMore")
+        return self._ar_page(result, include_lines)
+
+    def iter_ar_invoices(self, modified_since: datetime, until: datetime | None = None,
+                         page_size: int = 1000, *, include_lines: bool = True) -> Iterator[list[ArInvoice]]:
+        """AR invoices modified in ``[modified_since, until)``, one list per page, following
+        readMore until ``numremaining`` is 0. Guards: each page must shrink ``numremaining``
+        (a cursor that stalls or loops raises instead of spinning) and at most ``max_pages``
+        pages are read."""
+        page = self.read_ar_invoices(modified_since, until, page_size, include_lines=include_lines)
+        for number in range(1, self.max_pages + 1):
+            if page.invoices:
+                yield page.invoices
+            if page.num_remaining == 0:
+                return
+            if page.result_id is None or not page.invoices or number == self.max_pages:
+                break
+            previous = page.num_remaining
+            page = self.read_more_ar_invoices(page.result_id, include_lines=include_lines)
+            if page.num_remaining >= previous:
+                break
+        raise TransientError("ARINVOICE readMore cursor stopped advancing or exceeded max_pages; restart the read",
+                             system=SYSTEM, operation="readMore")
+
+    def _ar_page(self, result: FunctionResult, include_lines: bool) -> ArInvoicePage:
+        remaining = result.num_remaining or 0
+        invoices = self._invoices(result.records, include_lines) if result.records else []
+        return ArInvoicePage(invoices, result.result_id if remaining else None, remaining)
+
+    def _invoices(self, records: list[dict], include_lines: bool) -> list[ArInvoice]:
+        lines: dict[str, list[dict]] = {}
+        if include_lines:
+            keys = [r["RECORDNO"] for r in records if r.get("RECORDNO")]
+            functions = [codec.read_function("ARINVOICE", chunk) for chunk in _chunks(keys, _READ_KEYS)]
+            for result in self._request(functions, uniqueid=False, transaction=False, operation="read"):
+                if result.error is not None:
+                    raise result.error
+                for full in result.records:
+                    items = full.get("ARINVOICEITEMS")
+                    lines[full.get("RECORDNO", "")] = items if isinstance(items, list) else []
+        return [codec.ar_invoice_from_record(r, lines.get(r.get("RECORDNO", ""), ())) for r in records]
+
+    def ping(self) -> str:
+        """Sign in afresh (sender and user credentials, not a cached session) and return the
+        session endpoint; raises ``AuthError`` when Intacct refuses the credentials."""
+        return self._open_session().endpoint
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP client if this client built it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> "IntacctClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _in_order(functions: Sequence[Function], results: list[FunctionResult], operation: str) -> list[FunctionResult]:
+    # A function without a result has an unknown outcome: transient, and safe to resend under
+    # its own controlid.
+    by_id = {r.controlid: r for r in results}
+    missing = TransientError("Intacct returned no result for this function", system=SYSTEM, operation=operation)
+    return [by_id.get(f.controlid) or FunctionResult(controlid=f.controlid, function=operation, ok=False, error=missing)
+            for f in functions]
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _stamp(moment: datetime) -> str:
+    """Intacct timestamps carry no zone (reference §6.2): naive times are sent as they are,
+    aware ones as UTC wall time (the sandbox's zone; set the company to UTC to match)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.strftime(DATETIME_FORMAT)
+
+
+def _origin(url: str) -> str:
+    parts = httpx.URL(url)
+    return str(parts.copy_with(path="/", query=None, fragment=None)).rstrip("/")
