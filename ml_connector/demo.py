@@ -55,9 +55,11 @@ def save_blocks(tenant: str, intacct_creds: dict, sps_creds: dict) -> None:
     SpsCredentials(**sps_creds).save(block_name(tenant, "sps"), overwrite=True)
 
 
-def run_until_drained(flow_fn, tenant: str, integration: str, attempts: int = 6) -> list[dict]:
-    """Run a flow; rerun it after a failure, as an operator would, until a run completes with
-    nothing left pending. Returns one record per run: its id, final state and counts."""
+def run_until_drained(flow_fn, tenant: str, integration: str, attempts: int = 6,
+                      source_drained=lambda: True) -> list[dict]:
+    """Run a flow; rerun it after a failure (as an operator would) or while the source still
+    holds documents (as the schedule would), until a run completes with nothing left pending.
+    Returns one record per run: its id, final state and counts."""
     from .tasks.resources import tenant as tenant_resources
 
     ledger = tenant_resources(tenant).ledger
@@ -67,7 +69,7 @@ def run_until_drained(flow_fn, tenant: str, integration: str, attempts: int = 6)
         run_id = str(state.state_details.flow_run_id)
         runs.append({"run_id": run_id, "state": state.type.value, "counts": ledger.run_counts(integration, run_id)})
         pending = ledger.status_counts(integration)
-        if state.is_completed() and not pending.get("received") and not pending.get("posting"):
+        if state.is_completed() and not pending.get("received") and not pending.get("posting") and source_drained():
             break
         time.sleep(1)
     return runs
@@ -86,7 +88,8 @@ def run_demo(documents: int = 200, faults: str = "none", seed: int = 7, workdir:
         from .flows.intacct_to_sps import intacct_to_sps
         from .flows.sps_to_intacct import sps_to_intacct
 
-        inbound = run_until_drained(sps_to_intacct, "demo", "sps-intacct")
+        inbound = run_until_drained(sps_to_intacct, "demo", "sps-intacct",
+                                    source_drained=lambda: not world.sps.files("out/"))
         outbound = run_until_drained(intacct_to_sps, "demo", "intacct-sps")
         report = world.report({"sps-intacct": inbound, "intacct-sps": outbound})
     report.update(prefect_api=api_url, workdir=str(work), seconds=round(time.monotonic() - started, 1),

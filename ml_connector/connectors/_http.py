@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import re
 import threading
@@ -87,11 +88,36 @@ def redact(text: str) -> str:
     return text
 
 
+_WINDOW = 65_536  # bytes of a body an excerpt looks at
+# A credential element or a registered secret cut off by the window has no closing tag or
+# full value left to match; these catch what remains at the cut.
+_UNTERMINATED = re.compile(r"(<(?:password|sessionid|client_secret|refresh_token)>)[^<]*$", re.I)
+
+
 def excerpt(body: bytes | str, limit: int = 300) -> str:
-    """A short, redacted, single-line excerpt of a body for error messages."""
+    """A short, redacted, single-line excerpt of a body for error messages.
+
+    Redaction runs on the collapsed text *before* it is cut to ``limit``, and whatever a cut
+    of the body left of a secret at its end is masked too, so no prefix of a secret survives."""
     if isinstance(body, bytes):
-        body = body[: limit * 4].decode("utf-8", "replace")
-    return redact(" ".join(body.split()))[:limit]
+        cut = len(body) > _WINDOW
+        text = body[:_WINDOW].decode("utf-8", "replace")
+    else:
+        cut, text = len(body) > _WINDOW, body[:_WINDOW]
+    text = redact(" ".join(text.split()))
+    if cut:
+        text = _scrub_tail(text)
+    text = text[:limit]
+    return _scrub_tail(text)
+
+
+def _scrub_tail(text: str) -> str:
+    text = _UNTERMINATED.sub(r"\1***", text)
+    for secret in list(_SECRETS):
+        for n in range(min(len(secret), len(text)), 3, -1):  # a partial secret of 4+ chars at the end
+            if text.endswith(secret[:n]):
+                return text[:-n] + "***"
+    return text
 
 
 class RedactingFilter(logging.Filter):
@@ -144,9 +170,11 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -46,8 +46,10 @@ def sps_to_intacct(
     ledger = tenant_resources(tenant).ledger
     backfill = since is not None or until is not None
     cursor = None if backfill else ledger.get_cursor(INTEGRATION)
+    deferred = 0
     for _ in range(MAX_PAGES):
         page = fetch_page(tenant, cursor, page_size)
+        deferred += len(page.deferred)
         report = ingest_page(tenant, page, run_id, since, until)
         if report.new_ids:
             post_bills(tenant, report.new_ids, run_id, report.bills)
@@ -61,7 +63,7 @@ def sps_to_intacct(
             break
         cursor = page.next_cursor
     _post_pending(tenant, run_id)
-    counts = publish_report(tenant, INTEGRATION, run_id, extra=resolved)
+    counts = publish_report(tenant, INTEGRATION, run_id, extra={**resolved, "deferred_to_next_poll": deferred})
     logger.info("sps-to-intacct for %s: %s", tenant, counts)
     return counts
 
