@@ -114,11 +114,13 @@ def test_session_and_token_expiry_mid_run_are_renewed(world_factory):
 def test_heavy_faults_still_reconcile(world_factory):
     world = world_factory(intacct_faults=FaultPlan.profile("heavy", seed=5), sps_faults=FaultPlan.profile("heavy", seed=6))
     world.add_documents(100, bad_fraction=0.05)
-    for _ in range(6):
+    for _ in range(8):  # the schedule's next polls: files deferred by faults are read then
         state, _ = run(sps_to_intacct, page_size=20)
         pending = world.ledger.status_counts(IN)
-        if state.is_completed() and not pending.get("received") and not pending.get(POSTING):
+        drained = not world.sps.files("out/")
+        if state.is_completed() and drained and not pending.get("received") and not pending.get(POSTING):
             break
+    assert not world.sps.files("out/")
     assert set(world.bill_counts()) == world.seeded.expected_bills
     assert_no_duplicates(world)
 
