@@ -34,6 +34,10 @@ class World:
     def add_ar_invoices(self, n: int, *, seed: int = 3) -> None:
         seed_ar_invoices(self.intacct, self.mapping, n, seed, self.seeded)
 
+    def save_blocks(self) -> None:
+        """Save the emulators' current credentials as the demo tenant's blocks."""
+        save_blocks(self.intacct, self.sps)
+
     def bill_counts(self) -> dict[tuple[str, str], int]:
         counts: dict = {}
         for bill in self.intacct.bills():
