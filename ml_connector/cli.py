@@ -47,7 +47,50 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--tenant", default="demo")
     preview.add_argument("file")
     preview.set_defaults(func=cmd_preview)
+    _ops_parsers(sub)
     return p
+
+
+def _ops_parsers(sub) -> None:
+    from .integrations import INTEGRATIONS
+
+    names = list(INTEGRATIONS)
+    status = sub.add_parser("status", help="per integration: last run, cursors, counts, oldest failure")
+    status.add_argument("--tenant", default="demo")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    replay = sub.add_parser("replay", help="re-post ledger documents after a fix (by id, status or run)")
+    replay.add_argument("--integration", choices=names, required=True)
+    replay.add_argument("--tenant", default="demo")
+    chosen = replay.add_mutually_exclusive_group()
+    chosen.add_argument("--id", type=int, action="append", dest="ids", help="a ledger document id (repeatable)")
+    chosen.add_argument("--status", choices=["failed", "quarantined", "skipped"])
+    chosen.add_argument("--run-id", help="replay every failure of this flow run")
+    replay.add_argument("--dry-run", action="store_true")
+    replay.set_defaults(func=cmd_replay)
+
+    recon = sub.add_parser("reconcile", help="compare source and target by natural key")
+    recon.add_argument("--integration", choices=names, action="append", dest="integrations")
+    recon.add_argument("--tenant", default="demo")
+    recon.add_argument("--out", default=".ml-connector/reconcile", help="folder for the discrepancy CSVs")
+    recon.add_argument("--json", action="store_true")
+    recon.set_defaults(func=cmd_reconcile)
+
+    setup = sub.add_parser("setup", help="save credentials blocks and create the alert automations")
+    setup.add_argument("--tenant", required=True)
+    setup.add_argument("--file", help="YAML with intacct:, sps: and optional alerts: {notify_block: NAME}; "
+                       "without it, ML_CONNECTOR_<SYSTEM>_<FIELD> environment variables")
+    setup.add_argument("--no-automations", action="store_true")
+    setup.set_defaults(func=cmd_setup)
+
+    check = sub.add_parser("check", help="authenticate against each configured system")
+    check.add_argument("--tenant", default="demo")
+    check.set_defaults(func=cmd_check)
+
+    prune = sub.add_parser("prune", help="ledger retention: drop old events and settled payloads")
+    prune.add_argument("--days", type=int, default=90)
+    prune.set_defaults(func=cmd_prune)
 
 
 def cmd_demo(args) -> int:
@@ -111,6 +154,82 @@ def cmd_preview(args) -> int:
     except Exception as exc:  # one line, no traceback: this is a user-facing translation tool
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .ledger.store import Ledger
+    from .ops.status import render, status
+    from .settings import ledger_url
+
+    rows = status(Ledger(ledger_url()))
+    print(json.dumps(rows, default=str) if args.json else render(rows))
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from .flows.replay import replay
+
+    result = replay(integration=args.integration, tenant=args.tenant, ids=args.ids, status=args.status,
+                    flow_run_id=args.run_id, dry_run=args.dry_run)
+    print(json.dumps(result, default=str))
+    return 0
+
+
+def cmd_reconcile(args) -> int:
+    from .flows.reconcile import reconcile_flow
+
+    summaries = reconcile_flow(tenant=args.tenant, integrations=args.integrations, out=args.out)
+    for s in summaries:
+        line = (f"{s['integration']:<14} source {s['source']:>7}  present {s['present']:>7}  "
+                f"missing {s['missing']:>5}  duplicated {s['duplicated']:>5}  {s['csv']}")
+        print(json.dumps(s) if args.json else line)
+    return 1 if any(s["missing"] or s["duplicated"] for s in summaries) else 0
+
+
+def cmd_setup(args) -> int:
+    from .ops.setup import create_automations, read_credentials, save_blocks
+
+    try:
+        creds = read_credentials(Path(args.file) if args.file else None)
+    except (OSError, ValueError) as exc:  # yaml errors are ValueErrors too
+        print(f"error: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        return 2
+    if not any(k in creds for k in ("intacct", "sps")):
+        print("error: no credentials found (give --file or ML_CONNECTOR_<SYSTEM>_<FIELD> variables)", file=sys.stderr)
+        return 2
+    try:
+        for name in save_blocks(args.tenant, creds):
+            print(f"saved block {name}")
+        if not args.no_automations:
+            notify = (creds.get("alerts") or {}).get("notify_block")
+            for name in create_automations(notify):
+                print(f"automation {name}")
+            if not notify:
+                print("note: no alerts.notify_block given; the automations fire into the Prefect UI's event feed only")
+    except Exception as exc:  # a validation error names the bad field; keep it to one line
+        print(f"error: {' '.join(str(exc).split())[:500]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .ops.setup import check
+
+    results = check(args.tenant)
+    for r in results:
+        print(f"{r['system']:<10} {r['status']}" + (f": {r['reason']}" if r.get("reason") else ""))
+    return 0 if all(r["status"] == "connected" for r in results) else 1
+
+
+def cmd_prune(args) -> int:
+    from datetime import timedelta
+
+    from .ledger.store import Ledger
+    from .ops.retention import prune
+    from .settings import ledger_url
+
+    print(json.dumps(prune(Ledger(ledger_url()), timedelta(days=args.days))))
     return 0
 
 

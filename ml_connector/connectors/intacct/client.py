@@ -160,6 +160,13 @@ class IntacctClient:
                                 record["RECORDID"], found[record["RECORDID"]])
         return found
 
+    def list_bills(self, vendor_ids: Sequence[str]) -> list[dict]:
+        """Every bill of these vendors as {RECORDNO, RECORDID, VENDORID} (reconciliation)."""
+        bills: list[dict] = []
+        for chunk in _chunks(list(dict.fromkeys(vendor_ids)), _IN_LIMIT):
+            bills.extend(self._query_all("APBILL", ("RECORDNO", "RECORDID", "VENDORID"), ("in", "VENDORID", chunk)))
+        return bills
+
     def _query_all(self, object_name: str, fields: Sequence[str], condition: tuple) -> Iterator[dict]:
         """Every record of a ``query``, paged by offset (each page is a new query, so order by
         RECORDNO to keep pages stable)."""

@@ -1,0 +1,22 @@
+"""Reconciliation as a flow, so its table artifact belongs to a run and it can be scheduled
+(a nightly deployment is a good habit). The comparison itself is in ops/reconcile.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from ..integrations import INTEGRATIONS
+from ..ops.reconcile import publish, reconcile
+from ..tasks.resources import tenant as tenant_resources
+
+
+@flow(name="reconcile")
+def reconcile_flow(tenant: str = "demo", integrations: list[str] | None = None,
+                   out: str = ".ml-connector/reconcile") -> list[dict]:
+    """Compare source and target of each integration; publish and return the summaries."""
+    res = tenant_resources(tenant)
+    summaries = [reconcile(res, name, Path(out)) for name in (integrations or list(INTEGRATIONS))]
+    publish(summaries)
+    return summaries

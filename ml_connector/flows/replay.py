@@ -1,0 +1,58 @@
+"""Replay: post chosen ledger documents again from their stored payload.
+
+After a fix to data or mapping, an operator replays documents by id, by status (all failed,
+all quarantined), or all the failures of one flow run. Each is re-mapped with the current
+mapping file and posted with a new idempotency generation: its earlier write definitely did
+not happen (it failed or never left), so a new key cannot duplicate it. Posted documents
+are never replayed; asking for one is reported, not done.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from .. import integrations
+from ..ledger.schema import FAILED, POSTED
+from ..tasks.ops import publish_report
+from ..tasks.resources import tenant as tenant_resources
+from .sps_to_intacct import current_run_id
+
+
+@flow(name="replay")
+def replay(
+    integration: str,
+    tenant: str = "demo",
+    ids: list[int] | None = None,
+    status: str | None = None,
+    flow_run_id: str | None = None,
+    dry_run: bool = False,
+) -> dict:
+    """Re-post ledger documents of ``integration`` chosen by ids, status, or failing run."""
+    spec = integrations.get(integration)
+    run_id = current_run_id()
+    ledger = tenant_resources(tenant).ledger
+    selected = select(ledger, integration, ids=ids, status=status, flow_run_id=flow_run_id)
+    refused = [d.id for d in selected if d.status == POSTED]
+    todo = [d.id for d in selected if d.status != POSTED]
+    logger = get_run_logger()
+    if refused:
+        logger.warning("not replaying %d posted documents: %s", len(refused), refused[:20])
+    if dry_run:
+        return {"selected": len(selected), "would_replay": len(todo), "posted_refused": len(refused)}
+    moved = ledger.requeue(integration, todo, run_id, reason="replay")
+    if moved:
+        post = integrations.load(spec.post_task)
+        post(tenant, todo, run_id)
+    counts = publish_report(tenant, integration, run_id, extra={"replayed": moved, "posted_refused": len(refused)})
+    logger.info("replay of %s for %s: %s", integration, tenant, counts)
+    return counts
+
+
+def select(ledger, integration: str, *, ids=None, status=None, flow_run_id=None) -> list:
+    """The documents a replay request names. With nothing named, every failed document."""
+    if flow_run_id:
+        failed_ids = [f["id"] for f in ledger.run_failures(integration, flow_run_id, limit=100_000)]
+        return ledger.documents(integration, ids=failed_ids)
+    if ids:
+        return ledger.documents(integration, ids=ids)
+    return ledger.documents(integration, status=status or FAILED)

@@ -1,0 +1,1 @@
+"""Operator commands behind the console script: status, reconcile, setup, check, prune."""

@@ -1,0 +1,132 @@
+"""``ml-connector setup`` and ``check``: credentials blocks, alert automations, connectivity.
+
+setup reads a tenant's credentials from a YAML file or the environment
+(``ML_CONNECTOR_<SYSTEM>_<FIELD>``, e.g. ``ML_CONNECTOR_INTACCT_SENDER_PASSWORD``), saves them
+as Prefect blocks ``<tenant>-<system>``, and creates two automations per deployment: one for a
+failed or crashed run, and one for absence (no completed run within three schedule periods).
+Running it again replaces what it made, so it is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from ..credentials import BLOCKS, block_name
+from ..integrations import INTEGRATIONS
+
+AUTOMATION_PREFIX = "ml-connector"
+
+
+def read_credentials(path: Path | None, systems: tuple[str, ...] = tuple(BLOCKS)) -> dict:
+    """{system: fields} from a YAML file, else from ML_CONNECTOR_<SYSTEM>_<FIELD> variables."""
+    if path is not None:
+        data = yaml.safe_load(path.read_text()) or {}
+        return {s: data[s] for s in systems if data.get(s)} | ({"alerts": data["alerts"]} if data.get("alerts") else {})
+    found: dict = {}
+    for system in systems:
+        fields = {}
+        for name in BLOCKS[system].model_fields:
+            value = os.environ.get(f"ML_CONNECTOR_{system.upper()}_{name.upper()}")
+            if value is not None:
+                fields[name] = value
+        if fields:
+            found[system] = fields
+    if os.environ.get("ML_CONNECTOR_ALERTS_NOTIFY_BLOCK"):
+        found["alerts"] = {"notify_block": os.environ["ML_CONNECTOR_ALERTS_NOTIFY_BLOCK"]}
+    return found
+
+
+def save_blocks(tenant: str, credentials: dict) -> list[str]:
+    """Validate and save one block per system given; returns the block names."""
+    saved = []
+    for system, fields in credentials.items():
+        if system not in BLOCKS:
+            continue
+        name = block_name(tenant, system)
+        BLOCKS[system](**fields).save(name, overwrite=True)
+        saved.append(name)
+    return saved
+
+
+def _actions(notify_block: str | None, subject: str) -> list:
+    from prefect.blocks.core import Block
+    from prefect.events.actions import DoNothing, SendNotification
+
+    if not notify_block:
+        return [DoNothing()]
+    block = Block.load(notify_block)
+    body = "{{ event.resource.name }} ({{ event.event }}): see the flow run in the Prefect UI."
+    return [SendNotification(block_document_id=block._block_document_id, subject=subject, body=body)]
+
+
+def automations(notify_block: str | None = None) -> list:
+    """The alert automations, as objects (not yet created)."""
+    from prefect.automations import Automation
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    made = []
+    for spec in INTEGRATIONS.values():
+        deployment = spec.deployment.split("/", 1)[1]
+        related = {"prefect.resource.role": "deployment", "prefect.resource.name": deployment}
+        made.append(Automation(
+            name=f"{AUTOMATION_PREFIX}: {deployment} run failed",
+            description=f"A run of {deployment} failed or crashed. Rerun it from the UI; posted documents are not posted again.",
+            trigger=EventTrigger(
+                match={"prefect.resource.id": "prefect.flow-run.*"}, match_related=related,
+                expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+                posture=Posture.Reactive, threshold=1, within=timedelta(0)),
+            actions=_actions(notify_block, f"{deployment}: run failed"),
+        ))
+        made.append(Automation(
+            name=f"{AUTOMATION_PREFIX}: {deployment} absent",
+            description=f"No completed run of {deployment} within three schedule periods.",
+            trigger=EventTrigger(
+                match={"prefect.resource.id": "prefect.flow-run.*"}, match_related=related,
+                expect={"prefect.flow-run.Completed"}, posture=Posture.Proactive, threshold=1,
+                within=timedelta(minutes=3 * spec.schedule_minutes)),
+            actions=_actions(notify_block, f"{deployment}: no completed run"),
+        ))
+    return made
+
+
+def create_automations(notify_block: str | None = None) -> list[str]:
+    """Create (or replace) the alert automations; returns their names."""
+    from prefect.client.orchestration import get_client
+
+    names = []
+    with get_client(sync_client=True) as client:
+        for automation in automations(notify_block):
+            for old in client.read_automations_by_name(automation.name):
+                client.delete_automation(old.id)
+            automation.create()
+            names.append(automation.name)
+    return names
+
+
+def check(tenant: str) -> list[dict]:
+    """Authenticate against each system the tenant has credentials for: connected, or why not."""
+    from ..connectors.errors import IntegrationError
+    from ..tasks.resources import tenant as tenant_resources
+
+    res = tenant_resources(tenant)
+    results = []
+    for system in sorted({s for spec in INTEGRATIONS.values() for s in spec.systems}):
+        try:
+            client = getattr(res, system)()
+            client.ping()
+            results.append({"system": system, "status": "connected"})
+        except ValueError as exc:  # no such block
+            results.append({"system": system, "status": "not configured", "reason": _line(exc)})
+        except IntegrationError as exc:
+            results.append({"system": system, "status": "failed", "reason": _line(exc), "class": exc.classification})
+        except Exception as exc:  # anything else is still an answer the user needs, in one line
+            results.append({"system": system, "status": "failed", "reason": f"{type(exc).__name__}: {_line(exc)}"})
+    return results
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
