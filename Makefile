@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install browser demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(BIN)/ml-connector demo $(ARGS)
 
-test: install
+# The browser test drives Debian's Chromium with Playwright (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium is not installed; the browser test will skip (sudo apt-get install chromium)"; fi; }
+
+test: install browser
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install

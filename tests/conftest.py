@@ -1,8 +1,19 @@
-"""Test-session setup: one Prefect test server for the whole session, fast task retries."""
+"""Test-session setup: one real Prefect server for the whole session, fast task retries.
+
+The server is ``prefect server start`` (with its UI, which the browser test opens), on a
+free loopback port with a temporary home and database, exactly as the README's deploy
+section starts one; in-process flows, ``prefect deploy`` and the worker all use it.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 # Read at import by ml_connector.tasks.retry; tests must not sleep through production delays.
 os.environ.setdefault("ML_CONNECTOR_TASK_RETRY_DELAYS", "0,0,0")
@@ -10,13 +21,49 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+import httpx  # noqa: E402
 import pytest  # noqa: E402
+
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+
+def _start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    from ml_connector.sandbox.serve import free_port
+
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    log = open(home / "server.log", "wb")
+    proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited: {(home / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("prefect server did not become healthy in 180 s")
 
 
 @pytest.fixture(scope="session")
 def prefect_server():
-    """A real Prefect server (temporary, SQLite) shared by every flow test of the session."""
-    from prefect.testing.utilities import prefect_test_harness
+    """A real Prefect server (temporary home, SQLite) shared by every flow test of the session."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+    home = Path(tempfile.mkdtemp(prefix="mlc-prefect-"))
+    proc, url = _start_server(home)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_HOME: str(home)}):
+            yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(home, ignore_errors=True)
