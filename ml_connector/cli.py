@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="the emulators")
     ssub = sandbox.add_subparsers(dest="sandbox_command")
     serve = ssub.add_parser("serve", help="serve one emulator over HTTP on 127.0.0.1")
-    serve.add_argument("--system", choices=["intacct", "sps"], required=True)
+    serve.add_argument("--system", choices=["intacct", "sps", "sterling"], required=True)
     serve.add_argument("--port", type=int, default=0)
     serve.add_argument("--faults", choices=["none", "light", "heavy"], default="none")
     serve.add_argument("--documents", type=int, default=0, help="seed this many demo documents")
@@ -129,6 +129,10 @@ def _emulator(system: str, faults):
         from .sandbox.intacct import IntacctEmulator
 
         return IntacctEmulator(faults=faults)
+    if system == "sterling":
+        from .sandbox.sterling import SterlingEmulator
+
+        return SterlingEmulator(faults=faults)
     from .sandbox.sps import SpsEmulator
 
     return SpsEmulator(faults=faults)
@@ -139,6 +143,8 @@ def _seed_for_serve(system: str, emulator, documents: int) -> None:
     from .sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 
     mapping = load_tenant(tenant_path("demo"))
+    if system == "sterling":
+        return  # trading partners come from Intacct vendors once the Sterling flows exist
     if system == "intacct":
         seed_intacct_master(emulator, mapping)
         seed_ar_invoices(emulator, mapping, documents, 7, Seeded())

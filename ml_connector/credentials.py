@@ -49,7 +49,23 @@ class SpsCredentials(Block):
         return [self.client_secret.get_secret_value()]
 
 
-BLOCKS = {"intacct": IntacctCredentials, "sps": SpsCredentials}
+class SterlingCredentials(Block):
+    """IBM Sterling B2B Integrator B2B REST APIs: a non-admin API user on the customer's host."""
+
+    _block_type_name = "ML Connector Sterling B2Bi"
+    _block_type_slug = "ml-connector-sterling"
+
+    base_url: str = Field(title="B2B API base URL", description="e.g. https://b2bi.example.com:5075")
+    username: str = Field(title="API user (not an admin)")
+    password: SecretStr = Field(title="Password")
+    verify_tls: bool = Field(default=True, title="Verify TLS certificates")
+    allow_insecure_http: bool = Field(default=False, title="Allow plain http (local sandbox only)")
+
+    def secrets(self) -> list[str]:
+        return [self.password.get_secret_value()]
+
+
+BLOCKS = {"intacct": IntacctCredentials, "sps": SpsCredentials, "sterling": SterlingCredentials}
 
 
 def block_name(tenant: str, system: str) -> str:

@@ -191,7 +191,7 @@ def error_from_response(response: httpx.Response, *, system: str, operation: str
         system=system,
         operation=operation,
         status=response.status_code,
-        request_id=response.headers.get("x-request-id"),
+        request_id=response.headers.get("x-request-id") or response.headers.get("intuit_tid"),
         body_excerpt=excerpt(response.content),
     )
     message = f"HTTP {response.status_code} from {system}"
@@ -247,10 +247,10 @@ def _attempt(client, build, *, system, operation, check) -> httpx.Response:
 
 def _body_speaks(response: httpx.Response) -> bool:
     # Some systems explain a 4xx in a structured body (Intacct's XML errors, SPS's
-    # problem+json); let the connector's classifier read it first, since it knows more than
+    # problem+json, QBO's Fault, Sterling's errorCode); let the connector's classifier read it first, since it knows more than
     # the status line. 429 and 5xx stay with the status table: they are retried either way.
     ctype = response.headers.get("content-type", "")
-    structured = "xml" in ctype or "problem+json" in ctype
+    structured = "xml" in ctype or "json" in ctype
     return response.status_code < 500 and response.status_code != 429 and structured
 
 

@@ -38,7 +38,7 @@ class IntacctConfig(BaseModel):
     """How to reach one Intacct company. Passwords are ``SecretStr``: never in a repr or log,
     and registered for redaction as soon as the config exists."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)  # never echo a password
 
     endpoint_url: str = DEFAULT_ENDPOINT
     sender_id: str

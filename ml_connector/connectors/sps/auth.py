@@ -30,7 +30,7 @@ _CREDENTIAL_ERRORS = {"invalid_client", "unauthorized_client", "access_denied", 
 class SpsConfig(BaseModel):
     """Where and as whom to reach SPS. ``client_secret`` never appears in a repr or a dump."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)  # never echo the secret
 
     client_id: str
     client_secret: SecretStr
