@@ -1,15 +1,19 @@
-"""The benchmark runs at a small size and reports sane figures (its speed is not tested)."""
+"""The benchmarks run at a small size and report sane figures (their speed is not tested)."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-BENCH = Path(__file__).parents[2] / "benchmarks" / "inbound_throughput.py"
+import pytest
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+pytestmark = pytest.mark.prefect
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("inbound_throughput", BENCH)
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -17,7 +21,7 @@ def load_benchmark():
 
 def test_inbound_benchmark_runs_small(prefect_server, monkeypatch, tmp_path):
     monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'unused.db'}")  # restored after
-    bench = load_benchmark()
+    bench = load("inbound_throughput")
     run = bench.measure(documents=30, page_size=10)
     assert run["posted"] == 30 and run["missing"] == 0
     assert run["docs_per_second"] > 0
@@ -26,3 +30,60 @@ def test_inbound_benchmark_runs_small(prefect_server, monkeypatch, tmp_path):
     assert run["prefect_task_runs_per_1000_docs"] > 0
     summary = bench.summarize([run, run])
     assert summary["repeats"] == 2 and summary["docs_per_second"] == run["docs_per_second"]
+
+
+def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
+    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'unused.db'}")  # restored after
+    bench = load("run")
+    r = bench.run_suite(**bench.QUICK, quick=True)
+    inbound, outbound, config = r["inbound"], r["outbound"], r["config"]
+
+    # every figure the issue asks for is there
+    for key in ("product", "raw", "product_at_naive_size", "naive", "docs_per_second", "ratio_product_to_raw",
+                "ratio_product_to_naive", "requests_per_posted_doc", "request_counts_equal",
+                "prefect_task_runs_per_1000_docs", "peak_memory", "webhook_to_posted_latency"):
+        assert key in inbound, key
+    for key in ("product", "raw", "docs_per_second", "ratio_product_to_raw", "requests_per_posted_doc",
+                "prefect_task_runs_per_1000_docs"):
+        assert key in outbound, key
+    assert inbound["webhook_to_posted_latency"] == "n/a (no webhook flow yet)"
+    assert {t["name"] for t in r["targets"]} >= {
+        "inbound product / raw throughput", "inbound product / naive throughput",
+        "Intacct requests per posted document (inbound)",
+    }
+
+    # every path posted everything, nothing twice
+    for name in ("product", "raw", "product_at_naive_size", "naive"):
+        s = inbound[name]
+        size = config["naive_documents"] if name in ("product_at_naive_size", "naive") else config["documents"]
+        assert s["posted"] == size and s["missing"] == 0, name
+        assert all(run["bills_duplicated"] == 0 and run["sps_out_left"] == 0 for run in s["runs"]), name
+        assert s["docs_per_second"] > 0, name
+    for name in ("product", "raw"):
+        assert outbound[name]["posted"] > 0 and outbound[name]["missing"] == 0, name
+
+    # the raw pipeline is honest: the same requests (and ledger outcome) as the product
+    assert inbound["request_counts_equal"] is True
+    for product, raw in zip(inbound["product"]["runs"], inbound["raw"]["runs"]):
+        assert product["intacct_requests"] == raw["intacct_requests"] > 0
+        assert product["sps_requests"] == raw["sps_requests"] > 0
+        assert product["counts"] == raw["counts"]
+    for product, raw in zip(outbound["product"]["runs"], outbound["raw"]["runs"]):
+        assert (product["intacct_requests"], product["sps_requests"]) == (raw["intacct_requests"], raw["sps_requests"])
+
+    # ratios and rates are positive and plausible
+    assert inbound["ratio_product_to_raw"] > 0 and inbound["ratio_product_to_naive"] > 0
+    assert outbound["ratio_product_to_raw"] > 0
+    per_doc = inbound["requests_per_posted_doc"]
+    assert 0 < per_doc["product"]["intacct"] < per_doc["naive"]["intacct"]  # batching: fewer than one per bill
+    assert per_doc["naive"]["intacct"] >= 1  # one bill per request
+    assert per_doc["product"]["sps"] >= 2  # a download and a delete per file
+    tasks = inbound["prefect_task_runs_per_1000_docs"]
+    assert 0 < tasks["product"] < tasks["naive"]
+    assert tasks["naive"] >= 5000  # five per-document steps
+
+    # peak memory: one figure per size, measured in a subprocess each
+    memory = inbound["peak_memory"]
+    assert memory["sizes"] == list(config["memory_sizes"])
+    assert all(m["peak_rss_mb"] > 0 and m["posted"] == m["documents"] for m in memory["runs"])
+    assert memory["ratio_peak_large_to_small"] > 0
