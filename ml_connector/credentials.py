@@ -68,6 +68,15 @@ class SterlingCredentials(Block):
 BLOCKS = {"intacct": IntacctCredentials, "sps": SpsCredentials, "sterling": SterlingCredentials}
 
 
+def save_block(tenant: str, system: str, values: dict) -> str:
+    """Save ``values`` (extra keys ignored, e.g. a sandbox's extra fields) as the tenant's
+    block for ``system``; returns the block name."""
+    cls = BLOCKS[system]
+    name = block_name(tenant, system)
+    cls(**{k: v for k, v in values.items() if k in cls.model_fields}).save(name, overwrite=True)
+    return name
+
+
 def block_name(tenant: str, system: str) -> str:
     return f"{tenant}-{system}"
 

@@ -49,10 +49,11 @@ def prefect_api():
 
 
 def save_blocks(tenant: str, intacct_creds: dict, sps_creds: dict) -> None:
-    from .credentials import IntacctCredentials, SpsCredentials, block_name
+    """Save sandbox credentials as a tenant's Intacct and SPS blocks (benchmarks, scripts)."""
+    from .credentials import save_block
 
-    IntacctCredentials(**intacct_creds).save(block_name(tenant, "intacct"), overwrite=True)
-    SpsCredentials(**sps_creds).save(block_name(tenant, "sps"), overwrite=True)
+    save_block(tenant, "intacct", intacct_creds)
+    save_block(tenant, "sps", sps_creds)
 
 
 def run_until_drained(flow_fn, tenant: str, integration: str, attempts: int = 6,
@@ -82,16 +83,15 @@ def run_demo(documents: int = 200, faults: str = "none", seed: int = 7, workdir:
     prepare_environment(work)
     from .demo_world import DemoWorld
 
-    started = time.monotonic()
-    with prefect_api() as api_url, DemoWorld(documents=documents, faults=faults, seed=seed) as world:
-        save_blocks("demo", world.intacct.credentials(), world.sps_credentials())
-        from .flows.intacct_to_sps import intacct_to_sps
-        from .flows.sps_to_intacct import sps_to_intacct
+    from .demo_parts import all_parts
 
-        inbound = run_until_drained(sps_to_intacct, "demo", "sps-intacct",
-                                    source_drained=lambda: not world.sps.files("out/"))
-        outbound = run_until_drained(intacct_to_sps, "demo", "intacct-sps")
-        report = world.report({"sps-intacct": inbound, "intacct-sps": outbound})
+    started = time.monotonic()
+    with prefect_api() as api_url, DemoWorld(documents=documents, faults=faults, seed=seed, parts=all_parts()) as world:
+        world.save_blocks()
+        runs = {spec.integration: run_until_drained(spec.flow, world.tenant, spec.integration,
+                                                    source_drained=spec.source_drained)
+                for _, spec in world.run_specs()}
+        report = world.report(runs)
     report.update(prefect_api=api_url, workdir=str(work), seconds=round(time.monotonic() - started, 1),
                   documents=documents, faults=faults)
     return report

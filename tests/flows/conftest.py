@@ -9,6 +9,7 @@ import pytest
 
 from ml_connector.connectors import _http
 from ml_connector.connectors.intacct.auth import shared_sessions
+from ml_connector.credentials import save_block
 from ml_connector.mappings.tenant import TenantMapping, load_tenant, tenant_path
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.intacct import IntacctEmulator
@@ -47,12 +48,8 @@ class World:
 
 
 def save_blocks(intacct: IntacctEmulator, sps: SpsEmulator) -> None:
-    from ml_connector.credentials import IntacctCredentials, SpsCredentials
-
-    IntacctCredentials(**intacct.credentials()).save("demo-intacct", overwrite=True)
-    creds = sps.credentials()
-    SpsCredentials(**{k: creds[k] for k in ("client_id", "client_secret", "base_url", "token_url", "audience")}).save(
-        "demo-sps", overwrite=True)
+    save_block("demo", "intacct", intacct.credentials())
+    save_block("demo", "sps", sps.credentials())
 
 
 def make_world(tmp_path, monkeypatch, *, intacct_faults=None, sps_faults=None, session_ttl=3600.0,
