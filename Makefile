@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install browser demo test bench clean
+.PHONY: install system-deps demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -17,14 +17,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(BIN)/ml-connector demo $(ARGS)
 
-# The browser test drives Debian's Chromium with Playwright (never a downloaded browser).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# From Debian's packages: Chromium for the browser test (driven by Playwright through its
+# executable path, never a downloaded browser) and PostgreSQL for the concurrency tests.
+system-deps:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "note: chromium is not installed; the browser test will skip (sudo apt-get install chromium)"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing$$missing; their tests skip here (sudo apt-get install$$missing)"; fi; \
+	fi
 
-test: install browser
+test: install system-deps
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
 from sqlalchemy import and_, create_engine, event, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from .schema import (
@@ -136,10 +138,8 @@ class Ledger:
                     continue
                 seen.add(key)
                 fresh.append(self._row(integration, item, run_id, now))
-            if fresh:
-                conn.execute(insert(documents), fresh)
-            new = self._existing(conn, integration, [(r["doc_type"], r["partner"], r["natural_key"]) for r in fresh])
-            new_rows = [new[(r["doc_type"], r["partner"], r["natural_key"])] for r in fresh]
+            new_rows, lost = self._insert_new(conn, integration, fresh)
+            dup_events += [e for row in lost for e in ((row.id, READ, None), (row.id, DUPLICATE, "read by another run"))]
             events = dup_events + [(r.id, READ, None) for r in new_rows]
             events += [(r.id, QUARANTINED, r.last_error) for r in new_rows if r.status == QUARANTINED]
             events += [(r.id, SKIPPED, r.last_error) for r in new_rows if r.status == SKIPPED]
@@ -150,6 +150,28 @@ class Ledger:
             quarantined=sum(1 for r in new_rows if r.status == QUARANTINED),
             refreshed=len(refreshed),
         )
+
+    def _insert_new(self, conn, integration: str, fresh: list[dict]) -> tuple[list, list]:
+        """Insert rows whose keys were free a moment ago. Another worker may have inserted some
+        since: those conflict and are skipped (ON CONFLICT DO NOTHING), and come back as
+        ``lost`` so they are counted as duplicates instead of failing the page."""
+        if not fresh:
+            return [], []
+        keys = [(r["doc_type"], r["partner"], r["natural_key"]) for r in fresh]
+        if conn.dialect.name in ("sqlite", "postgresql"):
+            dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+            stmt = dialect_insert(documents).on_conflict_do_nothing(
+                index_elements=["integration", "doc_type", "partner", "natural_key"]
+            ).returning(documents.c.id)
+            ours = {r.id for r in conn.execute(stmt, fresh)}
+        else:
+            conn.execute(insert(documents), fresh)
+            ours = None
+        found = self._existing(conn, integration, keys)
+        rows = [found[k] for k in keys]
+        if ours is None:
+            return rows, []
+        return [r for r in rows if r.id in ours], [r for r in rows if r.id not in ours]
 
     def _row(self, integration: str, item: Incoming, run_id: str, now: datetime) -> dict:
         return dict(
