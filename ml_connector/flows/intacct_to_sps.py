@@ -14,8 +14,16 @@ from datetime import datetime, timedelta, timezone
 from prefect import flow, get_run_logger
 
 from ..tasks.intacct import read_ar_page
-from ..tasks.ops import publish_report
-from ..tasks.outbound import INTEGRATION, ingest_ar_invoices, invoice_row, queue_orderacks, send_documents
+from ..settings import intent_lease_seconds
+from ..tasks.ops import finished_runs, publish_report
+from ..tasks.outbound import (
+    INTEGRATION,
+    ingest_ar_invoices,
+    invoice_row,
+    queue_orderacks,
+    requeue_stale_uploads,
+    send_documents,
+)
 from ..tasks.resources import tenant as tenant_resources
 from .sps_to_intacct import MAX_PAGES, current_run_id
 
@@ -40,6 +48,8 @@ def intacct_to_sps(
     start = since or (datetime.fromisoformat(stored) - OVERLAP if stored else EPOCH)
     if dry_run:
         return _dry_run(tenant, start, until, page_size)
+    recovered = requeue_stale_uploads(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
+                                      lease=timedelta(seconds=intent_lease_seconds()))
     high, result_id = None, None
     for _ in range(MAX_PAGES):
         page = read_ar_page(tenant, start, until, result_id, page_size)
@@ -60,7 +70,7 @@ def intacct_to_sps(
     while ids := ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):
         send_documents(tenant, ids, run_id)
         after = ids[-1]
-    counts = publish_report(tenant, INTEGRATION, run_id)
+    counts = publish_report(tenant, INTEGRATION, run_id, extra={"recovered_intents": recovered})
     get_run_logger().info("intacct-to-sps for %s: %s", tenant, counts)
     return counts
 

@@ -9,7 +9,7 @@ overwrites on POST, so even a retried upload cannot produce a second file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from prefect import task
 
@@ -17,7 +17,7 @@ from ..connectors.errors import BadDocument
 from ..connectors.intacct.models import ArInvoice
 from ..connectors.sps import rsx
 from ..ledger.schema import POSTED, QUARANTINED, RECEIVED
-from ..ledger.store import Claimed, Incoming
+from ..ledger.store import Claimed, Incoming, Outcome
 from ..mappings.intacct_to_sps import arinvoice_to_rsx, order_to_orderack, partner_for_invoice
 from ..mappings.tenant import TenantMapping
 from .inbound import INTEGRATION as INBOUND
@@ -97,6 +97,20 @@ def build_rsx(c: Claimed, mapping: TenantMapping, today: date) -> tuple[str, byt
     _, order = docs[int(index) if index else 0]
     ack = order_to_orderack(order, today)
     return c.target_ref or outbox_path("orderack", c.partner, c.natural_key), rsx.encode_xml("orderack", [ack])
+
+
+@task
+def requeue_stale_uploads(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None) -> int:
+    """Settle uploads a dead run left between intent and outcome. SPS overwrites on POST and
+    the path is the document's own, so uploading again is the lookup and the repair at once:
+    back to received, to be sent by this run."""
+    res = tenant_resources(tenant)
+    stale = res.ledger.stale_intents(INTEGRATION, run_ids=finished_runs, older_than=lease, claimer=run_id)
+    res.ledger.record_outcomes(INTEGRATION, [
+        Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; sending again")
+        for c in stale
+    ], run_id)
+    return len(stale)
 
 
 @task(**retry_options())
