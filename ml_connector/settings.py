@@ -21,3 +21,9 @@ def intent_lease_seconds() -> float:
     """How old an unresolved intent must be before any run may resolve it, when the run that
     wrote it cannot be asked (its own state is the faster signal; see tasks/recovery.py)."""
     return float(os.environ.get("ML_CONNECTOR_INTENT_LEASE", "600"))
+
+
+def max_document_bytes() -> int:
+    """The largest inbound document accepted (``ML_CONNECTOR_MAX_DOCUMENT_BYTES``, default
+    5 MB); larger ones are quarantined unparsed, which keeps memory bounded per document."""
+    return int(os.environ.get("ML_CONNECTOR_MAX_DOCUMENT_BYTES", str(5_000_000)))

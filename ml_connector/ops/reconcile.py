@@ -35,6 +35,15 @@ def compare(source: pd.DataFrame, target: pd.DataFrame, key: list[str]) -> pd.Da
     return pd.concat([missing, duplicated], ignore_index=True)
 
 
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Neutralize cells a spreadsheet would run as a formula (CSV injection): document numbers
+    come from trading partners, and this CSV is opened in Excel by the people who act on it."""
+    def cell(value):
+        return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+    return frame.apply(lambda column: column.map(cell)) if len(frame) else frame
+
+
 def bills_frames(res: Tenant) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = [r for r in res.ledger.documents("sps-intacct") if r.status not in (QUARANTINED, SKIPPED) and r.target_ref]
     source = pd.DataFrame(
@@ -64,12 +73,20 @@ def reconcile(res: Tenant, integration: str, out_dir: Path) -> dict:
         source, target, key = *bills_frames(res), ["vendor", "record_id"]
     elif integration == "intacct-sps":
         source, target, key = *invoices_frames(res), ["partner", "invoice"]
+    elif integration in ("sps-qbo", "qbo-sps"):
+        from .reconcile_qbo import qbo_frames
+
+        source, target, key = qbo_frames(res, integration)
+    elif integration in ("intacct-sterling", "sterling-inbound"):
+        from .reconcile_sterling import sterling_frames
+
+        source, target, key = sterling_frames(res, integration)
     else:
         raise ValueError(f"reconcile does not know {integration!r}")
     problems = compare(source, target, key)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv = out_dir / f"reconcile-{integration}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv"
-    problems.to_csv(csv, index=False)
+    spreadsheet_safe(problems).to_csv(csv, index=False)
     return {
         "integration": integration,
         "source": int(len(source.drop_duplicates(key))),

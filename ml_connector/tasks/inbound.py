@@ -21,6 +21,7 @@ from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Incoming
 from ..mappings.sps_to_intacct import bill_ref, route, rsx_to_apbill
 from ..mappings.tenant import TenantMapping
+from ..settings import max_document_bytes
 from .posting import one_line
 from .resources import tenant as tenant_resources
 from .sps import FetchedPage
@@ -51,7 +52,7 @@ def doc_date(doc) -> date:
 def unwrap(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Incoming], dict]:
     """One file -> ledger rows (and the bills of the rows that will post). Pure."""
     try:
-        docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1])
+        docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
     except BadDocument as exc:
         digest = hashlib.sha256(content).hexdigest()[:16]
         return [Incoming("unreadable", "", f"{path}#{digest}", path, content, status=QUARANTINED,
@@ -78,7 +79,7 @@ def unwrap(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Inco
 def remap(raw_payload: bytes, source_ref: str, mapping: TenantMapping) -> tuple[str, RsxOrder | RsxInvoice | RsxShipment, ApBill]:
     """Parse and map a stored document again (pending documents, replays after a fix)."""
     path, _, index = source_ref.partition("#")
-    docs = rsx.parse(raw_payload, filename=path.rsplit("/", 1)[-1])
+    docs = rsx.parse(raw_payload, filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
     doc_type, doc = docs[int(index) if index else 0]
     return doc_type, doc, rsx_to_apbill(doc_type, doc, mapping)
 

@@ -1,0 +1,97 @@
+"""Hostile input through the real inbound flow: each bad file is quarantined with a one-line
+reason (raw bytes kept), the good ones post, the run completes, and memory stays bounded."""
+
+from __future__ import annotations
+
+import csv
+import tracemalloc
+
+from ml_connector.flows.sps_to_intacct import sps_to_intacct
+from ml_connector.ledger.schema import POSTED, QUARANTINED
+import pandas as pd
+
+from ml_connector.ops.reconcile import reconcile, spreadsheet_safe
+from ml_connector.sandbox.generator import generate
+from ml_connector.tasks.inbound import unwrap
+from ml_connector.tasks.resources import tenant
+
+IN = "sps-intacct"
+SQLISH = "PO-7'; DROP TABLE documents;--"
+FORMULA = "=HYPERLINK(\"http://evil.invalid\",\"x\")"
+BOMB = b"""<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+<!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">]><Orders xmlns="http://www.spscommerce.com/RSX"><Order>&lol5;</Order></Orders>"""
+XXE = b"""<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><Orders><Order>&xxe;</Order></Orders>"""
+
+
+def order_with_number(number: str) -> tuple[bytes, str]:
+    doc = generate(1, seed=99, formats=("xml",))[0]
+    while doc.doc_type != "order":
+        doc = generate(3, seed=98, formats=("xml",))[-1]
+    return doc.content.replace(doc.number.encode(), number.encode()), doc.number
+
+
+def hostile_files() -> dict[str, bytes]:
+    valid, _ = order_with_number("PO-HOSTILE-OK")
+    return {
+        "PO_bomb.xml": BOMB,
+        "PO_xxe.xml": XXE,
+        "PO_utf8.xml": valid.replace(b"PO-HOSTILE-OK", b"PO-\xff\xfe-BAD"),
+        "PO_deep.xml": b"<Orders>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</Orders>",
+        "PO_ctrl.xml": valid.replace(b"PO-HOSTILE-OK", b"PO-\x01\x02-CTRL"),
+        "PO_types.xml": valid.replace(b"<OrderQty>", b"<OrderQty>abc", 1),
+        "PO_missing.xml": valid.replace(b"<PurchaseOrderDate>", b"<Ignored>", 1).replace(
+            b"</PurchaseOrderDate>", b"</Ignored>", 1),
+        "PO_huge.xml": valid.replace(b"</Orders>", b"<!--" + b"x" * 30_000 + b"--></Orders>"),
+        "PO_json.json": b'{"Header": {"OrderHeader": {"TradingPartnerId": 5, "PurchaseOrderNumber": [1]',
+    }
+
+
+def test_hostile_files_are_quarantined_and_the_run_goes_on(world, monkeypatch, tmp_path):
+    monkeypatch.setenv("ML_CONNECTOR_MAX_DOCUMENT_BYTES", "20000")  # the configured size limit
+    world.add_documents(20)
+    for name, content in hostile_files().items():
+        world.sps.put_out(name, content)
+    for number in (SQLISH, FORMULA):
+        content, _ = order_with_number(number)
+        world.sps.put_out(f"PO_{abs(hash(number))}.xml", content)
+    state = sps_to_intacct(tenant="demo", return_state=True)
+    assert state.is_completed()
+    quarantined = world.ledger.documents(IN, status=QUARANTINED)
+    assert {r.source_ref.rsplit("/", 1)[-1] for r in quarantined} == set(hostile_files())
+    for row in quarantined:
+        assert row.last_error and "\n" not in row.last_error and len(row.last_error) < 1000
+        assert row.raw_payload  # kept for a fix and a replay
+    reasons = {r.source_ref.rsplit("/", 1)[-1]: r.last_error for r in quarantined}
+    assert "limit" in reasons["PO_huge.xml"] and "OrderQty" in reasons["PO_types.xml"]
+    # SQL- and formula-like document numbers are data: stored verbatim, posted, not executed
+    posted = {r.natural_key for r in world.ledger.documents(IN, status=POSTED)}
+    assert {SQLISH, FORMULA} <= posted
+    assert {b["RECORDID"] for b in world.intacct.bills()} >= {f"PO-{SQLISH}", f"PO-{FORMULA}"}
+    # ...and the reconciliation CSV carries it as text
+    bill = next(b for b in world.intacct.bills() if b["RECORDID"] == f"PO-{FORMULA}")
+    world.intacct.store.remove("APBILL", bill["RECORDNO"])
+    summary = reconcile(tenant("demo"), IN, tmp_path)
+    with open(summary["csv"], newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert f"PO-{FORMULA}" in cells
+
+
+def test_reconciliation_csv_cells_never_start_a_formula():
+    frame = pd.DataFrame({"record_id": [FORMULA, "+1+1", "-2", "@SUM(A1)", "INV-1"], "n": [1, 2, 3, 4, 5]})
+    safe = spreadsheet_safe(frame)
+    assert list(safe["record_id"]) == [f"'{FORMULA}", "'+1+1", "'-2", "'@SUM(A1)", "INV-1"]
+    assert list(safe["n"]) == [1, 2, 3, 4, 5]
+
+
+def test_bombs_and_deep_nesting_are_refused_in_bounded_memory(world, monkeypatch):
+    monkeypatch.setenv("ML_CONNECTOR_MAX_DOCUMENT_BYTES", "20000")
+    tracemalloc.start()
+    try:
+        for name, content in hostile_files().items():
+            rows, bills = unwrap(f"out/{name}", content, world.mapping)
+            assert rows[0].status == QUARANTINED and not bills
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000, f"peak {peak:,} bytes"
