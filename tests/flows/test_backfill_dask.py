@@ -1,0 +1,39 @@
+"""A backfill fanned out over time partitions on a local Dask cluster: every invoice of the
+window sent exactly once, nothing outside it, the live cursor untouched."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ml_connector.flows.backfill import backfill_intacct_to_sps, partitions
+
+OUT = "intacct-sps"
+
+
+def test_partitions_cover_the_window_without_overlap():
+    a, b = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 5, tzinfo=timezone.utc)
+    parts = partitions(a, b, 3)
+    assert parts[0][0] == a and parts[-1][1] == b
+    assert all(parts[n][1] == parts[n + 1][0] for n in range(len(parts) - 1))
+    with pytest.raises(ValueError):
+        partitions(b, a, 2)
+
+
+def test_dask_backfill_sends_each_invoice_in_the_window_once(world):
+    world.add_ar_invoices(200)  # seeded every 7 minutes from 2026-10-01 00:00 UTC
+    world.ledger.set_cursor(OUT, "2026-11-01T00:00:00+00:00", "whenmodified")
+    since = datetime(2026, 10, 1, 2, 0, tzinfo=timezone.utc)
+    until = datetime(2026, 10, 1, 20, 0, tzinfo=timezone.utc)
+    state = backfill_intacct_to_sps(tenant="demo", since=since, until=until, partition_count=4, return_state=True)
+    assert state.is_completed(), state
+    counts = state.result()
+    assert counts["partitions"] == 4
+    seeded_at = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    in_window = [n for n in range(200) if since <= seeded_at + timedelta(minutes=7 * n) < until]
+    sent = {p for p in world.sps.inbox() if p.startswith("in/IN_")}
+    unmapped = sum(1 for n in in_window if n % 50 == 49)
+    assert len(sent) == len(in_window) - unmapped
+    assert counts["read_by_partitions"] == len(in_window)
+    assert world.ledger.get_cursor(OUT, "whenmodified") == "2026-11-01T00:00:00+00:00"
