@@ -25,6 +25,7 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+_HOME: dict[str, Path] = {}
 
 
 def _start_server(home: Path) -> tuple[subprocess.Popen, str]:
@@ -56,6 +57,7 @@ def prefect_server():
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
     home = Path(tempfile.mkdtemp(prefix="mlc-prefect-"))
+    _HOME["path"] = home
     proc, url = _start_server(home)
     try:
         with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_HOME: str(home)}):
@@ -67,3 +69,9 @@ def prefect_server():
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture()
+def prefect_home(prefect_server) -> Path:
+    """The session server's home: its SQLite database lives there (the secrets test reads it)."""
+    return _HOME["path"]

@@ -1,5 +1,5 @@
-"""Canary secrets: after real runs, none appears in the ledger, the logs, the artifacts, or
-the error texts the ledger stores."""
+"""Canary secrets: after real runs, none appears in the ledger, the logs, the artifacts, the
+error texts the ledger stores, or the Prefect server's database."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ml_connector.sandbox.base import FaultPlan
 CANARY = ("CANARY-intacct-sender-7d1f", "CANARY-intacct-user-93ab", "CANARY-sps-client-5c2e")
 
 
-def test_canary_secrets_never_leave_the_credentials(world_factory, caplog):
+def test_canary_secrets_never_leave_the_credentials(world_factory, caplog, prefect_home):
     world = world_factory(intacct_faults=FaultPlan(rate_5xx=0.1, rate_lost_write=0.2, seed=3))
     # re-key the sandbox with canary values and save them as the tenant's blocks
     world.intacct.sender_password, world.intacct.user_password = CANARY[0], CANARY[1]
@@ -35,6 +35,10 @@ def test_canary_secrets_never_leave_the_credentials(world_factory, caplog):
     haystacks["ledger errors"] = " ".join(r.last_error or "" for r in rows)
     with get_client(sync_client=True) as client:
         haystacks["artifacts"] = " ".join(str(a.data) for a in client.read_artifacts())
+    # the Prefect database itself: block documents are stored encrypted, logs and states plain
+    for db in sorted(prefect_home.glob("*.db*")):
+        haystacks[f"prefect database {db.name}"] = db.read_bytes().decode("latin-1")
+    assert any(k.startswith("prefect database") for k in haystacks)
     for where, text in haystacks.items():
         for canary in CANARY:
             assert canary not in text, f"{canary} leaked into {where}"
