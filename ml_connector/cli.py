@@ -42,8 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--documents", type=int, default=0, help="seed this many demo documents")
     serve.set_defaults(func=cmd_sandbox_serve)
 
+    webhooks = sub.add_parser("webhooks", help="the webhook service")
+    wsub = webhooks.add_subparsers(dest="webhooks_command")
+    wserve = wsub.add_parser("serve", help="serve POST /webhooks/qbo (QuickBooks Online) on 127.0.0.1")
+    wserve.add_argument("--port", type=int, default=8080)
+    wserve.add_argument("--host", default="127.0.0.1")
+    wserve.add_argument("--tenant", default="demo-qbo")
+    wserve.set_defaults(func=lambda args: __import__("ml_connector.webhooks.app", fromlist=["serve"]).serve(
+        args.tenant, args.port, args.host) or 0)
+
     preview = sub.add_parser("preview", help="translate one document file without posting")
-    preview.add_argument("--integration", choices=["sps-intacct", "intacct-sps"], required=True)
+    preview.add_argument("--integration", choices=["sps-intacct", "intacct-sps", "intacct-sterling"], required=True)
     preview.add_argument("--tenant", default="demo")
     preview.add_argument("file")
     preview.set_defaults(func=cmd_preview)

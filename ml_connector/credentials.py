@@ -65,7 +65,34 @@ class SterlingCredentials(Block):
         return [self.password.get_secret_value()]
 
 
-BLOCKS = {"intacct": IntacctCredentials, "sps": SpsCredentials, "sterling": SterlingCredentials}
+class QboCredentials(Block):
+    """QuickBooks Online: one company (realm) of an OAuth 2.0 app. The refresh token rotates:
+    the connector writes the newest one back here (``tasks/qbo_tokens.BlockTokenStore``), so
+    this block always holds the only refresh token that still works."""
+
+    _block_type_name = "ML Connector QuickBooks Online"
+    _block_type_slug = "ml-connector-qbo"
+
+    realm_id: str = Field(title="Company ID (realmId)")
+    client_id: str = Field(title="Client ID")
+    client_secret: SecretStr = Field(title="Client secret")
+    refresh_token: SecretStr = Field(title="Refresh token (rotated and saved back automatically)")
+    base_url: str = Field(default="https://quickbooks.api.intuit.com", title="API base URL")
+    token_url: str = Field(default="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer", title="Token URL")
+    verifier_token: SecretStr | None = Field(default=None, title="Webhooks verifier token")
+    verify_tls: bool = Field(default=True, title="Verify TLS certificates")
+    # Written by the connector, shared by every worker so they do not each refresh.
+    access_token: SecretStr | None = Field(default=None, title="Current access token (managed)")
+    access_expires_at: float = Field(default=0.0, title="Access token expiry, epoch seconds (managed)")
+    refreshed_at: float | None = Field(default=None, title="Last refresh, epoch seconds (managed)")
+
+    def secrets(self) -> list[str]:
+        values = [self.client_secret, self.refresh_token, self.verifier_token, self.access_token]
+        return [v.get_secret_value() for v in values if v is not None]
+
+
+BLOCKS = {"intacct": IntacctCredentials, "sps": SpsCredentials, "sterling": SterlingCredentials,
+          "qbo": QboCredentials}
 
 
 def save_block(tenant: str, system: str, values: dict) -> str:

@@ -18,6 +18,9 @@ class Integration:
     systems: tuple[str, ...]  # credential blocks it needs: <tenant>-<system>
     post_task: str  # "module:function" of the task that posts ledger ids
     schedule_minutes: int
+    # The tenant mapping section the integration needs (None: always configured); commands
+    # that act on every integration skip it for tenants without that section.
+    mapping_section: str | None = None
 
 
 INTEGRATIONS: dict[str, Integration] = {
@@ -39,7 +42,52 @@ INTEGRATIONS: dict[str, Integration] = {
         post_task="ml_connector.tasks.outbound:send_documents",
         schedule_minutes=10,
     ),
+    "sps-qbo": Integration(
+        name="sps-qbo",
+        flow_module="ml_connector.flows.sps_to_qbo",
+        flow_name="sps_to_qbo",
+        deployment="sps-to-qbo/sps-to-qbo",
+        systems=("sps", "qbo"),
+        post_task="ml_connector.tasks.qbo:post_purchase_orders",
+        schedule_minutes=10,
+        mapping_section="qbo",
+    ),
+    "qbo-sps": Integration(
+        name="qbo-sps",
+        flow_module="ml_connector.flows.qbo_to_sps",
+        flow_name="qbo_to_sps",
+        deployment="qbo-to-sps/qbo-to-sps",
+        systems=("qbo", "sps"),
+        post_task="ml_connector.tasks.qbo:send_invoices",
+        schedule_minutes=60,
+        mapping_section="qbo",
+    ),
+    "intacct-sterling": Integration(
+        name="intacct-sterling",
+        flow_module="ml_connector.flows.intacct_to_sterling",
+        flow_name="intacct_to_sterling",
+        deployment="intacct-to-sterling/intacct-to-sterling",
+        systems=("intacct", "sterling"),
+        post_task="ml_connector.tasks.sterling:deliver_documents",
+        schedule_minutes=10,
+        mapping_section="sterling",
+    ),
+    "sterling-inbound": Integration(
+        name="sterling-inbound",
+        flow_module="ml_connector.flows.sterling_mailbox",
+        flow_name="sterling_mailbox",
+        deployment="sterling-mailbox/sterling-mailbox",
+        systems=("sterling",),
+        post_task="ml_connector.tasks.sterling:deliver_documents",  # inbound posts nothing; replay is outbound
+        schedule_minutes=2,
+        mapping_section="sterling",
+    ),
 }
+
+
+def configured(spec: Integration, mapping) -> bool:
+    """Whether a tenant's mapping file configures ``spec``."""
+    return spec.mapping_section is None or getattr(mapping, spec.mapping_section, None) is not None
 
 
 def get(name: str) -> Integration:

@@ -21,6 +21,10 @@ def preview(integration: str, path: Path, *, tenant: str = "demo") -> str:
     """The target request(s) for the document(s) in ``path``; raises with a one-line reason."""
     mapping = load_tenant(tenant_path(tenant))
     content = path.read_bytes()
+    if integration == "intacct-sterling":  # an Intacct APBILL (or PODOCUMENT) record as JSON -> X12
+        from .mappings.intacct_to_x12 import preview_x12
+
+        return preview_x12(content, mapping, path.name)
     if integration == "intacct-sps":
         try:
             invoice = ArInvoice.model_validate_json(content)

@@ -21,6 +21,7 @@ transient errors are retried, the others never are (retrying cannot fix them).
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 
@@ -61,7 +62,7 @@ class IntegrationError(Exception):
         }
 
     def __reduce__(self):  # keep keyword-only context through pickle
-        return (_rebuild, (type(self), self.message, self._context(), self.__dict__.copy()))
+        return (_rebuild, (type(self), self.message, self._context(), _picklable(self.__dict__)))
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -75,6 +76,20 @@ class IntegrationError(Exception):
         if self.request_id:
             parts.append(f"request_id={self.request_id}")
         return " ".join(parts)
+
+
+def _picklable(state: dict) -> dict:
+    # Something outside our control may hang an unpicklable object on an exception (a
+    # library's error log, a test tool's annotation); Prefect must still be able to persist
+    # the state, so such attributes are kept as their repr instead of failing the pickle.
+    kept = {}
+    for key, value in state.items():
+        try:
+            pickle.dumps(value)
+            kept[key] = value
+        except Exception:
+            kept[key] = repr(value)[:200]
+    return kept
 
 
 def _rebuild(cls, message, context, state):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 def all_parts() -> list:
     """Every integration the demo runs, in order."""
+    from .intacct_sterling import IntacctSterlingPart
     from .sps_intacct import SpsIntacctPart
+    from .sps_qbo import SpsQboPart
 
-    return [SpsIntacctPart()]
+    return [SpsIntacctPart(), SpsQboPart(), IntacctSterlingPart()]

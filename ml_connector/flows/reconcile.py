@@ -17,6 +17,9 @@ def reconcile_flow(tenant: str = "demo", integrations: list[str] | None = None,
                    out: str = ".ml-connector/reconcile") -> list[dict]:
     """Compare source and target of each integration; publish and return the summaries."""
     res = tenant_resources(tenant)
-    summaries = [reconcile(res, name, Path(out)) for name in (integrations or list(INTEGRATIONS))]
+    from ..integrations import configured
+
+    names = integrations or [n for n, spec in INTEGRATIONS.items() if configured(spec, res.mapping)]
+    summaries = [reconcile(res, name, Path(out)) for name in names]
     publish(summaries)
     return summaries

@@ -14,6 +14,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from .sterling_config import SterlingSettings
+from .qbo_tenant import QboMapping
+
 DocType = Literal["order", "invoice", "shipment"]
 # Where an inbound SPS document goes. "skip" records it in the ledger as skipped, on purpose.
 Route = Literal["apbill", "skip"]
@@ -79,6 +82,8 @@ class TenantMapping(Strict):
     partners: dict[str, PartnerMapping]
     items: list[ItemXref] = []
     outbound: OutboundSettings = OutboundSettings()
+    sterling: SterlingSettings | None = None  # Intacct -> Sterling X12 (mappings/sterling_config.py)
+    qbo: QboMapping | None = None  # SPS <-> QuickBooks Online references (mappings/qbo_tenant.py)
     _item_index: dict = PrivateAttr(default_factory=dict)
     _by_customer: dict = PrivateAttr(default_factory=dict)
 

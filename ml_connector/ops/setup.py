@@ -114,7 +114,10 @@ def check(tenant: str) -> list[dict]:
 
     res = tenant_resources(tenant)
     results = []
-    for system in sorted({s for spec in INTEGRATIONS.values() for s in spec.systems}):
+    from ..integrations import configured
+
+    specs = [spec for spec in INTEGRATIONS.values() if configured(spec, res.mapping)]
+    for system in sorted({s for spec in specs for s in spec.systems}):
         try:
             client = getattr(res, system)()
             client.ping()

@@ -126,7 +126,7 @@ class Reads:
                 container, tag = ITEMS[object_name]
                 items = sub(row, container)
                 for item in self.store.items.get((object_name, record["RECORDNO"]), []):
-                    render(items, tag, item, ITEM_FIELDS)
+                    render(items, tag, item, ITEM_FIELDS + tuple(k for k in item if k not in ITEM_FIELDS))
         return data
 
     @staticmethod

@@ -35,6 +35,7 @@ import httpx
 from lxml import etree
 
 from ..connectors.intacct._xml import XMLRefused, parse, sub, sub_fields, text, to_bytes
+from . import _intacct_po  # noqa: F401  registers PODOCUMENT (purchase orders) with the store
 from ._intacct_reads import Reads
 from ._intacct_schema import SchemaError, check_request
 from ._intacct_store import DIMENSIONS, ID_FIELD, FunctionFailure, Store, ar_invoice_row, naive_utc

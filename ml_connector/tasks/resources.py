@@ -62,6 +62,17 @@ class Tenant:
                 self._clients["sps"] = SpsClient(config)
             return self._clients["sps"]
 
+    def qbo(self):
+        from .qbo import qbo_client  # QuickBooks Online (tasks/qbo.py keeps its client in _clients)
+
+        return qbo_client(self)
+
+    def sterling(self):
+        """The Sterling B2Bi client (built in tasks/sterling.py, cached here like the others)."""
+        from .sterling import sterling
+
+        return sterling(self)
+
     def close(self) -> None:
         for client in self._clients.values():
             client.close()

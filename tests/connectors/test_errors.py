@@ -154,3 +154,15 @@ def test_tree_shape():
 def test_rate_limited_defaults_to_no_retry_after():
     assert RateLimited("slow").retry_after is None
     assert RateLimited("slow", retry_after=3).retry_after == 3
+
+
+def test_an_unpicklable_attribute_does_not_break_pickling():
+    import pickle
+    import threading
+
+    from ml_connector.connectors.errors import BadDocument
+
+    err = BadDocument("bad", system="sps")
+    err.lock = threading.Lock()  # what a library might hang on an exception
+    clone = pickle.loads(pickle.dumps(err))
+    assert str(clone) == str(err) and isinstance(clone.lock, str)

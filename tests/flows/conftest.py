@@ -62,6 +62,12 @@ def make_world(tmp_path, monkeypatch, *, intacct_faults=None, sps_faults=None, s
     _http.mount(intacct.base_url, intacct.transport())
     _http.mount(sps.base_url, sps.transport())
     mapping = load_tenant(tenant_path("demo"))
+    # The demo tenant has a sterling: section, so `check` expects a Sterling block too.
+    from ml_connector.sandbox.sterling import SterlingEmulator
+
+    sterling = SterlingEmulator()
+    _http.mount(sterling.base_url, sterling.transport())
+    save_block("demo", "sterling", sterling.credentials())
     seed_intacct_master(intacct, mapping)
     save_blocks(intacct, sps)
     return World(intacct, sps, mapping, Seeded())

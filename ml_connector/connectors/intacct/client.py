@@ -167,6 +167,38 @@ class IntacctClient:
             bills.extend(self._query_all("APBILL", ("RECORDNO", "RECORDID", "VENDORID"), ("in", "VENDORID", chunk)))
         return bills
 
+    # -- generic reads (Intacct -> Sterling: vendors, AP bills, purchase orders) ------------
+
+    def read_by_query(self, object_name: str, query: str = "", *, page_size: int = 1000) -> FunctionResult:
+        """The first page of a ``readByQuery`` (headers only); continue with :meth:`read_more`."""
+        return self._read(codec.read_by_query_function(object_name, query, page_size=page_size), "readByQuery")
+
+    def read_more(self, result_id: str) -> FunctionResult:
+        """The next page of the readByQuery that returned ``result_id``."""
+        return self._read(codec.read_more_function(result_id), "readMore")
+
+    def read_full(self, object_name: str, keys: Sequence[str]) -> list[dict]:
+        """Records by RECORDNO with their owned line items (``read``), in one request."""
+        functions = [codec.read_function(object_name, chunk) for chunk in _chunks(list(keys), _READ_KEYS)]
+        records: list[dict] = []
+        for result in self._request(functions, uniqueid=False, transaction=False, operation="read") if functions else []:
+            if result.error is not None:
+                raise result.error
+            records.extend(result.records)
+        return records
+
+    def list_vendors(self, modified_since: datetime | None = None) -> list[dict]:
+        """Every vendor (modified since ``modified_since``), as Intacct renders it."""
+        query = f"WHENMODIFIED >= {codec.quote(_stamp(modified_since))}" if modified_since else ""
+        page = self.read_by_query("VENDOR", query)
+        vendors = list(page.records)
+        for _ in range(self.max_pages):
+            if not page.num_remaining or not page.result_id:
+                return vendors
+            page = self.read_more(page.result_id)
+            vendors.extend(page.records)
+        raise TransientError("VENDOR readMore exceeded max_pages", system=SYSTEM, operation="readMore")
+
     def _query_all(self, object_name: str, fields: Sequence[str], condition: tuple) -> Iterator[dict]:
         """Every record of a ``query``, paged by offset (each page is a new query, so order by
         RECORDNO to keep pages stable)."""

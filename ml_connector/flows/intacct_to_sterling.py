@@ -1,0 +1,68 @@
+"""Sage Intacct -> IBM Sterling B2Bi: vendors as trading partners; AP bills as X12 810 and
+purchase orders as X12 850, delivered into each partner's Sterling Inbox.
+
+One run: settle what a dead run left half-delivered, sync vendors to partners, then page
+through bills and POs modified since their cursors (minus an overlap window; the ledger makes
+the overlap harmless), record them, deliver the new ones, and deliver what earlier runs left
+received. Cursors move only after the whole listing is durable, as in intacct_to_sps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from prefect import flow, get_run_logger
+
+from ..ledger.x12_controls import ack_counts
+from ..settings import intent_lease_seconds
+from ..tasks.ops import finished_runs, publish_report
+from ..tasks.resources import tenant as tenant_resources
+from ..tasks.sterling import INTEGRATION, deliver_documents, ingest_records, read_page, resolve_deliveries, settings_of, sync_partners
+from .sps_to_intacct import MAX_PAGES, current_run_id
+
+OVERLAP = timedelta(minutes=5)
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+@flow(name="intacct-to-sterling")
+def intacct_to_sterling(tenant: str = "demo", since: datetime | None = None, until: datetime | None = None,
+                        page_size: int = 500) -> dict:
+    """Sync vendors to Sterling partners and deliver AP bills (810) and POs (850) as X12."""
+    run_id = current_run_id()
+    res = tenant_resources(tenant)
+    settings = settings_of(res)
+    resolved = resolve_deliveries(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
+                                  lease=timedelta(seconds=intent_lease_seconds()))
+    partners = sync_partners(tenant, run_id)
+    kinds = [k for k, on in (("810", settings.send_bills), ("850", settings.send_purchase_orders)) if on]
+    for doc_type in kinds:
+        _deliver_modified(tenant, doc_type, since, until, page_size, run_id)
+    after = 0
+    while ids := res.ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):
+        deliver_documents(tenant, ids, run_id)
+        after = ids[-1]
+    acks = {f"ack_{k}": v for k, v in ack_counts(res.ledger).items()}
+    counts = publish_report(tenant, INTEGRATION, run_id, extra={**resolved, **partners, **acks})
+    get_run_logger().info("intacct-to-sterling for %s: %s", tenant, counts)
+    return counts
+
+
+def _deliver_modified(tenant: str, doc_type: str, since, until, page_size: int, run_id: str) -> None:
+    ledger = tenant_resources(tenant).ledger
+    cursor_name = f"whenmodified-{doc_type}"
+    backfill = since is not None or until is not None
+    stored = ledger.get_cursor(INTEGRATION, cursor_name)
+    start = since or (datetime.fromisoformat(stored) - OVERLAP if stored else EPOCH)
+    high, result_id = None, None
+    for _ in range(MAX_PAGES):
+        page = read_page(tenant, doc_type, start, until, result_id, page_size)
+        report = ingest_records(tenant, doc_type, page.records, run_id)
+        if report.new_ids:
+            deliver_documents(tenant, report.new_ids, run_id)
+        if report.max_modified and (high is None or report.max_modified > high):
+            high = report.max_modified
+        if not page.result_id or page.num_remaining == 0:
+            break
+        result_id = page.result_id
+    if high is not None and not backfill:
+        ledger.set_cursor(INTEGRATION, high.isoformat(), cursor_name)

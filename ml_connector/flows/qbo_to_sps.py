@@ -1,0 +1,60 @@
+"""QuickBooks Online -> SPS Commerce: QBO invoices become RSX invoices for the customer's partner.
+
+Two ways to learn of a change, one path after it:
+
+- webhook notifications stored by the webhook service (ledger integration ``qbo-webhook``),
+  which also starts this deployment at once: the invoices they name are read by Id;
+- CDC since the stored cursor (minus an overlap; the ledger makes the overlap harmless), the
+  hourly safety net: a notification that never came is late, never lost. CDC looks back 30
+  days at most: an older cursor is clamped and logged. A backfill (``since``) older than that
+  reads with a query on Metadata.LastUpdatedTime instead, and leaves the live cursor alone.
+
+The cursor is the time the run started, stored only after everything read was sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from prefect import flow, get_run_logger
+
+from ..tasks.ops import publish_report
+from ..tasks.qbo import (
+    CDC_WINDOW, OUTBOUND, clamp_since, finish_notifications, ingest_invoices, read_changed_invoices, read_invoices,
+    send_invoices, take_notifications, utcnow,
+)
+from ..tasks.resources import tenant as tenant_resources
+from .sps_to_intacct import current_run_id
+
+CURSOR = "cdc"
+OVERLAP = timedelta(minutes=5)
+
+
+@flow(name="qbo-to-sps")
+def qbo_to_sps(tenant: str = "demo-qbo", since: datetime | None = None) -> dict:
+    """Send QBO invoices changed since the cursor (and those webhooks named) to SPS."""
+    run_id, started = current_run_id(), utcnow()
+    logger = get_run_logger()
+    ledger = tenant_resources(tenant).ledger
+    note_ids, invoice_ids = take_notifications(tenant, run_id)
+    if invoice_ids:
+        ingest_invoices(tenant, read_invoices(tenant, invoice_ids), run_id)
+    finish_notifications(tenant, note_ids, run_id)
+    if since is not None:  # a backfill: CDC if it reaches, a query if not
+        if since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+        invoices = read_changed_invoices(tenant, since, use_query=since < started - CDC_WINDOW)
+    else:
+        stored = ledger.get_cursor(OUTBOUND, CURSOR)
+        start = datetime.fromisoformat(stored) - OVERLAP if stored else started - CDC_WINDOW + OVERLAP + OVERLAP
+        invoices = read_changed_invoices(tenant, clamp_since(start, started))
+    ingest_invoices(tenant, invoices, run_id)
+    after = 0
+    while ids := ledger.pending_ids(OUTBOUND, limit=1000, after_id=after):
+        send_invoices(tenant, ids, run_id)
+        after = ids[-1]
+    if since is None:
+        ledger.set_cursor(OUTBOUND, started.isoformat(), CURSOR)
+    counts = publish_report(tenant, OUTBOUND, run_id, extra={"webhook_notifications": len(note_ids)})
+    logger.info("qbo-to-sps for %s: %s", tenant, counts)
+    return counts

@@ -1,0 +1,33 @@
+"""IBM Sterling mailbox polling (default every 2 minutes): partners' 997s settle our outbound
+810/850 as accepted or rejected (with the AK reasons), documents without a 997 past the
+tenant's deadline turn overdue (a WARNING alert, a count in the report, a Prefect event), and
+other inbound X12 (partners' 850s) is parsed and stored; unreadable files are quarantined."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from ..ledger.x12_controls import ack_counts
+from ..tasks.ops import publish_report
+from ..tasks.resources import tenant as tenant_resources
+from ..tasks.sterling import settings_of
+from ..tasks.sterling_mailbox import INBOUND, flag_overdue, poll_partner
+from .sps_to_intacct import current_run_id
+
+
+@flow(name="sterling-mailbox")
+def sterling_mailbox(tenant: str = "demo", overdue_after_minutes: float | None = None) -> dict:
+    """Poll every configured partner's Outbox, then flag overdue acknowledgments."""
+    run_id = current_run_id()
+    res = tenant_resources(tenant)
+    settings = settings_of(res)
+    tally = {"acks_applied": 0, "accepted": 0, "rejected": 0}
+    for cfg in settings.partners.values():
+        for k, v in poll_partner(tenant, cfg.partner_name, run_id).items():
+            tally[k] += v
+    minutes = settings.overdue_after_minutes if overdue_after_minutes is None else overdue_after_minutes
+    tally["newly_overdue"] = flag_overdue(tenant, minutes)
+    tally.update({f"ack_{k}": v for k, v in ack_counts(res.ledger).items()})
+    counts = publish_report(tenant, INBOUND, run_id, extra=tally)
+    get_run_logger().info("sterling-mailbox for %s: %s", tenant, counts)
+    return counts

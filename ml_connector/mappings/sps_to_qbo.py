@@ -1,0 +1,134 @@
+"""RSX Order -> QuickBooks Online PurchaseOrder. Pure functions: no I/O.
+
+Rules:
+
+* The trading partner decides the QBO vendor (``qbo.partners.<id>.vendor_ref``); an unknown
+  partner, or one without a QBO vendor, rejects the document (quarantined with the reason).
+* Every line resolves through the tenant's item cross-reference (buyer part, vendor part, then
+  UPC) to our item id, then to the QBO item (``qbo.items``): an item-based expense line. An
+  item we know but QBO does not is an account-based line on ``qbo.expense_account``; an item
+  nobody knows rejects the whole document (a PO missing a line is the wrong order).
+* Header charges and allowances become account-based lines on ``qbo.expense_account``
+  (allowances negative).
+* DocNumber is the SPS PO number (QBO allows 21 characters): the key a retry, an update and
+  reconciliation find the PO by.
+* Only orders map; invoices and shipments from SPS are routed nowhere in this integration.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ..connectors.errors import BadDocument
+from ..connectors.qbo.models import (
+    AccountBasedExpenseLineDetail,
+    ExpenseLine,
+    ItemBasedExpenseLineDetail,
+    PurchaseOrder,
+    Ref,
+)
+from ..connectors.sps.models import ChargeAllowance, RsxOrder
+from .qbo_tenant import QboMapping, QboPartner
+from .sps_to_intacct import money
+from .tenant import TenantMapping
+
+OPERATION = "sps-qbo"
+DOCNUMBER_MAX = 21
+
+
+def _bad(message: str, code: str) -> BadDocument:
+    return BadDocument(message, system="mapping", operation=OPERATION, code=code)
+
+
+def qbo_section(tenant: TenantMapping) -> QboMapping:
+    if tenant.qbo is None:
+        raise _bad(f"tenant {tenant.tenant} has no qbo: section in its mapping file", "no-qbo-mapping")
+    return tenant.qbo
+
+
+def qbo_partner(partner_id: str, tenant: TenantMapping) -> QboPartner:
+    partner = qbo_section(tenant).partners.get(partner_id)
+    if partner is None or partner_id not in tenant.partners:
+        raise _bad(f"unknown trading partner {partner_id!r}: add it (and its qbo vendor_ref) to the tenant mapping file",
+                   "unknown-partner")
+    return partner
+
+
+def routed(doc_type: str) -> bool:
+    """Whether this integration maps the document type (only orders)."""
+    return doc_type == "order"
+
+
+def order_to_po(doc: RsxOrder, tenant: TenantMapping) -> PurchaseOrder:
+    """The QBO PurchaseOrder (without Id/SyncToken) for one RSX order, or BadDocument saying why."""
+    h = doc.header.order_header
+    qbo = qbo_section(tenant)
+    partner = qbo_partner(h.trading_partner_id, tenant)
+    number = h.purchase_order_number.strip()
+    if not number or len(number) > DOCNUMBER_MAX:
+        raise _bad(f"PO number {number!r} does not fit QBO's DocNumber (1-{DOCNUMBER_MAX} characters)", "bad-number")
+    lines = [_item_line(li, n, tenant, qbo) for n, li in enumerate(doc.line_item)]
+    lines += _charge_lines(doc.header.charges_allowances, qbo)
+    name = tenant.partners[h.trading_partner_id].name
+    return PurchaseOrder(
+        vendor_ref=Ref(value=partner.vendor_ref),
+        ap_account_ref=Ref(value=qbo.ap_account) if qbo.ap_account else None,
+        doc_number=number,
+        txn_date=h.purchase_order_date,
+        memo=f"SPS order {number} from {name}",
+        private_note=f"sps:{h.trading_partner_id}:{number}",
+        line=[ln.model_copy(update={"line_num": n}) for n, ln in enumerate(lines, start=1)],
+    )
+
+
+def _item_line(li, n: int, tenant: TenantMapping, qbo: QboMapping) -> ExpenseLine:
+    ol = li.order_line
+    where = f"line {ol.line_sequence_number or n + 1}"
+    item = tenant.find_item(buyer_part=ol.buyer_part_number, vendor_part=ol.vendor_part_number,
+                            upc=ol.consumer_package_code)
+    if item is None:
+        known = ol.buyer_part_number or ol.vendor_part_number or ol.consumer_package_code or "(no identifier)"
+        raise _bad(f"{where}: unknown item {known!r} (no cross-reference by buyer part, vendor part or UPC)",
+                   "unknown-item")
+    qty, price = ol.order_qty, ol.purchase_price
+    amount = money(qty * price)
+    description = next((d.product_description for d in li.product_or_item_description if d.product_description),
+                       item.item_id)
+    qbo_item = qbo.items.get(item.item_id)
+    if qbo_item is not None:
+        return ExpenseLine(amount=amount, description=description, detail_type="ItemBasedExpenseLineDetail",
+                           item_based_expense_line_detail=ItemBasedExpenseLineDetail(
+                               item_ref=Ref(value=qbo_item), qty=qty, unit_price=price,
+                               billable_status="NotBillable"))
+    if qbo.expense_account is None:
+        raise _bad(f"{where}: item {item.item_id} has no QBO item (qbo.items) and no qbo.expense_account is set",
+                   "unknown-item")
+    return _account_line(amount, f"{item.item_id} x {qty.normalize():f} @ {price}", qbo.expense_account)
+
+
+def _account_line(amount: Decimal, description: str, account: str) -> ExpenseLine:
+    return ExpenseLine(amount=amount, description=description, detail_type="AccountBasedExpenseLineDetail",
+                       account_based_expense_line_detail=AccountBasedExpenseLineDetail(
+                           account_ref=Ref(value=account), billable_status="NotBillable"))
+
+
+def _charge_lines(charges: list[ChargeAllowance], qbo: QboMapping) -> list[ExpenseLine]:
+    if charges and qbo.expense_account is None:
+        raise _bad("the order has charges or allowances but no qbo.expense_account is set", "no-account")
+    out = []
+    for c in charges:
+        allowance = c.allow_chrg_indicator == "A"
+        amount = money(-abs(c.allow_chrg_amt) if allowance else abs(c.allow_chrg_amt))
+        label = f"{'allowance' if allowance else 'charge'} {c.allow_chrg_code or ''}".strip()
+        out.append(_account_line(amount, label, qbo.expense_account))  # type: ignore[arg-type]
+    return out
+
+
+def same_po(existing: PurchaseOrder, wanted: PurchaseOrder) -> bool:
+    """Whether a PO already in QBO says what ``wanted`` says (vendor, total, line amounts), so a
+    write would change nothing: recorded as posted without writing."""
+    def amounts(po: PurchaseOrder) -> list[Decimal]:
+        return sorted(money(Decimal(str(ln.amount))) for ln in po.line)
+
+    vendor = existing.vendor_ref.value if existing.vendor_ref else None
+    return vendor == (wanted.vendor_ref.value if wanted.vendor_ref else None) and amounts(existing) == amounts(wanted)

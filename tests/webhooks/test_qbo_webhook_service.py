@@ -1,0 +1,102 @@
+"""The QBO webhook service: signatures, both payload shapes, replays, and a fast answer."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from ml_connector.ledger.store import Ledger
+from ml_connector.sandbox.qbo import QboEmulator
+from ml_connector.webhooks.app import WEBHOOK, create_app
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    qbo = QboEmulator()
+    vendor = qbo.add_vendor("Acme")
+    qbo.add_invoice(qbo.add_customer("Bob")["Id"], [{"item_id": qbo.add_item("W")["Id"], "qty": 1, "unit_price": 2}])
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    started: list[str] = []
+    app = create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, realm_id=qbo.realm_id,
+                     trigger=started.append)
+    yield qbo, ledger, TestClient(app), started, vendor
+
+
+@pytest.mark.parametrize("fmt", ["legacy", "cloudevents"])
+def test_valid_signature_is_stored_once_and_a_replay_is_a_duplicate(setup, fmt, monkeypatch):
+    qbo, ledger, client, started, _ = setup
+    body, headers = qbo.signed_notification(fmt=fmt)
+    t0 = time.monotonic()
+    first = client.post("/webhooks/qbo", content=body, headers=headers)
+    assert first.status_code == 200
+    assert first.json()["stored"] == len(qbo.changes())
+    replay = client.post("/webhooks/qbo", content=body, headers=headers)  # Intuit redelivers
+    assert replay.status_code == 200 and replay.json()["stored"] == 0 and replay.json()["duplicates"] == len(qbo.changes())
+    assert ledger.status_counts(WEBHOOK) == {"received": len(qbo.changes())}
+    assert time.monotonic() - t0 < 3
+    assert started == ["t"]  # one run started, not one per delivery
+
+
+def test_fast_answer_does_not_wait_for_the_run(tmp_path):
+    qbo = QboEmulator()
+    qbo.add_vendor("Acme")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    calls = []
+    # The default trigger starts the deployment in a background thread; with no Prefect
+    # deployment reachable it only logs. Answer time must not depend on it.
+    app = create_app("t", verifier_token=qbo.verifier_token, ledger=ledger,
+                     trigger=lambda t: calls.append(t))
+    body, headers = qbo.signed_notification()
+    with TestClient(app) as client:
+        t0 = time.monotonic()
+        assert client.post("/webhooks/qbo", content=body, headers=headers).status_code == 200
+        assert time.monotonic() - t0 < 3
+    assert calls == ["t"]
+
+
+def test_background_trigger_returns_at_once(monkeypatch):
+    import ml_connector.webhooks.app as app_module
+
+    def slow(*a, **k):
+        time.sleep(5)
+
+    monkeypatch.setattr("prefect.deployments.run_deployment", slow)
+    t0 = time.monotonic()
+    app_module.start_deployment("t")
+    assert time.monotonic() - t0 < 1
+
+
+@pytest.mark.parametrize("header", [None, "", "bm90IHRoZSBzaWduYXR1cmU=", "***not base64***"])
+def test_missing_or_invalid_signature_is_refused_and_nothing_stored(tmp_path, header):
+    qbo = QboEmulator()
+    qbo.add_vendor("Acme")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    calls = []
+    client = TestClient(create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, trigger=calls.append))
+    body, _ = qbo.signed_notification()
+    headers = {} if header is None else {"intuit-signature": header}
+    assert client.post("/webhooks/qbo", content=body, headers=headers).status_code == 401
+    assert ledger.status_counts(WEBHOOK) == {} and calls == []
+
+
+def test_a_replayed_signature_on_another_body_is_refused(tmp_path):
+    qbo = QboEmulator()
+    qbo.add_vendor("Acme")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    client = TestClient(create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, trigger=None))
+    body, headers = qbo.signed_notification()
+    tampered = body.replace(b'"Create"', b'"Delete"')
+    assert tampered != body
+    assert client.post("/webhooks/qbo", content=tampered, headers=headers).status_code == 401
+    assert ledger.status_counts(WEBHOOK) == {}
+
+
+def test_signed_garbage_is_a_400(tmp_path):
+    from ml_connector.connectors.qbo.webhooks import sign
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    client = TestClient(create_app("t", verifier_token="v", ledger=ledger, trigger=None))
+    body = b'{"not": "a notification"}'
+    assert client.post("/webhooks/qbo", content=body, headers={"intuit-signature": sign(body, "v")}).status_code == 400
