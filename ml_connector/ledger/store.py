@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, create_engine, event, func, insert, select, tuple_, update
+from sqlalchemy import and_, create_engine, event, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from .reads import LedgerReads
 from .schema import (
     DUPLICATE,
     FAILED,
@@ -103,7 +103,7 @@ class Outcome:
     error: str | None = None
 
 
-class Ledger:
+class Ledger(LedgerReads):
     """Documents, their events and the cursors, on any SQLAlchemy URL."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
@@ -300,16 +300,6 @@ class Ledger:
             )
             return [r.id for r in rows]
 
-    def intent_runs(self, integration: str) -> list[str]:
-        """The flow runs holding documents between intent and outcome."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(documents.c.flow_run_id)
-                .where(documents.c.integration == integration, documents.c.status == POSTING)
-                .distinct()
-            )
-            return [r.flow_run_id for r in rows if r.flow_run_id]
-
     def stale_intents(self, integration: str, *, run_ids: Sequence[str] = (),
                       older_than: timedelta | None = None, claimer: str | None = None) -> list[Claimed]:
         """Documents left in posting (intent written, outcome not) by runs that are over
@@ -356,31 +346,6 @@ class Ledger:
             self._events(conn, integration, run_id, [(r.id, "requeued", reason) for r in rows], now)
         return moved
 
-    def posted_without_followup(self, integration: str, doc_type: str, followup_integration: str,
-                                followup_type: str, *, limit: int = 1000) -> list:
-        """Posted documents that have no follow-up document of the same partner and key yet
-        (posted orders without an acknowledgement)."""
-        follow = documents.alias("follow")
-        exists = (
-            select(follow.c.id)
-            .where(
-                follow.c.integration == followup_integration,
-                follow.c.doc_type == followup_type,
-                follow.c.partner == documents.c.partner,
-                follow.c.natural_key == documents.c.natural_key,
-            )
-            .exists()
-        )
-        query = (
-            select(documents)
-            .where(documents.c.integration == integration, documents.c.doc_type == doc_type,
-                   documents.c.status == POSTED, ~exists)
-            .order_by(documents.c.id)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(query).all()
-
     # -- cursors ---------------------------------------------------------------------------
     def get_cursor(self, integration: str, name: str = "live") -> str | None:
         with self.engine.connect() as conn:
@@ -399,60 +364,6 @@ class Ledger:
             ).rowcount
             if not done:
                 conn.execute(insert(cursors).values(integration=integration, name=name, value=value, updated_at=now))
-
-    # -- reading ---------------------------------------------------------------------------
-    def run_counts(self, integration: str, run_id: str) -> dict[str, int]:
-        """Events of one run by kind: read, duplicate, posted, failed, quarantined, skipped."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(document_events.c.event, func.count())
-                .where(document_events.c.integration == integration, document_events.c.flow_run_id == run_id)
-                .group_by(document_events.c.event)
-            )
-            counts = Counter({r[0]: r[1] for r in rows})
-        return {k: counts.get(k, 0) for k in (READ, POSTED, DUPLICATE, FAILED, QUARANTINED, SKIPPED)}
-
-    def run_failures(self, integration: str, run_id: str, limit: int = 200) -> list[dict]:
-        """The documents this run failed or quarantined, with their reasons."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(documents.c.id, documents.c.doc_type, documents.c.partner, documents.c.natural_key,
-                       documents.c.source_ref, document_events.c.event, document_events.c.reason)
-                .join(documents, documents.c.id == document_events.c.document_id)
-                .where(
-                    document_events.c.integration == integration,
-                    document_events.c.flow_run_id == run_id,
-                    document_events.c.event.in_((FAILED, QUARANTINED)),
-                )
-                .order_by(documents.c.id)
-                .limit(limit)
-            )
-            return [dict(r._mapping) for r in rows]
-
-    def status_counts(self, integration: str) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(documents.c.status, func.count())
-                .where(documents.c.integration == integration)
-                .group_by(documents.c.status)
-            )
-            return {r[0]: r[1] for r in rows}
-
-    def documents(self, integration: str, *, status: str | Sequence[str] | None = None,
-                  ids: Sequence[int] | None = None, run_id: str | None = None, doc_type: str | None = None) -> list:
-        """Document rows, filtered; used by replay, reconcile and status."""
-        query = select(documents).where(documents.c.integration == integration)
-        if status is not None:
-            query = query.where(documents.c.status.in_([status] if isinstance(status, str) else list(status)))
-        if ids is not None:
-            query = query.where(documents.c.id.in_(list(ids)))
-        if run_id is not None:
-            query = query.where(documents.c.flow_run_id == run_id)
-        if doc_type is not None:
-            query = query.where(documents.c.doc_type == doc_type)
-        with self.engine.connect() as conn:
-            return conn.execute(query.order_by(documents.c.id)).all()
-
 
 def _claimed(row) -> Claimed:
     return Claimed(

@@ -1,0 +1,106 @@
+"""Read-only questions to the ledger: run counts, failures, status, documents, follow-ups.
+
+A mixin of :class:`~ml_connector.ledger.store.Ledger`, kept apart so the write path (ingest,
+claim, outcomes, cursors) reads on its own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from sqlalchemy import func, select
+
+from .schema import DUPLICATE, FAILED, POSTED, POSTING, QUARANTINED, READ, SKIPPED, document_events, documents
+
+
+class LedgerReads:
+    engine = None  # set by Ledger
+
+    def run_counts(self, integration: str, run_id: str) -> dict[str, int]:
+        """Events of one run by kind: read, duplicate, posted, failed, quarantined, skipped."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(document_events.c.event, func.count())
+                .where(document_events.c.integration == integration, document_events.c.flow_run_id == run_id)
+                .group_by(document_events.c.event)
+            )
+            counts = Counter({r[0]: r[1] for r in rows})
+        return {k: counts.get(k, 0) for k in (READ, POSTED, DUPLICATE, FAILED, QUARANTINED, SKIPPED)}
+
+    def run_failures(self, integration: str, run_id: str, limit: int = 200) -> list[dict]:
+        """The documents this run failed or quarantined, with their reasons."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.id, documents.c.doc_type, documents.c.partner, documents.c.natural_key,
+                       documents.c.source_ref, document_events.c.event, document_events.c.reason)
+                .join(documents, documents.c.id == document_events.c.document_id)
+                .where(
+                    document_events.c.integration == integration,
+                    document_events.c.flow_run_id == run_id,
+                    document_events.c.event.in_((FAILED, QUARANTINED)),
+                )
+                .order_by(documents.c.id)
+                .limit(limit)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def status_counts(self, integration: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.status, func.count())
+                .where(documents.c.integration == integration)
+                .group_by(documents.c.status)
+            )
+            return {r[0]: r[1] for r in rows}
+
+    def documents(self, integration: str, *, status: str | Sequence[str] | None = None,
+                  ids: Sequence[int] | None = None, run_id: str | None = None, doc_type: str | None = None) -> list:
+        """Document rows, filtered; used by replay, reconcile and status."""
+        query = select(documents).where(documents.c.integration == integration)
+        if status is not None:
+            query = query.where(documents.c.status.in_([status] if isinstance(status, str) else list(status)))
+        if ids is not None:
+            query = query.where(documents.c.id.in_(list(ids)))
+        if run_id is not None:
+            query = query.where(documents.c.flow_run_id == run_id)
+        if doc_type is not None:
+            query = query.where(documents.c.doc_type == doc_type)
+        with self.engine.connect() as conn:
+            return conn.execute(query.order_by(documents.c.id)).all()
+
+
+    def intent_runs(self, integration: str) -> list[str]:
+        """The flow runs holding documents between intent and outcome."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents.c.flow_run_id)
+                .where(documents.c.integration == integration, documents.c.status == POSTING)
+                .distinct()
+            )
+            return [r.flow_run_id for r in rows if r.flow_run_id]
+
+    def posted_without_followup(self, integration: str, doc_type: str, followup_integration: str,
+                                followup_type: str, *, limit: int = 1000) -> list:
+        """Posted documents that have no follow-up document of the same partner and key yet
+        (posted orders without an acknowledgement)."""
+        follow = documents.alias("follow")
+        exists = (
+            select(follow.c.id)
+            .where(
+                follow.c.integration == followup_integration,
+                follow.c.doc_type == followup_type,
+                follow.c.partner == documents.c.partner,
+                follow.c.natural_key == documents.c.natural_key,
+            )
+            .exists()
+        )
+        query = (
+            select(documents)
+            .where(documents.c.integration == integration, documents.c.doc_type == doc_type,
+                   documents.c.status == POSTED, ~exists)
+            .order_by(documents.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
