@@ -17,6 +17,11 @@ def render_demo(report: dict) -> str:
         r = data["reconciliation"]
         lines.append(f"{name:<14}{r['expected']:>12}{r['present']:>12}{r['missing']:>12}{r['duplicated']:>12}{r['unexpected']:>12}")
     lines.append("")
+    standard = {"expected", "present", "missing", "duplicated", "unexpected"}
+    for name, data in report["integrations"].items():
+        extra = {k: v for k, v in data["reconciliation"].items() if k not in standard}
+        if extra:  # integration-specific states, e.g. X12 acknowledgments
+            lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(extra.items())))
     for name, data in report["integrations"].items():
         runs = ", ".join(f"{r['state'].lower()}" for r in data["runs"])
         lines.append(f"{name}: runs [{runs}]; ledger {data['ledger']}")

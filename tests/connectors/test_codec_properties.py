@@ -1,0 +1,57 @@
+"""Property tests on the codecs that read what other systems send: any input yields a parsed
+result or one of our typed errors, never another exception."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ml_connector.connectors.errors import IntegrationError
+from ml_connector.connectors.intacct.codec import parse_response
+from ml_connector.connectors.qbo.webhooks import parse_notification, verify_signature
+
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+XMLISH = st.one_of(
+    st.binary(max_size=400),
+    st.text(max_size=300).map(lambda t: f"<response><control><status>{t}</status></control></response>".encode("utf-8", "surrogatepass")),
+    st.sampled_from([b"", b"<", b"<response/>", b"<response><operation/></response>",
+                     b"<?xml version='1.0'?><!DOCTYPE r [<!ENTITY a 'b'>]><response>&a;</response>",
+                     b"<response><control><status>success</status></control><operation><result><status>failure"
+                     b"</status></result></operation></response>"]),
+)
+JSONISH = st.one_of(
+    st.binary(max_size=300),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                 max_leaves=20).map(lambda v: json.dumps(v).encode()),
+    st.sampled_from([b'{"eventNotifications": [{}]}', b'{"eventNotifications": [{"dataChangeEvent": {"entities": [{}]}}]}',
+                     b'[{"specversion": "1.0"}]', b"[]", b"{}"]),
+)
+
+
+@FAST
+@given(XMLISH)
+def test_intacct_response_codec_never_raises_anything_untyped(body):
+    try:
+        parse_response(body)
+    except IntegrationError:
+        pass
+
+
+@FAST
+@given(JSONISH)
+def test_qbo_webhook_parser_never_raises_anything_untyped(body):
+    try:
+        events = parse_notification(body)
+    except IntegrationError:
+        return
+    assert isinstance(events, list)
+
+
+@FAST
+@given(st.binary(max_size=200), st.one_of(st.none(), st.text(max_size=60)))
+def test_qbo_signature_check_only_answers_yes_or_no(body, header):
+    assert verify_signature(body, header, "verifier-token") in (True, False)
