@@ -42,7 +42,7 @@ def run_child(module: str, fn: str, env: dict, kill_after: float | None) -> str:
     proc = subprocess.Popen([sys.executable, "-c", RUN_FLOW.format(module=module, fn=fn)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        proc.wait(timeout=kill_after if kill_after is not None else 900)
+        proc.wait(timeout=kill_after if kill_after is not None else 3600)
         return "completed" if proc.returncode == 0 else "failed"
     except subprocess.TimeoutExpired:
         if kill_after is None:
@@ -58,7 +58,10 @@ def drained(world, ledger, integration: str) -> bool:
     from ml_connector.demo_parts.sps_intacct import sps
 
     counts = ledger.status_counts(integration)
-    source_empty = not sps(world).files("out/") if integration == "sps-intacct" else True
+    if integration == "sps-intacct":
+        source_empty = not sps(world).files("out/")
+    else:  # every posted order acknowledged too
+        source_empty = not ledger.posted_without_followup("sps-intacct", "order", "intacct-sps", "orderack", limit=1)
     return source_empty and not counts.get("received") and not counts.get("posting")
 
 

@@ -63,8 +63,12 @@ def intacct_to_sps(
         result_id = page.result_id
     if high is not None and not backfill:
         ledger.set_cursor(INTEGRATION, high.isoformat(), CURSOR)
-    ack_ids = queue_orderacks(tenant, run_id)
-    if ack_ids:
+    # Acknowledgements are queued a batch at a time; keep going until every posted order has
+    # one (queuing records the follow-up, so each round takes new orders and the loop ends).
+    for _ in range(MAX_PAGES):
+        ack_ids = queue_orderacks(tenant, run_id)
+        if not ack_ids:
+            break
         send_documents(tenant, ack_ids, run_id)
     after = 0
     while ids := ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):

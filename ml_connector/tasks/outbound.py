@@ -66,14 +66,17 @@ def ingest_ar_invoices(tenant: str, invoices: list[ArInvoice], run_id: str) -> A
     )
 
 
+ACK_BATCH = 1000  # posted orders turned into acknowledgements per round
+
+
 @task
-def queue_orderacks(tenant: str, run_id: str, limit: int = 1000) -> list[int]:
+def queue_orderacks(tenant: str, run_id: str, limit: int | None = None) -> list[int]:
     """Create an acknowledgement row for every inbound order posted to Intacct and not yet
     acknowledged; returns the new rows' ids."""
     res = tenant_resources(tenant)
     if not res.mapping.outbound.send_orderacks:
         return []
-    orders = res.ledger.posted_without_followup(INBOUND, "order", INTEGRATION, "orderack", limit=limit)
+    orders = res.ledger.posted_without_followup(INBOUND, "order", INTEGRATION, "orderack", limit=limit or ACK_BATCH)
     fmt = "xml"
     rows = [
         Incoming(doc_type="orderack", partner=o.partner, natural_key=o.natural_key, source_ref=o.source_ref,

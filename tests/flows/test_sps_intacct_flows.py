@@ -161,3 +161,15 @@ def test_outbound_sends_invoices_and_acks_once(world):
     again, _ = run(intacct_to_sps)  # the overlap window re-reads invoices: all duplicates
     assert again.result()["posted"] == 0 and again.result()["duplicate"] > 0
     assert len(world.sps.history()) == uploads
+
+
+def test_every_posted_order_is_acknowledged_even_beyond_one_batch(world, monkeypatch):
+    from ml_connector.tasks import outbound
+
+    monkeypatch.setattr(outbound, "ACK_BATCH", 3)  # many rounds in one run
+    world.add_documents(60)
+    run(sps_to_intacct)
+    state, _ = run(intacct_to_sps)
+    assert state.is_completed()
+    acks = {p for p in world.sps.inbox() if p.startswith("in/PR_")}
+    assert len(world.seeded.orders) > 3 and len(acks) == len(world.seeded.orders)
