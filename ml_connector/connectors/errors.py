@@ -21,6 +21,7 @@ transient errors are retried, the others never are (retrying cannot fix them).
 
 from __future__ import annotations
 
+import copyreg
 import pickle
 from typing import Any
 
@@ -156,3 +157,24 @@ def classify(exc: BaseException) -> str:
 def is_retryable(exc: BaseException) -> bool:
     """Prefect task retry condition: only transient errors deserve another attempt."""
     return isinstance(exc, TransientError)
+
+
+def keep_our_pickling() -> None:
+    """Make every class of the tree pickle through ``IntegrationError.__reduce__`` again.
+
+    tblib (installed by Dask's ``distributed`` on import) registers a copyreg reducer for every
+    exception class that also pickles ``__context__``; ours often carry a third-party error
+    there (lxml's, which cannot be pickled), so a failed task could not be persisted. Call this
+    after importing anything that installs tblib; it is also run once here."""
+    stack: list[type] = [IntegrationError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        copyreg.pickle(cls, _reduce)
+
+
+def _reduce(err: IntegrationError):
+    return err.__reduce__()
+
+
+keep_our_pickling()

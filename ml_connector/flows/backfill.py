@@ -16,10 +16,14 @@ from datetime import datetime, timedelta
 from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
+from ..connectors.errors import keep_our_pickling
+
 from ..tasks.intacct import read_ar_page
 from ..tasks.ops import publish_report
 from ..tasks.outbound import INTEGRATION, ingest_ar_invoices, send_documents
 from .sps_to_intacct import MAX_PAGES, current_run_id
+
+keep_our_pickling()  # distributed (imported by prefect_dask) just installed tblib's reducers
 
 
 def partitions(since: datetime, until: datetime, count: int) -> list[tuple[datetime, datetime]]:

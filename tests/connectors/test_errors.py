@@ -166,3 +166,19 @@ def test_an_unpicklable_attribute_does_not_break_pickling():
     err.lock = threading.Lock()  # what a library might hang on an exception
     clone = pickle.loads(pickle.dumps(err))
     assert str(clone) == str(err) and isinstance(clone.lock, str)
+
+
+def test_errors_pickle_even_after_dask_installs_tblib():
+    """distributed installs tblib's reducers for all exceptions (chained context included);
+    a parse error whose context is lxml's syntax error must still pickle."""
+    import pickle
+
+    import ml_connector.flows.backfill  # noqa: F401  (imports distributed, then restores ours)
+    from ml_connector.connectors.errors import BadDocument
+    from ml_connector.connectors.sps import rsx
+
+    with pytest.raises(BadDocument) as info:
+        rsx.parse(b"<Orders>")
+    assert info.value.__context__ is not None  # lxml's error, unpicklable, is still chained
+    clone = pickle.loads(pickle.dumps(info.value))
+    assert str(clone) == str(info.value)
