@@ -15,6 +15,9 @@ own process, over HTTP), in a rotating order per repeat, medians quoted. Variant
                      instead of one UPDATE per document (monkeypatched in this process only)
   raw, raw+io, raw+io+bulk
                      the raw pipeline (``run.raw_sps_to_intacct``) and the same changes
+  outbound, outbound+quote, outbound-raw
+                     Intacct -> SPS: the flow as shipped, with the AR invoice page and id
+                     lists quoted, and the raw pipeline (``run.raw_intacct_to_sps``)
 
 Every variant sends exactly the same HTTP requests as the product (asserted).
 
@@ -207,7 +210,46 @@ def flows() -> dict:
     def concurrent(tenant: str = "demo", page_size: int = 500) -> dict:
         return body(tenant, page_size, io=True)
 
-    _FLOWS.update(quoted=quoted, concurrent=concurrent)
+    from ml_connector.flows.intacct_to_sps import CURSOR, EPOCH, OVERLAP
+    from ml_connector.tasks.intacct import read_ar_page
+    from ml_connector.tasks.outbound import INTEGRATION as OUTBOUND
+    from ml_connector.tasks.outbound import ingest_ar_invoices, queue_orderacks, requeue_stale_uploads, send_documents
+
+    @flow(name="intacct-to-sps-quote")
+    def outbound_quoted(tenant: str = "demo", page_size: int = 500) -> dict:
+        """``flows/intacct_to_sps.py::intacct_to_sps`` (live cursor) with the page of AR
+        invoices and the id lists passed as ``quote(...)``."""
+        run_id = current_run_id()
+        ledger = tenant_resources(tenant).ledger
+        stored = ledger.get_cursor(OUTBOUND, CURSOR)
+        from datetime import datetime
+
+        start = datetime.fromisoformat(stored) - OVERLAP if stored else EPOCH
+        recovered = requeue_stale_uploads(tenant, run_id, finished_runs(tenant, OUTBOUND, run_id),
+                                          lease=timedelta(seconds=intent_lease_seconds()))
+        high, result_id = None, None
+        for _ in range(MAX_PAGES):
+            page = read_ar_page(tenant, start, None, result_id, page_size)
+            report = ingest_ar_invoices(tenant, quote(page.invoices), run_id)
+            if report.new_ids:
+                send_documents(tenant, quote(report.new_ids), run_id)
+            if report.max_modified and (high is None or report.max_modified > high):
+                high = report.max_modified
+            if not page.result_id or page.num_remaining == 0:
+                break
+            result_id = page.result_id
+        if high is not None:
+            ledger.set_cursor(OUTBOUND, high.isoformat(), CURSOR)
+        ack_ids = queue_orderacks(tenant, run_id)
+        if ack_ids:
+            send_documents(tenant, quote(ack_ids), run_id)
+        after = 0
+        while ids := ledger.pending_ids(OUTBOUND, limit=1000, after_id=after):
+            send_documents(tenant, quote(ids), run_id)
+            after = ids[-1]
+        return publish_report(tenant, OUTBOUND, run_id, extra={"recovered_intents": recovered})
+
+    _FLOWS.update(quoted=quoted, concurrent=concurrent, outbound_quoted=outbound_quoted)
     return _FLOWS
 
 
@@ -250,6 +292,7 @@ def raw_io(tenant: str, page_size: int = 500) -> dict:
 
 
 def variants() -> dict:
+    from ml_connector.flows.intacct_to_sps import intacct_to_sps
     from ml_connector.flows.sps_to_intacct import sps_to_intacct
 
     f = flows()
@@ -262,12 +305,18 @@ def variants() -> dict:
         "raw+io": ("raw", raw_io, False),
         "raw+io+bulk": ("raw", raw_io, True),
         "naive": ("flow", run.naive_flow(), False),
+        "outbound": ("flow", intacct_to_sps, False),
+        "outbound+quote": ("flow", f["outbound_quoted"], False),
+        "outbound-raw": ("raw", run.raw_intacct_to_sps, False),
     }
 
 
 def measure(host, work: Path, name: str, documents: int, page_size: int, seed: int) -> dict:
     kind, fn, bulk = variants()[name]
-    world = run.fresh_world(host, work, documents=documents, seed=seed)
+    if name.startswith("outbound"):
+        world = run.fresh_world(host, work, ar_invoices=documents, seed=seed)
+    else:
+        world = run.fresh_world(host, work, documents=documents, seed=seed)
     with bulk_outcomes(bulk):
         started = time.perf_counter()
         if kind == "flow":
@@ -277,7 +326,10 @@ def measure(host, work: Path, name: str, documents: int, page_size: int, seed: i
         else:
             counts = fn(run.TENANT, page_size)
             seconds = time.perf_counter() - started
-    return run._finish(host, name, documents, seconds, counts, world)
+    result = run._finish(host, name, documents, seconds, counts, world)
+    if name.startswith("outbound"):
+        result["invoices_missing"] = world["expected_invoices"] - result["sps_in"]
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,13 +359,15 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 run._progress(f"repeat {n + 1}/{args.repeat}: {name}")
                 results[name].append(measure(host, work, name, args.documents, args.page_size, 11 + n))
-            reference = results[names[0]][-1]
-            for name in names:
+            for name in names:  # the same requests as the first variant of the same flow
                 r = results[name][-1]
+                family = [x for x in names if x != "naive" and x.startswith("outbound") == name.startswith("outbound")]
+                reference = results[family[0]][-1] if family else r
                 if name != "naive":
                     assert (r["intacct_requests"], r["sps_requests"]) == (reference["intacct_requests"],
                                                                           reference["sps_requests"]), name
                 assert r["bills_missing"] == 0 and r["bills_duplicated"] == 0 and r["sps_out_left"] == 0, name
+                assert r.get("invoices_missing", 0) == 0, name
     summary = {}
     base = results[names[0]]
     for name in names:
@@ -324,11 +378,11 @@ def main(argv: list[str] | None = None) -> int:
             "vs_" + names[0]: round(statistics.median(r["docs_per_second"] / b["docs_per_second"]
                                                      for r, b in zip(results[name], base)), 3),
         }
-        raw_name = name.replace("product", "raw")
-        if name.startswith("product") and raw_name in results:
+        raw_name = "outbound-raw" if name.startswith("outbound") else name.replace("product", "raw")
+        if name.startswith(("product", "outbound")) and name != raw_name and raw_name in results:
             summary[name]["vs_" + raw_name] = round(statistics.median(
                 p["docs_per_second"] / r["docs_per_second"] for p, r in zip(results[name], results[raw_name])), 3)
-        if "naive" in results and name != "naive":
+        if "naive" in results and name != "naive" and not name.startswith("outbound"):
             summary[name]["vs_naive"] = round(statistics.median(
                 p["docs_per_second"] / r["docs_per_second"] for p, r in zip(results[name], results["naive"])), 2)
     print(f"{args.documents} documents, pages of {args.page_size}, {args.workers} I/O workers, "

@@ -36,21 +36,24 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
     monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'unused.db'}")  # restored after
     bench = load("run")
     r = bench.run_suite(**bench.QUICK, quick=True)
-    inbound, outbound, config = r["inbound"], r["outbound"], r["config"]
+    inbound, outbound, to_qbo, config = r["inbound"], r["outbound"], r["sps_qbo"], r["config"]
 
     # every figure the issue asks for is there
     for key in ("product", "raw", "product_at_naive_size", "naive", "docs_per_second", "ratio_product_to_raw",
                 "ratio_product_to_naive", "requests_per_posted_doc", "request_counts_equal",
                 "prefect_task_runs_per_1000_docs", "peak_memory", "webhook_to_posted_latency"):
         assert key in inbound, key
-    for key in ("product", "raw", "docs_per_second", "ratio_product_to_raw", "requests_per_posted_doc",
-                "prefect_task_runs_per_1000_docs"):
-        assert key in outbound, key
-    assert inbound["webhook_to_posted_latency"] == "n/a (no webhook flow yet)"
-    assert {t["name"] for t in r["targets"]} >= {
-        "inbound product / raw throughput", "inbound product / naive throughput",
-        "Intacct requests per posted document (inbound)",
-    }
+    for section in (outbound, to_qbo):
+        for key in ("product", "raw", "docs_per_second", "ratio_product_to_raw", "requests_per_posted_doc",
+                    "prefect_task_runs_per_1000_docs"):
+            assert key in section, key
+    assert inbound["webhook_to_posted_latency"].startswith("n/a")  # SPS is polled
+    assert r["qbo_sps_webhook"]["webhook_to_posted_latency"].startswith("n/a")  # --quick skips it
+    names = {t["name"] for t in r["targets"]}
+    assert {"inbound product / raw throughput", "inbound product / naive throughput",
+            "Intacct requests per posted document (inbound)",
+            "QuickBooks requests per posted document (SPS -> QBO)"} <= names
+    assert all(t["met"] in (True, False) for t in r["targets"] if isinstance(t["value"], (int, float)))
 
     # every path posted everything, nothing twice
     for name in ("product", "raw", "product_at_naive_size", "naive"):
@@ -61,6 +64,7 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
         assert s["docs_per_second"] > 0, name
     for name in ("product", "raw"):
         assert outbound[name]["posted"] > 0 and outbound[name]["missing"] == 0, name
+        assert to_qbo[name]["posted"] > 0 and to_qbo[name]["missing"] == 0, name  # every order became a PO
 
     # the raw pipeline is honest: the same requests (and ledger outcome) as the product
     assert inbound["request_counts_equal"] is True
@@ -68,12 +72,16 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
         assert product["intacct_requests"] == raw["intacct_requests"] > 0
         assert product["sps_requests"] == raw["sps_requests"] > 0
         assert product["counts"] == raw["counts"]
-    for product, raw in zip(outbound["product"]["runs"], outbound["raw"]["runs"]):
-        assert (product["intacct_requests"], product["sps_requests"]) == (raw["intacct_requests"], raw["sps_requests"])
+    for section in (outbound, to_qbo):
+        for product, raw in zip(section["product"]["runs"], section["raw"]["runs"]):
+            for key in ("intacct_requests", "qbo_requests", "sps_requests"):
+                assert product[key] == raw[key], key
+            assert product["counts"] == raw["counts"]
 
     # ratios and rates are positive and plausible
     assert inbound["ratio_product_to_raw"] > 0 and inbound["ratio_product_to_naive"] > 0
-    assert outbound["ratio_product_to_raw"] > 0
+    assert outbound["ratio_product_to_raw"] > 0 and to_qbo["ratio_product_to_raw"] > 0
+    assert to_qbo["requests_per_posted_doc"]["qbo"] > 0
     per_doc = inbound["requests_per_posted_doc"]
     assert 0 < per_doc["product"]["intacct"] < per_doc["naive"]["intacct"]  # batching: fewer than one per bill
     assert per_doc["naive"]["intacct"] >= 1  # one bill per request
@@ -87,3 +95,14 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
     assert memory["sizes"] == list(config["memory_sizes"])
     assert all(m["peak_rss_mb"] > 0 and m["posted"] == m["documents"] for m in memory["runs"])
     assert memory["ratio_peak_large_to_small"] > 0
+
+
+def test_webhook_latency_runs_one_event(prefect_server, monkeypatch, tmp_path):
+    """One QBO notification through the webhook service and the served qbo-to-sps deployment."""
+    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'unused.db'}")  # restored after
+    bench = load("run")
+    with bench.EmulatorHost() as host:
+        result = bench.measure_webhook_latency(host, tmp_path, events=1, poll_seconds=1)
+    assert result["events"] == 1 and len(result["latencies_seconds"]) == 1
+    assert 0 < result["p50_seconds"] <= result["p95_seconds"]
+    assert result["flow_runs"] >= 1 and result["running_to_completed_s_p50"] > 0
