@@ -22,19 +22,12 @@ import os
 import re
 import tempfile
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from pydantic import SecretStr
 
-from ..connectors.qbo.tokens import TokenSet
+from ..connectors.qbo.tokens import TokenSet, file_lock
 from ..credentials import block_name, load_credentials
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on Linux
-    fcntl = None  # type: ignore[assignment]
 
 _SAVE_GUARD = threading.Lock()
 
@@ -71,15 +64,6 @@ class BlockTokenStore:
             block.save(block_name(self.tenant, "qbo"), overwrite=True)
             self.saves += 1
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self):
         """Exclusive across the processes of this host while one of them refreshes."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+") as handle:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return file_lock(self.lock_path)
