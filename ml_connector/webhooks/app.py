@@ -52,33 +52,35 @@ def start_deployment(tenant: str) -> None:
     threading.Thread(target=run, name="qbo-webhook-trigger", daemon=True).start()
 
 
-def create_app(tenant: str, *, verifier_token: str | Callable[[], str] | None = None, ledger: Ledger | None = None,
-               realm_id: str | None = None, trigger: Callable[[str], None] | None = start_deployment) -> Starlette:
-    """The ASGI app for one tenant. Without ``verifier_token``/``ledger`` they come from the
-    tenant's ``<tenant>-qbo`` block and the configured ledger, read on first use."""
-    state: dict = {}
+class _QboReceiver:
+    """Verifies, stores and triggers, for one tenant. Settings (verifier token, ledger, realm)
+    come from the tenant's ``<tenant>-qbo`` block and the configured ledger on first use,
+    unless given."""
 
-    def settings() -> tuple[str, Ledger, str | None]:
-        if "token" not in state:
-            token, realm = verifier_token, realm_id
-            if token is None:
+    def __init__(self, tenant: str, verifier_token, ledger: Ledger | None, realm_id: str | None, trigger) -> None:
+        self.tenant, self.trigger = tenant, trigger
+        self._token, self._ledger, self._realm = verifier_token, ledger, realm_id
+        self._loaded = False
+
+    def settings(self) -> tuple[str, Ledger, str | None]:
+        if not self._loaded:
+            if self._token is None:
                 from ..credentials import load_credentials
 
-                block = load_credentials(tenant, "qbo")
-                token = block.verifier_token.get_secret_value() if block.verifier_token else ""
-                realm = realm or block.realm_id
-            if ledger is None:
+                block = load_credentials(self.tenant, "qbo")
+                self._token = block.verifier_token.get_secret_value() if block.verifier_token else ""
+                self._realm = self._realm or block.realm_id
+            if self._ledger is None:
                 from ..tasks.resources import tenant as tenant_resources
 
-                state["ledger"] = tenant_resources(tenant).ledger
-            else:
-                state["ledger"] = ledger
-            state["token"], state["realm"] = token, realm
-        token = state["token"]
-        return (token() if callable(token) else token), state["ledger"], state["realm"]
+                self._ledger = tenant_resources(self.tenant).ledger
+            self._loaded = True
+        token = self._token() if callable(self._token) else self._token
+        return token, self._ledger, self._realm
 
-    def store(body: bytes) -> dict:
-        token, led, realm = settings()
+    def store(self, body: bytes) -> dict:
+        """Each event of a notification becomes a ledger row keyed by its event id."""
+        _, ledger, realm = self.settings()
         events = parse_notification(body)
         rows = [Incoming(doc_type="notification", partner=e.realm_id, natural_key=e.event_id,
                          source_ref=f"{e.entity}:{e.id}:{e.operation}",
@@ -87,30 +89,36 @@ def create_app(tenant: str, *, verifier_token: str | Callable[[], str] | None = 
                                                  "last_updated": e.last_updated.isoformat() if e.last_updated else None
                                                  }).encode())
                 for e in events if realm is None or e.realm_id == realm]
-        result = led.ingest(WEBHOOK, rows, "webhook")
+        result = ledger.ingest(WEBHOOK, rows, "webhook")
         return {"events": len(events), "stored": len(result.new_ids), "duplicates": result.duplicates,
                 "other_realm": len(events) - len(rows)}
 
-    async def qbo(request: Request) -> JSONResponse:
+    async def handle(self, request: Request) -> JSONResponse:
         body = await request.body()
         if len(body) > MAX_BODY:
             return JSONResponse({"error": "body too large"}, status_code=413)
-        token = (await run_in_threadpool(settings))[0]
+        token = (await run_in_threadpool(self.settings))[0]
         if not verify_signature(body, request.headers.get(SIGNATURE_HEADER), token):
             log.warning("QBO webhook refused: bad or missing %s", SIGNATURE_HEADER)
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         try:
-            answer = await run_in_threadpool(store, body)
+            answer = await run_in_threadpool(self.store, body)
         except BadDocument as exc:
             return JSONResponse({"error": " ".join(str(exc).split())[:200]}, status_code=400)
-        if answer["stored"] and trigger is not None:
-            trigger(tenant)
+        if answer["stored"] and self.trigger is not None:
+            self.trigger(self.tenant)
         return JSONResponse(answer)
+
+
+def create_app(tenant: str, *, verifier_token: str | Callable[[], str] | None = None, ledger: Ledger | None = None,
+               realm_id: str | None = None, trigger: Callable[[str], None] | None = start_deployment) -> Starlette:
+    """The ASGI app for one tenant: ``POST /webhooks/qbo`` and ``GET /health``."""
+    receiver = _QboReceiver(tenant, verifier_token, ledger, realm_id, trigger)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "tenant": tenant})
 
-    return Starlette(routes=[Route("/webhooks/qbo", qbo, methods=["POST"]), Route("/health", health)])
+    return Starlette(routes=[Route("/webhooks/qbo", receiver.handle, methods=["POST"]), Route("/health", health)])
 
 
 def serve(tenant: str, port: int, host: str = "127.0.0.1") -> None:
