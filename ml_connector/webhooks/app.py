@@ -7,9 +7,10 @@
 2. parse the legacy or CloudEvents payload and store each event in the ledger (integration
    ``qbo-webhook``, natural key = the event id), so a redelivered notification is a duplicate
    and is processed once;
-3. answer 200 at once (Intuit wants an answer within 3 s); the work happens in the
-   ``qbo-to-sps`` deployment, started in a background thread with ``run_deployment(...,
-   timeout=0)``. Without a deployment this is logged and the hourly CDC run is the safety net.
+3. answer 200 at once (Intuit wants an answer within 3 s), after emitting the Prefect event
+   ``ml-connector.qbo.notification`` for the tenant; the trigger declared on the ``qbo-to-sps``
+   deployment in prefect.yaml starts the run that does the work. Without Prefect the hourly
+   CDC run is the safety net.
 
 ``ml-connector webhooks serve --port N --tenant T`` serves it with uvicorn.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Callable
 
 from starlette.applications import Starlette
@@ -38,18 +38,20 @@ DEPLOYMENT = "qbo-to-sps/qbo-to-sps"
 MAX_BODY = 1_000_000
 
 
-def start_deployment(tenant: str) -> None:
-    """Start the outbound deployment run without waiting for it (background thread)."""
-    def run() -> None:
-        try:
-            from prefect.deployments import run_deployment
+EVENT = "ml-connector.qbo.notification"
 
-            run_deployment(DEPLOYMENT, parameters={"tenant": tenant}, timeout=0)
-        except Exception as exc:  # no deployment, no server: the hourly CDC run picks it up
-            log.warning("could not start %s for %s (%s); the scheduled CDC run will pick the change up",
-                        DEPLOYMENT, tenant, " ".join(str(exc).split())[:200])
 
-    threading.Thread(target=run, name="qbo-webhook-trigger", daemon=True).start()
+def emit_notification_event(tenant: str) -> None:
+    """Tell Prefect a tenant has new notifications; the ``qbo-to-sps`` deployment's trigger
+    (prefect.yaml) starts a run for that tenant."""
+    from prefect.events import emit_event
+
+    try:  # queued to Prefect's events worker, so the webhook answer does not wait for it
+        emit_event(event=EVENT, resource={"prefect.resource.id": f"ml-connector.tenant.{tenant}",
+                                          "ml-connector.tenant": tenant})
+    except Exception as exc:  # no Prefect API: the hourly CDC run picks the change up
+        log.warning("could not signal %s for %s (%s); the scheduled CDC run will pick the change up",
+                    EVENT, tenant, " ".join(str(exc).split())[:200])
 
 
 class _QboReceiver:
@@ -111,7 +113,7 @@ class _QboReceiver:
 
 
 def create_app(tenant: str, *, verifier_token: str | Callable[[], str] | None = None, ledger: Ledger | None = None,
-               realm_id: str | None = None, trigger: Callable[[str], None] | None = start_deployment) -> Starlette:
+               realm_id: str | None = None, trigger: Callable[[str], None] | None = emit_notification_event) -> Starlette:
     """The ASGI app for one tenant: ``POST /webhooks/qbo`` and ``GET /health``."""
     receiver = _QboReceiver(tenant, verifier_token, ledger, realm_id, trigger)
 

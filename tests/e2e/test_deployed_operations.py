@@ -5,6 +5,7 @@ run's artifact matches the ledger."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 from e2e_support import IN, artifact_rows, bill_counts, run, wait_final
@@ -56,3 +57,23 @@ def test_deployed_runs_rerun_backfill_and_replay(deployed):
     assert set(bill_counts(intacct)) == seeded.expected_bills
     assert all(c == 1 for c in bill_counts(intacct).values())
     assert artifact_rows(replayed.id)["replayed"] == len(failures)
+
+
+def test_webhook_event_starts_the_outbound_deployment(deployed):
+    """The deployment trigger declared in prefect.yaml: the event the webhook service emits
+    after storing a notification creates a run of qbo-to-sps for that tenant."""
+    from ml_connector.webhooks.app import emit_notification_event
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("qbo-to-sps/qbo-to-sps")
+        before = {r.id for r in client.read_flow_runs()}
+    emit_notification_event("trigger-check")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            runs = [r for r in client.read_flow_runs() if r.id not in before and r.deployment_id == deployment.id]
+        if runs:
+            assert runs[0].parameters.get("tenant") == "trigger-check"
+            return
+        time.sleep(1)
+    raise AssertionError("the webhook event did not start a run of qbo-to-sps")

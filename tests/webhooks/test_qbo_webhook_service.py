@@ -56,16 +56,14 @@ def test_fast_answer_does_not_wait_for_the_run(tmp_path):
     assert calls == ["t"]
 
 
-def test_background_trigger_returns_at_once(monkeypatch):
+def test_the_trigger_is_the_event_the_deployment_listens_for(monkeypatch):
     import ml_connector.webhooks.app as app_module
 
-    def slow(*a, **k):
-        time.sleep(5)
-
-    monkeypatch.setattr("prefect.deployments.run_deployment", slow)
-    t0 = time.monotonic()
-    app_module.start_deployment("t")
-    assert time.monotonic() - t0 < 1
+    sent = []
+    monkeypatch.setattr("prefect.events.emit_event", lambda **kw: sent.append(kw))
+    app_module.emit_notification_event("t")
+    assert sent == [{"event": "ml-connector.qbo.notification",
+                     "resource": {"prefect.resource.id": "ml-connector.tenant.t", "ml-connector.tenant": "t"}}]
 
 
 @pytest.mark.parametrize("header", [None, "", "bm90IHRoZSBzaWduYXR1cmU=", "***not base64***"])
