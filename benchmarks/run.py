@@ -721,9 +721,17 @@ def serve_qbo_to_sps_main() -> int:
     """Child mode: serve the ``qbo-to-sps`` deployment (the Runner: polls the Prefect server for
     runs every ``PREFECT_RUNNER_POLL_FREQUENCY`` seconds and executes each in a subprocess, as a
     process worker does)."""
+    import yaml
+    from prefect.events import DeploymentEventTrigger
+
     from ml_connector.flows.qbo_to_sps import qbo_to_sps
 
-    qbo_to_sps.serve(name="qbo-to-sps", parameters={"tenant": QBO_TENANT})
+    # The deployment's trigger from prefect.yaml: the webhook service emits the event it waits for.
+    spec = next(d for d in yaml.safe_load((HERE.parents[1] / "prefect.yaml").read_text())["deployments"]
+                if d["name"] == "qbo-to-sps")
+    triggers = [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"})
+                for t in spec.get("triggers") or [] if t.get("type", "event") == "event"]
+    qbo_to_sps.serve(name="qbo-to-sps", parameters={"tenant": QBO_TENANT}, triggers=triggers)
     return 0
 
 
