@@ -91,8 +91,39 @@ class QboCredentials(Block):
         return [v.get_secret_value() for v in values if v is not None]
 
 
+class AdobeCredentials(Block):
+    """Adobe Commerce (Magento 2). PaaS: an integration (OAuth 1.0a: consumer key/secret and
+    access token/secret), its access token alone as a Bearer where the store allows it, or an
+    admin user; SaaS (ACCS, ``*.api.commerce.adobe.com``): an IMS OAuth server-to-server
+    credential. The mode follows from the URL and the values filled in (``auth_mode`` forces one)."""
+
+    _block_type_name = "ML Connector Adobe Commerce"
+    _block_type_slug = "ml-connector-adobe"
+
+    base_url: str = Field(title="Store URL", description="https://shop.example.com, or https://<server>.api.commerce.adobe.com/<tenant-id>")
+    store_code: str | None = Field(default=None, title="Store code (PaaS: default, all, a store view)")
+    auth_mode: str | None = Field(default=None, title="Auth mode (oauth1, bearer, admin, ims; empty = automatic)")
+    consumer_key: str | None = Field(default=None, title="Integration consumer key")
+    consumer_secret: SecretStr | None = Field(default=None, title="Integration consumer secret")
+    access_token: SecretStr | None = Field(default=None, title="Integration access token")
+    access_token_secret: SecretStr | None = Field(default=None, title="Integration access token secret")
+    username: str | None = Field(default=None, title="Admin user (PaaS, without 2FA)")
+    password: SecretStr | None = Field(default=None, title="Admin password")
+    ims_client_id: str | None = Field(default=None, title="IMS client ID (ACCS)")
+    ims_client_secret: SecretStr | None = Field(default=None, title="IMS client secret (ACCS)")
+    ims_org_id: str | None = Field(default=None, title="IMS organization ID (ACCS)")
+    webhook_public_key: str | None = Field(default=None, title="Webhook signature public key (PEM, from the Admin)")
+    webhook_hmac_secret: SecretStr | None = Field(default=None, title="Webhook HMAC secret (only if configured so)")
+    verify_tls: bool = Field(default=True, title="Verify TLS certificates")
+
+    def secrets(self) -> list[str]:
+        values = [self.consumer_secret, self.access_token, self.access_token_secret, self.password,
+                  self.ims_client_secret, self.webhook_hmac_secret]
+        return [v.get_secret_value() for v in values if v is not None]
+
+
 BLOCKS = {"intacct": IntacctCredentials, "sps": SpsCredentials, "sterling": SterlingCredentials,
-          "qbo": QboCredentials}
+          "qbo": QboCredentials, "adobe": AdobeCredentials}
 
 
 def save_block(tenant: str, system: str, values: dict) -> str:

@@ -8,6 +8,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ml_connector.connectors.adobe.kinds import KINDS, parse_entity as parse_adobe_entity
+from ml_connector.connectors.adobe.webhooks import parse_webhook as parse_adobe_webhook
 from ml_connector.connectors.errors import IntegrationError
 from ml_connector.connectors.intacct.codec import parse_response
 from ml_connector.connectors.qbo.webhooks import parse_notification, verify_signature
@@ -55,3 +57,33 @@ def test_qbo_webhook_parser_never_raises_anything_untyped(body):
 @given(st.binary(max_size=200), st.one_of(st.none(), st.text(max_size=60)))
 def test_qbo_signature_check_only_answers_yes_or_no(body, header):
     assert verify_signature(body, header, "verifier-token") in (True, False)
+
+
+# Adobe Commerce entities: random values under the field names the models type, so parsing
+# reaches the validators (timestamps, Decimal money, nested items), not only the shape check.
+ADOBE_FIELDS = ["entity_id", "id", "increment_id", "order_id", "sku", "email", "company_name", "company_id",
+                "grand_total", "updated_at", "created_at", "items", "payment", "custom_attributes", "qty", "state",
+                "extension_attributes", "billing_address", "item_id", "price", "status_histories", "tracks"]
+ADOBE_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    | st.sampled_from(["2025-06-01 10:00:00", "2025-13-01 99:00:00", "NaN", "1e999", "-0", ""]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(ADOBE_FIELDS), inner, max_size=5),
+    max_leaves=25)
+
+
+@FAST
+@given(st.sampled_from(sorted(KINDS)), st.one_of(ADOBE_VALUE, st.dictionaries(st.sampled_from(ADOBE_FIELDS), ADOBE_VALUE)))
+def test_adobe_entity_parser_never_raises_anything_untyped(kind, raw):
+    try:
+        parse_adobe_entity(kind, raw)
+    except IntegrationError:
+        pass
+
+
+@FAST
+@given(JSONISH)
+def test_adobe_webhook_parser_never_raises_anything_untyped(body):
+    try:
+        parse_adobe_webhook(body)
+    except IntegrationError:
+        pass

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from ml_connector.connectors._http import build_client
+from ml_connector.connectors.adobe.config import AdobeConfig
 from ml_connector.connectors.intacct.auth import IntacctConfig
 from ml_connector.connectors.qbo.auth import QboConfig
 from ml_connector.connectors.sps.auth import SpsConfig
@@ -19,6 +20,7 @@ CONFIGS = [
     (SpsConfig, dict(client_id="c", client_secret="s")),
     (SterlingConfig, dict(base_url="https://b2bi.example.com:5075", username="u", password="p")),
     (QboConfig, dict(realm_id="1", client_id="c", client_secret="s")),
+    (AdobeConfig, dict(base_url="https://shop.example.com", access_token="t")),
 ]
 
 
