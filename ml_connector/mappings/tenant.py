@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from .sterling_config import SterlingSettings
 from .qbo_tenant import QboMapping
+from .commerce_tenant import CommerceSettings
 
 DocType = Literal["order", "invoice", "shipment"]
 # Where an inbound SPS document goes. "skip" records it in the ledger as skipped, on purpose.
@@ -84,6 +85,7 @@ class TenantMapping(Strict):
     outbound: OutboundSettings = OutboundSettings()
     sterling: SterlingSettings | None = None  # Intacct -> Sterling X12 (mappings/sterling_config.py)
     qbo: QboMapping | None = None  # SPS <-> QuickBooks Online references (mappings/qbo_tenant.py)
+    commerce: CommerceSettings | None = None  # Adobe Commerce <-> Intacct (mappings/commerce_tenant.py)
     _item_index: dict = PrivateAttr(default_factory=dict)
     _by_customer: dict = PrivateAttr(default_factory=dict)
 

@@ -1,8 +1,8 @@
 """Purchase orders (PODOCUMENT) in the Intacct sandbox: readable, and seeded directly.
 
 The real gateway creates them only with the legacy ``create_potransaction`` (reference §5.8),
-which the sandbox does not implement: tests and the demo seed purchase orders with
-:func:`add_purchase_order`, and the product reads them as it reads any object
+which :mod:`._intacct_ap_extra` implements; tests and the demo may also seed purchase orders
+with :func:`add_purchase_order`, and the product reads them as it reads any object
 (``readByQuery`` by WHENMODIFIED, then ``read`` for the PODOCUMENTENTRIES lines).
 Importing this module registers the object with the store's tables.
 """
@@ -20,6 +20,7 @@ FIELDS.setdefault("PODOCUMENT", (
     "WHENMODIFIED", "PONUMBER", "CURRENCY", "TOTAL", "MESSAGE",
 ))
 ID_FIELD.setdefault("PODOCUMENT", "DOCID")
+PODOCUMENT_LINE_FIELDS = ("QUANTITY", "UNIT", "PRICE", "WAREHOUSEID")
 ITEMS.setdefault("PODOCUMENT", ("PODOCUMENTENTRIES", "podocumententry"))
 
 

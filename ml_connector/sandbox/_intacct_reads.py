@@ -3,11 +3,13 @@
 The two paginations differ as the reference says (§4.2): readByQuery keeps a server-side
 cursor named by ``resultId`` (a snapshot taken at query time, lowercase ``listtype`` and row
 tags) and readMore continues it until ``numremaining`` is 0; ``query`` has no cursor, pages by
-``offset`` over the live data, and uses the UPPERCASE object name for ``listtype`` and rows.
+``offset`` over the live data, and uses the UPPERCASE object name for ``listtype`` and rows;
+its ``options/caseinsensitive`` is honoured (``showprivate`` is accepted: the top level sees all).
 """
 
 from __future__ import annotations
 
+import copy
 import secrets
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -37,16 +39,17 @@ class Reads:
         self.max_cursors = max_cursors
         self.cursors: dict[str, _Cursor] = {}
 
-    def read_by_query(self, body: etree._Element) -> etree._Element:
-        """The first page of a readByQuery; opens a cursor when more rows remain."""
+    def read_by_query(self, body: etree._Element, entity: str = "") -> etree._Element:
+        """The first page of a readByQuery; opens a cursor when more rows remain. ``entity`` is
+        the session's entity: it sees only what :meth:`Store.visible` lets it."""
         object_name = self._object(body)
         fields = self._fields(object_name, text(body, "fields") or "*")
-        predicate = parse_where(text(body, "query"), FIELDS[object_name])
-        rows = [dict(r) for r in self.store.records(object_name) if predicate(r)]  # a snapshot
+        predicate = parse_where(text(body, "query"), self.store.fields(object_name))
+        rows = [dict(r) for r in self.store.visible(object_name, entity) if predicate(r)]  # a snapshot
         cursor = _Cursor(secrets.token_hex(12), object_name, rows, fields, int(text(body, "pagesize") or 100))
         return self._page(cursor)
 
-    def read_more(self, body: etree._Element) -> etree._Element:
+    def read_more(self, body: etree._Element, entity: str = "") -> etree._Element:
         """The next page of an open cursor, named by resultId (or by object: the latest)."""
         result_id, object_name = text(body, "resultId"), text(body, "object").upper()
         if result_id:
@@ -75,7 +78,7 @@ class Reads:
             render(data, cursor.object_name.lower(), row, cursor.fields)
         return data
 
-    def query(self, body: etree._Element) -> etree._Element:
+    def query(self, body: etree._Element, entity: str = "") -> etree._Element:
         """One ``query`` page: select, filter, orderby, then ``offset``/``pagesize``."""
         object_name = self._object(body)
         select = body.find("select")
@@ -83,7 +86,7 @@ class Reads:
         if not names or any(c.tag != "field" for c in names):
             raise query_failure("select needs one or more <field> (the sandbox has no aggregates)")
         fields = self._fields(object_name, ",".join((c.text or "").strip() for c in names))
-        rows = self._sorted(body, object_name, self._filtered(body, object_name))
+        rows = self._sorted(body, object_name, self._filtered(body, object_name, entity))
         size, offset = int(text(body, "pagesize") or 100), int(text(body, "offset") or 0)
         page = rows[offset:offset + size]
         data = etree.Element("data", {
@@ -94,14 +97,21 @@ class Reads:
             render(data, object_name, row, fields)
         return data
 
-    def _filtered(self, body: etree._Element, object_name: str) -> list[dict]:
-        rows = self.store.records(object_name)
+    def _filtered(self, body: etree._Element, object_name: str, entity: str) -> list[dict]:
+        rows = self.store.visible(object_name, entity)
         container = body.find("filter")
         conditions = [c for c in (container if container is not None else ()) if isinstance(c.tag, str)]
         if len(conditions) > 1:
             raise query_failure("<filter> takes one condition; combine several with <and> or <or>")
-        if conditions:
-            predicate = parse_filter(conditions[0], FIELDS[object_name])
+        if conditions and text(body, "options/caseinsensitive") == "true":
+            # Case-insensitive: compare lowercased values on both sides.
+            condition = copy.deepcopy(conditions[0])
+            for value in condition.iter("value"):
+                value.text = (value.text or "").lower()
+            predicate = parse_filter(condition, self.store.fields(object_name))
+            rows = [r for r in rows if predicate({k: v.lower() for k, v in r.items()})]
+        elif conditions:
+            predicate = parse_filter(conditions[0], self.store.fields(object_name))
             rows = [r for r in rows if predicate(r)]
         return rows
 
@@ -113,11 +123,11 @@ class Reads:
             rows = sorted(rows, key=sort_key(name), reverse=order.find("descending") is not None)
         return rows
 
-    def read(self, body: etree._Element) -> etree._Element:
-        """Records by RECORDNO (unknown keys are skipped), with their line items."""
+    def read(self, body: etree._Element, entity: str = "") -> etree._Element:
+        """Records by RECORDNO (unknown or invisible keys are skipped), with their line items."""
         object_name = self._object(body)
         fields = self._fields(object_name, text(body, "fields") or "*")
-        table = self.store.tables[object_name]
+        table = {r["RECORDNO"]: r for r in self.store.visible(object_name, entity)}
         found = [table[k.strip()] for k in text(body, "keys").split(",") if k.strip() in table]
         data = etree.Element("data", listtype=object_name.lower(), count=str(len(found)))
         for record in found:
@@ -129,19 +139,18 @@ class Reads:
                     render(items, tag, item, ITEM_FIELDS + tuple(k for k in item if k not in ITEM_FIELDS))
         return data
 
-    @staticmethod
-    def _object(body: etree._Element) -> str:
+    def _object(self, body: etree._Element) -> str:
         object_name = text(body, "object").upper()
         if object_name not in FIELDS:
             raise FunctionFailure(f"Object definition {object_name or '(none)'} not found", description="Query Failed")
         return object_name
 
-    @staticmethod
-    def _fields(object_name: str, spec: str) -> list[str]:
+    def _fields(self, object_name: str, spec: str) -> list[str]:
+        known = self.store.fields(object_name)
         if spec.strip() == "*":
-            return list(FIELDS[object_name])
+            return list(known)
         names = [name.strip() for name in spec.split(",") if name.strip()]
-        unknown = [name for name in names if name not in FIELDS[object_name]]
+        unknown = [name for name in names if name not in known]
         if unknown or not names:
             raise query_failure(f"unknown field(s) {', '.join(unknown) or '(none)'} on {object_name}")
         return names

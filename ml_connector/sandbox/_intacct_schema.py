@@ -2,13 +2,16 @@
 
 A violation is a control-level ``XL03000003`` "XML Parse schema error", like a malformed
 document: no operation runs. Only the parts of the schema our clients touch are checked:
-element order in ``control`` and ``login``, the ``controlid`` attribute, one body per
+element order in ``control``, ``login`` and the legacy functions the sandbox runs
+(:mod:`._intacct_legacy_schema`), the ``controlid`` attribute, one body per
 ``<function>``, and the page-size ranges.
 """
 
 from __future__ import annotations
 
 from lxml import etree
+
+from ._intacct_legacy_schema import LegacyOrderError, check_legacy
 
 CONTROL_ORDER = ("appid", "senderid", "password", "controlid", "uniqueid", "dtdversion", "policyid",
                  "debug", "includewhitespace", "showadditionalerrorinfo")
@@ -94,6 +97,10 @@ def _check_function(function: etree._Element) -> None:
     body = bodies[0]
     if body.tag not in GENERIC_FUNCTIONS and not body.tag.startswith(("create_", "update_", "delete_", "get_")):
         raise SchemaError(f"Element '{body.tag}': This element is not expected in <function>.")
+    try:
+        check_legacy(body)  # legacy functions are XSD sequences: order matters
+    except LegacyOrderError as exc:
+        raise SchemaError(str(exc)) from None
     limit = _PAGE_LIMITS.get(body.tag)
     if limit is not None:
         _int_in(body.find("pagesize"), 1, limit, f"{body.tag}/pagesize")

@@ -7,8 +7,14 @@ authentication and function failures. What it does:
   DOCTYPE, or a schema violation (:mod:`._intacct_schema`) is a control-level ``XL03000003``;
 * checks sender credentials (control ``XL03000006``) and login credentials or the session
   (authentication ``XL03000006``); sessions slide by ``session_ttl`` seconds on every call;
-* ``getAPISession`` (alone in its request), generic ``create`` of VENDOR, CUSTOMER and APBILL,
-  ``readByQuery``/``readMore``, ``query`` and ``read`` on ARINVOICE, APBILL, VENDOR, CUSTOMER;
+* ``getAPISession`` (alone in its request), generic ``create`` of VENDOR, CUSTOMER, APBILL, ITEM
+  and ARPYMT, generic ``update`` of VENDOR, CUSTOMER, ITEM (:mod:`._intacct_parties`), the legacy
+  functions of :mod:`._intacct_ar`, :mod:`._intacct_ap_extra` and :mod:`._intacct_inventory`
+  (registered in :mod:`._intacct_legacy`), and ``readByQuery``/``readMore``, ``query`` and
+  ``read`` on every object they hold;
+* multi-entity: a ``locationid`` at login or in ``getAPISession`` scopes the session to an
+  entity; records carry the entity that created them (``MEGAENTITYID``, "" = top level) and an
+  entity session reads only its own records plus shared master data;
 * ``transaction="true"`` rolls the operation back (``aborted`` + ``XL03000009``);
 * ``uniqueid=true`` refuses a function controlid that already completed for the company.
 
@@ -19,7 +25,9 @@ only while ``read`` adds ``<ARINVOICEITEMS><arinvoiceitem>`` rows; a resultId li
 read to the end (the least recently used beyond ``max_cursors`` are dropped). A ``create`` with
 several objects is all-or-nothing here; the real gateway may keep the objects processed before
 a failure. Timestamps are UTC wall time, and ``query`` without ``orderby`` keeps RECORDNO order
-(the real order is undefined).
+(the real order is undefined). Entity visibility ignores private-entity and sharing settings, and
+an unknown ``locationid`` at login is an authentication ``XL03000006`` (wording inferred). Each
+module of the new functions lists its own inferences in its docstring.
 """
 
 from __future__ import annotations
@@ -36,9 +44,15 @@ from lxml import etree
 
 from ..connectors.intacct._xml import XMLRefused, parse, sub, sub_fields, text, to_bytes
 from . import _intacct_po  # noqa: F401  registers PODOCUMENT (purchase orders) with the store
+from . import _intacct_ap_extra, _intacct_ar, _intacct_inventory  # noqa: F401  register legacy functions
+from ._intacct_inventory import DEFAULT_IC_DEFINITIONS
+from ._intacct_legacy import LEGACY
+from ._intacct_legacy import run as run_legacy
+from ._intacct_parties import update
 from ._intacct_reads import Reads
 from ._intacct_schema import SchemaError, check_request
 from ._intacct_store import DIMENSIONS, ID_FIELD, FunctionFailure, Store, ar_invoice_row, naive_utc
+from ._intacct_views import CommerceViews
 from .base import Emulator, FaultPlan
 
 PATH = "/ia/xml/xmlgw.phtml"
@@ -64,10 +78,10 @@ class _Call:
     location_id: str
     controlid: str = ""
     alone: bool = False
-    undo: list[tuple[str, str]] = field(default_factory=list)
+    undo: list = field(default_factory=list)  # (object, RECORDNO) or a callable
 
 
-class IntacctEmulator(Emulator):
+class IntacctEmulator(CommerceViews, Emulator):
     """A stateful Intacct company behind the XML gateway. Thread-safe through ``self.lock``."""
 
     system = "intacct"
@@ -85,6 +99,7 @@ class IntacctEmulator(Emulator):
         duplicate_errorno: str = DUPLICATE_CONTROLID,
         clock: Callable[[], float] = time.time,
         max_cursors: int = 100,
+        allow_negative_inventory: bool = False,
     ) -> None:
         super().__init__(faults)
         self.sender_id, self.sender_password = sender_id, sender_password
@@ -93,6 +108,8 @@ class IntacctEmulator(Emulator):
         self.duplicate_errorno = duplicate_errorno
         self.clock = clock
         self.store = Store()
+        self.store.ic_definitions.update(DEFAULT_IC_DEFINITIONS)
+        self.store.allow_negative_inventory = allow_negative_inventory
         self.reads = Reads(self.store, max_cursors)
         self._sessions: dict[str, _Session] = {}
         self._completed: set[tuple[str, str]] = set()
@@ -198,6 +215,8 @@ class IntacctEmulator(Emulator):
             given = (call.user_id, call.company_id, text(login, "password"))
             if given != (self.user_id, self.company_id, self.user_password):
                 return call, now, ("XL03000006", "", "Sign-in information is incorrect", "")
+            if call.location_id and call.location_id not in self.store.entities:
+                return call, now, ("XL03000006", "Invalid entity", f"Entity '{call.location_id}' does not exist.", "")
             return call, now + self.session_ttl, None
         session = self._sessions.get(text(auth, "sessionid"))
         if session is None or session.expires <= now:
@@ -236,8 +255,11 @@ class IntacctEmulator(Emulator):
             correction="Use a new controlid to run it again, or treat the earlier run as the result.")
 
     def _roll_back(self, outcomes: list[tuple], call: _Call, skipped: list[etree._Element]) -> list[etree._Element]:
-        for object_name, recordno in reversed(call.undo):
-            self.store.remove(object_name, recordno)
+        for entry in reversed(call.undo):  # (object, RECORDNO) created, or a function restoring an update
+            if callable(entry):
+                entry()
+            else:
+                self.store.remove(*entry)
         call.undo.clear()
         results = []
         for tag, controlid, _data, errors, status in outcomes:
@@ -262,13 +284,17 @@ class IntacctEmulator(Emulator):
     def _call(self, body: etree._Element, call: _Call) -> etree._Element:
         if body.tag == "create":
             return self._create(body, call)
+        if body.tag == "update":
+            return update(self, body, call)
+        if body.tag in LEGACY:
+            return run_legacy(self, body, call)
         if body.tag == "getAPISession":
             return self._get_api_session(body, call)
         reads = {"readByQuery": self.reads.read_by_query, "readMore": self.reads.read_more,
                  "query": self.reads.query, "read": self.reads.read}
         if body.tag not in reads:
             raise FunctionFailure(f"The sandbox does not implement {body.tag}.", description="Unsupported function")
-        return reads[body.tag](body)
+        return reads[body.tag](body, entity=call.location_id)
 
     # -- functions -----------------------------------------------------------------------
 
@@ -277,6 +303,9 @@ class IntacctEmulator(Emulator):
             raise FunctionFailure("getAPISession must be the only function in its request.",
                                   description="Invalid request")
         location = text(body, "locationid") if body.find("locationid") is not None else call.location_id
+        if location and location not in self.store.entities:
+            raise FunctionFailure(f"Entity '{location}' does not exist.", description="Invalid entity",
+                                  correction="Use the LOCATIONID of an entity, or none for the top level.")
         now = self.clock()
         self._sessions = {k: s for k, s in self._sessions.items() if s.expires > now}
         session_id = secrets.token_urlsafe(24)
@@ -293,7 +322,7 @@ class IntacctEmulator(Emulator):
         created: list[tuple[str, str, str]] = []
         try:
             for element in objects:
-                created.append(self.store.create(element, self._now(), call.controlid))
+                created.append(self.store.create(element, self._now(), call.controlid, call.location_id))
         except FunctionFailure:
             for object_name, recordno, _ in created:
                 self.store.remove(object_name, recordno)
@@ -301,7 +330,9 @@ class IntacctEmulator(Emulator):
         call.undo.extend((object_name, recordno) for object_name, recordno, _ in created)
         data = etree.Element("data", listtype="objects", count=str(len(created)))
         for object_name, recordno, ident in created:
-            sub_fields(sub(data, object_name.lower()), [("RECORDNO", recordno), (ID_FIELD[object_name], ident)])
+            id_field = ID_FIELD[object_name]  # a payment has no ID of its own: RECORDNO only
+            sub_fields(sub(data, object_name.lower()), [("RECORDNO", recordno)] + (
+                [(id_field, ident)] if id_field != "RECORDNO" else []))
         return data
 
     def _now(self) -> datetime:
@@ -325,20 +356,22 @@ class IntacctEmulator(Emulator):
             for session in self._sessions.values():
                 session.expires = float("-inf")
 
-    def add_vendor(self, vendor_id: str, name: str) -> str:
+    def add_vendor(self, vendor_id: str, name: str, *, email: str | None = None, entity: str = "") -> str:
         """Add a vendor; returns its RECORDNO. Adding an existing VENDORID is a no-op."""
-        return self._add_party("VENDOR", vendor_id, name)
+        return self._add_party("VENDOR", vendor_id, name, email, entity)
 
-    def add_customer(self, customer_id: str, name: str) -> str:
-        """Add a customer; returns its RECORDNO. Adding an existing CUSTOMERID is a no-op."""
-        return self._add_party("CUSTOMER", customer_id, name)
+    def add_customer(self, customer_id: str, name: str, *, email: str | None = None, entity: str = "") -> str:
+        """Add a customer; returns its RECORDNO. Adding an existing CUSTOMERID is a no-op.
+        ``email`` is DISPLAYCONTACT.EMAIL1; ``entity`` owns it ("" = top level, shared)."""
+        return self._add_party("CUSTOMER", customer_id, name, email, entity)
 
-    def _add_party(self, object_name: str, ident: str, name: str) -> str:
+    def _add_party(self, object_name: str, ident: str, name: str, email: str | None, entity: str) -> str:
         with self.lock:
             existing = self.store.find(object_name, ident)
             if existing is not None:
                 return existing["RECORDNO"]
             return self.store.insert(object_name, {ID_FIELD[object_name]: ident, "NAME": name, "STATUS": "active",
+                                                   "DISPLAYCONTACT.EMAIL1": email, "MEGAENTITYID": entity,
                                                    "WHENCREATED": self._now().date(), "WHENMODIFIED": self._now()})
 
     def add_gl_account(self, account_no: str) -> None:
@@ -356,7 +389,7 @@ class IntacctEmulator(Emulator):
 
     def add_ar_invoice(self, record_id: str, customer_id: str, lines: Iterable[Any], when_created: date,
                        when_modified: datetime | None = None, po_number: str | None = None, currency: str = "USD",
-                       *, when_due: date | None = None, state: str = "Posted") -> str:
+                       *, when_due: date | None = None, state: str = "Posted", entity: str = "") -> str:
         """Add a posted AR invoice for an existing customer; returns its RECORDNO.
 
         ``lines`` are ``ArInvoiceLine`` objects or mappings with ``amount`` (or ``quantity`` and
@@ -375,7 +408,8 @@ class IntacctEmulator(Emulator):
                       "STATE": state, "WHENCREATED": created, "WHENDUE": when_due or created + timedelta(days=30),
                       "WHENMODIFIED": naive_utc(when_modified) if when_modified else self._now(),
                       "DOCNUMBER": po_number, "CURRENCY": currency, "TOTALENTERED": total,
-                      "TRX_TOTALENTERED": total, "TOTALDUE": total, "TRX_TOTALDUE": total}
+                      "TRX_TOTALENTERED": total, "TOTALDUE": total, "TRX_TOTALDUE": total, "TOTALPAID": "0.00",
+                      "TRX_TOTALPAID": "0.00", "MEGAENTITYID": entity}
             return self.store.insert("ARINVOICE", values, rows)
 
     def bills(self) -> list[dict]:

@@ -11,7 +11,9 @@ endpoint to use). So the lifecycle lives here, in :class:`SessionCache`, and the
 
 Sessions are keyed by (endpoint, sender, company, user, entity): a session belongs to one
 company, user and entity (reference §3), and the configured endpoint keeps a sandbox and a
-production tenant with the same ids apart.
+production tenant with the same ids apart. A multi-entity tenant posts each document in its
+entity: the client asks ``getAPISession<locationid>`` per entity and caches each session under
+:meth:`IntacctConfig.session_key_for`.
 """
 
 from __future__ import annotations
@@ -61,7 +63,12 @@ class IntacctConfig(BaseModel):
     @property
     def session_key(self) -> tuple[str, ...]:
         """What a cached session is shared by."""
-        return (self.endpoint_url, self.sender_id, self.company_id, self.user_id, self.location_id or "")
+        return self.session_key_for(None)
+
+    def session_key_for(self, entity: str | None) -> tuple[str, ...]:
+        """The cache key of a session in ``entity`` (a multi-entity company's LOCATIONID), or in
+        the configured ``location_id`` when None: one session per entity (reference §7)."""
+        return (self.endpoint_url, self.sender_id, self.company_id, self.user_id, entity or self.location_id or "")
 
 
 @dataclass

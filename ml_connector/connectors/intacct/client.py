@@ -18,8 +18,8 @@ from typing import Any, Iterator, Sequence, TypeVar
 import httpx
 
 from .._http import RetryPolicy, build_client, register_secret, send
-from ..errors import TransientError
-from . import codec
+from ..errors import AuthError, TransientError
+from . import codec, functions_parties
 from ._xml import DATETIME_FORMAT
 from .auth import IntacctConfig, Session, SessionCache, session_from_response, shared_sessions
 from .codec import SYSTEM, SessionExpired
@@ -94,20 +94,25 @@ class IntacctClient:
         assert parsed is not None  # send() returns only after check() passed
         return parsed
 
-    def _open_session(self) -> Session:
-        """``getAPISession`` with login authentication, alone in its request (reference §3)."""
-        parsed = self._post(self.config.endpoint_url, [codec.get_api_session_function()],
+    def _open_session(self, entity: str | None = None) -> Session:
+        """``getAPISession`` with login authentication, alone in its request (reference §3);
+        for ``entity`` it asks for a session in that entity (``<locationid>``)."""
+        parsed = self._post(self.config.endpoint_url, [codec.get_api_session_function(entity)],
                             operation="getAPISession", uniqueid=False, transaction=False, session=None)
-        return session_from_response(parsed, self.config, self._sessions)
+        session = session_from_response(parsed, self.config, self._sessions)
+        if entity and session.location_id not in (None, entity):
+            raise AuthError(f"getAPISession for entity {entity!r} returned entity {session.location_id!r}",
+                            system=SYSTEM, operation="getAPISession")
+        return session
 
     def _request(self, functions: Sequence[Function], *, uniqueid: bool, transaction: bool,
-                 operation: str = "execute") -> list[FunctionResult]:
-        """Send ``functions`` in one envelope on the cached session; results in input order.
-        A refused session is invalidated and renewed once: auth failures run no function, so
-        resending the same functions is safe."""
-        key = self.config.session_key
+                 operation: str = "execute", entity: str | None = None) -> list[FunctionResult]:
+        """Send ``functions`` in one envelope on the cached session of ``entity`` (None: the
+        configured location); results in input order. A refused session is invalidated and
+        renewed once: auth failures run no function, so resending the same functions is safe."""
+        key = self.config.session_key_for(entity)
         for attempt in (1, 2):
-            session = self._sessions.get(key, self._open_session)
+            session = self._sessions.get(key, lambda: self._open_session(entity))
             try:
                 parsed = self._post(session.endpoint, functions, operation=operation, uniqueid=uniqueid,
                                     transaction=transaction, session=session)
@@ -121,9 +126,9 @@ class IntacctClient:
             return _in_order(functions, parsed.results, operation)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read(self, function: Function, operation: str) -> FunctionResult:
+    def _read(self, function: Function, operation: str, entity: str | None = None) -> FunctionResult:
         """One read function; its failure is raised, since a read has no document to isolate."""
-        [result] = self._request([function], uniqueid=False, transaction=False, operation=operation)
+        [result] = self._request([function], uniqueid=False, transaction=False, operation=operation, entity=entity)
         if result.error is not None:
             raise result.error
         return result
@@ -131,20 +136,48 @@ class IntacctClient:
     # -- endpoints -----------------------------------------------------------------------
 
     def execute(self, functions: Sequence[Function], *, uniqueid: bool = True,
-                transaction: bool = False) -> list[FunctionResult]:
+                transaction: bool = False, entity: str | None = None) -> list[FunctionResult]:
         """Run ``functions`` in one request; one result per function, in input order."""
-        return self._request(functions, uniqueid=uniqueid, transaction=transaction)
+        return self._request(functions, uniqueid=uniqueid, transaction=transaction, entity=entity)
 
-    def create_bills(self, items: Sequence[tuple[str, ApBill]]) -> list[FunctionResult]:
-        """Create AP bills, ``max_functions`` per request as independent functions
-        (``transaction=false``): one bad bill fails alone. ``items`` pairs each bill with its
-        controlid (idempotency key). If a request fails outright, the error is raised; bills of
-        earlier requests are committed and report ``DuplicateWrite`` when the call is retried."""
+    def post_functions(self, functions: Sequence[Function], *, entity: str | None = None,
+                       operation: str = "write") -> list[FunctionResult]:
+        """Run write functions, ``max_functions`` per request as independent functions
+        (``uniqueid=true``, ``transaction=false``): one bad document fails alone, and the result
+        of each function (matched by controlid, its idempotency key) comes back in input order.
+        If a request fails outright, the error is raised; functions of earlier requests are
+        committed and report ``DuplicateWrite`` when the call is retried. ``entity`` runs them in
+        that entity's session (multi-entity companies)."""
         results: list[FunctionResult] = []
-        for chunk in _chunks(items, self.max_functions):
-            functions = [codec.bill_function(controlid, bill) for controlid, bill in chunk]
-            results.extend(self._request(functions, uniqueid=True, transaction=False, operation="create_bills"))
+        for chunk in _chunks(functions, self.max_functions):
+            results.extend(self._request(chunk, uniqueid=True, transaction=False, operation=operation, entity=entity))
         return results
+
+    def create_bills(self, items: Sequence[tuple[str, ApBill]], *, entity: str | None = None) -> list[FunctionResult]:
+        """Create AP bills through :meth:`post_functions`; ``items`` pairs each bill with its
+        controlid (idempotency key)."""
+        functions = [codec.bill_function(controlid, bill) for controlid, bill in items]
+        return self.post_functions(functions, entity=entity, operation="create_bills")
+
+    # -- lookups (Adobe Commerce flows: match parties, find the invoice a payment pays) -----
+
+    def find_vendors(self, by: str, value: str, *, entity: str | None = None) -> list[dict]:
+        """Vendors whose ``by`` (``"id"``, ``"email"`` or a custom field name) equals ``value``,
+        oldest first; [] when none."""
+        return self._read(functions_parties.vendor_lookup_function(by, value), "query", entity).records
+
+    def find_customers(self, by: str, value: str, *, entity: str | None = None) -> list[dict]:
+        """Customers whose ``by`` (``"id"``, ``"email"`` or a custom field name) equals ``value``."""
+        return self._read(functions_parties.customer_lookup_function(by, value), "query", entity).records
+
+    def find_ar_invoices(self, invoice_nos: Sequence[str], *, entity: str | None = None) -> dict[str, str]:
+        """RECORDID (invoice number) -> RECORDNO of existing AR invoices: the key a payment is
+        applied to, and how a write with an unknown outcome is settled. The oldest one wins."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(invoice_nos)), _IN_LIMIT):
+            for record in self._query_all("ARINVOICE", ("RECORDNO", "RECORDID"), ("in", "RECORDID", chunk), entity):
+                found.setdefault(record["RECORDID"], record["RECORDNO"])
+        return found
 
     def find_bills(self, record_ids: Sequence[str], vendor_id: str | None = None) -> dict[str, str]:
         """RECORDID -> RECORDNO of existing bills, to settle a write whose outcome is unknown.
@@ -199,14 +232,15 @@ class IntacctClient:
             vendors.extend(page.records)
         raise TransientError("VENDOR readMore exceeded max_pages", system=SYSTEM, operation="readMore")
 
-    def _query_all(self, object_name: str, fields: Sequence[str], condition: tuple) -> Iterator[dict]:
+    def _query_all(self, object_name: str, fields: Sequence[str], condition: tuple,
+                   entity: str | None = None) -> Iterator[dict]:
         """Every record of a ``query``, paged by offset (each page is a new query, so order by
         RECORDNO to keep pages stable)."""
         offset = 0
         for _ in range(self.max_pages):
             function = codec.query_function(object_name, fields, condition, [("RECORDNO", "ascending")],
                                             pagesize=_QUERY_PAGE, offset=offset, show_private=True)
-            result = self._read(function, "query")
+            result = self._read(function, "query", entity)
             yield from result.records
             if not result.num_remaining or not result.records:
                 return

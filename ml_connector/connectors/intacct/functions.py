@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from lxml import etree
 
@@ -41,6 +41,33 @@ def _date(value: date) -> str:
 
 def _function(controlid: str | None, body: etree._Element) -> Function:
     return Function(controlid=controlid or new_controlid(), body=to_bytes(body))
+
+
+def write_function(controlid: str, body: etree._Element, what: str = "a write") -> Function:
+    """A write's function: ``controlid`` is its idempotency key and must be given."""
+    if not controlid:  # never fall back to a random id: a retry would then post twice
+        raise ValueError(f"{what} needs its idempotency key as controlid")
+    return Function(controlid=controlid, body=to_bytes(body))
+
+
+def legacy_date(parent: etree._Element, tag: str, value: date | None) -> None:
+    """``<tag><year/><month/><day/></tag>`` (legacy functions, XSD sequence, zero-padded as the
+    SDK does); nothing when ``value`` is None."""
+    if value is None:
+        return
+    day = value.date() if isinstance(value, datetime) else value
+    element = sub(parent, tag)
+    sub_fields(element, [("year", f"{day.year:04d}"), ("month", f"{day.month:02d}"), ("day", f"{day.day:02d}")])
+
+
+def legacy_custom_fields(parent: etree._Element, fields: Mapping[str, str] | None) -> None:
+    """``<customfields><customfield><customfieldname/><customfieldvalue/>`` of a legacy function,
+    in name order so the same document always renders the same bytes; nothing when empty."""
+    if not fields:
+        return
+    element = sub(parent, "customfields")
+    for name in sorted(fields):
+        sub_fields(sub(element, "customfield"), [("customfieldname", name), ("customfieldvalue", fields[name])])
 
 
 def bill_function(controlid: str, bill: ApBill) -> Function:
@@ -118,6 +145,7 @@ def query_function(
     offset: int = 0,
     *,
     show_private: bool = False,
+    case_insensitive: bool = False,
     controlid: str | None = None,
 ) -> Function:
     """A ``query`` function. ``filter`` is a nested tuple: ``("equalto", field, value)``,
@@ -138,8 +166,12 @@ def query_function(
             order = sub(orders, "order")
             sub(order, "field", name)
             sub(order, direction)
-    if show_private:
-        sub(sub(body, "options"), "showprivate", True)
+    if show_private or case_insensitive:
+        options = sub(body, "options")  # XSD order: caseinsensitive, showprivate, returnformat
+        if case_insensitive:
+            sub(options, "caseinsensitive", True)
+        if show_private:
+            sub(options, "showprivate", True)
     sub_fields(body, [("pagesize", pagesize), ("offset", offset)])
     return _function(controlid, body)
 
@@ -173,3 +205,29 @@ def get_api_session_function(location_id: str | None = None, *, controlid: str |
     body = etree.Element("getAPISession")
     sub_fields(body, [("locationid", location_id)])
     return _function(controlid, body)
+
+
+DEFAULT_EXCH_RATE_TYPE = "Intacct Daily Rate"
+
+
+def legacy_currency(parent: etree._Element, currency: str | None, exch_rate_type: str = DEFAULT_EXCH_RATE_TYPE) -> None:
+    """The optional currency group of legacy functions: ``currency`` then ``exchratetype``
+    (the XSD asks for a rate type or a rate once a currency is given); nothing without one."""
+    if currency:
+        sub_fields(parent, [("currency", currency), ("exchratetype", exch_rate_type)])
+
+
+def legacy_gl_line(parent: etree._Element, *, account_no: str, amount: Decimal, memo: str | None = None,
+                   location_id: str | None = None, department_id: str | None = None,
+                   item_id: str | None = None, class_id: str | None = None) -> None:
+    """One legacy ``<lineitem>`` (bills, AP/AR adjustments, AR invoices), in XSD order:
+    glaccountno, amount, memo, locationid, departmentid, itemid, classid."""
+    sub_fields(sub(parent, "lineitem"), [
+        ("glaccountno", account_no),
+        ("amount", money(amount)),
+        ("memo", memo),
+        ("locationid", location_id),
+        ("departmentid", department_id),
+        ("itemid", item_id),
+        ("classid", class_id),
+    ])
