@@ -32,7 +32,7 @@ test: install system-deps
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install
-	$(BIN)/python benchmarks/inbound_throughput.py $(ARGS)
+	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .ml-connector

@@ -1,6 +1,6 @@
 """Where the time goes: cProfile of the product flow and the raw pipeline on the same data.
 
-Uses the harness of ``run.py`` (emulators in their own process, served over HTTP; a local
+Uses the harness of ``run.py`` (``bench/``) (emulators in their own process, served over HTTP; a local
 Prefect server). For each path it prints wall time, the CPU time of the main thread and of
 the whole process (Prefect's background threads: events, logs, the API client's loop), the
 profiled main-thread time by package, and the top functions.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
 import io
 import pstats
 import sys
@@ -24,11 +23,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def load_run():
-    spec = importlib.util.spec_from_file_location("bench_run", HERE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from bench import TENANT  # noqa: E402
+from bench.emulator_host import EmulatorHost  # noqa: E402
+from bench.raw_pipelines import raw_sps_to_intacct  # noqa: E402
+from bench.world import fresh_world  # noqa: E402
 
 
 PACKAGES = (  # first match wins
@@ -110,22 +111,21 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out or tempfile.mkdtemp(prefix="mlc-profile-"))
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    run = load_run()
     from ml_connector.demo import prefect_api, prepare_environment
 
     prepare_environment(Path(tempfile.mkdtemp(prefix="mlc-profile-home-")))
-    with prefect_api(), run.EmulatorHost() as host:
+    with prefect_api(), EmulatorHost() as host:
         from ml_connector.flows.sps_to_intacct import sps_to_intacct
 
         work = Path(tempfile.mkdtemp(prefix="mlc-profile-work-"))
-        run.fresh_world(host, work, documents=20, seed=3)  # warm up: imports, first flow run
-        sps_to_intacct(tenant=run.TENANT, page_size=args.page_size, return_state=True)
+        fresh_world(host, work, documents=20, seed=3)  # warm up: imports, first flow run
+        sps_to_intacct(tenant=TENANT, page_size=args.page_size, return_state=True)
         for path in args.paths.split(","):
-            run.fresh_world(host, work, documents=args.documents, seed=11)
+            fresh_world(host, work, documents=args.documents, seed=11)
             if path == "product":
-                fn = lambda: sps_to_intacct(tenant=run.TENANT, page_size=args.page_size, return_state=True).result()  # noqa: E731
+                fn = lambda: sps_to_intacct(tenant=TENANT, page_size=args.page_size, return_state=True).result()  # noqa: E731
             else:
-                fn = lambda: run.raw_sps_to_intacct(run.TENANT, args.page_size)  # noqa: E731
+                fn = lambda: raw_sps_to_intacct(TENANT, args.page_size)  # noqa: E731
             res = profiled(path, fn, out_dir, args.top)
             print(f"  posted {res['result'].get('posted')}, {host.call('stats')}")
     return 0

@@ -1,16 +1,23 @@
 """Prototype: webhook-to-posted latency with a Prefect task worker instead of a served deployment.
 
 The product's webhook service (``ml_connector/webhooks/app.py``) stores each verified QBO
-notification and starts the ``qbo-to-sps`` deployment with ``run_deployment(timeout=0)``. The
-run then waits for a worker or runner to poll (``PREFECT_RUNNER_POLL_FREQUENCY`` /
-``PREFECT_WORKER_QUERY_SECONDS``, 10 s by default) and for a fresh Python process to start,
-before the flow itself (under a second) runs. This prototype keeps the same webhook service
-(its ``trigger`` hook) and the same flow, but hands the run to a long-lived Prefect *task
-worker* (``prefect.task_worker.serve``) with ``task.delay()``: the worker is told of the new
-task run over its websocket at once and runs it in its own, already warm process.
+notification and emits the Prefect event ``ml-connector.qbo.notification``; the trigger declared
+on the ``qbo-to-sps`` deployment (prefect.yaml) creates a run, which then waits for a worker or
+runner to poll (``PREFECT_RUNNER_POLL_FREQUENCY`` / ``PREFECT_WORKER_QUERY_SECONDS``, 10 s by
+default) and for a fresh Python process to start, before the flow itself (under a second)
+runs. This prototype keeps the same webhook service (its ``trigger`` hook) and the same flow,
+but hands the run to a long-lived Prefect *task worker* (``prefect.task_worker.serve``) with
+``task.delay()``: the worker is told of the new task run over its websocket at once and runs it
+in its own, already warm process.
 
-Both are measured the same way (``run.measure_webhook_latency``): emulators in their own process,
-the webhook service and the worker each in their own process, notifications one at a time.
+The product now has this path (``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker`` with ``ml-connector
+webhooks worker``, whose ``qbo-webhook-delivery`` task does only what one notification needs
+rather than the whole flow); it is measured here too, as in ``benchmarks/run.py``.
+
+As a lower bound, another variant runs the flow in a thread of the webhook service itself (no
+hand-over at all). All are measured the same way (``bench.webhook.measure_webhook_latency``):
+emulators in their own process, the webhook service and the worker each in their own process,
+notifications one at a time.
 
     python benchmarks/prototype_webhook.py --events 10
 """
@@ -18,7 +25,6 @@ the webhook service and the worker each in their own process, notifications one 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import tempfile
@@ -45,26 +51,25 @@ def task_worker_main() -> int:
     return 0
 
 
-def webhook_service_main(port: int) -> int:
-    """The product's webhook app, its trigger handing the run to the task worker."""
+def webhook_service_main(port: int, in_process: bool = False) -> int:
+    """The product's webhook app, its trigger handing the run to the task worker (or, as a lower
+    bound, running the flow itself in a thread of the webhook service)."""
     import threading
 
     import uvicorn
 
     from ml_connector.webhooks.app import create_app
 
-    def trigger(tenant: str) -> None:  # off the event loop, as start_deployment does
-        threading.Thread(target=qbo_webhook_run.delay, args=(tenant,), daemon=True).start()
+    def trigger(tenant: str) -> None:  # off the event loop
+        if in_process:
+            from ml_connector.flows.qbo_to_sps import qbo_to_sps
+
+            threading.Thread(target=qbo_to_sps, kwargs={"tenant": tenant}, daemon=True).start()
+        else:
+            threading.Thread(target=qbo_webhook_run.delay, args=(tenant,), daemon=True).start()
 
     uvicorn.run(create_app(QBO_TENANT, trigger=trigger), host="127.0.0.1", port=port, log_level="warning")
     return 0
-
-
-def load_run():
-    spec = importlib.util.spec_from_file_location("bench_run", HERE.parent / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,28 +79,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--task-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--webhook-service", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--idle", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.task_worker:
         return task_worker_main()
     if args.webhook_service:
-        return webhook_service_main(args.port)
+        return webhook_service_main(args.port, args.in_process)
+    if args.idle:  # stands in for the worker when the webhook service runs the flow itself
+        import time
 
-    run = load_run()
+        while True:
+            time.sleep(3600)
+
+    if str(HERE.parent) not in sys.path:
+        sys.path.insert(0, str(HERE.parent))
+    from bench.emulator_host import EmulatorHost
+    from bench.suite import progress
+    from bench.webhook import measure_webhook_latency
     from ml_connector.demo import prefect_api, prepare_environment
 
     home = Path(tempfile.mkdtemp(prefix="mlc-proto-webhook-"))
     prepare_environment(home)
     results = {}
-    with prefect_api(), run.EmulatorHost() as host:
-        for poll in (int(x) for x in args.polls.split(",") if x):
-            run._progress(f"product path: served deployment, runner polling every {poll} s")
-            results[f"deployment, runner poll {poll} s"] = run.measure_webhook_latency(host, home, args.events, poll)
-        run._progress("prototype: task worker")
-        results["task worker (.delay)"] = run.measure_webhook_latency(
+    with prefect_api(), EmulatorHost() as host:
+        for poll in (float(x) for x in args.polls.split(",") if x):
+            progress(f"product path: served deployment, runner polling every {poll} s")
+            results[f"trigger + deployment, runner poll {poll:g} s"] = measure_webhook_latency(host, home, args.events, poll)
+        progress("prototype: task worker")
+        results["task worker (.delay)"] = measure_webhook_latency(
             host, home, args.events,
             runner_argv=[sys.executable, str(HERE), "--task-worker"],
             service_argv=[sys.executable, str(HERE), "--webhook-service"])
+        progress("product: task-worker dispatch (ml-connector webhooks worker)")
+        results["product task worker (delivery task)"] = measure_webhook_latency(host, home, args.events,
+                                                                                 dispatch="task-worker")
+        progress("lower bound: the webhook service runs the flow in a thread")
+        results["flow in the webhook service"] = measure_webhook_latency(
+            host, home, args.events,
+            runner_argv=[sys.executable, str(HERE), "--idle"],
+            service_argv=[sys.executable, str(HERE), "--webhook-service", "--in-process"])
     print(f"QBO -> SPS webhook-to-posted latency, {args.events} notifications one at a time:")
     for name, r in results.items():
         print(f"  {name:34} p50 {r['p50_seconds']:>6} s   p95 {r['p95_seconds']:>6} s   all {r['latencies_seconds']}")

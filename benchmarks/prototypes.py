@@ -14,12 +14,18 @@ own process, over HTTP), in a rotating order per repeat, medians quoted. Variant
   product+io+bulk    product+io, with ``Ledger.record_outcomes`` as two executemany UPDATEs
                      instead of one UPDATE per document (monkeypatched in this process only)
   raw, raw+io, raw+io+bulk
-                     the raw pipeline (``run.raw_sps_to_intacct``) and the same changes
+                     the raw pipeline (``bench.raw_pipelines.raw_sps_to_intacct``) and the same changes
   outbound, outbound+quote, outbound-raw
                      Intacct -> SPS: the flow as shipped, with the AR invoice page and id
-                     lists quoted, and the raw pipeline (``run.raw_intacct_to_sps``)
+                     lists quoted, and the raw pipeline (``bench.raw_pipelines.raw_intacct_to_sps``)
 
 Every variant sends exactly the same HTTP requests as the product (asserted).
+
+Since issue 9 the product itself has what these variants tried: ``opaque`` page, bill and path
+arguments (the successor of ``quote``), no cache key per task, downloads and deletes on a pool
+of 8 threads with the next page fetched while the current one is posted, and
+``record_outcomes`` as executemany UPDATEs. The variants are kept as the record of the
+experiment; on today's product they measure the same changes applied twice.
 
     python benchmarks/prototypes.py --documents 2000 --repeat 3
     python benchmarks/prototypes.py --documents 300 --naive --latency-ms 20
@@ -29,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import statistics
 import sys
@@ -44,14 +49,15 @@ HERE = Path(__file__).resolve().parent
 WORKERS = {"value": 8}
 
 
-def load_run():
-    spec = importlib.util.spec_from_file_location("bench_run", HERE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
-
-run = load_run()
+from bench import TENANT  # noqa: E402
+from bench.emulator_host import EmulatorHost  # noqa: E402
+from bench.naive import naive_flow  # noqa: E402
+from bench.raw_pipelines import raw_intacct_to_sps, raw_report, raw_sps_to_intacct  # noqa: E402
+from bench.suite import progress  # noqa: E402
+from bench.world import finish, fresh_world  # noqa: E402
 
 
 # -- concurrent I/O: the task bodies with a bounded thread pool --------------------------------
@@ -254,7 +260,7 @@ def flows() -> dict:
 
 
 def raw_io(tenant: str, page_size: int = 500) -> dict:
-    """``run.raw_sps_to_intacct`` with product+io's changes: pooled downloads and deletes, and
+    """``bench.raw_pipelines.raw_sps_to_intacct`` with product+io's changes: pooled downloads and deletes, and
     the next page prefetched on a thread."""
     from ml_connector.flows.sps_to_intacct import MAX_PAGES
     from ml_connector.settings import intent_lease_seconds
@@ -285,7 +291,7 @@ def raw_io(tenant: str, page_size: int = 500) -> dict:
     while ids := ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):
         post_bills.fn(tenant, ids, run_id)
         after = ids[-1]
-    return run._raw_report(ledger, INTEGRATION, run_id, {**resolved, "deferred_to_next_poll": deferred})
+    return raw_report(ledger, INTEGRATION, run_id, {**resolved, "deferred_to_next_poll": deferred})
 
 
 # -- measuring ----------------------------------------------------------------------------------------
@@ -301,32 +307,32 @@ def variants() -> dict:
         "product+quote": ("flow", f["quoted"], False),
         "product+io": ("flow", f["concurrent"], False),
         "product+io+bulk": ("flow", f["concurrent"], True),
-        "raw": ("raw", run.raw_sps_to_intacct, False),
+        "raw": ("raw", raw_sps_to_intacct, False),
         "raw+io": ("raw", raw_io, False),
         "raw+io+bulk": ("raw", raw_io, True),
-        "naive": ("flow", run.naive_flow(), False),
+        "naive": ("flow", naive_flow(), False),
         "outbound": ("flow", intacct_to_sps, False),
         "outbound+quote": ("flow", f["outbound_quoted"], False),
-        "outbound-raw": ("raw", run.raw_intacct_to_sps, False),
+        "outbound-raw": ("raw", raw_intacct_to_sps, False),
     }
 
 
 def measure(host, work: Path, name: str, documents: int, page_size: int, seed: int) -> dict:
     kind, fn, bulk = variants()[name]
     if name.startswith("outbound"):
-        world = run.fresh_world(host, work, ar_invoices=documents, seed=seed)
+        world = fresh_world(host, work, ar_invoices=documents, seed=seed)
     else:
-        world = run.fresh_world(host, work, documents=documents, seed=seed)
+        world = fresh_world(host, work, documents=documents, seed=seed)
     with bulk_outcomes(bulk):
         started = time.perf_counter()
         if kind == "flow":
-            state = fn(tenant=run.TENANT, page_size=page_size, return_state=True)
+            state = fn(tenant=TENANT, page_size=page_size, return_state=True)
             seconds = time.perf_counter() - started
             counts = state.result()
         else:
-            counts = fn(run.TENANT, page_size)
+            counts = fn(TENANT, page_size)
             seconds = time.perf_counter() - started
-    result = run._finish(host, name, documents, seconds, counts, world)
+    result = finish(host, name, documents, seconds, counts, world)
     if name.startswith("outbound"):
         result["invoices_missing"] = world["expected_invoices"] - result["sps_in"]
     return result
@@ -350,14 +356,14 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_environment(Path(tempfile.mkdtemp(prefix="mlc-proto-home-")))
     results: dict[str, list[dict]] = {n: [] for n in names}
-    with prefect_api(), run.EmulatorHost(args.latency_ms) as host:
+    with prefect_api(), EmulatorHost(args.latency_ms) as host:
         work = Path(tempfile.mkdtemp(prefix="mlc-proto-"))
         for name in names:  # warm up every variant once (imports, first flow run of each flow)
             measure(host, work, name, 20, args.page_size, 3)
         for n in range(args.repeat):
             order = names[n % len(names):] + names[: n % len(names)]
             for name in order:
-                run._progress(f"repeat {n + 1}/{args.repeat}: {name}")
+                progress(f"repeat {n + 1}/{args.repeat}: {name}")
                 results[name].append(measure(host, work, name, args.documents, args.page_size, 11 + n))
             for name in names:  # the same requests as the first variant of the same flow
                 r = results[name][-1]

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="the emulators")
     ssub = sandbox.add_subparsers(dest="sandbox_command")
     serve = ssub.add_parser("serve", help="serve one emulator over HTTP on 127.0.0.1")
-    serve.add_argument("--system", choices=["intacct", "sps", "sterling"], required=True)
+    serve.add_argument("--system", choices=["intacct", "sps", "sterling", "adobe", "qbo"], required=True)
     serve.add_argument("--port", type=int, default=0)
     serve.add_argument("--faults", choices=["none", "light", "heavy"], default="none")
     serve.add_argument("--documents", type=int, default=0, help="seed this many demo documents")
@@ -44,16 +44,23 @@ def _parser() -> argparse.ArgumentParser:
 
     webhooks = sub.add_parser("webhooks", help="the webhook service")
     wsub = webhooks.add_subparsers(dest="webhooks_command")
-    wserve = wsub.add_parser("serve", help="serve POST /webhooks/qbo (QuickBooks Online) on 127.0.0.1")
+    wserve = wsub.add_parser("serve", help="serve POST /webhooks/qbo (QuickBooks Online) and /webhooks/adobe (Adobe Commerce) on 127.0.0.1")
     wserve.add_argument("--port", type=int, default=8080)
     wserve.add_argument("--host", default="127.0.0.1")
     wserve.add_argument("--tenant", default="demo-qbo")
     wserve.set_defaults(func=lambda args: __import__("ml_connector.webhooks.app", fromlist=["serve"]).serve(
         args.tenant, args.port, args.host) or 0)
+    wworker = wsub.add_parser("worker", help="serve the qbo-webhook-delivery task (Prefect task worker) for "
+                                             "ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker")
+    wworker.add_argument("--tenant", action="append", help="a tenant to warm up (repeatable; default demo-qbo)")
+    wworker.set_defaults(func=lambda args: __import__("ml_connector.tasks.qbo_webhook", fromlist=["serve_worker"])
+                         .serve_worker(args.tenant or ["demo-qbo"]) or 0)
 
     preview = sub.add_parser("preview", help="translate one document file without posting")
-    preview.add_argument("--integration", choices=["sps-intacct", "intacct-sps", "intacct-sterling"], required=True)
-    preview.add_argument("--tenant", default="demo")
+    preview.add_argument("--integration", choices=["sps-intacct", "intacct-sps", "intacct-sterling", "sps-qbo", "qbo-sps",
+                                                   "commerce-intacct-o2c", "commerce-intacct-ap"], required=True)
+    preview.add_argument("--tenant", default=None, help="default: demo (demo-qbo for sps-qbo and qbo-sps, "
+                                                        "demo-commerce for commerce-intacct-o2c and -ap)")
     preview.add_argument("file")
     preview.set_defaults(func=cmd_preview)
     _ops_parsers(sub)
@@ -142,18 +149,38 @@ def _emulator(system: str, faults):
         from .sandbox.sterling import SterlingEmulator
 
         return SterlingEmulator(faults=faults)
+    if system == "adobe":
+        from .sandbox.adobe import AdobeEmulator
+
+        return AdobeEmulator(faults=faults)
+    if system == "qbo":
+        from .sandbox.qbo import QboEmulator
+
+        return QboEmulator(faults=faults)
     from .sandbox.sps import SpsEmulator
 
     return SpsEmulator(faults=faults)
 
 
 def _seed_for_serve(system: str, emulator, documents: int) -> None:
+    if system == "adobe":
+        from .sandbox._adobe_seed import seed_adobe
+
+        with emulator.lock:
+            seed_adobe(emulator.store, orders=documents)
+        return
     from .mappings.tenant import load_tenant, tenant_path
     from .sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 
     mapping = load_tenant(tenant_path("demo"))
     if system == "sterling":
         return  # trading partners come from Intacct vendors once the Sterling flows exist
+    if system == "qbo":  # the demo-qbo company (Ids as in tenants/demo-qbo.yaml) and its invoices
+        from .demo_parts.sps_qbo import seed_qbo_company, seed_qbo_invoices
+
+        qbo_mapping = load_tenant(tenant_path("demo-qbo"))
+        seed_qbo_invoices(emulator, qbo_mapping, documents, 7, seed_qbo_company(emulator, qbo_mapping))
+        return
     if system == "intacct":
         seed_intacct_master(emulator, mapping)
         seed_ar_invoices(emulator, mapping, documents, 7, Seeded())

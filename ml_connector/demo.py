@@ -84,9 +84,17 @@ def run_demo(documents: int = 200, faults: str = "none", seed: int = 7, workdir:
     from .demo_world import DemoWorld
 
     from .demo_parts import all_parts
+    from .demo_parts.commerce_intacct_o2c import CommerceIntacctO2cPart
 
+    parts = all_parts()
+    if not any(isinstance(p, CommerceIntacctO2cPart) for p in parts):  # Adobe Commerce order to cash
+        parts.append(CommerceIntacctO2cPart())
+    from .demo_parts.commerce_intacct_ap import CommerceIntacctApPart
+
+    if not any(isinstance(p, CommerceIntacctApPart) for p in parts):  # Adobe Commerce payables, after o2c:
+        parts.append(CommerceIntacctApPart())  # it seeds items with stock that purchase orders name too
     started = time.monotonic()
-    with prefect_api() as api_url, DemoWorld(documents=documents, faults=faults, seed=seed, parts=all_parts()) as world:
+    with prefect_api() as api_url, DemoWorld(documents=documents, faults=faults, seed=seed, parts=parts) as world:
         world.save_blocks()
         runs = {spec.integration: run_until_drained(spec.flow, world.tenant, spec.integration,
                                                     source_drained=spec.source_drained)

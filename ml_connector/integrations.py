@@ -19,8 +19,12 @@ class Integration:
     post_task: str  # "module:function" of the task that posts ledger ids
     schedule_minutes: int
     # The tenant mapping section the integration needs (None: always configured); commands
-    # that act on every integration skip it for tenants without that section.
+    # that act on every integration skip it for tenants without that section. A dotted path
+    # ("commerce.procure") names a subsection.
     mapping_section: str | None = None
+    # Webhook notifications of this source system start it (webhooks/adobe.py stores one copy
+    # per consuming integration); None: not webhook-driven through the shared inbox.
+    webhook_source: str | None = None
 
 
 INTEGRATIONS: dict[str, Integration] = {
@@ -82,12 +86,40 @@ INTEGRATIONS: dict[str, Integration] = {
         schedule_minutes=2,
         mapping_section="sterling",
     ),
+    "commerce-intacct-ap": Integration(
+        name="commerce-intacct-ap",
+        flow_module="ml_connector.flows.commerce_to_intacct_ap",
+        flow_name="commerce_to_intacct_ap",
+        deployment="commerce-to-intacct-ap/commerce-to-intacct-ap",
+        systems=("adobe", "intacct"),
+        post_task="ml_connector.tasks.commerce_ap_post:post_ap_documents",
+        schedule_minutes=15,
+        mapping_section="commerce.procure",
+        webhook_source="adobe",
+    ),
+    # Webhook notifications start it through its prefect.yaml trigger, but it keeps no inbox of
+    # them: every run reads Commerce's changes by cursor, so a notification only means "now".
+    "commerce-intacct-o2c": Integration(
+        name="commerce-intacct-o2c",
+        flow_module="ml_connector.flows.commerce_to_intacct_o2c",
+        flow_name="commerce_to_intacct_o2c",
+        deployment="commerce-to-intacct-o2c/commerce-to-intacct-o2c",
+        systems=("adobe", "intacct"),
+        post_task="ml_connector.tasks.commerce_o2c_post:post_o2c",
+        schedule_minutes=10,
+        mapping_section="commerce.o2c",
+    ),
 }
 
 
 def configured(spec: Integration, mapping) -> bool:
     """Whether a tenant's mapping file configures ``spec``."""
-    return spec.mapping_section is None or getattr(mapping, spec.mapping_section, None) is not None
+    if spec.mapping_section is None:
+        return True
+    section = mapping
+    for part in spec.mapping_section.split("."):
+        section = getattr(section, part, None)
+    return section is not None
 
 
 def get(name: str) -> Integration:

@@ -17,10 +17,28 @@ from .mappings.sps_to_intacct import route, rsx_to_apbill
 from .mappings.tenant import load_tenant, tenant_path
 
 
-def preview(integration: str, path: Path, *, tenant: str = "demo") -> str:
+def preview(integration: str, path: Path, *, tenant: str | None = None) -> str:
     """The target request(s) for the document(s) in ``path``; raises with a one-line reason."""
+    if tenant is None:
+        tenant = {"sps-qbo": "demo-qbo", "qbo-sps": "demo-qbo", "commerce-intacct-o2c": "demo-commerce",
+                  "commerce-intacct-ap": "demo-commerce"}.get(
+            integration, "demo")
     mapping = load_tenant(tenant_path(tenant))
     content = path.read_bytes()
+    if integration == "commerce-intacct-o2c":  # a Commerce REST JSON entity -> its Intacct function
+        from .tasks.commerce_o2c_preview import preview_o2c
+
+        return preview_o2c(content, mapping, path.name)
+    if integration == "commerce-intacct-ap":  # a Commerce order/invoice/credit memo (JSON) -> its Intacct function
+        from .tasks.commerce_ap_docs import preview_ap
+
+        if mapping.commerce is None or mapping.commerce.procure is None:
+            raise ValueError(f"tenant {tenant} has no commerce.procure section (try --tenant demo-commerce)")
+        return preview_ap(content, mapping.commerce, path.name)
+    if integration in ("sps-qbo", "qbo-sps"):  # RSX order -> QBO PurchaseOrder; QBO Invoice JSON -> RSX
+        from .mappings.qbo_preview import preview_qbo
+
+        return preview_qbo(integration, content, mapping, path.name)
     if integration == "intacct-sterling":  # an Intacct APBILL (or PODOCUMENT) record as JSON -> X12
         from .mappings.intacct_to_x12 import preview_x12
 

@@ -2,10 +2,18 @@
 
 It has its own SPS sandbox (``sps-qbo``) so it never competes with SPS -> Intacct for the same
 files, and its own QBO sandbox company, seeded in a fixed order so the Ids match
-``tenants/demo-qbo.yaml``. Inbound: generated RSX documents (a few hostile ones); the orders
-become purchase orders. Outbound: QBO invoices (a few for an unmapped customer, quarantined);
-half of them are announced by a signed webhook delivered to the webhook app, the other half
-only CDC finds.
+``tenants/demo-qbo.yaml``.
+
+* Master data (``qbo-master``): the partner being onboarded (FABRIKAM0001) gets its vendor
+  created; item PLR-8 is adopted from the QBO item someone made with that SKU, CHS-1 is
+  created; someone changed WID-300's SKU in QBO, which is recorded as a conflict, not
+  overwritten.
+* Inbound: generated RSX documents (a few hostile ones), plus a few orders from the new
+  partner with the new items; the orders become purchase orders.
+* Outbound: QBO invoices (a few for an unmapped customer, quarantined); a third carry shipping
+  details when created and another third get them in a later edit: those are shipment
+  confirmations and go out as RSX shipments too. Half the changes are announced by a signed
+  webhook delivered to the webhook app, the rest only CDC finds.
 """
 
 from __future__ import annotations
@@ -20,12 +28,17 @@ from ..connectors.sps.models import natural_key
 from ..credentials import save_block
 from ..demo_world import DemoWorld, RunSpec, recon
 from ..mappings.tenant import load_tenant, tenant_path
+from ..mappings.qbo_master import vendor_name
+from ..sandbox.generator import Catalogue, ItemSpec, PartnerSpec, generate
 from ..sandbox.qbo import QboEmulator
 from ..sandbox.seed import Seeded, seed_sps_documents
 from ..sandbox.sps import SpsEmulator
 
 TENANT = "demo-qbo"
 BAD_FRACTION = 0.03
+NEW_PARTNER = "FABRIKAM0001"  # onboarded by the master-data sync (no vendor_ref in the tenant file)
+ADOPTED_ITEM, CREATED_ITEM, CONFLICT_ITEM = "PLR-8", "CHS-1", "WID-300"
+CARRIER = {"value": "UPS", "name": "UPS Ground"}
 
 
 def qbo(world: DemoWorld) -> QboEmulator:
@@ -42,15 +55,16 @@ def seed_qbo_company(emulator: QboEmulator, mapping) -> str:
     q = mapping.qbo
     made = {}
     for pid, p in mapping.partners.items():
-        made[("vendor", pid)] = emulator.add_vendor(f"{p.name} (vendor)")["Id"]
+        if pid in q.partners and q.partners[pid].vendor_ref:  # the others are onboarded by the sync
+            made[("vendor", pid)] = emulator.add_vendor(f"{p.name} (vendor)")["Id"]
     for pid, p in mapping.partners.items():
         if p.customer_id:
             made[("customer", pid)] = emulator.add_customer(p.name)["Id"]
     made[("account", "")] = emulator.add_account("Purchases")["Id"]
-    for item in mapping.items:
+    for item in (x for x in mapping.items if x.item_id in q.items):  # the others: the sync's job
         made[("item", item.item_id)] = emulator.add_item(item.item_id, unit_price=item.unit_cost,
                                                          purchase_cost=item.unit_cost, sku=item.vendor_part)["Id"]
-    expected = {("vendor", pid): p.vendor_ref for pid, p in q.partners.items()}
+    expected = {("vendor", pid): p.vendor_ref for pid, p in q.partners.items() if p.vendor_ref}
     expected |= {("customer", pid): p.customer_ref for pid, p in q.partners.items() if p.customer_ref}
     expected |= {("item", k): v for k, v in q.items.items()} | {("account", ""): q.expense_account}
     wrong = {k: (v, made.get(k)) for k, v in expected.items() if made.get(k) != v}
@@ -59,7 +73,10 @@ def seed_qbo_company(emulator: QboEmulator, mapping) -> str:
     return emulator.add_customer("Walk-in customer (no trading partner)")["Id"]
 
 
-def seed_qbo_invoices(emulator: QboEmulator, mapping, count: int, seed: int, unmapped: str) -> set[tuple[str, str]]:
+def seed_qbo_invoices(emulator: QboEmulator, mapping, count: int, seed: int,
+                      unmapped: str) -> set[tuple[str, str, str]]:
+    """QBO invoices, a third shipped when created, a third shipped by a later edit; returns the
+    expected (doc type, partner, number) of what must reach SPS."""
     rng = random.Random(seed)
     partners = [(pid, p.customer_ref) for pid, p in mapping.qbo.partners.items() if p.customer_ref]
     expected = set()
@@ -68,27 +85,63 @@ def seed_qbo_invoices(emulator: QboEmulator, mapping, count: int, seed: int, unm
         pid, customer = (None, unmapped) if lost else partners[n % len(partners)]
         lines = []
         for _ in range(rng.randint(1, 3)):
-            item = rng.choice(mapping.items)
+            item = rng.choice([x for x in mapping.items if x.item_id in mapping.qbo.items])
             lines.append({"item_id": mapping.qbo.items[item.item_id], "qty": rng.randint(1, 12),
                           "unit_price": item.unit_cost or Decimal("9.99")})
         number = f"QI-{20000 + n}"
-        emulator.add_invoice(customer, lines, doc_number=number, txn_date="2026-11-02")
+        shipping = {"ShipDate": "2026-11-03", "TrackingNum": f"1Z999AA1{n:08d}", "ShipMethodRef": CARRIER}
+        extra = {"CustomField": [{"DefinitionId": "1", "Name": "P.O. Number", "Type": "StringType",
+                                  "StringValue": f"PO{n:06d}"}]} if n % 2 else {}
+        made = emulator.add_invoice(customer, lines, doc_number=number, txn_date="2026-11-02",
+                                    **(shipping if n % 3 == 0 else {}), **extra)
+        if n % 3 == 1:  # shipped later: QBO reports the edit (webhook Update, or CDC)
+            emulator.edit("Invoice", made["Id"], **shipping)
         if pid:
-            expected.add((pid, number))
+            expected.add(("invoice", pid, number))
+            if n % 3 != 2:
+                expected.add(("shipment", pid, number))
     return expected
+
+
+def seed_master_data_cases(emulator: QboEmulator, mapping) -> None:
+    """What the master-data sync meets: an item someone made in QBO with our SKU (adopted),
+    and an item whose SKU someone changed in QBO (a conflict, recorded and not overwritten)."""
+    adopted = next(x for x in mapping.items if x.item_id == ADOPTED_ITEM)
+    emulator.add_item("Pliers, 8 in (made in QBO)", sku=adopted.vendor_part, purchase_cost=adopted.unit_cost)
+    emulator.edit("Item", mapping.qbo.items[CONFLICT_ITEM], Sku=f"{CONFLICT_ITEM}-OLD")
+
+
+def new_partner_catalogue(mapping) -> Catalogue:
+    """The onboarded partner's orders, with the synced items among their lines."""
+    by_id = {x.item_id: x for x in mapping.items}
+    items = [ItemSpec(x.buyer_part, x.vendor_part, x.upc, x.item_id, x.unit_cost or Decimal("1"))
+             for x in (by_id[ADOPTED_ITEM], by_id[CREATED_ITEM], by_id["WID-100"])]
+    return Catalogue([PartnerSpec(NEW_PARTNER, mapping.partners[NEW_PARTNER].vendor_id,
+                                  mapping.partners[NEW_PARTNER].name)], items)
+
+
+def seed_new_partner_orders(emulator: SpsEmulator, mapping, count: int, seed: int, seeded: Seeded) -> None:
+    """Documents from the partner being onboarded, numbered apart from the main feed's (PO
+    numbers are QBO DocNumbers, which must not collide with another vendor's)."""
+    for doc in generate(count, seed=seed, catalogue=new_partner_catalogue(mapping), first_number=900_000):
+        emulator.put_out(doc.filename, doc.content)
+        if doc.doc_type == "order" and doc.expect == "post":
+            seeded.orders.add((doc.partner_id, doc.number))
 
 
 class SpsQboPart:
     def __init__(self) -> None:
         self.seeded = Seeded()
-        self.expected_invoices: set[tuple[str, str]] = set()
+        self.expected_invoices: set[tuple[str, str, str]] = set()
         self.mapping = load_tenant(tenant_path(TENANT))
 
     def seed(self, world: DemoWorld) -> None:
         unmapped = seed_qbo_company(qbo(world), self.mapping)
+        seed_master_data_cases(qbo(world), self.mapping)
         self.expected_invoices = seed_qbo_invoices(qbo(world), self.mapping, max(world.documents // 4, 1),
                                                    world.seed, unmapped)
         seed_sps_documents(sps(world), self.mapping, world.documents, world.seed + 1, BAD_FRACTION, self.seeded)
+        seed_new_partner_orders(sps(world), self.mapping, max(world.documents // 20, 3), world.seed + 2, self.seeded)
 
     def save_blocks(self, world: DemoWorld) -> None:
         save_block(TENANT, "sps", sps(world).credentials())
@@ -108,8 +161,12 @@ class SpsQboPart:
             client.post("/webhooks/qbo", content=body, headers=headers)
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
+        from ..flows.qbo_master_data import qbo_master_data
         from ..flows.qbo_to_sps import qbo_to_sps
         from ..flows.sps_to_qbo import sps_to_qbo
+
+        def master(tenant: str, return_state: bool = True):
+            return qbo_master_data(tenant=TENANT, return_state=return_state)
 
         def inbound(tenant: str, return_state: bool = True):
             return sps_to_qbo(tenant=TENANT, return_state=return_state)
@@ -120,12 +177,14 @@ class SpsQboPart:
                 self.deliver_webhooks(world)
             return qbo_to_sps(tenant=TENANT, return_state=return_state)
 
-        return [RunSpec("sps-qbo", inbound, lambda: not sps(world).files("out/")),
+        return [RunSpec("qbo-master", master), RunSpec("sps-qbo", inbound, lambda: not sps(world).files("out/")),
                 RunSpec("qbo-sps", outbound)]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
+        if integration == "qbo-master":
+            return self.reconcile_master(world)
         if integration == "sps-qbo":
-            vendors = {p.vendor_ref: pid for pid, p in self.mapping.qbo.partners.items()}
+            vendors = self.vendor_ids(world)
             counts = Counter((vendors.get(po.get("VendorRef", {}).get("value")), po.get("DocNumber"))
                              for po in qbo(world).entities("PurchaseOrder"))
             return recon(self.seeded.orders, counts)
@@ -137,5 +196,29 @@ class SpsQboPart:
                 counts[("unreadable", path)] += 1
                 continue
             for doc_type, doc in docs:
-                counts[natural_key(doc_type, doc)] += 1
+                counts[(doc_type, *natural_key(doc_type, doc))] += 1
         return recon(self.expected_invoices, counts)
+
+    def vendor_ids(self, world: DemoWorld) -> dict[str, str]:
+        """QBO vendor Id -> partner: the file's refs and the vendors the sync created by name."""
+        ids = {p.vendor_ref: pid for pid, p in self.mapping.qbo.partners.items() if p.vendor_ref}
+        names = {vendor_name(pid, self.mapping).lower(): pid for pid in self.mapping.partners if pid not in ids.values()}
+        for v in qbo(world).entities("Vendor"):
+            if str(v.get("DisplayName", "")).lower() in names:
+                ids[v["Id"]] = names[str(v["DisplayName"]).lower()]
+        return ids
+
+    def reconcile_master(self, world: DemoWorld) -> dict:
+        """Every partner has one QBO vendor and every item one QBO item: by the file's Id, or
+        (for those the sync handles) by DisplayName / SKU, so a second one made is a duplicate."""
+        counts: Counter = Counter()
+        for pid in self.vendor_ids(world).values():
+            counts[("vendor", pid)] += 1
+        rows = qbo(world).entities("Item")
+        for x in self.mapping.items:
+            ref = self.mapping.qbo.items.get(x.item_id)
+            found = {r["Id"] for r in rows if r["Id"] == ref or (ref is None and r.get("Sku") == x.vendor_part)}
+            if found:
+                counts[("item", x.item_id)] += len(found)
+        expected = {("vendor", pid) for pid in self.mapping.partners} | {("item", x.item_id) for x in self.mapping.items}
+        return recon(expected, counts)

@@ -13,15 +13,15 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect_dask import DaskTaskRunner
 
 from ..connectors.errors import keep_our_pickling
-
+from ..connectors.intacct.listing import read_listing
 from ..tasks.intacct import read_ar_page
 from ..tasks.ops import publish_report
 from ..tasks.outbound import INTEGRATION, ingest_ar_invoices, send_documents
-from .sps_to_intacct import MAX_PAGES, current_run_id
+from .sps_to_intacct import current_run_id
 
 keep_our_pickling()  # distributed (imported by prefect_dask) just installed tblib's reducers
 
@@ -37,18 +37,22 @@ def partitions(since: datetime, until: datetime, count: int) -> list[tuple[datet
 
 @task(retries=2, retry_delay_seconds=5)
 def backfill_window(tenant: str, since: datetime, until: datetime, run_id: str, page_size: int = 500) -> int:
-    """Read, record and send one partition's AR invoices; returns how many were read."""
-    read, result_id = 0, None
-    for _ in range(MAX_PAGES):
-        page = read_ar_page.fn(tenant, since, until, result_id, page_size)
+    """Read, record and send one partition's AR invoices; returns how many were read.
+
+    The listing goes through connectors/intacct/listing.py as the scheduled flow's does: an
+    answered readMore resent by the HTTP layer (lost response) would skip a page, so a page that
+    does not follow from the previous one restarts the partition's listing (a task retry
+    restarts it too). Invoices read twice are ledger duplicates and counted once here."""
+    read: set[str] = set()
+    for page in read_listing(lambda result_id: read_ar_page.fn(tenant, since, until, result_id, page_size),
+                             lambda page: len(page.invoices),
+                             what=f"AR invoice partition [{since.isoformat()}, {until.isoformat()})",
+                             logger=get_run_logger()):
         report = ingest_ar_invoices.fn(tenant, page.invoices, run_id)
         if report.new_ids:
             send_documents.fn(tenant, report.new_ids, run_id)
-        read += len(page.invoices)
-        if not page.result_id or page.num_remaining == 0:
-            return read
-        result_id = page.result_id
-    return read
+        read.update(inv.record_no for inv in page.invoices)
+    return len(read)
 
 
 def _runner() -> DaskTaskRunner:
@@ -63,11 +67,12 @@ def _runner() -> DaskTaskRunner:
 
 @flow(name="backfill-intacct-to-sps", task_runner=_runner())
 def backfill_intacct_to_sps(tenant: str = "demo", since: datetime | None = None, until: datetime | None = None,
-                            partition_count: int = 4) -> dict:
+                            partition_count: int = 4, page_size: int = 500) -> dict:
     """Send every AR invoice modified in ``[since, until)``, partitions in parallel on Dask."""
     run_id = current_run_id()
     until = until or datetime.now().astimezone()
     since = since or until - timedelta(days=30)
-    futures = [backfill_window.submit(tenant, a, b, run_id) for a, b in partitions(since, until, partition_count)]
+    futures = [backfill_window.submit(tenant, a, b, run_id, page_size)
+               for a, b in partitions(since, until, partition_count)]
     read = sum(f.result() for f in futures)
     return publish_report(tenant, INTEGRATION, run_id, extra={"partitions": len(futures), "read_by_partitions": read})

@@ -5,15 +5,26 @@ cursor (minus an overlap window; the ledger makes the overlap harmless) are reco
 the partner that owns the customer and uploaded to SPS. The cursor moves only when the whole
 listing has been read and sent, because readByQuery pages are not ordered by WHENMODIFIED:
 storing a page's high-water mark early could skip older records on later pages after a crash.
+
+readMore is not idempotent: Intacct moves the result set forward on every call it answers. When
+an answered readMore is sent again (its response was lost and the HTTP layer retried it, or
+the page's line read failed and Prefect retried the task), the rows of the answered page are
+never seen. Each page's ``numremaining`` must therefore follow from the previous one; when it
+does not, the listing starts over (the ledger makes the re-read rows duplicates), and the
+cursor moves only after a listing read without a gap (connectors/intacct/listing.py, shared
+with the Sterling flow, the backfill and reconcile).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Iterator
 
 from prefect import flow, get_run_logger
+from prefect.utilities.annotations import opaque
 
-from ..tasks.intacct import read_ar_page
+from ..connectors.intacct.listing import LISTING_RESTARTS, read_listing
+from ..tasks.intacct import ArPage, read_ar_page
 from ..settings import intent_lease_seconds
 from ..tasks.ops import finished_runs, publish_report
 from ..tasks.outbound import (
@@ -50,17 +61,7 @@ def intacct_to_sps(
         return _dry_run(tenant, start, until, page_size)
     recovered = requeue_stale_uploads(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
                                       lease=timedelta(seconds=intent_lease_seconds()))
-    high, result_id = None, None
-    for _ in range(MAX_PAGES):
-        page = read_ar_page(tenant, start, until, result_id, page_size)
-        report = ingest_ar_invoices(tenant, page.invoices, run_id)
-        if report.new_ids:
-            send_documents(tenant, report.new_ids, run_id)
-        if report.max_modified and (high is None or report.max_modified > high):
-            high = report.max_modified
-        if not page.result_id or page.num_remaining == 0:
-            break
-        result_id = page.result_id
+    high = _send_listing(tenant, start, until, page_size, run_id)
     if high is not None and not backfill:
         ledger.set_cursor(INTEGRATION, high.isoformat(), CURSOR)
     # Acknowledgements are queued a batch at a time; keep going until every posted order has
@@ -69,25 +70,47 @@ def intacct_to_sps(
         ack_ids = queue_orderacks(tenant, run_id)
         if not ack_ids:
             break
-        send_documents(tenant, ack_ids, run_id)
+        send_documents(tenant, opaque(ack_ids), run_id)
     after = 0
     while ids := ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):
-        send_documents(tenant, ids, run_id)
+        send_documents(tenant, opaque(ids), run_id)
         after = ids[-1]
     counts = publish_report(tenant, INTEGRATION, run_id, extra={"recovered_intents": recovered})
     get_run_logger().info("intacct-to-sps for %s: %s", tenant, counts)
     return counts
 
 
+def _ar_listing(tenant: str, start: datetime, until: datetime | None, page_size: int) -> Iterator[ArPage]:
+    """The pages of the AR invoice listing since ``start``, each following from the previous one."""
+    return read_listing(lambda result_id: read_ar_page(tenant, start, until, result_id, page_size),
+                        lambda page: len(page.invoices), what=f"AR invoice listing since {start.isoformat()}",
+                        restarts=LISTING_RESTARTS, logger=get_run_logger())
+
+
+def _send_listing(tenant: str, start: datetime, until: datetime | None, page_size: int, run_id: str) -> datetime | None:
+    """Read the AR invoices modified since ``start`` to the end, recording and sending each page;
+    return the listing's WHENMODIFIED high-water mark. A page that does not follow from the
+    previous one (rows skipped by a resent readMore, or a cursor that stopped moving) restarts
+    the listing; after ``LISTING_RESTARTS`` restarts the run fails (ListingGap) with the cursor
+    unmoved. Rows of an abandoned listing were recorded and sent: the high-water mark keeps them."""
+    high = None
+    for page in _ar_listing(tenant, start, until, page_size):
+        # opaque: plain data holds no futures, and Prefect would otherwise walk 500 invoices
+        # (twice per call) looking for them, as in sps_to_intacct
+        report = ingest_ar_invoices(tenant, opaque(page.invoices), run_id)
+        if report.new_ids:
+            send_documents(tenant, opaque(report.new_ids), run_id)
+        if report.max_modified and (high is None or report.max_modified > high):
+            high = report.max_modified
+    return high
+
+
 def _dry_run(tenant: str, start: datetime, until: datetime | None, page_size: int) -> dict:
+    # Tallied by invoice, so the rows a restarted listing reads again are counted once.
     mapping = tenant_resources(tenant).mapping
-    tally, result_id = {"read": 0, "would_send": 0, "would_quarantine": 0}, None
-    for _ in range(MAX_PAGES):
-        page = read_ar_page(tenant, start, until, result_id, page_size)
+    would: dict[str, bool] = {}
+    for page in _ar_listing(tenant, start, until, page_size):
         for inv in page.invoices:
-            tally["read"] += 1
-            tally["would_send" if invoice_row(inv, mapping).status == "received" else "would_quarantine"] += 1
-        if not page.result_id or page.num_remaining == 0:
-            break
-        result_id = page.result_id
-    return tally
+            would[inv.record_no] = invoice_row(inv, mapping).status == "received"
+    sent = sum(would.values())
+    return {"read": len(would), "would_send": sent, "would_quarantine": len(would) - sent}

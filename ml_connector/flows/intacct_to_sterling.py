@@ -5,6 +5,12 @@ One run: settle what a dead run left half-delivered, sync vendors to partners, t
 through bills and POs modified since their cursors (minus an overlap window; the ledger makes
 the overlap harmless), record them, deliver the new ones, and deliver what earlier runs left
 received. Cursors move only after the whole listing is durable, as in intacct_to_sps.
+
+``read_page`` does readMore and then the line ``read`` in one retried task, so a retry after a
+failed line read resends a readMore Intacct already answered and gets the page after it. The
+listing goes through connectors/intacct/listing.py: a page whose ``numremaining`` does not
+follow from the previous one restarts the listing (re-read rows are ledger duplicates); after
+three restarts the run fails with the cursor unmoved.
 """
 
 from __future__ import annotations
@@ -13,12 +19,15 @@ from datetime import datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger
 
+from ..connectors.intacct.listing import read_listing
 from ..ledger.x12_controls import ack_counts
 from ..settings import intent_lease_seconds
 from ..tasks.ops import finished_runs, publish_report
 from ..tasks.resources import tenant as tenant_resources
-from ..tasks.sterling import INTEGRATION, deliver_documents, ingest_records, read_page, resolve_deliveries, settings_of, sync_partners
-from .sps_to_intacct import MAX_PAGES, current_run_id
+from ..tasks.sterling import (
+    INTEGRATION, SOURCES, deliver_documents, ingest_records, read_page, resolve_deliveries, settings_of, sync_partners,
+)
+from .sps_to_intacct import current_run_id
 
 OVERLAP = timedelta(minutes=5)
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -53,16 +62,14 @@ def _deliver_modified(tenant: str, doc_type: str, since, until, page_size: int, 
     backfill = since is not None or until is not None
     stored = ledger.get_cursor(INTEGRATION, cursor_name)
     start = since or (datetime.fromisoformat(stored) - OVERLAP if stored else EPOCH)
-    high, result_id = None, None
-    for _ in range(MAX_PAGES):
-        page = read_page(tenant, doc_type, start, until, result_id, page_size)
+    high = None
+    what = f"{SOURCES[doc_type][0]} listing since {start.isoformat()}"
+    for page in read_listing(lambda result_id: read_page(tenant, doc_type, start, until, result_id, page_size),
+                             lambda page: len(page.records), what=what, logger=get_run_logger()):
         report = ingest_records(tenant, doc_type, page.records, run_id)
         if report.new_ids:
             deliver_documents(tenant, report.new_ids, run_id)
         if report.max_modified and (high is None or report.max_modified > high):
             high = report.max_modified
-        if not page.result_id or page.num_remaining == 0:
-            break
-        result_id = page.result_id
     if high is not None and not backfill:
         ledger.set_cursor(INTEGRATION, high.isoformat(), cursor_name)

@@ -10,6 +10,11 @@ Two ways to learn of a change, one path after it:
   reads with a query on Metadata.LastUpdatedTime instead, and leaves the live cursor alone.
 
 The cursor is the time the run started, stored only after everything read was sent.
+
+A run killed between intent and outcome leaves invoices in ``posting`` (some reached SPS, some
+did not) and notifications claimed: the next run first settles both, at once for runs that are
+over and after the intent lease otherwise. SPS overwrites by path, so uploading such an invoice
+again is the lookup and the repair at once (tasks/outbound.requeue_stale_uploads).
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from prefect import flow, get_run_logger
+from prefect.utilities.annotations import opaque
 
-from ..tasks.ops import publish_report
+from ..settings import intent_lease_seconds
+from ..tasks.ops import finished_runs, publish_report
+from ..tasks.outbound import requeue_stale_uploads
 from ..tasks.qbo import (
-    CDC_WINDOW, OUTBOUND, clamp_since, finish_notifications, ingest_invoices, read_changed_invoices, read_invoices,
-    send_invoices, take_notifications, utcnow,
+    CDC_WINDOW, OUTBOUND, WEBHOOK, clamp_since, finish_notifications, ingest_invoices, read_changed_invoices,
+    read_invoices, send_invoices, take_notifications, utcnow,
 )
 from ..tasks.resources import tenant as tenant_resources
 from .sps_to_intacct import current_run_id
@@ -36,10 +44,13 @@ def qbo_to_sps(tenant: str = "demo-qbo", since: datetime | None = None) -> dict:
     run_id, started = current_run_id(), utcnow()
     logger = get_run_logger()
     ledger = tenant_resources(tenant).ledger
-    note_ids, invoice_ids = take_notifications(tenant, run_id)
+    recovered = requeue_stale_uploads(tenant, run_id, finished_runs(tenant, OUTBOUND, run_id),
+                                      lease=timedelta(seconds=intent_lease_seconds()), integration=OUTBOUND)
+    note_ids, invoice_ids = take_notifications(tenant, run_id, finished_runs(tenant, WEBHOOK, run_id))
     if invoice_ids:
-        ingest_invoices(tenant, read_invoices(tenant, invoice_ids), run_id)
-    finish_notifications(tenant, note_ids, run_id)
+        named = read_invoices(tenant, opaque(invoice_ids))
+        ingest_invoices(tenant, opaque(named), run_id)
+    finish_notifications(tenant, opaque(note_ids), run_id)
     if since is not None:  # a backfill: CDC if it reaches, a query if not
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
@@ -48,13 +59,16 @@ def qbo_to_sps(tenant: str = "demo-qbo", since: datetime | None = None) -> dict:
         stored = ledger.get_cursor(OUTBOUND, CURSOR)
         start = datetime.fromisoformat(stored) - OVERLAP if stored else started - CDC_WINDOW + OVERLAP + OVERLAP
         invoices = read_changed_invoices(tenant, clamp_since(start, started))
-    ingest_invoices(tenant, invoices, run_id)
+    # opaque: plain data holds no futures, and walking up to 1000 invoices per call looking
+    # for them is pure cost (see sps_to_intacct)
+    ingest_invoices(tenant, opaque(invoices), run_id)
     after = 0
     while ids := ledger.pending_ids(OUTBOUND, limit=1000, after_id=after):
-        send_invoices(tenant, ids, run_id)
+        send_invoices(tenant, opaque(ids), run_id)
         after = ids[-1]
     if since is None:
         ledger.set_cursor(OUTBOUND, started.isoformat(), CURSOR)
-    counts = publish_report(tenant, OUTBOUND, run_id, extra={"webhook_notifications": len(note_ids)})
+    extra = {"webhook_notifications": len(note_ids), "recovered_intents": recovered}
+    counts = publish_report(tenant, OUTBOUND, run_id, extra=extra)
     logger.info("qbo-to-sps for %s: %s", tenant, counts)
     return counts

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import opaque
 
 from ..settings import intent_lease_seconds
 from ..tasks.inbound import INTEGRATION, ingest_page, unwrap
@@ -47,13 +48,20 @@ def sps_to_intacct(
     backfill = since is not None or until is not None
     cursor = None if backfill else ledger.get_cursor(INTEGRATION)
     deferred = 0
+    upcoming = fetch_page.submit(tenant, cursor, page_size)
     for _ in range(MAX_PAGES):
-        page = fetch_page(tenant, cursor, page_size)
+        page = upcoming.result()
+        if page.next_cursor is not None:
+            # The next page downloads while this one is recorded, posted and consumed. The cursor
+            # names the last file listed, so consuming this page's files does not move it.
+            upcoming = fetch_page.submit(tenant, page.next_cursor, page_size)
         deferred += len(page.deferred)
-        report = ingest_page(tenant, page, run_id, since, until)
+        # opaque: plain data holds no futures, and walking 500 files and bills looking for
+        # them on every call cost more than the tasks' own orchestration
+        report = ingest_page(tenant, opaque(page), run_id, since, until)
         if report.new_ids:
-            post_bills(tenant, report.new_ids, run_id, report.bills)
-        consume_files(tenant, report.consumed)
+            post_bills(tenant, opaque(report.new_ids), run_id, opaque(report.bills))
+        consume_files(tenant, opaque(report.consumed))
         if not backfill:
             # The page is durable and consumed; a crash from here on resumes after it. At the
             # end of the listing the cursor resets: consumed files are gone, and a name-ordered
@@ -61,7 +69,6 @@ def sps_to_intacct(
             ledger.set_cursor(INTEGRATION, page.next_cursor)
         if page.next_cursor is None:
             break
-        cursor = page.next_cursor
     _post_pending(tenant, run_id)
     counts = publish_report(tenant, INTEGRATION, run_id, extra={**resolved, "deferred_to_next_poll": deferred})
     logger.info("sps-to-intacct for %s: %s", tenant, counts)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, create_engine, event, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, create_engine, event, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -271,21 +271,22 @@ class Ledger(LedgerReads):
             return [_claimed(r) for r in rows]
 
     def record_outcomes(self, integration: str, outcomes: Sequence[Outcome], run_id: str) -> None:
-        """Write the outcome of each claimed document, and its event, in one transaction."""
+        """Write the outcome of each claimed document, and its event, in one transaction: one
+        executemany UPDATE for the posted and one for the rest (a statement per document
+        cost more than the post itself)."""
         now = utcnow()
+        common = dict(updated_at=now, flow_run_id=run_id, claim_token=None)
+        posted = [dict(b_id=o.id, b_target=o.target_id) for o in outcomes if o.status == POSTED]
+        other = [dict(b_id=o.id, b_status=o.status, b_class=o.error_class, b_error=o.error)
+                 for o in outcomes if o.status != POSTED]
+        by_id = update(documents).where(documents.c.id == bindparam("b_id"))
         with self.engine.begin() as conn:
-            for o in outcomes:
-                values = dict(
-                    status=o.status,
-                    error_class=o.error_class,
-                    last_error=o.error,
-                    updated_at=now,
-                    flow_run_id=run_id,
-                    claim_token=None,
-                )
-                if o.status == POSTED:
-                    values.update(target_id=o.target_id, posted_at=now, error_class=None, last_error=None)
-                conn.execute(update(documents).where(documents.c.id == o.id).values(**values))
+            if posted:
+                conn.execute(by_id.values(status=POSTED, target_id=bindparam("b_target"), posted_at=now,
+                                          error_class=None, last_error=None, **common), posted)
+            if other:
+                conn.execute(by_id.values(status=bindparam("b_status"), error_class=bindparam("b_class"),
+                                          last_error=bindparam("b_error"), **common), other)
             events = [(o.id, o.status, o.error) for o in outcomes if o.status in (POSTED, FAILED, QUARANTINED)]
             self._events(conn, integration, run_id, events, now)
 

@@ -184,3 +184,31 @@ def one_sign(lines: list, what: str) -> list:
         return [folded if line is largest else line for line in kept]
     total = sum((line.amount for line in lines), Decimal("0"))
     return [lines[0].model_copy(update={"amount": total, "memo": f"{what} (net)"})]
+
+
+def money_lines(doc: dict, where: str, *, sign: Decimal, account: str, shipping_account: str | None,
+                tax_account: str | None, discount_account: str | None, operation: str) -> list[dict]:
+    """The money of an order, invoice or credit memo as line fields (account_no, amount, memo,
+    sku): one per billable item, then shipping, tax and discount; ``sign`` -1 for credits.
+    AP bills and AR invoices build their own line models from these."""
+    lines = []
+    for n, item in enumerate(billable_items(doc, where), start=1):
+        at = f"{where} line {n}"
+        sku = text(item, "sku", at, max_len=64)
+        qty = amount(item, "qty_ordered" if "qty_ordered" in item else "qty", at, required=True)
+        price = amount(item, "price", at)
+        row = amount(item, "row_total", at) if item.get("row_total") is not None else qty * price
+        if row:
+            lines.append(dict(account_no=account, amount=cents(sign * row), sku=sku,
+                              memo=f"{sku} x {qty.normalize():f} @ {cents(price)}"[:400]))
+    if not lines:
+        raise bad(f"{where} has no billable lines", "empty", operation)
+    for key, account_no, memo in (("shipping_amount", shipping_account, "shipping"), ("tax_amount", tax_account, "tax")):
+        value = amount(doc, key, where)
+        if value:
+            lines.append(dict(account_no=account_no or account, amount=cents(sign * value), memo=memo, sku=None))
+    discount = amount(doc, "discount_amount", where)
+    if discount:  # Magento stores it negative; some versions positive: a discount lowers the total
+        lines.append(dict(account_no=discount_account or account, amount=cents(sign * -abs(discount)),
+                          memo="discount", sku=None))
+    return lines

@@ -27,7 +27,8 @@ from typing import Callable
 from ..connectors.intacct.models import ApBill, ApBillLine
 from ..connectors.intacct.models_commerce import ApAdjustment, PoLine, PoTransaction, Vendor
 from .commerce_common import (
-    amount, bad, billable_items, cents, email, integer, label, need_dict, one_sign, po_number, route, text, when,
+    amount, bad, billable_items, cents, email, integer, label, money_lines, need_dict, one_sign, po_number, route,
+    text, when,
 )
 from .commerce_parties import FieldConflict, commerce_customer_update, commerce_party
 from .commerce_tenant import CommerceSettings, ProcureSettings, StoreRoute
@@ -136,28 +137,11 @@ def _lines(doc: dict, where: str, procure: ProcureSettings, store: StoreRoute, a
            sign: Decimal) -> list[ApBillLine]:
     dims = dict(location_id=store.entity, department_id=store.department or procure.department,
                 class_id=procure.class_)
-    lines = []
-    for n, item in enumerate(billable_items(doc, where), start=1):
-        at = f"{where} line {n}"
-        sku = text(item, "sku", at, max_len=64)
-        qty = amount(item, "qty_ordered" if "qty_ordered" in item else "qty", at, required=True)
-        price = amount(item, "price", at)
-        row = amount(item, "row_total", at) if item.get("row_total") is not None else qty * price
-        if row:
-            lines.append(ApBillLine(account_no=account, amount=cents(sign * row),
-                                    memo=f"{sku} x {qty.normalize():f} @ {cents(price)}"[:400], **dims))
-    if not lines:
-        raise bad(f"{where} has no billable lines", "empty", OPERATION)
-    for key, account_no, memo in (("shipping_amount", procure.shipping_account, "shipping"),
-                                  ("tax_amount", procure.tax_account, "tax")):
-        value = amount(doc, key, where)
-        if value:
-            lines.append(ApBillLine(account_no=account_no or account, amount=cents(sign * value), memo=memo, **dims))
-    discount = amount(doc, "discount_amount", where)
-    if discount:  # Magento stores it negative; some versions positive: a discount lowers the bill
-        lines.append(ApBillLine(account_no=procure.discount_account or account,
-                                amount=cents(sign * -abs(discount)), memo="discount", **dims))
-    return lines
+    fields = money_lines(doc, where, sign=sign, account=account, shipping_account=procure.shipping_account,
+                         tax_account=procure.tax_account, discount_account=procure.discount_account,
+                         operation=OPERATION)
+    # AP bill lines carry the SKU in the memo only (the vendor's items are not ours)
+    return [ApBillLine(account_no=f["account_no"], amount=f["amount"], memo=f["memo"], **dims) for f in fields]
 
 
 def _check_total(doc: dict, lines: list, where: str) -> None:

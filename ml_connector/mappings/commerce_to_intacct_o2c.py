@@ -27,7 +27,8 @@ from ..connectors.intacct.models_commerce import (
     ArAdjustment, ArLine, ArPayment, ArPaymentApplication, IcLine, IcTransaction, Item, NewArInvoice,
 )
 from .commerce_common import (
-    amount, bad, billable_items, cents, integer, items, label, need_dict, one_sign, po_number, route, text, when,
+    amount, bad, cents, integer, items, label, money_lines, need_dict, one_sign, po_number, route,
+    text, when,
 )
 from .commerce_tenant import CommerceSettings, O2cSettings, StoreRoute
 
@@ -76,28 +77,11 @@ def _dims(o2c: O2cSettings, store: StoreRoute) -> dict:
 
 
 def _lines(doc: dict, where: str, o2c: O2cSettings, store: StoreRoute, account: str, sign: Decimal) -> list[ArLine]:
-    dims, lines = _dims(o2c, store), []
-    for n, item in enumerate(billable_items(doc, where), start=1):
-        at = f"{where} line {n}"
-        sku = text(item, "sku", at, max_len=64)
-        qty = amount(item, "qty_ordered" if "qty_ordered" in item else "qty", at, required=True)
-        price = amount(item, "price", at)
-        row = amount(item, "row_total", at) if item.get("row_total") is not None else qty * price
-        if row:
-            lines.append(ArLine(account_no=account, amount=cents(sign * row), item_id=sku,
-                                memo=f"{sku} x {qty.normalize():f} @ {cents(price)}"[:400], **dims))
-    if not lines:
-        raise bad(f"{where} has no billable lines", "empty", OPERATION)
-    for key, account_no, memo in (("shipping_amount", o2c.shipping_account, "shipping"),
-                                  ("tax_amount", o2c.tax_account, "tax")):
-        value = amount(doc, key, where)
-        if value:
-            lines.append(ArLine(account_no=account_no or account, amount=cents(sign * value), memo=memo, **dims))
-    discount = amount(doc, "discount_amount", where)
-    if discount:
-        lines.append(ArLine(account_no=o2c.discount_account or account, amount=cents(sign * -abs(discount)),
-                            memo="discount", **dims))
-    return lines
+    fields = money_lines(doc, where, sign=sign, account=account, shipping_account=o2c.shipping_account,
+                         tax_account=o2c.tax_account, discount_account=o2c.discount_account, operation=OPERATION)
+    dims = _dims(o2c, store)
+    return [ArLine(account_no=f["account_no"], amount=f["amount"], memo=f["memo"], item_id=f["sku"], **dims)
+            for f in fields]
 
 
 def _check_total(doc: dict, lines: list, where: str) -> None:

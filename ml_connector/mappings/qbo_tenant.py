@@ -4,14 +4,22 @@ QuickBooks Online references (QBO Ids, which are strings).
     qbo:
       expense_account: "7"          # AccountRef for lines without an item (charges, allowances)
       ap_account: "33"              # optional APAccountRef on purchase orders
+      po_number_field: "P.O. Number"  # invoice custom field holding the buyer's PO (RSX invoice/ASN)
       partners:
         ACMEDIST0001: {vendor_ref: "1", customer_ref: "5"}
+        FABRIKAM0001: {vendor_name: "Fabrikam Supply"}   # onboarding: the vendor is made in QBO
       items:                        # our item id (tenant ``items``) -> QBO Item Id
         WID-100: "11"
 
-Conflict rule for item cross-references (documented, never silent): this file is the
-authority. A QBO item id claimed by two of our items is refused at load time; an invoice line
-whose QBO item is not listed here is quarantined with the item named, never guessed.
+A partner without ``vendor_ref`` (or missing from ``partners`` here) is being onboarded: the
+master-data sync (flows/qbo_master_data.py) finds or creates its QBO vendor and records the
+link in the ledger; :meth:`QboMapping.with_links` lays those links under this file's. The same
+holds for tenant items without an entry in ``items``.
+
+Conflict rule for cross-references (documented, never silent): this file is the authority. A
+QBO item id claimed by two of our items is refused at load time; a link recorded by the sync
+never overrides an entry here; an invoice line whose QBO item is linked neither here nor by the
+sync is quarantined with the item named, never guessed. Field-level rules: mappings/qbo_master.py.
 """
 
 from __future__ import annotations
@@ -24,13 +32,18 @@ class _Strict(BaseModel):
 
 
 class QboPartner(_Strict):
-    vendor_ref: str = Field(description="QBO Vendor Id the partner's orders become purchase orders of.")
+    vendor_ref: str | None = Field(default=None, description="QBO Vendor Id the partner's orders become purchase "
+                                   "orders of; leave it out to have the master-data sync find or create it.")
+    vendor_name: str | None = Field(default=None, description="DisplayName of the vendor the sync creates "
+                                    "(default: the partner's name).")
     customer_ref: str | None = Field(default=None, description="QBO Customer Id whose invoices go out to the partner.")
 
 
 class QboMapping(_Strict):
     expense_account: str | None = Field(default=None, description="QBO Account Id for lines without an item.")
     ap_account: str | None = None
+    po_number_field: str = Field(default="P.O. Number", description="Name of the invoice custom field that holds "
+                                 "the buyer's purchase order number.")
     partners: dict[str, QboPartner] = {}
     items: dict[str, str] = {}
     _by_customer: dict = PrivateAttr(default_factory=dict)
@@ -62,3 +75,23 @@ class QboMapping(_Strict):
 
     def item_for_qbo(self, qbo_item: str) -> str | None:
         return self._by_qbo_item.get(qbo_item)
+
+    def with_links(self, vendors: dict[str, str], items: dict[str, str]) -> "QboMapping":
+        """This mapping with links recorded by the master-data sync filled in where the file
+        has none (``vendors``: partner -> QBO Vendor Id, ``items``: our item -> QBO Item Id).
+        The file's own entries always win; a synced item link whose QBO Id the file already
+        gives to another item is dropped (the file is the authority)."""
+        if not vendors and not items:
+            return self
+        partners = {pid: p.model_dump() for pid, p in self.partners.items()}
+        for pid, ref in vendors.items():
+            entry = partners.setdefault(pid, {})
+            if not entry.get("vendor_ref"):
+                entry["vendor_ref"] = ref
+        merged = dict(self.items)
+        taken = set(merged.values())
+        for ours, theirs in items.items():
+            if ours not in merged and theirs not in taken:
+                merged[ours] = theirs
+                taken.add(theirs)
+        return QboMapping.model_validate(self.model_dump() | {"partners": partners, "items": merged})

@@ -48,9 +48,12 @@ def qbo_section(tenant: TenantMapping) -> QboMapping:
 
 def qbo_partner(partner_id: str, tenant: TenantMapping) -> QboPartner:
     partner = qbo_section(tenant).partners.get(partner_id)
-    if partner is None or partner_id not in tenant.partners:
+    if partner_id not in tenant.partners:
         raise _bad(f"unknown trading partner {partner_id!r}: add it (and its qbo vendor_ref) to the tenant mapping file",
                    "unknown-partner")
+    if partner is None or not partner.vendor_ref:
+        raise _bad(f"trading partner {partner_id!r} has no QBO vendor yet: give it a qbo vendor_ref, or let the "
+                   "qbo-master-data sync onboard it", "no-vendor")
     return partner
 
 
@@ -71,7 +74,7 @@ def order_to_po(doc: RsxOrder, tenant: TenantMapping) -> PurchaseOrder:
     lines += _charge_lines(doc.header.charges_allowances, qbo)
     name = tenant.partners[h.trading_partner_id].name
     return PurchaseOrder(
-        vendor_ref=Ref(value=partner.vendor_ref),
+        vendor_ref=Ref(value=partner.vendor_ref),  # type: ignore[arg-type]
         ap_account_ref=Ref(value=qbo.ap_account) if qbo.ap_account else None,
         doc_number=number,
         txn_date=h.purchase_order_date,

@@ -81,6 +81,14 @@ def reconcile(res: Tenant, integration: str, out_dir: Path) -> dict:
         from .reconcile_sterling import sterling_frames
 
         source, target, key = sterling_frames(res, integration)
+    elif integration == "commerce-intacct-o2c":
+        from .reconcile_commerce_o2c import o2c_frames
+
+        source, target, key = o2c_frames(res)
+    elif integration == "commerce-intacct-ap":
+        from .reconcile_commerce_ap import commerce_ap_frames
+
+        source, target, key = commerce_ap_frames(res)
     else:
         raise ValueError(f"reconcile does not know {integration!r}")
     problems = compare(source, target, key)

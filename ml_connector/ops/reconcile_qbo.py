@@ -2,8 +2,12 @@
 
 * sps-qbo: every order the ledger says should be a PO (not quarantined or skipped) against
   QBO's purchase orders of the mapped vendors, by DocNumber.
-* qbo-sps: every QBO invoice of a mapped customer against the ledger's record of what was
-  sent to SPS (SPS deletes processed files, so the ledger is the evidence), by (partner, number).
+* qbo-sps: every QBO invoice of a mapped customer, and every shipment one confirms (its
+  ShipDate is set), against the ledger's record of what was sent to SPS (SPS deletes processed
+  files, so the ledger is the evidence), by (document type, partner, number).
+
+Vendor links come from the effective mapping (the tenant file plus the vendors the master-data
+sync onboarded), so an onboarded partner's purchase orders are not reported missing.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import pandas as pd
 
 from ..ledger.schema import QUARANTINED, SKIPPED
-from ..mappings.qbo_to_sps import invoice_number
+from ..mappings.qbo_to_sps import invoice_number, is_shipment
+from ..tasks.qbo_master import effective_mapping
 
 
 def qbo_frames(res, integration: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    client, qbo = res.qbo(), res.mapping.qbo
+    client, qbo = res.qbo(), effective_mapping(res).qbo
     if integration == "sps-qbo":
         rows = [r for r in res.ledger.documents("sps-qbo", doc_type="order") if r.status not in (QUARANTINED, SKIPPED)]
         source = pd.DataFrame([{"doc_number": r.target_ref or r.natural_key} for r in rows], columns=["doc_number"])
@@ -23,10 +28,18 @@ def qbo_frames(res, integration: str) -> tuple[pd.DataFrame, pd.DataFrame, list[
         pos = [po for po in client.iter_query("PurchaseOrder") if po.vendor_ref and po.vendor_ref.value in vendors]
         target = pd.DataFrame([{"doc_number": po.doc_number} for po in pos], columns=["doc_number"])
         return source, target, ["doc_number"]
-    invoices = list(client.iter_query("Invoice"))
-    source = pd.DataFrame([{"partner": qbo.partner_for_customer(i.customer_ref.value), "invoice": invoice_number(i)}
-                           for i in invoices if i.customer_ref and qbo.partner_for_customer(i.customer_ref.value)],
-                          columns=["partner", "invoice"])
-    sent = res.ledger.documents("qbo-sps", status="posted", doc_type="invoice")
-    target = pd.DataFrame([{"partner": r.partner, "invoice": r.natural_key} for r in sent], columns=["partner", "invoice"])
-    return source, target, ["partner", "invoice"]
+    source_rows = []
+    for inv in client.iter_query("Invoice"):
+        partner = inv.customer_ref and qbo.partner_for_customer(inv.customer_ref.value)
+        if not partner:
+            continue
+        number = invoice_number(inv)
+        source_rows.append({"doc_type": "invoice", "partner": partner, "number": number})
+        if is_shipment(inv):
+            source_rows.append({"doc_type": "shipment", "partner": partner, "number": number})
+    columns = ["doc_type", "partner", "number"]
+    source = pd.DataFrame(source_rows, columns=columns)
+    sent = res.ledger.documents("qbo-sps", status="posted")
+    target = pd.DataFrame([{"doc_type": r.doc_type, "partner": r.partner, "number": r.natural_key} for r in sent],
+                          columns=columns)
+    return source, target, columns

@@ -3,7 +3,9 @@
 setup reads a tenant's credentials from a YAML file or the environment
 (``ML_CONNECTOR_<SYSTEM>_<FIELD>``, e.g. ``ML_CONNECTOR_INTACCT_SENDER_PASSWORD``), saves them
 as Prefect blocks ``<tenant>-<system>``, and creates two automations per deployment: one for a
-failed or crashed run, and one for absence (no completed run within three schedule periods).
+failed or crashed run, and one for absence (no completed run within three schedule periods);
+plus one for the whole server that marks a deployment run Crashed when its heartbeats stop
+(a SIGKILLed worker cannot report its run, which would otherwise stay Running for ever).
 Running it again replaces what it made, so it is safe to repeat.
 """
 
@@ -19,6 +21,11 @@ from ..credentials import BLOCKS, block_name
 from ..integrations import INTEGRATIONS
 
 AUTOMATION_PREFIX = "ml-connector"
+ZOMBIE_AUTOMATION = f"{AUTOMATION_PREFIX}: crash zombie flow runs"
+# Three heartbeats of prefect.yaml's PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30 (set on the work pool).
+# A run that heartbeats less often (Prefect's default is 180 s) would be crashed while alive,
+# which is why the trigger only covers deployment runs of this project's flows.
+ZOMBIE_WINDOW = timedelta(seconds=90)
 
 
 def read_credentials(path: Path | None, systems: tuple[str, ...] = tuple(BLOCKS)) -> dict:
@@ -47,8 +54,13 @@ def save_blocks(tenant: str, credentials: dict) -> list[str]:
         if system not in BLOCKS:
             continue
         name = block_name(tenant, system)
-        BLOCKS[system](**fields).save(name, overwrite=True)
+        block = BLOCKS[system](**fields)
+        block.save(name, overwrite=True)
         saved.append(name)
+        if system == "qbo":  # the company's QBO request limits as Prefect global limits (tasks/qbo_limits.py)
+            from ..tasks.qbo_limits import ensure_limits
+
+            ensure_limits(block.realm_id)
     return saved
 
 
@@ -64,7 +76,7 @@ def _actions(notify_block: str | None, subject: str) -> list:
 
 
 def automations(notify_block: str | None = None) -> list:
-    """The alert automations, as objects (not yet created)."""
+    """The alert automations and the zombie one, as objects (not yet created)."""
     from prefect.automations import Automation
     from prefect.events.schemas.automations import EventTrigger, Posture
 
@@ -90,11 +102,57 @@ def automations(notify_block: str | None = None) -> list:
                 within=timedelta(minutes=3 * spec.schedule_minutes)),
             actions=_actions(notify_block, f"{deployment}: no completed run"),
         ))
-    return made
+    return made + [zombie_automation()]
+
+
+def flow_names() -> list[str]:
+    """The names of every flow in ``ml_connector.flows`` (deployed or not, a new one included)."""
+    import importlib
+    import pkgutil
+
+    from prefect import Flow
+
+    from .. import flows
+
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(flows.__path__):
+        loaded = importlib.import_module(f"{flows.__name__}.{module.name}")
+        names |= {value.name for value in vars(loaded).values() if isinstance(value, Flow)}
+    return sorted(names)
+
+
+def zombie_automation(within: timedelta = ZOMBIE_WINDOW, name: str = ZOMBIE_AUTOMATION):
+    """After a run's heartbeat, expect another event of that run within ``within``, else Crashed.
+
+    Scoped to runs of this project's flows that belong to a deployment: heartbeats (Prefect's
+    ``prefect.flow-run.heartbeat``) name the flow and the deployment as related resources.
+    Ad-hoc runs (the CLI, the demo, tests) heartbeat every 180 s by default and would be
+    crashed alive; other projects' runs on the same server are none of our business.
+    """
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    seconds = int(within.total_seconds())
+    return Automation(
+        name=name,
+        description=(f"A deployment run of ml-connector sent a heartbeat and then nothing for {seconds} s: "
+                     "its process is gone. Marked Crashed, so its concurrency slot is freed and the next "
+                     "run settles its unfinished documents at once."),
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.*"},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related=[{"prefect.resource.role": "flow", "prefect.resource.name": flow_names()},
+                           {"prefect.resource.role": "deployment"}],
+            for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1, within=within),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"No heartbeat for {seconds} s; the run's process is gone.")],
+    )
 
 
 def create_automations(notify_block: str | None = None) -> list[str]:
-    """Create (or replace) the alert automations; returns their names."""
+    """Create (or replace) the alert and zombie automations; returns their names."""
     from prefect.client.orchestration import get_client
 
     names = []

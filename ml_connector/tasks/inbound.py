@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from ..connectors.errors import BadDocument
 from ..connectors.intacct.models import ApBill
@@ -24,7 +25,7 @@ from ..mappings.tenant import TenantMapping
 from ..settings import max_document_bytes
 from .posting import one_line
 from .resources import tenant as tenant_resources
-from .sps import FetchedPage
+from .sps import FetchedFile, FetchedPage
 
 INTEGRATION = "sps-intacct"
 
@@ -76,6 +77,14 @@ def unwrap(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Inco
     return rows, bills
 
 
+def refused_row(f: FetchedFile) -> Incoming:
+    """The quarantined row of a file refused at download (over the size limit). No bytes were
+    kept, so the key is the path alone: the same file read again (its delete failed) is a
+    duplicate, not a second row."""
+    return Incoming("unreadable", "", f"{f.path}#refused", f.path, None, status=QUARANTINED,
+                    error_class=BadDocument.classification, last_error=f.refused)
+
+
 def remap(raw_payload: bytes, source_ref: str, mapping: TenantMapping) -> tuple[str, RsxOrder | RsxInvoice | RsxShipment, ApBill]:
     """Parse and map a stored document again (pending documents, replays after a fix)."""
     path, _, index = source_ref.partition("#")
@@ -91,7 +100,7 @@ def in_window(row: Incoming, since: date | None, until: date | None) -> bool:
     return (since is None or day >= since) and (until is None or day < until)
 
 
-@task
+@task(cache_policy=NO_CACHE)  # writes the ledger; hashing the page for a cache key is pure cost
 def ingest_page(tenant: str, page: FetchedPage, run_id: str, since: date | None = None,
                 until: date | None = None) -> IngestReport:
     """Record a fetched page in the ledger; return what to post and which files to consume.
@@ -100,7 +109,7 @@ def ingest_page(tenant: str, page: FetchedPage, run_id: str, since: date | None 
     res = tenant_resources(tenant)
     report, rows = IngestReport(), []
     for f in page.files:
-        file_rows, bills = unwrap(f.path, f.content, res.mapping)
+        file_rows, bills = ([refused_row(f)], {}) if f.refused else unwrap(f.path, f.content, res.mapping)
         if (since or until) and not all(in_window(r, since, until) for r in file_rows):
             report.out_of_window += 1
             continue

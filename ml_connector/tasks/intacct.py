@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from ..connectors.errors import DuplicateWrite, RejectedError
@@ -60,7 +61,8 @@ def find_bills(client, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str
     return found
 
 
-@task(**retry_options())
+# Never cached (see tasks/sps.py): posting and reading are side effects or live data.
+@task(cache_policy=NO_CACHE, **retry_options())
 def post_bills(tenant: str, ids: list[int], run_id: str, bills: dict | None = None) -> dict[str, int]:
     """Post the documents ``ids`` as AP bills, reusing bills mapped at ingest when given."""
     res = tenant_resources(tenant)
@@ -74,7 +76,7 @@ def post_bills(tenant: str, ids: list[int], run_id: str, bills: dict | None = No
                           write=lambda prepared: write_bills(res, prepared), batch_size=BATCH)
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def resolve_intents(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None) -> dict[str, int]:
     """Settle documents a dead run left between intent and outcome: found in Intacct by bill
     number -> posted; not found -> received again (the same function controlid makes a
@@ -102,7 +104,7 @@ class ArPage(BaseModel):
     num_remaining: int
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def read_ar_page(tenant: str, since: datetime, until: datetime | None, result_id: str | None,
                  page_size: int = 500) -> ArPage:
     """One page of AR invoices modified in [since, until): the first page starts the query

@@ -14,11 +14,19 @@ log = logging.getLogger("ml_connector.tasks.ops")
 
 
 def _run_is_over(client, run_id: str) -> bool:
+    """Whether the run holding intents is over: a flow run, or the task run of a webhook
+    delivery (tasks/qbo_webhook.py), which holds intents under its task run id."""
     try:
-        flow_run = client.read_flow_run(uuid.UUID(run_id))
-    except Exception:  # not a Prefect run (a script's run id) or already deleted: nobody owns it
+        run_uuid = uuid.UUID(run_id)
+    except ValueError:  # not a Prefect run (a script's run id): nobody owns it
         return True
-    return flow_run.state is None or flow_run.state.is_final()
+    for read in (client.read_flow_run, client.read_task_run):
+        try:
+            run = read(run_uuid)
+        except Exception:  # not this kind of run, or already deleted
+            continue
+        return run.state is None or run.state.is_final()
+    return True
 
 
 @task

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from ..connectors.errors import BadDocument
 from ..connectors.intacct.models import ArInvoice
@@ -52,7 +53,9 @@ def invoice_row(inv: ArInvoice, mapping: TenantMapping) -> Incoming:
     return Incoming(partner=partner, **base, status=RECEIVED, target_ref=outbox_path("invoice", partner, inv.record_id, fmt))
 
 
-@task
+# Never cached (as in tasks/sps.py): every task here reads or changes the ledger or SPS, and
+# the default policy would cloudpickle a page of 500 invoices only to compute an unused key.
+@task(cache_policy=NO_CACHE)
 def ingest_ar_invoices(tenant: str, invoices: list[ArInvoice], run_id: str) -> ArPageReport:
     """Record a page of AR invoices in the ledger."""
     res = tenant_resources(tenant)
@@ -69,7 +72,7 @@ def ingest_ar_invoices(tenant: str, invoices: list[ArInvoice], run_id: str) -> A
 ACK_BATCH = 1000  # posted orders turned into acknowledgements per round
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def queue_orderacks(tenant: str, run_id: str, limit: int | None = None) -> list[int]:
     """Create an acknowledgement row for every inbound order posted to Intacct and not yet
     acknowledged; returns the new rows' ids."""
@@ -102,21 +105,23 @@ def build_rsx(c: Claimed, mapping: TenantMapping, today: date) -> tuple[str, byt
     return c.target_ref or outbox_path("orderack", c.partner, c.natural_key), rsx.encode_xml("orderack", [ack])
 
 
-@task
-def requeue_stale_uploads(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None) -> int:
+@task(cache_policy=NO_CACHE)
+def requeue_stale_uploads(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None,
+                          integration: str = INTEGRATION) -> int:
     """Settle uploads a dead run left between intent and outcome. SPS overwrites on POST and
     the path is the document's own, so uploading again is the lookup and the repair at once:
-    back to received, to be sent by this run."""
+    back to received, to be sent by this run. Any integration that uploads to SPS by
+    ``outbox_path`` can use it (``integration``; qbo-sps too)."""
     res = tenant_resources(tenant)
-    stale = res.ledger.stale_intents(INTEGRATION, run_ids=finished_runs, older_than=lease, claimer=run_id)
-    res.ledger.record_outcomes(INTEGRATION, [
+    stale = res.ledger.stale_intents(integration, run_ids=finished_runs, older_than=lease, claimer=run_id)
+    res.ledger.record_outcomes(integration, [
         Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; sending again")
         for c in stale
     ], run_id)
     return len(stale)
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def send_documents(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
     """Upload the outbound documents ``ids`` to SPS's in/ folder."""
     res = tenant_resources(tenant)
@@ -126,4 +131,4 @@ def send_documents(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
                           write=lambda prepared: upload(tenant, prepared), batch_size=100)
 
 
-__all__ = ["INTEGRATION", "ingest_ar_invoices", "queue_orderacks", "send_documents", "POSTED"]
+__all__ = ["INTEGRATION", "ingest_ar_invoices", "queue_orderacks", "requeue_stale_uploads", "send_documents", "POSTED"]

@@ -2,13 +2,19 @@
 
 Inbound (``sps-qbo``): RSX orders read from SPS become QBO purchase orders. Outbound
 (``qbo-sps``): QBO invoices found by CDC or named by a webhook notification become RSX
-invoices in SPS's ``in/``. Webhook notifications are ledger documents of ``qbo-webhook``.
+invoices in SPS's ``in/``, and those with a ship date also RSX shipments (ASNs; see
+mappings/qbo_to_sps.py for what a QBO shipment confirmation is). Webhook notifications are
+ledger documents of ``qbo-webhook``. Both directions map with :func:`effective_mapping`: the
+tenant file plus the vendor and item links the master-data sync recorded.
 
 Every QBO write carries a ``requestid`` derived from the ledger's idempotency key (a batch of
 creates: a UUID5 of its documents' keys), so the retry of a write whose answer was lost
-replays QBO's first answer instead of writing twice; before creating, the batch's DocNumbers
-are looked up, so a PO that exists already (an earlier lost answer under another batch, or
-one keyed in by hand) is updated with its current SyncToken, or left alone when equal.
+replays QBO's first answer instead of writing twice; before creating, the DocNumbers of the
+whole page are looked up (``DocNumber IN (...)``, 100 per query, once per page rather than
+once per batch of 30), so a PO that exists already (an earlier lost answer under another
+batch, or one keyed in by hand) is updated with its current SyncToken, or left alone when equal.
+
+Every QBO request takes the company's Prefect limits first (tasks/qbo_limits.py).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from ..connectors.errors import BadDocument, IntegrationError, NotFound, RejectedError
 from ..connectors.qbo import BatchOp, Invoice, PurchaseOrder, QboClient, QboConfig, StaleObject
@@ -30,11 +37,16 @@ from ..connectors.sps.models import natural_key
 from ..credentials import load_credentials
 from ..ledger.schema import POSTED, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Incoming, Outcome
-from ..mappings.qbo_to_sps import invoice_number, partner_for_qbo_invoice, qbo_invoice_to_rsx
+from ..mappings.qbo_to_sps import (
+    invoice_number, is_shipment, partner_for_qbo_invoice, qbo_invoice_to_rsx, qbo_shipment_to_rsx,
+)
 from ..mappings.sps_to_qbo import order_to_po, routed, same_po
 from ..mappings.tenant import TenantMapping
-from .inbound import doc_date
+from ..settings import intent_lease_seconds, max_document_bytes
+from .inbound import doc_date, refused_row
 from .posting import Prepared, WriteResult, one_line, post_documents
+from .qbo_limits import PrefectLimiter
+from .qbo_master import effective_mapping
 from .qbo_tokens import BlockTokenStore
 from .resources import Tenant
 from .resources import tenant as tenant_resources
@@ -45,6 +57,7 @@ log = logging.getLogger("ml_connector.tasks.qbo")
 
 INBOUND, OUTBOUND, WEBHOOK = "sps-qbo", "qbo-sps", "qbo-webhook"
 BATCH = 30  # QBO's batch maximum: one request creates up to 30 purchase orders
+LOOKUP = 100  # DocNumbers per existing-PO query (one IN list; QBO's URL and grammar take it)
 CDC_WINDOW = timedelta(days=30)
 _LOCK = threading.Lock()
 
@@ -56,7 +69,8 @@ def qbo_client(res: Tenant) -> QboClient:
             block = load_credentials(res.name, "qbo")
             config = QboConfig(realm_id=block.realm_id, client_id=block.client_id, client_secret=block.client_secret,
                                base_url=block.base_url, token_url=block.token_url, verify=block.verify_tls)
-            res._clients["qbo"] = QboClient(config, BlockTokenStore(res.name, block.realm_id))
+            res._clients["qbo"] = QboClient(config, BlockTokenStore(res.name, block.realm_id),
+                                            limiter=PrefectLimiter(block.realm_id))
         return res._clients["qbo"]
 
 
@@ -74,7 +88,7 @@ def unwrap_orders(path: str, content: bytes, mapping: TenantMapping) -> list[Inc
     import hashlib
 
     try:
-        docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1])
+        docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
     except BadDocument as exc:
         digest = hashlib.sha256(content).hexdigest()[:16]
         return [Incoming("unreadable", "", f"{path}#{digest}", path, content, status=QUARANTINED,
@@ -98,28 +112,30 @@ def unwrap_orders(path: str, content: bytes, mapping: TenantMapping) -> list[Inc
 
 def remap_order(c: Claimed, mapping: TenantMapping) -> PurchaseOrder:
     path, _, index = c.source_ref.partition("#")
-    docs = rsx.parse(c.raw_payload or b"", filename=path.rsplit("/", 1)[-1])
+    docs = rsx.parse(c.raw_payload or b"", filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
     return order_to_po(docs[int(index) if index else 0][1], mapping)
 
 
-@task
+# Never cached (as in tasks/sps.py): every task here reads live data or changes the ledger,
+# QBO or SPS, and the default policy would cloudpickle whole pages only to compute a key.
+@task(cache_policy=NO_CACHE)
 def ingest_orders(tenant: str, page: FetchedPage, run_id: str) -> OrderReport:
     """Record a fetched SPS page in the ledger; return the ids to post and the files to consume."""
     res = tenant_resources(tenant)
-    rows, report = [], OrderReport()
+    rows, report, mapping = [], OrderReport(), effective_mapping(res)
     for f in page.files:
-        rows += unwrap_orders(f.path, f.content, res.mapping)
+        rows += [refused_row(f)] if f.refused else unwrap_orders(f.path, f.content, mapping)
         report.consumed.append(f.path)
     report.new_ids = res.ledger.ingest(INBOUND, rows, run_id).new_ids
     return report
 
 
 def find_pos(client: QboClient, numbers: list[str]) -> dict[str, PurchaseOrder]:
-    """Existing purchase orders by DocNumber (one query per 30 numbers)."""
+    """Existing purchase orders by DocNumber (one query per 100 numbers)."""
     found: dict[str, PurchaseOrder] = {}
-    unique = sorted(set(numbers))
-    for start in range(0, len(unique), BATCH):
-        chunk = ", ".join(quote_literal(n) for n in unique[start:start + BATCH])
+    unique = sorted(set(n for n in numbers if n))
+    for start in range(0, len(unique), LOOKUP):
+        chunk = ", ".join(quote_literal(n) for n in unique[start:start + LOOKUP])
         for po in client.iter_query("PurchaseOrder", f"DocNumber IN ({chunk})"):
             if po.doc_number and po.doc_number not in found:
                 found[po.doc_number] = po  # type: ignore[assignment]
@@ -151,9 +167,14 @@ def batch_request_id(keys: list[str]) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "mlc-qbo-batch:" + "|".join(sorted(keys))))
 
 
-def write_pos(client: QboClient, prepared: list[Prepared[PurchaseOrder]]) -> list[WriteResult]:
-    """Create or update the purchase orders of one batch; one result per document."""
-    existing = find_pos(client, [p.payload.doc_number or "" for p in prepared])
+def write_pos(client: QboClient, prepared: list[Prepared[PurchaseOrder]],
+              existing: dict[str, PurchaseOrder] | None = None) -> list[WriteResult]:
+    """Create or update the purchase orders of one batch; one result per document.
+
+    ``existing``: the page's POs by DocNumber, looked up once for the page (and kept current
+    with what this function creates); without it, the batch's numbers are looked up here."""
+    if existing is None:
+        existing = find_pos(client, [p.payload.doc_number or "" for p in prepared])
     results: list[WriteResult | None] = [None] * len(prepared)
     creates = []
     for n, p in enumerate(prepared):
@@ -171,8 +192,9 @@ def write_pos(client: QboClient, prepared: list[Prepared[PurchaseOrder]]) -> lis
     if len(creates) == 1:
         p = prepared[creates[0]]
         try:
-            results[creates[0]] = WriteResult(ok=True, target_id=client.create(
-                "PurchaseOrder", p.payload, request_id=p.claimed.idempotency_key).id)
+            made = client.create("PurchaseOrder", p.payload, request_id=p.claimed.idempotency_key)
+            results[creates[0]] = WriteResult(ok=True, target_id=made.id)
+            _remember(existing, made)
         except RejectedError as exc:
             results[creates[0]] = WriteResult(ok=False, error=exc)
     elif creates:
@@ -181,18 +203,31 @@ def write_pos(client: QboClient, prepared: list[Prepared[PurchaseOrder]]) -> lis
         for n, answer in zip(creates, client.batch(ops, request_id=rid), strict=True):
             results[n] = WriteResult(ok=True, target_id=answer.object.id if answer.object else None) if answer.ok \
                 else WriteResult(ok=False, error=answer.error("create"))
+            if answer.ok and answer.object is not None:
+                _remember(existing, answer.object)
     return results  # type: ignore[return-value]
 
 
-@task(**retry_options())
+def _remember(existing: dict[str, PurchaseOrder], made) -> None:
+    # A later batch of the same page with the same DocNumber (another partner's PO number)
+    # must see this PO, as a per-batch lookup would have.
+    if isinstance(made, PurchaseOrder) and made.doc_number and made.doc_number not in existing:
+        existing[made.doc_number] = made
+
+
+@task(cache_policy=NO_CACHE, **retry_options())
 def post_purchase_orders(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
-    """Post the ledger documents ``ids`` as QBO purchase orders, 30 per batch."""
+    """Post the ledger documents ``ids`` as QBO purchase orders, 30 per batch; existing POs are
+    looked up once for all of ``ids`` (100 DocNumbers per query) before the first batch."""
     res = tenant_resources(tenant)
-    return post_documents(res.ledger, INBOUND, ids, run_id, build=lambda c: remap_order(c, res.mapping),
-                          write=lambda prepared: write_pos(qbo_client(res), prepared), batch_size=BATCH)
+    mapping = effective_mapping(res)
+    numbers = [r.target_ref for r in res.ledger.documents(INBOUND, ids=ids, status=RECEIVED) if r.target_ref]
+    existing = find_pos(qbo_client(res), numbers) if numbers else {}
+    return post_documents(res.ledger, INBOUND, ids, run_id, build=lambda c: remap_order(c, mapping),
+                          write=lambda prepared: write_pos(qbo_client(res), prepared, existing), batch_size=BATCH)
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def resolve_po_intents(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None) -> dict:
     """Settle documents a dead run left between intent and outcome: a PO found in QBO by its
     DocNumber -> posted; not found -> received again (same requestid next time)."""
@@ -221,7 +256,7 @@ def clamp_since(since: datetime, now: datetime) -> datetime:
     return since
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def read_changed_invoices(tenant: str, since: datetime, use_query: bool = False) -> list[Invoice]:
     """Invoices changed since ``since``: CDC, or a query on LastUpdatedTime for a backfill
     older than CDC's window and when CDC hits its 1000-object cap."""
@@ -235,11 +270,18 @@ def read_changed_invoices(tenant: str, since: datetime, use_query: bool = False)
     return list(client.iter_query("Invoice", where, order_by="Metadata.LastUpdatedTime"))  # type: ignore[arg-type]
 
 
-@task(**retry_options())
-def take_notifications(tenant: str, run_id: str) -> tuple[list[int], list[str]]:
-    """Claim the stored webhook notifications; returns their ledger ids and the invoice Ids they name."""
+@task(cache_policy=NO_CACHE, **retry_options())
+def take_notifications(tenant: str, run_id: str,
+                       finished_runs: list[str] | None = None) -> tuple[list[int], list[str]]:
+    """Claim the stored webhook notifications; returns their ledger ids and the invoice Ids they name.
+
+    Claims a run left unfinished are taken back first: at once when that run is over
+    (``finished_runs``, as tasks/ops.finished_runs finds them: it crashed or failed between
+    taking and finishing them), otherwise after the intent lease. A notification only names
+    what to read, so reading it twice is harmless."""
     ledger = tenant_resources(tenant).ledger
-    stale = ledger.stale_intents(WEBHOOK, older_than=timedelta(minutes=10), claimer=run_id)
+    stale = ledger.stale_intents(WEBHOOK, run_ids=finished_runs or (),
+                                 older_than=timedelta(seconds=intent_lease_seconds()), claimer=run_id)
     if stale:
         ledger.record_outcomes(WEBHOOK, [Outcome(c.id, RECEIVED, error_class="recovered") for c in stale], run_id)
     claimed = ledger.claim(WEBHOOK, ledger.pending_ids(WEBHOOK, limit=5000), run_id)
@@ -251,7 +293,7 @@ def take_notifications(tenant: str, run_id: str) -> tuple[list[int], list[str]]:
     return [c.id for c in claimed], sorted(set(ids))
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def read_invoices(tenant: str, invoice_ids: list[str]) -> list[Invoice]:
     """The invoices named by webhook notifications (a vanished one is skipped)."""
     client = qbo_client(tenant_resources(tenant))
@@ -262,7 +304,7 @@ def read_invoices(tenant: str, invoice_ids: list[str]) -> list[Invoice]:
     return out  # type: ignore[return-value]
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def finish_notifications(tenant: str, ids: list[int], run_id: str) -> None:
     """Mark notifications handled once the invoices they name are in the ledger."""
     if ids:
@@ -270,10 +312,11 @@ def finish_notifications(tenant: str, ids: list[int], run_id: str) -> None:
                                                         run_id)
 
 
-def invoice_row(inv: Invoice, mapping: TenantMapping) -> Incoming:
-    """The ledger row of one QBO invoice: to send, or quarantined with the reason."""
+def invoice_rows(inv: Invoice, mapping: TenantMapping) -> list[Incoming]:
+    """The ledger rows of one QBO invoice: the RSX invoice to send and, when it carries a ship
+    date, the RSX shipment it confirms; or the invoice quarantined with the reason."""
     number = invoice_number(inv)
-    base = dict(doc_type="invoice", natural_key=number, source_ref=f"Invoice:{inv.id}",
+    base = dict(natural_key=number, source_ref=f"Invoice:{inv.id}",
                 raw_payload=inv.model_dump_json(by_alias=True, exclude_none=True).encode(),
                 doc_date=inv.txn_date.isoformat() if inv.txn_date else None)
     try:
@@ -281,33 +324,43 @@ def invoice_row(inv: Invoice, mapping: TenantMapping) -> Incoming:
         qbo_invoice_to_rsx(inv, mapping)  # validate now: a bad invoice is quarantined at once
     except BadDocument as exc:
         customer = inv.customer_ref.value if inv.customer_ref else ""
-        return Incoming(partner=f"customer:{customer}", **base, status=QUARANTINED, error_class=exc.classification,
-                        last_error=one_line(exc))
+        return [Incoming(doc_type="invoice", partner=f"customer:{customer}", **base, status=QUARANTINED,
+                         error_class=exc.classification, last_error=one_line(exc))]
     fmt = mapping.outbound.invoice_format
-    return Incoming(partner=partner, **base, status=RECEIVED, target_ref=outbox_path("invoice", partner, number, fmt))
+    rows = [Incoming(doc_type="invoice", partner=partner, **base, status=RECEIVED,
+                     target_ref=outbox_path("invoice", partner, number, fmt))]
+    if is_shipment(inv):  # the same lines validated above: the shipment maps too
+        rows.append(Incoming(doc_type="shipment", partner=partner, **base, status=RECEIVED,
+                             target_ref=outbox_path("shipment", partner, number, fmt)))
+    return rows
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def ingest_invoices(tenant: str, invoices: list[Invoice], run_id: str) -> list[int]:
-    """Record invoices in the ledger (keyed by partner and invoice number); returns new ids."""
+    """Record invoices (and the shipments they confirm) in the ledger, keyed by partner and
+    invoice number per document type; returns the new ids."""
     res = tenant_resources(tenant)
+    mapping = effective_mapping(res)
     live = [inv for inv in invoices if not inv.deleted]
-    return res.ledger.ingest(OUTBOUND, [invoice_row(inv, res.mapping) for inv in live], run_id).new_ids
+    return res.ledger.ingest(OUTBOUND, [row for inv in live for row in invoice_rows(inv, mapping)], run_id).new_ids
 
 
 def build_invoice(c: Claimed, mapping: TenantMapping) -> tuple[str, bytes]:
+    """The SPS path and RSX bytes of one outbound invoice or shipment."""
     inv = Invoice.model_validate_json(c.raw_payload or b"{}")
-    doc = qbo_invoice_to_rsx(inv, mapping)
     fmt = mapping.outbound.invoice_format
-    content = rsx.encode_json("invoice", doc) if fmt == "json" else rsx.encode_xml("invoice", [doc])
-    return c.target_ref or outbox_path("invoice", c.partner, c.natural_key, fmt), content
+    doc_type = "shipment" if c.doc_type == "shipment" else "invoice"
+    doc = qbo_shipment_to_rsx(inv, mapping) if doc_type == "shipment" else qbo_invoice_to_rsx(inv, mapping)
+    content = rsx.encode_json(doc_type, doc) if fmt == "json" else rsx.encode_xml(doc_type, [doc])
+    return c.target_ref or outbox_path(doc_type, c.partner, c.natural_key, fmt), content
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def send_invoices(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
-    """Upload the outbound invoices ``ids`` to SPS's in/ folder (deterministic paths)."""
+    """Upload the outbound invoices and shipments ``ids`` to SPS's in/ folder (deterministic paths)."""
     res = tenant_resources(tenant)
-    return post_documents(res.ledger, OUTBOUND, ids, run_id, build=lambda c: build_invoice(c, res.mapping),
+    mapping = effective_mapping(res)
+    return post_documents(res.ledger, OUTBOUND, ids, run_id, build=lambda c: build_invoice(c, mapping),
                           write=lambda prepared: upload(tenant, prepared), batch_size=100)
 
 

@@ -67,6 +67,16 @@ class Tenant:
 
         return qbo_client(self)
 
+    def adobe(self):
+        """The Adobe Commerce client, from the ``<tenant>-adobe`` block (procure and order to cash
+        share it, so one admin or IMS token serves both)."""
+        from ..connectors.adobe import AdobeClient, AdobeConfig
+
+        with _LOCK:
+            if "adobe" not in self._clients:
+                self._clients["adobe"] = AdobeClient(AdobeConfig.from_credentials(load_credentials(self.name, "adobe")))
+            return self._clients["adobe"]
+
     def sterling(self):
         """The Sterling B2Bi client (built in tasks/sterling.py, cached here like the others)."""
         from .sterling import sterling

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from ..connectors.errors import NotFound, RejectedError, TransientError
+from ..connectors.errors import BadDocument, NotFound, RejectedError, TransientError
 from ..ledger.store import Claimed
-from .posting import Prepared, WriteResult
+from ..settings import max_document_bytes
+from .posting import Prepared, WriteResult, one_line
 from .resources import tenant as tenant_resources
 from .retry import retry_options
 
@@ -17,11 +22,32 @@ log = logging.getLogger("ml_connector.tasks.sps")
 
 INBOX = "out/"  # SPS puts the documents it sends us under out/, and reads ours from in/
 OUTBOX = "in/"
+# SPS serves one file per request (no bulk read), so a page of 500 is 500 downloads and 500
+# deletes: a few at a time overlap their round trips. Bounded, to stay a polite client.
+IO_WORKERS = 8
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _each(fn: Callable[[T], R], items: list[T]) -> list[R]:
+    """``fn`` over ``items`` on at most ``IO_WORKERS`` threads, results in the items' order,
+    each call in a copy of the caller's context (Prefect's run and settings contexts)."""
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    ctx = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=min(IO_WORKERS, len(items)), thread_name_prefix="sps-io") as pool:
+        return list(pool.map(lambda x: ctx.copy().run(fn, x), items))
 
 
 class FetchedFile(BaseModel):
+    """One downloaded file. ``refused`` is the one-line reason a file was not read (over the
+    size limit: the download stopped at the cap, so ``content`` is empty); the ingest records
+    it quarantined and consumes it like any other unreadable file."""
+
     path: str
     content: bytes
+    refused: str | None = None
 
 
 class FetchedPage(BaseModel):
@@ -37,40 +63,58 @@ class FetchedPage(BaseModel):
     deferred: list[str] = []
 
 
-@task(**retry_options())
+# Never cached: these tasks read live data or change it, and the default policy would hash
+# every input (a cloudpickle of the whole page) only to compute a key nobody uses.
+@task(cache_policy=NO_CACHE, **retry_options())
 def fetch_page(tenant: str, cursor: str | None, limit: int = 500) -> FetchedPage:
-    """List one page of ``out/`` after ``cursor`` and download its files."""
+    """List one page of ``out/`` after ``cursor`` and download its files.
+
+    Each download stops at the document size limit (the one the parser applies), so the
+    ``IO_WORKERS`` downloads in flight hold at most that many capped bodies in memory; a file
+    over it comes back refused instead of failing the page."""
     sps = tenant_resources(tenant).sps()
-    page = sps.list_page(INBOX, cursor=cursor, limit=limit)
-    files, deferred = [], []
-    for path in page.files:
+    page = sps.list_page(INBOX, cursor=cursor, limit=limit)  # also settles the token before the pool starts
+    cap = max_document_bytes()
+
+    def download(path: str) -> FetchedFile | TransientError | None:
         try:
-            files.append(FetchedFile(path=path, content=sps.get(path)))
+            return FetchedFile(path=path, content=sps.get(path, max_bytes=cap))
+        except BadDocument as exc:  # too large: quarantined by the ingest, not read
+            return FetchedFile(path=path, content=b"", refused=one_line(exc))
         except TransientError as exc:  # one stubborn file must not cost the whole page
-            log.warning("deferring %s to the next poll: %s", path, exc)
-            deferred.append(path)
+            return exc
         except NotFound:  # consumed meanwhile by another run: nothing to do
-            pass
+            return None
+
+    files, deferred = [], []
+    for path, fetched in zip(page.files, _each(download, page.files)):
+        if isinstance(fetched, TransientError):
+            log.warning("deferring %s to the next poll: %s", path, fetched)
+            deferred.append(path)
+        elif fetched is not None:
+            files.append(fetched)
     return FetchedPage(cursor=cursor, next_cursor=page.next_cursor, files=files, deferred=deferred)
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def consume_files(tenant: str, paths: list[str]) -> int:
     """Delete files whose documents are durable in the ledger (SPS's convention for out/).
     A file already gone is fine: another run, or an earlier attempt, consumed it.
     A file whose delete keeps failing stays in SPS; the next poll reads it again and the
     ledger records it as a duplicate, so leaving it costs a request, never a document."""
     sps = tenant_resources(tenant).sps()
-    deleted = 0
-    for path in paths:
+
+    def delete(path: str) -> int:
         try:
             sps.delete(path)
-            deleted += 1
+            return 1
         except NotFound:
-            pass
+            return 0
         except TransientError as exc:
             log.warning("could not consume %s, it will be read again: %s", path, exc)
-    return deleted
+            return 0
+
+    return sum(_each(delete, paths))
 
 
 def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes]]]) -> list[WriteResult]:

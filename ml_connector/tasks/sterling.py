@@ -16,6 +16,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 from sqlalchemy import update
 
@@ -145,10 +146,15 @@ class RecordPage(BaseModel):
     num_remaining: int
 
 
-@task(**retry_options())
+# Never cached: a restarted listing sends the same readByQuery again and needs a fresh cursor.
+@task(cache_policy=NO_CACHE, **retry_options())
 def read_page(tenant: str, doc_type: str, since: datetime, until: datetime | None, result_id: str | None,
               page_size: int = 500) -> RecordPage:
-    """One page of bills (810) or purchase orders (850) modified in [since, until), with lines."""
+    """One page of bills (810) or purchase orders (850) modified in [since, until), with lines.
+
+    readMore and the line ``read`` share this task, so its retry may resend an answered
+    readMore: callers read pages through connectors/intacct/listing.read_listing, which
+    notices the skipped page by ``num_remaining``."""
     client = tenant_resources(tenant).intacct()
     object_name = SOURCES[doc_type][0]
     if result_id:

@@ -7,10 +7,13 @@
 2. parse the legacy or CloudEvents payload and store each event in the ledger (integration
    ``qbo-webhook``, natural key = the event id), so a redelivered notification is a duplicate
    and is processed once;
-3. answer 200 at once (Intuit wants an answer within 3 s), after emitting the Prefect event
-   ``ml-connector.qbo.notification`` for the tenant; the trigger declared on the ``qbo-to-sps``
-   deployment in prefect.yaml starts the run that does the work. Without Prefect the hourly
-   CDC run is the safety net.
+3. answer 200 at once (Intuit wants an answer within 3 s), after handing the new notifications
+   on as ``ML_CONNECTOR_WEBHOOK_DISPATCH`` says (webhooks/dispatch.py): ``trigger`` (default)
+   emits the Prefect event ``ml-connector.qbo.notification`` for the tenant, and the trigger
+   declared on the ``qbo-to-sps`` deployment in prefect.yaml starts the run that does the work;
+   ``task-worker`` hands their ledger ids to the warm ``ml-connector webhooks worker`` with
+   ``.delay()``, the trigger staying its fallback. Without Prefect the hourly CDC run is the
+   safety net.
 
 ``ml-connector webhooks serve --port N --tenant T`` serves it with uvicorn.
 """
@@ -59,8 +62,9 @@ class _QboReceiver:
     come from the tenant's ``<tenant>-qbo`` block and the configured ledger on first use,
     unless given."""
 
-    def __init__(self, tenant: str, verifier_token, ledger: Ledger | None, realm_id: str | None, trigger) -> None:
-        self.tenant, self.trigger = tenant, trigger
+    def __init__(self, tenant: str, verifier_token, ledger: Ledger | None, realm_id: str | None, trigger,
+                 deliver=None) -> None:
+        self.tenant, self.trigger, self.deliver = tenant, trigger, deliver
         self._token, self._ledger, self._realm = verifier_token, ledger, realm_id
         self._loaded = False
 
@@ -93,7 +97,7 @@ class _QboReceiver:
                 for e in events if realm is None or e.realm_id == realm]
         result = ledger.ingest(WEBHOOK, rows, "webhook")
         return {"events": len(events), "stored": len(result.new_ids), "duplicates": result.duplicates,
-                "other_realm": len(events) - len(rows)}
+                "other_realm": len(events) - len(rows), "new_ids": result.new_ids}
 
     async def handle(self, request: Request) -> JSONResponse:
         body = await request.body()
@@ -107,23 +111,46 @@ class _QboReceiver:
             answer = await run_in_threadpool(self.store, body)
         except BadDocument as exc:
             return JSONResponse({"error": " ".join(str(exc).split())[:200]}, status_code=400)
-        if answer["stored"] and self.trigger is not None:
+        new_ids = answer.pop("new_ids")
+        if new_ids and self.deliver is not None:
+            self.deliver(self.tenant, new_ids, self.settings()[1])
+        elif new_ids and self.trigger is not None:
             self.trigger(self.tenant)
         return JSONResponse(answer)
 
 
 def create_app(tenant: str, *, verifier_token: str | Callable[[], str] | None = None, ledger: Ledger | None = None,
-               realm_id: str | None = None, trigger: Callable[[str], None] | None = emit_notification_event) -> Starlette:
-    """The ASGI app for one tenant: ``POST /webhooks/qbo`` and ``GET /health``."""
-    receiver = _QboReceiver(tenant, verifier_token, ledger, realm_id, trigger)
+               realm_id: str | None = None, trigger: Callable[[str], None] | None = emit_notification_event,
+               adobe: dict | None = None,
+               deliver: Callable[[str, list[int], Ledger], None] | None = None) -> Starlette:
+    """The ASGI app for one tenant: ``POST /webhooks/qbo``, ``POST /webhooks/adobe[/{hook}]``
+    (webhooks/adobe.py; ``adobe`` holds its options: verifier, consumers, trigger) and ``GET /health``.
+
+    ``deliver(tenant, note_ids, ledger)``, when given, takes the new QBO notifications instead of
+    ``trigger(tenant)`` (dispatch.TaskWorkerDispatch)."""
+    from .adobe import adobe_routes
+
+    receiver = _QboReceiver(tenant, verifier_token, ledger, realm_id, trigger, deliver)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "tenant": tenant})
 
-    return Starlette(routes=[Route("/webhooks/qbo", receiver.handle, methods=["POST"]), Route("/health", health)])
+    return Starlette(routes=[Route("/webhooks/qbo", receiver.handle, methods=["POST"]),
+                             *adobe_routes(tenant, ledger=ledger, **(adobe or {})), Route("/health", health)])
+
+
+def qbo_dispatch_options(mode: str | None = None) -> dict:
+    """``create_app`` keywords for the dispatch mode (``ML_CONNECTOR_WEBHOOK_DISPATCH`` unless given)."""
+    from .dispatch import TASK_WORKER, TaskWorkerDispatch, dispatch_mode
+
+    if (mode or dispatch_mode()) == TASK_WORKER:
+        return {"deliver": TaskWorkerDispatch(fallback=emit_notification_event)}
+    return {"trigger": emit_notification_event}
 
 
 def serve(tenant: str, port: int, host: str = "127.0.0.1") -> None:
     import uvicorn
 
-    uvicorn.run(create_app(tenant), host=host, port=port, log_level="warning")
+    options = qbo_dispatch_options()
+    log.info("QBO notifications of %s handed on by %s", tenant, "task worker" if "deliver" in options else "trigger")
+    uvicorn.run(create_app(tenant, **options), host=host, port=port, log_level="warning")

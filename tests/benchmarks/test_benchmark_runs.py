@@ -50,9 +50,9 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
     assert inbound["webhook_to_posted_latency"].startswith("n/a")  # SPS is polled
     assert r["qbo_sps_webhook"]["webhook_to_posted_latency"].startswith("n/a")  # --quick skips it
     names = {t["name"] for t in r["targets"]}
-    assert {"inbound product / raw throughput", "inbound product / naive throughput",
-            "Intacct requests per posted document (inbound)",
-            "QuickBooks requests per posted document (SPS -> QBO)"} <= names
+    assert {"sps-intacct product / raw throughput", "sps-intacct product / naive throughput",
+            "sps-intacct Intacct requests per posted document", "intacct-sps product / raw throughput",
+            "sps-qbo product / raw throughput", "sps-qbo QuickBooks requests per posted document"} <= names
     assert all(t["met"] in (True, False) for t in r["targets"] if isinstance(t["value"], (int, float)))
 
     # every path posted everything, nothing twice
@@ -80,6 +80,7 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
 
     # ratios and rates are positive and plausible
     assert inbound["ratio_product_to_raw"] > 0 and inbound["ratio_product_to_naive"] > 0
+    assert inbound["ratio_product_to_raw_cpu"] > 0 and inbound["product"]["cpu_seconds"] > 0
     assert outbound["ratio_product_to_raw"] > 0 and to_qbo["ratio_product_to_raw"] > 0
     assert to_qbo["requests_per_posted_doc"]["qbo"] > 0
     per_doc = inbound["requests_per_posted_doc"]
@@ -95,3 +96,21 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
     assert memory["sizes"] == list(config["memory_sizes"])
     assert all(m["peak_rss_mb"] > 0 and m["posted"] == m["documents"] for m in memory["runs"])
     assert memory["ratio_peak_large_to_small"] > 0
+
+
+def test_webhook_latency_runs_one_event(prefect_server, monkeypatch, tmp_path):
+    """One QBO notification through the webhook service (its own process), the Prefect event and
+    the qbo-to-sps deployment's trigger from prefect.yaml, the runner (its own process) and the
+    flow run, to the RSX invoice stored in SPS; the phases are read back from Prefect."""
+    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'unused.db'}")  # restored after
+    bench = load("run")
+    with bench.EmulatorHost() as host:
+        result = bench.measure_webhook_latency(host, tmp_path, events=1, poll_seconds=1)
+    assert result["events"] == 1 and len(result["latencies_seconds"]) == 1
+    assert 0 < result["p50_seconds"] <= result["p95_seconds"]
+    assert result["flow_runs"] == 1  # the trigger started exactly one run for the one notification
+    phases = result["phases_s_p50"]
+    assert set(phases) == {name for name, _, _ in bench.PHASES}
+    # every phase was stamped, in order, and together they are the whole latency (one notification)
+    assert all(v is not None and v >= 0 for v in phases.values()), phases
+    assert abs(sum(phases.values()) - result["latencies_seconds"][0]) < 0.02

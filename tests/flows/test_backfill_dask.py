@@ -9,6 +9,8 @@ import pytest
 
 from ml_connector.flows.backfill import backfill_intacct_to_sps, partitions
 
+from tests.soak.outages import LostReadMoreAnswer
+
 OUT = "intacct-sps"
 
 
@@ -37,3 +39,21 @@ def test_dask_backfill_sends_each_invoice_in_the_window_once(world):
     assert len(sent) == len(in_window) - unmapped
     assert counts["read_by_partitions"] == len(in_window)
     assert world.ledger.get_cursor(OUT, "whenmodified") == "2026-11-01T00:00:00+00:00"
+
+
+def test_a_lost_readmore_answer_restarts_the_partition_and_loses_nothing(world, monkeypatch):
+    """An answered readMore whose response is lost is resent by the HTTP layer and gets the
+    page after the lost one; the partition notices the gap and reads its listing again."""
+    world.add_ar_invoices(120)
+    lost = LostReadMoreAnswer(world.intacct, lose={2})
+    monkeypatch.setattr(world.intacct, "dispatch", lost)
+    since = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    until = datetime(2026, 10, 2, tzinfo=timezone.utc)  # 120 invoices every 7 minutes: all in the window
+    state = backfill_intacct_to_sps(tenant="demo", since=since, until=until, partition_count=2, page_size=10,
+                                    return_state=True)
+    assert state.is_completed(), state
+    assert lost.lost == 1  # one partition's listing lost a page on the way
+    sent = {p for p in world.sps.inbox() if p.startswith("in/IN_")}
+    assert len(sent) == len(world.seeded.expected_invoices)
+    assert len(world.ledger.documents(OUT)) == 120
+    assert state.result()["read_by_partitions"] == 120  # counted once, though re-read

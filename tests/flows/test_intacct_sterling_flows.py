@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -18,6 +18,8 @@ from ml_connector.ledger.x12_controls import ack_counts, ack_rows, ensure_tables
 from ml_connector.sandbox._intacct_po import add_purchase_order
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.sterling import SterlingEmulator
+
+from tests.soak.outages import LineReadOutage
 
 OUT, IN = "intacct-sterling", "sterling-inbound"
 
@@ -184,3 +186,37 @@ def test_bad_inbound_x12_is_quarantined(sworld):
     assert [r.natural_key for r in stored] == ["IN-850-1"]
     # read once: a second poll finds nothing new
     assert sterling_mailbox(tenant="demo", return_state=True).result()["read"] == 0
+
+
+# --- a resent readMore (the chaos soak's lost page, on the Sterling side) -------------------
+
+
+def seed_many_pos(world, n: int) -> dict[str, datetime]:
+    """``n`` purchase orders, one second apart in WHENMODIFIED; their numbers and stamps."""
+    vendors = ["V-ACMEDI", "V-SPSALL", "V-NWTRAD", "V-GLOBEX"]
+    start, made = datetime(2026, 10, 2, 8, 0, 0), {}
+    for k in range(n):
+        number = f"PO-{1000 + k}"
+        add_purchase_order(world.intacct, number, vendors[k % 4], [{"item_id": "WID-100", "quantity": 1 + k % 5,
+                           "price": "4.25"}], date(2026, 10, 2), when_modified=start + timedelta(seconds=k))
+        made[number] = start + timedelta(seconds=k)
+    return made
+
+
+def test_a_resent_readmore_loses_no_purchase_order(sworld, monkeypatch):
+    """The line ``read`` after the 2nd readMore fails past the HTTP layer's attempts, so Prefect
+    retries ``read_page`` and the retry resends a readMore Intacct already answered: its page
+    would be skipped for good. The listing notices the gap and starts over."""
+    w = sworld()
+    pos = seed_many_pos(w, 40)
+    outage = LineReadOutage(w.intacct, after={2})
+    monkeypatch.setattr(w.intacct, "dispatch", outage)
+    state = intacct_to_sterling(tenant="demo", page_size=5, return_state=True)
+    assert state.is_completed()
+    assert outage.refused == outage.times  # the task failed once, after readMore had moved on
+    assert len(w.ledger.documents(OUT, doc_type="850")) == len(pos)
+    counts = delivered_keys(w)
+    assert {k for t, k in counts if t == "850"} == set(pos)
+    assert all(c == 1 for c in counts.values())
+    cursor = w.ledger.get_cursor(OUT, "whenmodified-850")
+    assert cursor == max(pos.values()).isoformat()  # moved after the whole listing, to its newest row

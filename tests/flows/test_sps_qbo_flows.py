@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextvars
-import threading
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from ml_connector.connectors import _http
 from ml_connector.credentials import load_credentials, save_block
 from ml_connector.demo_parts.sps_qbo import TENANT, seed_qbo_company
 from ml_connector.flows.qbo_to_sps import qbo_to_sps
@@ -23,6 +20,8 @@ from ml_connector.sandbox.sps import SpsEmulator
 from ml_connector.tasks.qbo import qbo_client
 from ml_connector.tasks.resources import reset, tenant
 from ml_connector.webhooks.app import create_app
+
+from tests.flows.conftest import fresh_ledger
 
 IN, OUT = "sps-qbo", "qbo-sps"
 
@@ -57,14 +56,12 @@ class QboWorld:
                                                 "unit_price": "4.25"}], doc_number=number, txn_date="2026-11-02")
 
 
-def make_world(tmp_path, monkeypatch, *, qbo_faults=None, transport=None) -> QboWorld:
-    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
-    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
-    reset()
-    qbo = QboEmulator(faults=qbo_faults or FaultPlan())
+def make_world(mount, *, qbo_faults=None, transport=None, realm_id: str | None = None) -> QboWorld:
+    """The demo-qbo company (Ids as in tenants/demo-qbo.yaml) and an empty SPS, mounted in-process."""
+    qbo = QboEmulator(faults=qbo_faults or FaultPlan(), **({"realm_id": realm_id} if realm_id else {}))
     sps = SpsEmulator()
-    _http.mount(qbo.base_url, transport(qbo) if transport else qbo.transport())
-    _http.mount(sps.base_url, sps.transport())
+    mount(qbo.base_url, transport(qbo) if transport else qbo.transport())
+    mount(sps.base_url, sps.transport())
     mapping = load_tenant(tenant_path(TENANT))
     unmapped = seed_qbo_company(qbo, mapping)
     save_block(TENANT, "sps", sps.credentials())
@@ -73,19 +70,9 @@ def make_world(tmp_path, monkeypatch, *, qbo_faults=None, transport=None) -> Qbo
 
 
 @pytest.fixture()
-def qworld_factory(tmp_path, monkeypatch, prefect_server):
-    made: list[QboWorld] = []
-
-    def factory(**kwargs) -> QboWorld:
-        w = make_world(tmp_path, monkeypatch, **kwargs)
-        made.append(w)
-        return w
-
-    yield factory
-    reset()
-    for w in made:
-        _http.unmount(w.qbo.base_url)
-        _http.unmount(w.sps.base_url)
+def qworld_factory(tmp_path, monkeypatch, prefect_server, mount):
+    fresh_ledger(tmp_path, monkeypatch)
+    return lambda **kwargs: make_world(mount, **kwargs)
 
 
 @pytest.fixture()
@@ -110,6 +97,9 @@ def test_orders_become_purchase_orders_once_with_batches_and_requestids(qworld):
     assert set(v for v in qworld.qbo.minorversions) == {"75"}
     again, _ = run(sps_to_qbo)
     assert again.result()["posted"] == 0 and sum(qworld.po_counts().values()) == len(qworld.expected_numbers())
+    # the reconciliation finds every PO, including those of a partner onboarded by the run
+    assert reconciled(IN) == {"source": len(qworld.expected_numbers()), "present": len(qworld.expected_numbers()),
+                              "missing": 0, "duplicated": 0}
 
 
 def test_bad_input_is_quarantined_with_reasons_while_the_rest_posts(qworld):
@@ -219,3 +209,66 @@ def test_rotated_refresh_token_is_persisted_to_the_block_under_concurrency(qworl
     reset()
     qworld.qbo.expire_access_tokens()
     qbo_client(tenant(TENANT)).query("SELECT * FROM Vendor", 1, 1)
+
+
+def test_shipment_confirmation_goes_out_when_qbo_reports_the_ship_date(qworld):
+    """An invoice saved without shipping goes out as an invoice; the edit that adds ShipDate,
+    tracking number and carrier (a QBO shipment confirmation) is announced by a webhook and
+    goes out as an RSX shipment, once."""
+    from starlette.testclient import TestClient
+
+    made = qworld.invoice("INV-S1")
+    state, _ = run(qbo_to_sps)
+    assert state.is_completed() and sorted(qworld.sps.inbox()) == ["in/IN_ACMEDIST0001_INV-S1.xml"]
+    qworld.qbo.edit("Invoice", made["Id"], ShipDate="2026-11-05", TrackingNum="1Z999AA10000000001",
+                    ShipMethodRef={"value": "UPS", "name": "UPS Ground"})
+    update = [c for c in qworld.qbo.changes() if c.id == made["Id"] and c.operation == "Update"]
+    body, headers = qworld.qbo.signed_notification(update)
+    with TestClient(create_app(TENANT, trigger=None)) as client:
+        assert client.post("/webhooks/qbo", content=body, headers=headers).json()["stored"] == 1
+    state, _ = run(qbo_to_sps)
+    assert state.is_completed() and state.result()["posted"] == 1
+    inbox = qworld.sps.inbox()
+    assert sorted(inbox) == ["in/IN_ACMEDIST0001_INV-S1.xml", "in/SH_ACMEDIST0001_INV-S1.xml"]
+    assert b"<CarrierProNumber>1Z999AA10000000001</CarrierProNumber>" in inbox["in/SH_ACMEDIST0001_INV-S1.xml"]
+    again, _ = run(qbo_to_sps)
+    assert again.result()["posted"] == 0 and len(qworld.sps.inbox()) == 2
+    # reconciliation counts the shipment as well as the invoice
+    assert reconciled(OUT) == {"source": 2, "present": 2, "missing": 0, "duplicated": 0}
+    qworld.qbo.edit("Invoice", qworld.invoice("INV-S2")["Id"], ShipDate="2026-11-06")
+    assert reconciled(OUT) == {"source": 4, "present": 2, "missing": 2, "duplicated": 0}  # not sent yet
+
+
+def reconciled(integration: str) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    from ml_connector.ops.reconcile import reconcile
+
+    with tempfile.TemporaryDirectory() as out:
+        summary = reconcile(tenant(TENANT), integration, Path(out))
+    return {k: summary[k] for k in ("source", "present", "missing", "duplicated")}
+
+
+def test_existing_po_lookup_is_one_query_per_page_of_up_to_100_docnumbers(qworld_factory):
+    seen: list[str] = []
+
+    def transport(qbo: QboEmulator):
+        inner = qbo.transport()
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path.rsplit("/", 1)[-1] + " " + request.url.params.get("query", ""))
+            return inner.handle_request(request)
+
+        return httpx.MockTransport(handler)
+
+    w = qworld_factory(transport=transport)
+    w.add_documents(400)
+    state, _ = run(sps_to_qbo, page_size=500)
+    assert state.is_completed()
+    posted = state.result()["posted"]
+    assert posted == len(w.expected_numbers()) > 100
+    lookups = [s for s in seen if s.startswith("query SELECT * FROM PurchaseOrder WHERE DocNumber IN")]
+    assert len(lookups) == -(-posted // 100)  # one page, one IN list per 100 numbers
+    batches = [s for s in seen if s.startswith("batch")]
+    assert len(batches) == -(-posted // 30)  # creates still go 30 to a batch

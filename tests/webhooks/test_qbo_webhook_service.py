@@ -98,3 +98,17 @@ def test_signed_garbage_is_a_400(tmp_path):
     client = TestClient(create_app("t", verifier_token="v", ledger=ledger, trigger=None))
     body = b'{"not": "a notification"}'
     assert client.post("/webhooks/qbo", content=body, headers={"intuit-signature": sign(body, "v")}).status_code == 400
+
+
+def test_with_task_worker_dispatch_the_new_notifications_are_handed_over_instead_of_the_trigger(tmp_path):
+    qbo = QboEmulator()
+    qbo.add_vendor("Acme")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    handed, triggered = [], []
+    client = TestClient(create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, trigger=triggered.append,
+                                   deliver=lambda tenant, ids, used: handed.append((tenant, ids, used))))
+    body, headers = qbo.signed_notification()
+    answer = client.post("/webhooks/qbo", content=body, headers=headers).json()
+    assert answer == {"events": len(qbo.changes()), "stored": len(qbo.changes()), "duplicates": 0, "other_realm": 0}
+    stored = [d.id for d in ledger.documents(WEBHOOK)]
+    assert handed == [("t", stored, ledger)] and triggered == []

@@ -23,6 +23,7 @@ from . import codec, functions_parties
 from ._xml import DATETIME_FORMAT
 from .auth import IntacctConfig, Session, SessionCache, session_from_response, shared_sessions
 from .codec import SYSTEM, SessionExpired
+from .listing import read_listing
 from .models import ApBill, ArInvoice, Function, FunctionResult
 
 log = logging.getLogger("ml_connector.intacct")
@@ -269,23 +270,19 @@ class IntacctClient:
     def iter_ar_invoices(self, modified_since: datetime, until: datetime | None = None,
                          page_size: int = 1000, *, include_lines: bool = True) -> Iterator[list[ArInvoice]]:
         """AR invoices modified in ``[modified_since, until)``, one list per page, following
-        readMore until ``numremaining`` is 0. Guards: each page must shrink ``numremaining``
-        (a cursor that stalls or loops raises instead of spinning) and at most ``max_pages``
-        pages are read."""
-        page = self.read_ar_invoices(modified_since, until, page_size, include_lines=include_lines)
-        for number in range(1, self.max_pages + 1):
+        readMore until ``numremaining`` is 0. Guards (:mod:`.listing`): each page must follow
+        from the previous one, so rows skipped by a resent readMore, or a cursor that stalls or
+        loops, raise ListingGap (a TransientError: read again) instead of passing unnoticed; at
+        most ``max_pages`` pages are read. Pages already yielded are not yielded again."""
+        def read(result_id: str | None) -> ArInvoicePage:
+            if result_id is None:
+                return self.read_ar_invoices(modified_since, until, page_size, include_lines=include_lines)
+            return self.read_more_ar_invoices(result_id, include_lines=include_lines)
+
+        for page in read_listing(read, lambda p: len(p.invoices), what="ARINVOICE listing", restarts=0,
+                                 max_pages=self.max_pages, logger=log):
             if page.invoices:
                 yield page.invoices
-            if page.num_remaining == 0:
-                return
-            if page.result_id is None or not page.invoices or number == self.max_pages:
-                break
-            previous = page.num_remaining
-            page = self.read_more_ar_invoices(page.result_id, include_lines=include_lines)
-            if page.num_remaining >= previous:
-                break
-        raise TransientError("ARINVOICE readMore cursor stopped advancing or exceeded max_pages; restart the read",
-                             system=SYSTEM, operation="readMore")
 
     def _ar_page(self, result: FunctionResult, include_lines: bool) -> ArInvoicePage:
         remaining = result.num_remaining or 0

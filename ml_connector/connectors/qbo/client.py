@@ -12,11 +12,12 @@ to make it survive a crash too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import time
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, ContextManager, Iterable, Iterator, Protocol, Sequence
 from urllib.parse import quote
 
 import httpx
@@ -33,12 +34,19 @@ from .models import BatchItemResponse, QboObject
 from .pagination import MAX_RESULTS, QueryPage, QueryPaginator
 from .tokens import TokenStore
 
-__all__ = ["BatchOp", "CdcResult", "CdcWindowTooLong", "QboClient", "dumps", "quote_literal"]
+__all__ = ["BatchOp", "CdcResult", "CdcWindowTooLong", "Limiter", "QboClient", "dumps", "quote_literal"]
 
 MAX_BATCH = 30  # the limits page's recommended maximum; the emulator rejects more (§B.7)
 CDC_MAX_AGE = timedelta(days=30)
 REQUEST_ID_MAX, BATCH_REQUEST_ID_MAX = 50, 36
 _PAGING = re.compile(r"\b(STARTPOSITION|MAXRESULTS)\b", re.I)
+
+
+class Limiter(Protocol):
+    """Holds the company's request slots around one HTTP attempt (tasks/qbo_limits.py puts
+    Prefect's global concurrency and rate limits here); the connector itself stays Prefect-free."""
+
+    def __call__(self, *, batch: bool) -> ContextManager[Any]: ...
 
 
 class CdcWindowTooLong(ValueError):
@@ -55,10 +63,11 @@ class QboClient:
     system = SYSTEM
 
     def __init__(self, config: QboConfig, auth_store: TokenStore, http: httpx.Client | None = None,
-                 policy: RetryPolicy | None = None, *, clock=time.time) -> None:
+                 policy: RetryPolicy | None = None, *, clock=time.time, limiter: Limiter | None = None) -> None:
         self.config = config
         self.policy = policy or RetryPolicy()
         self._clock = clock
+        self.limiter = limiter
         self._owns_http = http is None
         if http is None:
             auth = QboOAuth(config, auth_store)
@@ -205,7 +214,8 @@ class QboClient:
             return self.http.build_request(method, url, params=query, content=content, headers=headers)
 
         classify = functools.partial(check, operation=operation)
-        response = send(_FaultsFirst(self.http, classify), build, system=self.system,  # type: ignore[arg-type]
+        limit = functools.partial(self.limiter, batch=path == "batch") if self.limiter else None
+        response = send(_FaultsFirst(self.http, classify, limit), build, system=self.system,  # type: ignore[arg-type]
                         operation=operation, check=classify, policy=self.policy)
         return json_body(response, operation)
 
@@ -231,11 +241,13 @@ class _FaultsFirst:
     inside ``send``'s retry loop.
     """
 
-    def __init__(self, http: httpx.Client, classify) -> None:
-        self._http, self._classify = http, classify
+    def __init__(self, http: httpx.Client, classify, limit=None) -> None:
+        self._http, self._classify, self._limit = http, classify, limit
 
     def send(self, request: httpx.Request) -> httpx.Response:
-        response = self._http.send(request)
+        # The company's limits count every attempt, retries included: take the slots here.
+        with self._limit() if self._limit else contextlib.nullcontext():
+            response = self._http.send(request)
         if 400 <= response.status_code < 500:
             self._classify(response)
         return response

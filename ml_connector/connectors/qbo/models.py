@@ -148,7 +148,12 @@ class SalesLine(QboModel):
 
 
 class Invoice(QboObject):
-    """A sales invoice to a customer; ``balance`` is what is still owed."""
+    """A sales invoice to a customer; ``balance`` is what is still owed.
+
+    QBO has no shipment entity: shipping is recorded on the sales form itself, as
+    ``ShipDate``, ``TrackingNum``, ``ShipMethodRef`` (the carrier) and ``ShipAddr``. An
+    invoice with a ``ShipDate`` is therefore also a shipment confirmation (see
+    mappings/qbo_to_sps.py)."""
     customer_ref: Ref | None = None
     doc_number: str | None = None
     txn_date: date | None = None
@@ -159,6 +164,9 @@ class Invoice(QboObject):
     ship_addr: Address | None = None
     bill_addr: Address | None = None
     customer_memo: dict | None = None
+    ship_date: date | None = None
+    tracking_num: str | None = None
+    ship_method_ref: Ref | None = None
     custom_field: list[CustomField] = []
     line: list[SalesLine] = []
 

@@ -3,6 +3,10 @@
 SPS calls files "transactions": what partners send us appears under ``out/``, what we send
 goes to ``in/``. Every call goes through one :meth:`SpsClient._request`, which uses the shared
 retry layer and one classifier for SPS's RFC 7807 problem+json errors.
+
+Downloads are streamed and capped (``max_bytes``): a file larger than the cap is abandoned
+after at most the cap plus one network chunk, counted after decompression (so a gzip bomb is
+cut off too), and refused with a :class:`BadDocument` whose code is ``file-too-large``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import httpx
 from pydantic import BaseModel
 
 from .._http import RetryPolicy, build_client, error_class_for_status, excerpt, parse_retry_after, send
-from ..errors import IntegrationError, RateLimited, TransientError
+from ..errors import BadDocument, IntegrationError, RateLimited, TransientError
 from .auth import SpsConfig, SpsTokenAuth
 
 DATA_PATH = "/transactions/v5/data/"
@@ -40,9 +44,11 @@ class SpsClient:
 
     system = "sps"
 
-    def __init__(self, config: SpsConfig, http: httpx.Client | None = None, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, config: SpsConfig, http: httpx.Client | None = None, policy: RetryPolicy | None = None,
+                 max_file_bytes: int | None = None) -> None:
         self.config = config
         self.policy = policy or RetryPolicy()
+        self.max_file_bytes = max_file_bytes  # the default cap of get(); None reads any size
         self._owns_http = http is None
         if http is None:
             auth = SpsTokenAuth(config)
@@ -72,9 +78,14 @@ class SpsClient:
         response = self._request("GET", directory, params=params, operation="list")
         return _list_page(response)
 
-    def get(self, path: str) -> bytes:
-        """The raw bytes of one file (XML, JSON or EDI, exactly as stored)."""
-        return self._request("GET", _clean(path), operation="get").content
+    def get(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        """The raw bytes of one file (XML, JSON or EDI, exactly as stored), read as a stream.
+
+        Past ``max_bytes`` (default: the client's ``max_file_bytes``) the download stops and
+        :class:`BadDocument` (code ``file-too-large``) is raised: a declared Content-Length over
+        the cap is refused before any of the body is read."""
+        cap = max_bytes if max_bytes is not None else self.max_file_bytes
+        return self._request("GET", _clean(path), operation="get", max_bytes=cap).content
 
     def put(self, path: str, content: bytes) -> str:
         """Upload ``content`` to ``path`` and return the stored path (no leading slash).
@@ -100,7 +111,7 @@ class SpsClient:
 
     def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None,
-        content: bytes | None = None, operation: str,
+        content: bytes | None = None, operation: str, max_bytes: int | None = None,
     ) -> httpx.Response:
         url = self.config.base_url.rstrip("/") + DATA_PATH + quote(path, safe="/")
         headers = {"X-Request-ID": str(uuid.uuid4())}  # one id per logical call, reused on retries
@@ -110,8 +121,9 @@ class SpsClient:
         def build() -> httpx.Request:
             return self.http.build_request(method, url, params=params, content=content, headers=headers)
 
+        http = self.http if max_bytes is None else _CappedReader(self.http, max_bytes, path)
         return send(
-            self.http, build, system=self.system, operation=operation,
+            http, build, system=self.system, operation=operation,  # type: ignore[arg-type]
             check=functools.partial(check, operation=operation), policy=self.policy,
         )
 
@@ -125,6 +137,38 @@ class SpsClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _CappedReader:
+    """Stands in for the ``httpx.Client`` inside ``_http.send`` (which keeps the retries): sends
+    with ``stream=True`` and reads the body only up to ``max_bytes``. A timeout or a broken
+    connection while reading stays an httpx error, so the retry layer classifies it as usual."""
+
+    def __init__(self, http: httpx.Client, max_bytes: int, path: str) -> None:
+        self.http, self.max_bytes, self.path = http, max_bytes, path
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        response = self.http.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise self._too_large(response, f"declares {int(declared):,} bytes")
+            body = bytearray()
+            for chunk in response.iter_bytes():  # decoded bytes: a compressed bomb is counted as it inflates
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise self._too_large(response, f"passed {len(body):,} bytes, reading stopped")
+        finally:
+            response.close()
+        # The body is decoded already: the copy must not claim an encoding or the old length.
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request,
+                              extensions=response.extensions)
+
+    def _too_large(self, response: httpx.Response, what: str) -> BadDocument:
+        return BadDocument(f"SPS file {self.path} {what}, over the {self.max_bytes:,} byte limit",
+                           system="sps", operation="get", status=response.status_code, code="file-too-large",
+                           request_id=response.headers.get("x-request-id"))
 
 
 def _clean(path: str) -> str:

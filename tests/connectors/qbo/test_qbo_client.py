@@ -294,3 +294,32 @@ def test_unknown_entity_names_are_refused_before_any_call():
 def test_decimal_amounts_go_out_as_json_numbers():
     text = dumps({"Amount": Decimal("25.10"), "Qty": Decimal("3"), "TxnDate": datetime(2025, 6, 1).date()})
     assert text == '{"Amount":25.1,"Qty":3,"TxnDate":"2025-06-01"}'
+
+
+def test_the_limiter_hook_wraps_every_attempt_and_flags_batch_calls():
+    """The company's limits (tasks/qbo_limits.py) are taken per HTTP attempt, retries included,
+    and a batch call says so; the connector itself knows nothing of Prefect."""
+    import contextlib
+
+    emu, ids = seeded()
+    client = make(emu)
+    client.query("SELECT * FROM Vendor", 1, 1)  # authenticated before the fault below
+    emu.faults.rate_5xx = 1.0
+    taken: list[bool] = []
+    inside: list[bool] = []
+
+    @contextlib.contextmanager
+    def limiter(*, batch: bool):
+        taken.append(batch)
+        inside.append(True)
+        try:
+            yield
+        finally:
+            inside.pop()
+            emu.faults.rate_5xx = 0.0  # only the first attempt gets the 503; the retry does not
+
+    client.limiter = limiter
+    client.query("SELECT * FROM Vendor", 1, 10)
+    assert taken == [False, False]  # the injected 503, then the retry: two attempts, two slots
+    client.batch([BatchOp("create", "PurchaseOrder", po_body(ids, "PO-L1"), b_id="b0")], request_id="lim-1")
+    assert taken[-1] is True and inside == []  # every slot given back

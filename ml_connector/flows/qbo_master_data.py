@@ -1,0 +1,32 @@
+"""QuickBooks Online master data: trading partners' vendors and item cross-references, both ways.
+
+One run reads every QBO vendor and item (active or not), plans against the tenant mapping
+file and the links recorded earlier (mappings/qbo_master.py holds the rules: which side is
+master per field, and how conflicts are recorded, never silently), then carries the plan out:
+new partners' vendors and new items are created (or adopted when QBO has them already),
+fields the tenant file masters are written to QBO when QBO has not changed them since our last
+sync, and every conflict is recorded in the ledger (integration ``qbo-master``) with its
+reason, and closed by the first run that finds both sides aligned.
+
+Scheduled daily in prefect.yaml and runnable at any time (after editing the tenant file, to
+onboard a new trading partner at once); the inbound ``sps-to-qbo`` flow also onboards any
+partner without a vendor before it reads orders.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from ..tasks.ops import publish_report
+from ..tasks.qbo_master import MASTER, sync_master_data
+from .sps_to_intacct import current_run_id
+
+
+@flow(name="qbo-master-data")
+def qbo_master_data(tenant: str = "demo-qbo") -> dict:
+    """Align QBO vendors and items with the tenant's trading partners and item cross-reference."""
+    run_id = current_run_id()
+    counts = sync_master_data(tenant, run_id)
+    report = publish_report(tenant, MASTER, run_id, extra=counts)
+    get_run_logger().info("qbo-master-data for %s: %s", tenant, report)
+    return report

@@ -1,0 +1,199 @@
+"""Adobe Commerce webhooks in the webhook service: verify, store once per consumer, answer,
+signal Prefect.
+
+``POST /webhooks/adobe`` (observer webhooks and I/O Events deliveries) and
+``POST /webhooks/adobe/{hook}`` (plugin webhooks, whose body does not name the event: the route
+does), mounted by :func:`ml_connector.webhooks.app.create_app`:
+
+1. verify ``x-adobe-commerce-webhook-signature`` with the connector's
+   :class:`~ml_connector.connectors.adobe.webhooks.WebhookVerifier`: RSA SHA-256 with the PEM
+   public key from the Commerce Admin (block ``<tenant>-adobe``, ``webhook_public_key``); the
+   legacy HMAC-SHA256 shared secret (header ``x-adobe-signature``) only when the block has
+   ``webhook_hmac_secret`` and no public key. A bad or missing signature gets 401 and nothing
+   is stored;
+2. store the notification in the ledger once per *consumer*: every integration of
+   ``integrations.py`` with ``webhook_source="adobe"`` that the tenant's mapping configures has
+   its own inbox, ledger integration ``<integration>:webhook`` (doc type = entity kind, natural
+   key = the event's delivery key), so a redelivered event is a duplicate and each consumer
+   processes it once (:func:`take_notifications` / :func:`finish_notifications`);
+3. emit the Prefect event ``ml-connector.adobe.notification`` (resource: the tenant, with the
+   entity kind as a label); the consumers' deployments have a trigger on it in prefect.yaml;
+4. answer ``{"op": "success"}`` at once: a webhook is synchronous inside the Commerce operation
+   (an order placement waits for it), so the work is left to the run. Counts are in the
+   ``x-ml-connector-stored`` / ``x-ml-connector-duplicates`` headers, not in the body, whose
+   shape Commerce interprets. A signed body that cannot be read is stored quarantined and still
+   answered with success: refusing it would abort the shopper's operation for our problem.
+
+Polling stays on as the safety net: a webhook that never came is late, never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import Callable, Iterable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..connectors.adobe.webhooks import WebhookRefused, WebhookVerifier, parse_webhook, success_reply
+from ..connectors.errors import BadDocument
+from ..ledger.schema import POSTED, QUARANTINED, RECEIVED
+from ..ledger.store import Incoming, Ledger, Outcome
+from ..settings import intent_lease_seconds
+
+log = logging.getLogger("ml_connector.webhooks.adobe")
+
+EVENT = "ml-connector.adobe.notification"
+HMAC_HEADER = "x-adobe-signature"  # the legacy I/O Events header the HMAC variant is sent in
+MAX_BODY = 1_000_000
+
+
+def inbox(integration: str) -> str:
+    """The ledger integration holding one consumer's Adobe notifications."""
+    return f"{integration}:webhook"
+
+
+def emit_adobe_event(tenant: str, kind: str) -> None:
+    """Tell Prefect a tenant has new Commerce notifications of ``kind``; the consuming
+    deployments' triggers (prefect.yaml) start their runs."""
+    from prefect.events import emit_event
+
+    try:  # queued to Prefect's events worker: the answer to Commerce does not wait for it
+        emit_event(event=EVENT, resource={"prefect.resource.id": f"ml-connector.tenant.{tenant}",
+                                          "ml-connector.tenant": tenant, "ml-connector.entity-kind": kind})
+    except Exception as exc:  # no Prefect API: the scheduled poll picks the change up
+        log.warning("could not signal %s for %s (%s); the scheduled poll will pick the change up",
+                    EVENT, tenant, " ".join(str(exc).split())[:200])
+
+
+def adobe_consumers(tenant: str) -> list[str]:
+    """The integrations that consume this tenant's Adobe notifications."""
+    from .. import integrations
+    from ..tasks.resources import tenant as tenant_resources
+
+    mapping = tenant_resources(tenant).mapping
+    return [spec.name for spec in integrations.INTEGRATIONS.values()
+            if getattr(spec, "webhook_source", None) == "adobe" and integrations.configured(spec, mapping)]
+
+
+def verifier_from_block(tenant: str) -> WebhookVerifier:
+    """The tenant's verifier: the RSA public key, or (only when that is not set) the HMAC secret."""
+    from ..credentials import load_credentials
+
+    block = load_credentials(tenant, "adobe")
+    if block.webhook_public_key:
+        return WebhookVerifier(block.webhook_public_key)
+    if block.webhook_hmac_secret:
+        return WebhookVerifier(hmac_secret=block.webhook_hmac_secret, header=HMAC_HEADER)
+    raise ValueError(f"block {tenant}-adobe has no webhook_public_key (nor webhook_hmac_secret)")
+
+
+class AdobeReceiver:
+    """Verifies, stores and signals, for one tenant. Verifier, ledger and consumers come from
+    the tenant's block, the configured ledger and the integrations registry on first use,
+    unless given."""
+
+    def __init__(self, tenant: str, verifier: WebhookVerifier | None, ledger: Ledger | None,
+                 consumers: Iterable[str] | None, trigger: Callable[[str, str], None] | None) -> None:
+        self.tenant, self.trigger = tenant, trigger
+        self._verifier, self._ledger = verifier, ledger
+        self._consumers = list(consumers) if consumers is not None else None
+
+    def settings(self) -> tuple[WebhookVerifier, Ledger, list[str]]:
+        if self._verifier is None:
+            self._verifier = verifier_from_block(self.tenant)
+        if self._ledger is None:
+            from ..tasks.resources import tenant as tenant_resources
+
+            self._ledger = tenant_resources(self.tenant).ledger
+        if self._consumers is None:
+            self._consumers = adobe_consumers(self.tenant)
+        return self._verifier, self._ledger, self._consumers
+
+    def store(self, body: bytes, hook: str | None) -> tuple[str | None, int, int]:
+        """The notification as one row per consumer; returns (kind, stored, duplicates)."""
+        _, ledger, consumers = self.settings()
+        try:
+            event = parse_webhook(body, event_name=hook)
+            row = dict(doc_type=event.entity_kind or "unknown", partner="", natural_key=event.natural_key[:256],
+                       source_ref=f"{event.event_name}:{','.join(event.entity_ids)}"[:512],
+                       raw_payload=json.dumps({"event": event.event_name, "kind": event.entity_kind,
+                                               "ids": list(event.entity_ids), "event_id": event.event_id}).encode())
+            incoming = Incoming(**row, status=RECEIVED)
+            kind = event.entity_kind
+        except BadDocument as exc:
+            digest = hashlib.sha256(body).hexdigest()[:32]
+            incoming = Incoming(doc_type="unreadable", partner="", natural_key=f"sha256-{digest}", source_ref=hook or "",
+                                raw_payload=body, status=QUARANTINED, error_class=exc.classification,
+                                last_error=" ".join(str(exc).split())[:300])
+            kind = None
+        stored = duplicates = 0
+        for consumer in consumers:
+            result = ledger.ingest(inbox(consumer), [incoming], "webhook")
+            stored += len(result.new_ids)
+            duplicates += result.duplicates
+        return kind, stored, duplicates
+
+    async def handle(self, request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        verifier = (await run_in_threadpool(self.settings))[0]
+        try:
+            verifier.verify(body, request.headers)
+        except WebhookRefused as exc:
+            log.warning("Adobe webhook refused for %s: %s", self.tenant, exc)
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        kind, stored, duplicates = await run_in_threadpool(self.store, body, request.path_params.get("hook"))
+        if stored and kind and self.trigger is not None:
+            self.trigger(self.tenant, kind)
+        return JSONResponse(success_reply(), headers={"x-ml-connector-stored": str(stored),
+                                                      "x-ml-connector-duplicates": str(duplicates)})
+
+
+def adobe_routes(tenant: str, *, verifier: WebhookVerifier | None = None, ledger: Ledger | None = None,
+                 consumers: Iterable[str] | None = None,
+                 trigger: Callable[[str, str], None] | None = emit_adobe_event) -> list[Route]:
+    """The Adobe routes for one tenant, to mount in the webhook service's app."""
+    receiver = AdobeReceiver(tenant, verifier, ledger, consumers, trigger)
+    return [Route("/webhooks/adobe", receiver.handle, methods=["POST"]),
+            Route("/webhooks/adobe/{hook:str}", receiver.handle, methods=["POST"])]
+
+
+# -- the consumer side (flows' tasks) ---------------------------------------------------------
+
+def take_notifications(ledger: Ledger, integration: str, run_id: str, *, finished_runs: Iterable[str] = (),
+                       lease: timedelta | None = None, limit: int = 5000) -> tuple[list[int], dict[str, list[str]]]:
+    """Claim a consumer's stored notifications: their ledger ids, and the entity ids they name by
+    kind (``orders``, ``invoices``, ``creditmemos``, ``customers``...).
+
+    Claims another run left unfinished are taken back first: at once when that run is over
+    (``finished_runs``, as tasks/ops.finished_runs finds them for the inbox: it crashed or failed
+    between taking and finishing them), otherwise once older than ``lease`` (default
+    ``intent_lease_seconds()``). A notification only names what to read; reading twice is harmless."""
+    box = inbox(integration)
+    lease = lease if lease is not None else timedelta(seconds=intent_lease_seconds())
+    stale = ledger.stale_intents(box, run_ids=list(finished_runs), older_than=lease, claimer=run_id)
+    if stale:
+        ledger.record_outcomes(box, [Outcome(c.id, RECEIVED, error_class="recovered") for c in stale], run_id)
+    claimed = ledger.claim(box, ledger.pending_ids(box, limit=limit), run_id)
+    named: dict[str, list[str]] = {}
+    for c in claimed:
+        try:
+            note = json.loads(c.raw_payload or b"{}")
+        except ValueError:
+            continue
+        if isinstance(note, dict) and note.get("kind"):
+            named.setdefault(str(note["kind"]), []).extend(str(i) for i in note.get("ids") or [])
+    return [c.id for c in claimed], {k: sorted(set(v)) for k, v in named.items()}
+
+
+def finish_notifications(ledger: Ledger, integration: str, ids: list[int], run_id: str) -> None:
+    """Mark notifications handled once what they name is in the consumer's ledger."""
+    if ids:
+        ledger.record_outcomes(inbox(integration), [Outcome(i, POSTED, target_id="ingested") for i in ids], run_id)

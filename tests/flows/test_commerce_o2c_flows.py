@@ -1,0 +1,197 @@
+"""Adobe Commerce -> Sage Intacct order to cash, end to end on the session's Prefect server with
+both emulators in-process (tenant demo-commerce: a multi-entity Intacct company, US01 and EU01)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
+from ml_connector.ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED
+from ml_connector.ops.reconcile_commerce_o2c import check_o2c
+from ml_connector.sandbox.base import FaultPlan
+
+O2C = "commerce-intacct-o2c"
+
+
+def run(**params):
+    state = commerce_to_intacct_o2c(tenant="demo-commerce", return_state=True, **params)
+    return state, str(state.state_details.flow_run_id)
+
+
+def run_until_drained(world, attempts: int = 5, **params) -> list:
+    states = []
+    for _ in range(attempts):
+        state, _ = run(**params)
+        states.append(state)
+        if state.is_completed() and not world.ledger.status_counts(O2C).get(RECEIVED):
+            break
+    return states
+
+
+def problems(world) -> dict:
+    expected, present, extra = check_o2c(world.adobe, world.intacct, world.commerce, world.opening, world.ledger)
+    missing = sorted(k for k in expected if not present.get(k))
+    duplicated = sorted(k for k, n in present.items() if n > 1)
+    return {"missing": missing, "duplicated": duplicated, **extra}
+
+
+def test_full_loop_closes_for_every_order(o2c_world_factory, tmp_path):
+    world = o2c_world_factory(orders=30)
+    state, run_id = run()
+    assert state.is_completed(), state
+    found = problems(world)
+    assert found["missing"] == [] and found["duplicated"] == [], found
+    assert found["top_level_writes"] == 0
+    counts = state.result()
+    assert counts["posted"] == world.ledger.run_counts(O2C, run_id)["posted"] > 0
+    assert found["customers_balanced"] > 0 and found["units_shipped"] > 0
+    # the artifact's numbers are the ledger's numbers for this run
+    assert world.ledger.run_counts(O2C, run_id) == {k: counts[k] for k in world.ledger.run_counts(O2C, run_id)}
+
+    # every invoiced order: one AR invoice carrying the order's entity_id, its key written back
+    with world.adobe.lock:
+        orders = {o["increment_id"]: dict(o) for o in world.adobe.store.rows("order")}
+    invoices = {i["RECORDID"]: i for i in world.intacct.ar_invoices()}
+    for inc, order in orders.items():
+        if order.get("total_invoiced"):
+            invoice = invoices[f"CO-{inc}"]
+            assert invoice["COMMERCE_ENTITY_ID"] == str(order["entity_id"])
+            comments = [h["comment"] for h in order["status_histories"]]
+            assert any(f"CO-{inc}" in c and invoice["RECORDNO"] in c for c in comments), comments
+    # payments applied in full to their invoice; credit memos as negative adjustments on it
+    assert all(p["TOTALAPPLIED"] == p["TOTALENTERED"] for p in world.intacct.ar_payments())
+    for adjustment in world.intacct.ar_adjustments():
+        assert adjustment["DOCNUMBER"] in invoices and adjustment["total"] < 0
+        assert all(line["AMOUNT"] < 0 for line in adjustment["lines"])
+
+    # `ml-connector reconcile`: the ledger's documents against Intacct, by number
+    from ml_connector.ops.reconcile import reconcile
+    from ml_connector.tasks.resources import tenant
+
+    summary = reconcile(tenant("demo-commerce"), O2C, tmp_path)
+    assert summary["missing"] == 0 and summary["duplicated"] == 0 and summary["source"] > 0
+
+    # a second run finds nothing new and posts nothing
+    again, _ = run()
+    assert again.is_completed() and again.result()["posted"] == 0
+    assert problems(world)["duplicated"] == []
+
+
+def test_entities_routing_bad_input_and_customers(o2c_world_factory):
+    world = o2c_world_factory(orders=24, seed=9)
+    dry, _ = run(dry_run=True)  # reads and maps, writes nothing anywhere
+    tally = dry.result()
+    assert tally["orders"]["would_post"] > 0 and tally["orders"]["would_quarantine"] == 3
+    assert world.intacct.ar_invoices() == [] and not world.ledger.status_counts(O2C)
+    state, _ = run()
+    assert state.is_completed()
+    routes = {s.store_id: s for s in world.commerce.stores.values()}
+    with world.adobe.lock:
+        orders = {o["increment_id"]: dict(o) for o in world.adobe.store.rows("order")}
+    for invoice in world.intacct.ar_invoices():
+        order = orders[invoice["RECORDID"].removeprefix("CO-")]
+        expected = world.commerce.route(order["store_id"]).entity
+        assert invoice["entity"] == expected and {line["LOCATIONID"] for line in invoice["lines"]} == {expected}
+    assert any(i["entity"] == "EU01" for i in world.intacct.ar_invoices()), "store 3 routes to EU01"
+    assert routes  # the tenant maps stores
+    assert world.intacct.top_level_writes() == []  # nothing posted at the top level
+
+    # bad input: quarantined with a one-line reason and the raw JSON kept, never posted
+    quarantined = {r.natural_key: r for r in world.ledger.documents(O2C, status=QUARANTINED, doc_type="order")}
+    reasons = " | ".join(r.last_error for r in quarantined.values())
+    assert "store_id 9 is not mapped" in reasons and "DISCONTINUED-9999" in reasons and "grand_total" in reasons
+    for row in quarantined.values():
+        assert "\n" not in row.last_error and row.raw_payload
+    bad = {inc for inc, label in world.seeded.orders.items() if label in ("bad:unknown-store", "bad:unknown-sku")}
+    assert not any(i["RECORDID"].removeprefix("CO-") in bad for i in world.intacct.ar_invoices())
+
+    # inventory follows fulfilment per warehouse; balances reconcile per customer
+    found = problems(world)
+    assert [k for k in found["missing"] if k[0] in ("on-hand", "balance")] == []
+    assert world.intacct.on_hand("MLC-1000", "WH-US") <= world.opening[("MLC-1000", "WH-US")]
+
+    # customers both ways: CUSTOMERID kept on Commerce, Intacct-only customer created in
+    # Commerce, the one without an email quarantined, credit limits on B2B companies, conflicts
+    with world.adobe.lock:
+        people = [dict(c) for c in world.adobe.store.rows("customer")]
+        credits = {c["company_id"]: dict(c) for c in world.adobe.store.rows("credit")}
+    kept = {a["value"] for c in people for a in c["custom_attributes"] if a["attribute_code"] == "intacct_customer_id"}
+    assert "C-9001" in kept and "C-9002" not in kept
+    assert {r.target_id for r in world.ledger.documents(O2C, doc_type="customer", status=POSTED)} <= kept
+    icustomers = {r.natural_key: r.status for r in world.ledger.documents(O2C, doc_type="icustomer")}
+    assert icustomers["C-9001"] == POSTED and icustomers["C-9002"] == QUARANTINED
+    limits = {Decimal(str(c["credit_limit"])) for c in credits.values()}
+    assert all(limit == limit.quantize(Decimal("0.01")) for limit in limits)
+    assert Decimal(str(world.seeded.companies["Northwind Traders"])) + Decimal("2500.00") in limits
+    conflicts = world.ledger.documents(O2C, doc_type="conflict")
+    assert any("ANA ALVAREZ" in c.last_error and "commerce (master)" in c.last_error for c in conflicts)
+    renamed = next(r for r in world.intacct.customers() if r["NAME"].lower() == "ana alvarez")
+    assert renamed["NAME"] == "Ana Alvarez"  # Commerce masters the name: written to Intacct
+
+
+def test_payment_waits_for_its_invoice_then_applies(o2c_world_factory):
+    """The guest customer is missing in Intacct: guest orders' invoices fail, their payments and
+    refunds wait in the ledger (not failed). Once the customer exists and the orders are
+    replayed, the next run applies each waiting payment to its invoice."""
+    from ml_connector.flows.replay import replay
+
+    world = o2c_world_factory(orders=30, seed=5)
+    with world.intacct.lock:
+        guest = world.intacct.store.find("CUSTOMER", "C-WEBGUEST")
+        world.intacct.store.remove("CUSTOMER", guest["RECORDNO"])
+    state, _ = run()
+    assert state.is_completed()
+    failed = world.ledger.documents(O2C, status=FAILED, doc_type="order")
+    assert failed and all("C-WEBGUEST" in r.last_error for r in failed)
+    waiting = [r for r in world.ledger.documents(O2C, status=RECEIVED) if r.error_class == "waiting"]
+    assert waiting and all("waits for AR invoice" in r.last_error for r in waiting)
+    assert state.result()["failed"] == len(failed)  # the waiting ones are not failures
+
+    world.intacct.add_customer("C-WEBGUEST", "Web guests")
+    replayed = replay(integration=O2C, tenant="demo-commerce", status=FAILED)
+    assert replayed["posted"] == len(failed)
+    state, _ = run()
+    assert state.is_completed()
+    assert not world.ledger.status_counts(O2C).get(RECEIVED)
+    found = problems(world)
+    assert found["missing"] == [] and found["duplicated"] == [], found
+
+
+def test_lost_responses_and_retries_never_make_a_second_document(o2c_world_factory):
+    world = o2c_world_factory(orders=24, seed=13, intacct_faults=FaultPlan(rate_lost_write=0.3, rate_5xx=0.05, seed=3),
+                              adobe_faults=FaultPlan(rate_5xx=0.03, rate_429=0.03, seed=4))
+    states = run_until_drained(world, envelope_size=7)
+    assert states[-1].is_completed()
+    assert world.intacct.faults.counts.get("lost_write", 0) > 0
+    found = problems(world)
+    assert found["missing"] == [] and found["duplicated"] == [], found
+    numbers = Counter(i["RECORDID"] for i in world.intacct.ar_invoices())
+    assert numbers and max(numbers.values()) == 1
+
+
+def test_a_dead_runs_intent_is_settled_by_lookup_not_posted_again(o2c_world_factory):
+    """A run died after Intacct committed an AR invoice but before the ledger heard of it: the
+    next run finds the invoice by number and records it; nothing is posted twice."""
+    from ml_connector.tasks import commerce_o2c_post as post
+    from ml_connector.tasks.commerce_o2c import ingest_changes
+    from ml_connector.tasks.commerce_o2c_build import Links, plan
+    from ml_connector.tasks.resources import tenant
+
+    world = o2c_world_factory(orders=12, seed=21, bad=False)
+    res = tenant("demo-commerce")
+    for kind in ("products", "customers", "orders"):
+        ingest_changes.fn("demo-commerce", kind, "dead-run")
+    for doc_type in ("item", "customer"):
+        post.post_type(res, doc_type, res.ledger.pending_ids(O2C), "dead-run", 100)
+    order = res.ledger.documents(O2C, doc_type="order", status=RECEIVED)[0]
+    [claimed] = res.ledger.claim(O2C, [order.id], "dead-run")  # the intent ...
+    planned = plan(claimed, Links.load(res.ledger), world.commerce)
+    [result] = res.intacct().post_functions([planned.function], entity=planned.entity)  # ... the write ...
+    assert result.ok  # ... and the process dies before the outcome
+    state, _ = run()
+    assert state.is_completed() and state.result()["resolved_posted"] == 1
+    row = res.ledger.documents(O2C, ids=[order.id])[0]
+    assert row.status == POSTED and row.target_id == result.key
+    numbers = Counter(i["RECORDID"] for i in world.intacct.ar_invoices())
+    assert numbers[order.target_ref] == 1 and max(numbers.values()) == 1
