@@ -8,14 +8,15 @@ COLUMNS = ("read", "posted", "skipped_duplicates", "failed", "quarantined", "ski
 def render_demo(report: dict) -> str:
     lines = [f"ml-connector demo: {report['documents']} documents, faults={report['faults']}, "
              f"{report['seconds']}s, Prefect API {report['prefect_api']}", ""]
-    header = f"{'integration':<14}" + "".join(f"{c:>20}" for c in COLUMNS)
+    width = max([len("reconciliation"), *map(len, report["integrations"])]) + 2  # the longest name sets it
+    header = f"{'integration':<{width}}" + "".join(f"{c:>20}" for c in COLUMNS)
     lines += [header, "-" * len(header)]
     for name, data in report["integrations"].items():
-        lines.append(f"{name:<14}" + "".join(f"{data[c]:>20}" for c in COLUMNS))
-    lines += ["", f"{'reconciliation':<14}{'expected':>12}{'present':>12}{'missing':>12}{'duplicated':>12}{'unexpected':>12}"]
+        lines.append(f"{name:<{width}}" + "".join(f"{data[c]:>20}" for c in COLUMNS))
+    recon = ("expected", "present", "missing", "duplicated", "unexpected")
+    lines += ["", f"{'reconciliation':<{width}}" + "".join(f"{c:>12}" for c in recon)]
     for name, data in report["integrations"].items():
-        r = data["reconciliation"]
-        lines.append(f"{name:<14}{r['expected']:>12}{r['present']:>12}{r['missing']:>12}{r['duplicated']:>12}{r['unexpected']:>12}")
+        lines.append(f"{name:<{width}}" + "".join(f"{data['reconciliation'][c]:>12}" for c in recon))
     lines.append("")
     standard = {"expected", "present", "missing", "duplicated", "unexpected"}
     for name, data in report["integrations"].items():

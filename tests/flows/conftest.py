@@ -3,6 +3,8 @@ saved on the session's Prefect test server, a fresh SQLite ledger per test."""
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 
 import pytest
@@ -163,6 +165,9 @@ def make_o2c_world(tmp_path, monkeypatch, *, orders: int = 30, adobe_faults=None
     seed_customers(adobe, intacct, mapping.commerce)
     save_block("demo-commerce", "adobe", adobe.credentials())
     save_block("demo-commerce", "intacct", intacct.credentials())
+    # A run reads changes up to its start, to the second, excluding that second (it may still
+    # commit); what was seeded in the same second would wait for the next run. Start after it.
+    time.sleep(1.01 - time.time() % 1)
     return O2cWorld(adobe, intacct, mapping, seeded, opening)
 
 
@@ -214,8 +219,6 @@ def make_commerce_world(tmp_path, monkeypatch, *, adobe_faults=None, intacct_fau
     monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
     reset()
     shared_sessions().clear()
-    import time
-
     # Commerce's clock a few minutes behind ours: what a test makes "now" is already inside the
     # window a run reads (which ends at the run's start, to the second, by design).
     adobe_options.setdefault("clock", lambda: time.time() - 300)
