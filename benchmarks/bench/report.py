@@ -120,41 +120,34 @@ def _peak(memory: list[dict], memory_raw: list[dict]) -> dict:
     return peak
 
 
-def _outbound(runs: dict) -> dict:
+def _product_vs_raw(runs: dict, integration: str, target: str, **extra) -> dict:
+    """One integration's product and raw runs: throughput, their paired ratio (wall and CPU),
+    requests per posted document to ``target`` and SPS, task runs per 1,000 documents."""
     product, raw = summary(runs["product"]), summary(runs["raw"])
     ratio, ratio_runs = paired_ratio(runs["product"], runs["raw"])
     return {
-        "integration": "intacct-sps",
+        "integration": integration,
         "product": product,
         "raw": raw,
         "docs_per_second": {"product": product["docs_per_second"], "raw": raw["docs_per_second"]},
         "ratio_product_to_raw": ratio,
         "ratio_product_to_raw_runs": ratio_runs,
         "ratio_product_to_raw_cpu": paired_ratio(runs["product"], runs["raw"], "docs_per_cpu_second")[0],
-        "requests_per_posted_doc": {"intacct": product["intacct_requests_per_posted_doc"],
+        "requests_per_posted_doc": {target: product[f"{target}_requests_per_posted_doc"],
                                     "sps": product["sps_requests_per_posted_doc"]},
         "prefect_task_runs_per_1000_docs": product["prefect_task_runs_per_1000_docs"],
+        **extra,
         "webhook_to_posted_latency": WEBHOOK_POLLED,
     }
+
+
+def _outbound(runs: dict) -> dict:
+    return _product_vs_raw(runs, "intacct-sps", "intacct")
 
 
 def _sps_qbo(runs: dict) -> dict:
-    product, raw = summary(runs["product"]), summary(runs["raw"])
-    ratio, ratio_runs = paired_ratio(runs["product"], runs["raw"])
-    return {
-        "integration": "sps-qbo",
-        "product": product,
-        "raw": raw,
-        "docs_per_second": {"product": product["docs_per_second"], "raw": raw["docs_per_second"]},
-        "ratio_product_to_raw": ratio,
-        "ratio_product_to_raw_runs": ratio_runs,
-        "ratio_product_to_raw_cpu": paired_ratio(runs["product"], runs["raw"], "docs_per_cpu_second")[0],
-        "requests_per_posted_doc": {"qbo": product["qbo_requests_per_posted_doc"],
-                                    "sps": product["sps_requests_per_posted_doc"]},
-        "prefect_task_runs_per_1000_docs": product["prefect_task_runs_per_1000_docs"],
-        "note": "posted = purchase orders (only RSX orders post; invoices and shipments are skipped)",
-        "webhook_to_posted_latency": WEBHOOK_POLLED,
-    }
+    return _product_vs_raw(runs, "sps-qbo", "qbo",
+                           note="posted = purchase orders (only RSX orders post; invoices and shipments are skipped)")
 
 
 def _targets(r: dict, webhook: list[dict]) -> list[dict]:

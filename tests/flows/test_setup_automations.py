@@ -10,12 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
-import pytest
 import yaml
 from prefect import flow
 from prefect.client.orchestration import get_client
@@ -29,6 +27,8 @@ from ml_connector.cli import main
 from ml_connector.integrations import INTEGRATIONS
 from ml_connector.ops.setup import ZOMBIE_AUTOMATION, ZOMBIE_WINDOW, automations, zombie_automation
 from ml_connector.sandbox.intacct import IntacctEmulator
+
+from tests.waiting import wait_for as shared_wait_for
 
 # A stand-in for a worker running a deployment's flow run: the real flow engine (heartbeats
 # included) runs a flow of the same name as one of ours that hangs, until SIGKILLed.
@@ -62,13 +62,7 @@ def delete_named(names) -> None:
 
 
 def wait_for(condition, what: str, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
+    return shared_wait_for(condition, what, timeout, interval=0.5)
 
 
 def heartbeat_of(api: str, run_id: uuid.UUID) -> ReceivedEvent | None:

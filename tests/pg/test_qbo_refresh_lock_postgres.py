@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -22,6 +21,8 @@ from ml_connector.mappings.tenant import tenant_path
 from ml_connector.sandbox.qbo import TOKEN_PATH, QboEmulator
 from ml_connector.sandbox.serve import serve_in_thread
 from ml_connector.tasks.qbo_tokens import BlockTokenStore, advisory_lock
+
+from tests.waiting import wait_for as shared_wait_for
 
 TENANT = "pgqbo"
 
@@ -68,13 +69,7 @@ def advisory_locks(engine) -> dict[bool, int]:
 
 
 def wait_for(condition, what: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
+    return shared_wait_for(condition, what, timeout, interval=0.1)
 
 
 @pytest.fixture()

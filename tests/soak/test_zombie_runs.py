@@ -10,16 +10,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
-import pytest
 
 from ml_connector.flows.intacct_to_sps import EPOCH, intacct_to_sps
 from ml_connector.tasks.outbound import INTEGRATION, invoice_row
 from ml_connector.tasks.resources import tenant
+
+from tests.waiting import wait_for as shared_wait_for
 
 # The child claims every received outbound document under its own flow run, then hangs.
 CHILD = """
@@ -59,13 +59,7 @@ def zombie_automation(tag: str, within: timedelta):
 
 
 def wait_for(condition, what: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(1.0)
-    pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
+    return shared_wait_for(condition, what, timeout, interval=1.0)
 
 
 def heartbeats(api: str, run_id: str) -> int:
