@@ -8,6 +8,9 @@ emulators in a process of their own (``bench/emulator_host.py``). One run measur
   ``bench/raw_pipelines.py``; the HTTP request counts and the ledger counts must equal the
   product's, checked on every repeat) and **naive** (a Prefect task per document per step,
   ``bench/naive.py``, at a smaller size); peak memory at two sizes (``bench/memory.py``);
+* the same SPS -> Intacct product, raw and naive again with every emulator request delayed
+  ``--wan-latency-ms`` (default 50 ms, a WAN round trip): on loopback a request costs only CPU,
+  while the real APIs are reached over a network, where waiting dominates;
 * Intacct -> SPS (outbound) and SPS -> QuickBooks Online: product and raw;
 * QBO -> SPS: webhook-to-posted latency through the deployment trigger, by phase
   (``bench/webhook.py``);
@@ -48,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--outbound-documents", type=int, help="AR invoices for the outbound flow (default 2000)")
     parser.add_argument("--qbo-documents", type=int, help="RSX files for SPS -> QBO (default 2000; 0 skips it)")
     parser.add_argument("--webhook-events", type=int, help="QBO notifications timed end to end (default 10; 0 skips)")
-    parser.add_argument("--webhook-polls", help="runner poll intervals (s) to time them under (default 10,1)")
+    parser.add_argument("--webhook-polls", help="runner poll intervals (s) to time the trigger path under (default 1)")
     parser.add_argument("--page-size", type=int)
     parser.add_argument("--repeat", type=int)
     parser.add_argument("--memory-sizes", help="two sizes, comma-separated (default 10000,100000)")
@@ -57,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="delay every emulator request by this much, like a WAN round trip (default 0)")
+    parser.add_argument("--wan-latency-ms", type=float,
+                        help="also run SPS -> Intacct product/raw/naive with every request delayed this much "
+                             "(default 50; 0 skips)")
+    parser.add_argument("--wan-documents", type=int, help="inbound documents for the WAN product vs raw (default 2000)")
+    parser.add_argument("--wan-naive-documents", type=int, help="documents for the WAN product vs naive (default 200)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on the last line")
     # child modes: the processes the suite starts
@@ -70,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 def _sizes(args: argparse.Namespace) -> dict:
     sizes = dict(QUICK if args.quick else FULL)
     for key in ("documents", "naive_documents", "outbound_documents", "qbo_documents", "page_size", "repeat",
-                "webhook_events"):
+                "webhook_events", "wan_latency_ms", "wan_documents", "wan_naive_documents"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
     if args.memory_sizes:

@@ -48,12 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     wserve.add_argument("--port", type=int, default=8080)
     wserve.add_argument("--host", default="127.0.0.1")
     wserve.add_argument("--tenant", default="demo-qbo")
+    wserve.add_argument("--no-worker", action="store_true",
+                        help="do not start the delivery worker child process (`webhooks worker` runs elsewhere)")
     wserve.set_defaults(func=lambda args: __import__("ml_connector.webhooks.app", fromlist=["serve"]).serve(
-        args.tenant, args.port, args.host) or 0)
-    wworker = wsub.add_parser("worker", help="serve the qbo-webhook-delivery task (Prefect task worker) for "
-                                             "ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker")
+        args.tenant, args.port, args.host, worker=not args.no_worker) or 0)
+    wworker = wsub.add_parser("worker", help="serve the webhook delivery tasks (Prefect task worker); "
+                                             "`webhooks serve` starts one itself unless --no-worker")
     wworker.add_argument("--tenant", action="append", help="a tenant to warm up (repeatable; default demo-qbo)")
-    wworker.set_defaults(func=lambda args: __import__("ml_connector.tasks.qbo_webhook", fromlist=["serve_worker"])
+    wworker.set_defaults(func=lambda args: __import__("ml_connector.webhooks.worker", fromlist=["serve_worker"])
                          .serve_worker(args.tenant or ["demo-qbo"]) or 0)
 
     preview = sub.add_parser("preview", help="translate one document file without posting")

@@ -27,3 +27,12 @@ def max_document_bytes() -> int:
     """The largest inbound document accepted (``ML_CONNECTOR_MAX_DOCUMENT_BYTES``, default
     5 MB); larger ones are quarantined unparsed, which keeps memory bounded per document."""
     return int(os.environ.get("ML_CONNECTOR_MAX_DOCUMENT_BYTES", str(5_000_000)))
+
+
+def sps_concurrency() -> int:
+    """The most SPS requests one task keeps in flight (``ML_CONNECTOR_SPS_CONCURRENCY``,
+    default 32, at least 1); tasks/io_pool.py runs fewer when the round trip is short. SPS
+    serves one file per request and publishes no rate limit, so a page of 500 is 500 downloads
+    and 500 deletes: over a WAN the overlap is what sets the throughput. Its 429s are honoured
+    by the retry layer."""
+    return max(1, int(os.environ.get("ML_CONNECTOR_SPS_CONCURRENCY", "32")))

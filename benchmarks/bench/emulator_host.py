@@ -13,6 +13,8 @@ import sys
 import time
 
 from . import QBO_TENANT, RUN_PY, TENANT
+
+COMMERCE_TENANT = "demo-commerce"
 from .memory import mb, peak_rss_kb
 
 
@@ -38,7 +40,10 @@ def emulator_host_main() -> int:
 
     def world(documents: int = 0, seed: int = 11, bad_fraction: float = 0.0, ar_invoices: int = 0,
               latency_ms: float = 0.0, target: str = "intacct") -> dict:
-        """Fresh emulators: SPS and the ``target`` (intacct, or qbo for the demo-qbo tenant)."""
+        """Fresh emulators: SPS and the ``target`` (intacct, or qbo for the demo-qbo tenant;
+        ``adobe``: Adobe Commerce and Intacct for the demo-commerce tenant, no SPS)."""
+        if target == "adobe":
+            return adobe_world(seed=seed)
         stop()
         started = time.perf_counter()
         sps, seeded = SpsEmulator(), Seeded()
@@ -130,12 +135,62 @@ def emulator_host_main() -> int:
         body, headers = qbo.signed_notification([change], fmt="cloudevents")
         return {"body": body.decode(), "headers": dict(headers)}
 
+    def adobe_world(seed: int = 11) -> dict:
+        """Adobe Commerce (a small seeded store) and the Commerce company in Intacct (procure
+        side, vendors already there), served over HTTP; Intacct documents' creation is timed."""
+        from ml_connector.demo_parts.commerce_intacct_ap import seed_procure, setup_commerce_company
+        from ml_connector.sandbox._adobe_seed import seed_adobe
+        from ml_connector.sandbox.adobe import AdobeEmulator
+
+        stop()
+        started = time.perf_counter()
+        commerce, intacct = AdobeEmulator(), IntacctEmulator()
+        state["served"] = [serve_in_thread(commerce), serve_in_thread(intacct)]
+        tenant_mapping = mappings.setdefault(COMMERCE_TENANT, load_tenant(tenant_path(COMMERCE_TENANT)))
+        setup_commerce_company(intacct)
+        with commerce.lock:
+            seed_adobe(commerce.store, orders=4, seed=seed, bad=False)
+            seed_procure(intacct, commerce.store, tenant_mapping)
+        posted: dict[str, float] = {}  # Intacct document -> wall time it was stored
+        insert = intacct.store.insert
+
+        def timed_insert(object_name: str, values: dict, items=()) -> str:
+            recordno = insert(object_name, values, items)
+            if object_name in ("APBILL", "PODOCUMENT"):
+                posted.setdefault(f"{object_name}:{recordno}", time.time())
+            return recordno
+
+        intacct.store.insert = timed_insert
+        intacct.requests = commerce.requests = 0
+        state.update(target="adobe", other=intacct, commerce=commerce, mapping=tenant_mapping, posted=posted)
+        creds = commerce.credentials()
+        creds.pop("webhook_hmac_secret", None)  # RSA signatures, as the demo configures them
+        return {"adobe": creds, "intacct": intacct.credentials(), "seed_seconds": round(time.perf_counter() - started, 2)}
+
+    def adobe_event(n: int) -> dict:
+        """A new order of a seeded customer (whose vendor Intacct has), and its signed webhook."""
+        commerce = state["commerce"]
+        with commerce.lock:
+            store = commerce.store
+            customer = sorted(store.rows("customer"), key=lambda c: c["id"])[0]
+            product = store.rows("product")[n % len(store.rows("product"))]
+            order = store.place_order(store_id=customer.get("store_id") or 1, customer=customer, lines=[
+                {"sku": product["sku"], "name": product["name"], "product_id": product["id"],
+                 "price": product["price"], "qty": 1 + n % 3}])
+        body, headers = commerce.webhook_delivery("order", order["entity_id"])
+        return {"body": body.decode(), "headers": dict(headers), "document": f"CO-{order['increment_id']}"}
+
+    def intacct_posted() -> dict:
+        posted = state["posted"]
+        return {"count": len(posted), "last_upload": max(posted.values(), default=None)}
+
     def inbox() -> dict:
         uploads = state["uploads"]
         return {"count": len(state["sps"].inbox()), "last_upload": max(uploads.values(), default=None)}
 
     handlers = {"world": world, "stats": stats, "qbo_event": qbo_event, "inbox": inbox,
                 "uploads": lambda: dict(state["uploads"]), "quit": lambda: stop() or {}}
+    handlers.update(adobe_event=adobe_event, intacct_posted=intacct_posted)
     for line in sys.stdin:
         command = json.loads(line)
         try:

@@ -30,8 +30,9 @@ def raw_sps_to_intacct(tenant: str, page_size: int = 500) -> dict:
                                   lease=timedelta(seconds=intent_lease_seconds()))
     ledger = tenant_resources(tenant).ledger
     cursor = ledger.get_cursor(INTEGRATION)
-    deferred = 0
-    with ThreadPoolExecutor(max_workers=1) as prefetch:  # the flow's fetch_page.submit, in the caller's context
+    deferred, consuming = 0, None
+    # the flow's fetch_page.submit and consume_files.submit, each in a copy of the caller's context
+    with ThreadPoolExecutor(max_workers=1) as prefetch, ThreadPoolExecutor(max_workers=1) as deletes:
         upcoming = prefetch.submit(contextvars.copy_context().run, fetch_page.fn, tenant, cursor, page_size)
         for _ in range(MAX_PAGES):
             page = upcoming.result()
@@ -42,10 +43,14 @@ def raw_sps_to_intacct(tenant: str, page_size: int = 500) -> dict:
             report = ingest_page.fn(tenant, page, run_id, None, None)
             if report.new_ids:
                 post_bills.fn(tenant, report.new_ids, run_id, report.bills)
-            consume_files.fn(tenant, report.consumed)
+            if consuming is not None:
+                consuming.result()
+            consuming = deletes.submit(contextvars.copy_context().run, consume_files.fn, tenant, report.consumed)
             ledger.set_cursor(INTEGRATION, page.next_cursor)
             if page.next_cursor is None:
                 break
+        if consuming is not None:
+            consuming.result()
     after = 0
     while ids := ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):
         post_bills.fn(tenant, ids, run_id)

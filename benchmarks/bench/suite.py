@@ -24,29 +24,39 @@ from .throughput import (
     raw_outbound,
     raw_qbo,
 )
-from .webhook import measure_webhook_latency
+from .webhook import measure_adobe_webhook_latency, measure_webhook_latency
 
 FULL = dict(documents=2000, naive_documents=300, outbound_documents=2000, qbo_documents=2000, page_size=500,
-            repeat=3, memory_sizes=(10_000, 100_000), webhook_events=10, webhook_polls=(10, 1))
+            repeat=3, memory_sizes=(10_000, 100_000), webhook_events=10, webhook_polls=(1,),
+            wan_latency_ms=50.0, wan_documents=2000, wan_naive_documents=200)
 QUICK = dict(documents=60, naive_documents=12, outbound_documents=40, qbo_documents=60, page_size=25, repeat=1,
-             memory_sizes=(40, 200), webhook_events=0, webhook_polls=(10,))
+             memory_sizes=(40, 200), webhook_events=0, webhook_polls=(10,),
+             wan_latency_ms=20.0, wan_documents=40, wan_naive_documents=6)
 
 
 def run_suite(*, documents: int, naive_documents: int, outbound_documents: int, qbo_documents: int, page_size: int,
               repeat: int, memory_sizes: tuple[int, ...], seed: int = 11, bad_fraction: float = 0.0,
               quick: bool = False, memory_raw: bool = False, latency_ms: float = 0.0, webhook_events: int = 0,
-              webhook_polls: tuple[float, ...] = (10,)) -> dict:
+              webhook_polls: tuple[float, ...] = (10,), wan_latency_ms: float = 0.0, wan_documents: int = 0,
+              wan_naive_documents: int = 0) -> dict:
     """Run every measurement once per repeat (product and raw alternate which goes first) and
-    return the report. Needs a Prefect API (``prefect_api()``, or a test's server)."""
+    return the report. Needs a Prefect API (``prefect_api()``, or a test's server).
+
+    ``wan_latency_ms`` > 0 repeats the SPS -> Intacct product, raw and naive runs with every
+    emulator request delayed that long (a WAN round trip, as the real APIs are reached), on
+    ``wan_documents`` and ``wan_naive_documents``: on loopback the request is nearly free, so
+    only CPU is compared; over a WAN the waiting dominates, as it does in production."""
     config = dict(documents=documents, naive_documents=naive_documents, outbound_documents=outbound_documents,
                   qbo_documents=qbo_documents, page_size=page_size, repeat=repeat, memory_sizes=list(memory_sizes),
                   seed=seed, bad_fraction=bad_fraction, quick=quick, latency_ms=latency_ms,
-                  webhook_events=webhook_events, webhook_polls=list(webhook_polls))
+                  webhook_events=webhook_events, webhook_polls=list(webhook_polls), wan_latency_ms=wan_latency_ms,
+                  wan_documents=wan_documents, wan_naive_documents=wan_naive_documents)
     work = Path(tempfile.mkdtemp(prefix="mlc-bench-"))
     world.SETTLE_SECONDS["value"] = 1.0 if quick else 3.0
     load_start, started = os.getloadavg(), time.monotonic()
     runs: dict[str, dict[str, list]] = {"inbound": {"product": [], "raw": [], "product_small": [], "naive": []},
-                                        "outbound": {"product": [], "raw": []}, "sps_qbo": {"product": [], "raw": []}}
+                                        "outbound": {"product": [], "raw": []}, "sps_qbo": {"product": [], "raw": []},
+                                        "inbound_wan": {"product": [], "raw": [], "product_small": [], "naive": []}}
     with EmulatorHost(latency_ms) as host:
         if not quick:  # --quick checks that everything runs, not how fast
             progress("warming up (a small product and raw run, not counted)")
@@ -56,14 +66,22 @@ def run_suite(*, documents: int, naive_documents: int, outbound_documents: int, 
             _one_repeat(host, work, n, repeat, runs, config)
         memory = [_memory(host, work, size, config, "product") for size in memory_sizes]
         webhook = []
-        if webhook_events and qbo_documents:
-            for poll in webhook_polls:
-                progress(f"webhook-to-posted: {webhook_events} QBO notifications, runner polling every {poll} s")
-                webhook.append(measure_webhook_latency(host, work, webhook_events, poll))
-            progress(f"webhook-to-posted: {webhook_events} QBO notifications, task-worker dispatch")
+        if webhook_events and qbo_documents:  # the default path first (the service with its own worker)
+            progress(f"webhook-to-posted: {webhook_events} QBO notifications, default path (task-worker dispatch)")
             webhook.append(measure_webhook_latency(host, work, webhook_events, dispatch="task-worker"))
+            progress(f"webhook-to-posted: {webhook_events} Adobe Commerce orders -> Intacct AP bills, default path")
+            webhook.append(measure_adobe_webhook_latency(host, work, webhook_events))
+            for poll in webhook_polls:
+                progress(f"webhook-to-posted: {webhook_events} QBO notifications, trigger path, runner polling every {poll} s")
+                webhook.append(measure_webhook_latency(host, work, webhook_events, poll))
         memory_raw_runs = [_memory(host, work, size, config, "raw") for size in memory_sizes] if memory_raw else []
-    report = build_report(runs["inbound"], runs["outbound"], runs["sps_qbo"], memory, memory_raw_runs, webhook)
+    if wan_latency_ms and wan_documents:
+        with EmulatorHost(wan_latency_ms) as wan_host:
+            for n in range(repeat):
+                _one_repeat(wan_host, work, n, repeat, runs, config, wan=True)
+    report = build_report(runs["inbound"], runs["outbound"], runs["sps_qbo"], memory, memory_raw_runs, webhook,
+                          inbound_wan=runs["inbound_wan"] if runs["inbound_wan"]["product"] else None,
+                          wan_latency_ms=wan_latency_ms)
     report["config"] = config
     report["machine"] = dict(cpus=os.cpu_count(), python=platform.python_version(), prefect=_prefect_version(),
                              loadavg_at_start=[round(x, 2) for x in load_start],
@@ -73,26 +91,30 @@ def run_suite(*, documents: int, naive_documents: int, outbound_documents: int, 
     return report
 
 
-def _one_repeat(host: EmulatorHost, work: Path, n: int, repeat: int, runs: dict, c: dict) -> None:
+def _one_repeat(host: EmulatorHost, work: Path, n: int, repeat: int, runs: dict, c: dict, *, wan: bool = False) -> None:
     """Product and raw of each integration back to back (their order alternating per repeat, so
-    neither always runs on the warmer machine), then the product and naive at the naive size."""
+    neither always runs on the warmer machine), then the product and naive at the naive size.
+    ``wan``: SPS -> Intacct only, at the WAN sizes, on a host that delays every request."""
     seed, page_size = c["seed"] + n, c["page_size"]
     order = ("product", "raw") if n % 2 == 0 else ("raw", "product")
-    pairs = [("inbound", product_inbound, raw_inbound, c["documents"], "documents")]
-    pairs.append(("outbound", product_outbound, raw_outbound, c["outbound_documents"], "AR invoices"))
-    if c["qbo_documents"]:
-        pairs.append(("sps_qbo", product_sps_qbo, raw_qbo, c["qbo_documents"], "RSX files"))
+    if wan:
+        pairs = [("inbound_wan", product_inbound, raw_inbound, c["wan_documents"], "documents")]
+    else:
+        pairs = [("inbound", product_inbound, raw_inbound, c["documents"], "documents")]
+        pairs.append(("outbound", product_outbound, raw_outbound, c["outbound_documents"], "AR invoices"))
+        if c["qbo_documents"]:
+            pairs.append(("sps_qbo", product_sps_qbo, raw_qbo, c["qbo_documents"], "RSX files"))
     for section, product_fn, raw_fn, size, unit in pairs:
-        extra = (c["bad_fraction"],) if section == "inbound" else ()
+        extra = (c["bad_fraction"],) if section.startswith("inbound") else ()
         for which in order:
             progress(f"repeat {n + 1}/{repeat}: {section} {which}, {size} {unit}")
             fn = product_fn if which == "product" else raw_fn
             runs[section][which].append(fn(host, work, size, page_size, seed, *extra))
             progress(f"  {runs[section][which][-1]['docs_per_second']} docs/s")
         assert_same_work(runs[section]["product"][-1], runs[section]["raw"][-1], section)
-        if section == "inbound":
-            progress(f"repeat {n + 1}/{repeat}: inbound product and naive, {c['naive_documents']} documents")
-            small = c["naive_documents"]
+        if section.startswith("inbound"):
+            small = c["wan_naive_documents"] if wan else c["naive_documents"]
+            progress(f"repeat {n + 1}/{repeat}: {section} product and naive, {small} documents")
             runs[section]["product_small"].append(product_inbound(host, work, small, page_size, seed, *extra))
             runs[section]["naive"].append(naive_inbound(host, work, small, page_size, seed, *extra))
             progress(f"  product {runs[section]['product_small'][-1]['docs_per_second']} docs/s, "

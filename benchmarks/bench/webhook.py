@@ -1,21 +1,31 @@
-"""Webhook-to-posted latency of QBO -> SPS, through the path the product deploys:
+"""Webhook-to-posted latency, through the paths the product deploys.
 
-    signed QBO notification -> webhook service (``ml-connector webhooks serve``, own process):
-    verified, stored in the ledger, Prefect event ``ml-connector.qbo.notification`` emitted ->
-    the ``qbo-to-sps`` deployment's trigger (prefect.yaml) creates a flow run -> the runner
-    serving the deployment (own process) picks it up at its next poll and starts a new process
-    for it -> the flow reads the stored notifications and uploads the RSX invoice to SPS.
+The default path (``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker``, :data:`TASK_WORKER`), as a user
+runs it: ``ml-connector webhooks serve`` (own process) verifies and stores the notification,
+answers, and hands it with ``.delay()`` to its delivery task (``qbo-webhook-delivery``, or
+``adobe-webhook-delivery`` per consumer), which the service's own child process, the delivery
+worker, runs at once. The service is started once and warmed with one notification that is not
+counted (a long-running service's steady state); the phases come from each delivery task run's
+creation and state history (``TASK_PHASES``). Measured for
 
-Each notification is timed from its POST to the moment the SPS emulator stored the upload (the
-emulator host records it; one machine, one clock), one notification at a time. Where the time
-goes is read back from Prefect afterwards: the event's ``occurred``/``received`` stamps and
-each run's state history give the phases below, as medians over the notifications.
+* QBO -> SPS: a signed QBO notification until the RSX invoice is stored in the SPS emulator
+  (:func:`measure_webhook_latency`);
+* Adobe Commerce -> Intacct payables: a signed Commerce order webhook until its AP bill is
+  stored in the Intacct emulator (:func:`measure_adobe_webhook_latency`).
 
-``dispatch="task-worker"`` measures the product's other path instead
-(``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker``): the webhook service hands the stored
-notification to the ``qbo-webhook-delivery`` task with ``.delay()`` and ``ml-connector webhooks
-worker`` (own process, started once and warmed with one notification that is not counted) runs
-it; its phases come from each task run's creation and state history (``TASK_PHASES``).
+The trigger path (``ML_CONNECTOR_WEBHOOK_DISPATCH=trigger``, :data:`TRIGGER`), kept for QBO
+because it explains where seconds go:
+
+    signed QBO notification -> webhook service (own process): verified, stored in the ledger,
+    Prefect event ``ml-connector.qbo.notification`` emitted -> the ``qbo-to-sps`` deployment's
+    trigger (prefect.yaml) creates a flow run -> the runner serving the deployment (own
+    process) picks it up at its next poll and starts a new process for it -> the flow reads the
+    stored notifications and uploads the RSX invoice to SPS.
+
+Each notification is timed from its POST to the moment the emulator stored the document (the
+emulator host records it; one machine, one clock), one notification at a time. On the trigger
+path, the event's ``occurred``/``received`` stamps and each run's state history give the
+phases (``PHASES``), as medians over the notifications.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import QBO_TENANT, RUN_PY
-from .emulator_host import EmulatorHost
+from .emulator_host import COMMERCE_TENANT, EmulatorHost
 from .world import fresh_world
 
 # (phase, from, to): the stamps each notification's record holds, in the order they happen
@@ -76,54 +86,104 @@ def measure_webhook_latency(host: EmulatorHost, work: Path, events: int, poll_se
                             dispatch: str = TRIGGER) -> dict:
     """Deliver ``events`` signed QBO notifications one at a time and time each to its RSX invoice
     in SPS. ``dispatch``: the product's ``trigger`` path (the deployment's runner polls every
-    ``poll_seconds``) or its ``task-worker`` path. ``runner_argv`` and ``service_argv`` replace
-    the runner (or worker) and the webhook service (the prototypes); the phases are then not read."""
+    ``poll_seconds``) or its default ``task-worker`` path (the service and its own delivery
+    worker). ``runner_argv`` and ``service_argv`` replace the runner and the webhook service
+    (the prototypes); the phases are then not read."""
+    from ml_connector.tasks.qbo_webhook import DELIVERY
     from ml_connector.webhooks.app import DEPLOYMENT
 
     fresh_world(host, work, target="qbo")
-    env = _child_env(work, poll_seconds)
+    env = _child_env(work, poll_seconds, dispatch)
     worker_path = dispatch == TASK_WORKER
-    if worker_path:
-        env["ML_CONNECTOR_WEBHOOK_DISPATCH"] = TASK_WORKER
-        runner_argv = runner_argv or [sys.executable, "-m", "ml_connector.cli", "webhooks", "worker",
-                                      "--tenant", QBO_TENANT]
     log = open(work / f"webhook-{uuid.uuid4().hex[:6]}.log", "w")
-    trigger_path = runner_argv is None
+    trigger_path = runner_argv is None and not worker_path
     stamps = trigger_path or (worker_path and service_argv is None)
-    runner = subprocess.Popen(runner_argv or [sys.executable, str(RUN_PY), "--serve-qbo-to-sps"],
-                              env=env, stdout=log, stderr=log)
+    runner = None
+    if runner_argv is not None or trigger_path:
+        runner = subprocess.Popen(runner_argv or [sys.executable, str(RUN_PY), "--serve-qbo-to-sps"],
+                                  env=env, stdout=log, stderr=log)
     service = None
     try:
         if trigger_path:
             _wait_for_deployment(DEPLOYMENT, runner, log.name)
         service, port = _start_service(service_argv, env, log)
-        if worker_path:  # a long-running worker's steady state: its first delivery is not counted
+        if worker_path:  # a long-running service's steady state: its first delivery is not counted
             _deliver(host, port, 1, log.name, first=events)
         since = datetime.now(timezone.utc)
         records = _deliver(host, port, events, log.name)
         if trigger_path:
             _add_prefect_stamps(records, DEPLOYMENT, since)
         elif stamps:
-            _add_task_run_stamps(records, since)
+            _add_task_run_stamps(records, since, DELIVERY)
     finally:
         _stop(service, runner)
         log.close()
         if trigger_path:
             _delete_deployment(DEPLOYMENT)
+    return _result(records, poll_seconds, trigger_path, dispatch, worker_path and stamps)
+
+
+def measure_adobe_webhook_latency(host: EmulatorHost, work: Path, events: int) -> dict:
+    """Deliver ``events`` signed Adobe Commerce order webhooks one at a time to the webhook
+    service on its default path (its own delivery worker) and time each until its AP bill is
+    stored in the Intacct emulator (``commerce-intacct-ap``)."""
+    from ml_connector.tasks.adobe_webhook import DELIVERY
+
+    _adobe_world(host, work)
+    env = _child_env(work, 10, TASK_WORKER)
+    log = open(work / f"webhook-adobe-{uuid.uuid4().hex[:6]}.log", "w")
+    argv = [sys.executable, "-m", "ml_connector.cli", "webhooks", "serve", "--tenant", COMMERCE_TENANT]
+    service = None
+    try:
+        service, port = _start_service(argv, env, log)
+        _deliver(host, port, 1, log.name, first=events, source="adobe")  # the warm-up, not counted
+        since = datetime.now(timezone.utc)
+        records = _deliver(host, port, events, log.name, source="adobe")
+        _add_task_run_stamps(records, since, DELIVERY)
+    finally:
+        _stop(service)
+        log.close()
+    out = _result(records, 0, False, TASK_WORKER, True)
+    out["integration"] = "commerce-intacct-ap"
+    return out
+
+
+def _result(records: list[dict], poll_seconds: float, trigger_path: bool, dispatch: str, task_stamps: bool) -> dict:
     out = _summarize(records, poll_seconds, trigger_path)
     out["dispatch"] = dispatch
-    if worker_path and stamps:
+    if task_stamps:
         out["task_runs"] = sum(1 for r in records if "run_created" in r)
         out["phases_s_p50"] = {name: _median(r[b] - r[a] for r in records if a in r and b in r)
                                for name, a, b in TASK_PHASES}
     return out
 
 
-def _child_env(work: Path, poll_seconds: float) -> dict:
+def _adobe_world(host: EmulatorHost, work: Path) -> dict:
+    """Fresh Commerce and Intacct emulators, a new ledger, the demo-commerce blocks pointing at
+    them, no cached clients (as ``world.fresh_world`` does for the other targets)."""
+    from ml_connector.connectors.intacct.auth import shared_sessions
+    from ml_connector.credentials import save_block
+    from ml_connector.tasks.resources import reset
+
+    world = host.call("world", target="adobe")
+    os.environ["ML_CONNECTOR_LEDGER_URL"] = f"sqlite:///{work / f'ledger-{uuid.uuid4().hex[:8]}.db'}"
+    reset()
+    shared_sessions().clear()
+    save_block(COMMERCE_TENANT, "adobe", world["adobe"])
+    save_block(COMMERCE_TENANT, "intacct", world["intacct"])
+    return world
+
+
+def _child_env(work: Path, poll_seconds: float, dispatch: str) -> dict:
+    """The children's environment: this process's Prefect API; the trigger path named, the
+    task-worker path left to the default (as a user runs the service)."""
     from prefect.settings import get_current_settings
 
     env = dict(os.environ, PREFECT_API_URL=str(get_current_settings().api.url),
                PREFECT_RUNNER_POLL_FREQUENCY=str(poll_seconds))
+    env.pop("ML_CONNECTOR_WEBHOOK_DISPATCH", None)
+    if dispatch == TRIGGER:
+        env["ML_CONNECTOR_WEBHOOK_DISPATCH"] = TRIGGER
     env.setdefault("PREFECT_HOME", str(work / "prefect-child"))
     return env
 
@@ -150,24 +210,30 @@ def _start_service(argv: list[str] | None, env: dict, log) -> tuple[subprocess.P
         time.sleep(0.2)
 
 
-def _deliver(host: EmulatorHost, port: int, events: int, log_name: str, first: int = 0) -> list[dict]:
-    """POST each notification and wait for its upload; wall-clock stamps (epoch seconds)."""
+# source -> (the host's command making a signed event, the route, the host's command counting posted documents)
+SOURCES = {"qbo": ("qbo_event", "/webhooks/qbo", "inbox"), "adobe": ("adobe_event", "/webhooks/adobe", "intacct_posted")}
+
+
+def _deliver(host: EmulatorHost, port: int, events: int, log_name: str, first: int = 0,
+             source: str = "qbo") -> list[dict]:
+    """POST each notification and wait for its document in the target; wall-clock stamps (epoch seconds)."""
     import httpx
 
+    make, route, posted = SOURCES[source]
     records = []
     with httpx.Client(timeout=30) as http:
         for n in range(first, first + events):
-            event = host.call("qbo_event", n=n)
-            before = host.call("inbox")["count"]
+            event = host.call(make, n=n)
+            before = host.call(posted)["count"]
             wall, started = time.time(), time.perf_counter()
-            answer = http.post(f"http://127.0.0.1:{port}/webhooks/qbo", content=event["body"].encode(),
+            answer = http.post(f"http://127.0.0.1:{port}{route}", content=event["body"].encode(),
                                headers=event["headers"])
             ack = time.perf_counter() - started
             answer.raise_for_status()
             deadline = time.monotonic() + EVENT_TIMEOUT_S
-            while (now := host.call("inbox"))["count"] <= before:
+            while (now := host.call(posted))["count"] <= before:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"notification {n} was not posted to SPS within {EVENT_TIMEOUT_S} s "
+                    raise RuntimeError(f"{source} notification {n} was not posted within {EVENT_TIMEOUT_S} s "
                                        f"(see {log_name})")
                 time.sleep(0.05)
             records.append({"post": wall, "ack": ack, "posted": now["last_upload"]})
@@ -257,22 +323,20 @@ def _add_prefect_stamps(records: list[dict], deployment_name: str, since: dateti
                 record.setdefault(st.type.value, st.timestamp.timestamp())
 
 
-def _add_task_run_stamps(records: list[dict], since: datetime, timeout: float = 60) -> None:
-    """Each notification's ``qbo-webhook-delivery`` task run: its creation and state stamps.
+def _add_task_run_stamps(records: list[dict], since: datetime, task_name: str, timeout: float = 60) -> None:
+    """Each notification's delivery task run (``task_name``): its creation and state stamps.
     One notification at a time, so the k-th run after ``since`` is the k-th notification's."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
     from prefect.client.schemas.sorting import TaskRunSort
 
-    from ml_connector.tasks.qbo_webhook import DELIVERY
-
     with get_client(sync_client=True) as client:
         deadline = time.monotonic() + timeout
         while True:  # task run states reach the server through events, in batches
-            flt = TaskRunFilter(name=TaskRunFilterName(like_=DELIVERY))  # runs are named <task>-<suffix>
+            flt = TaskRunFilter(name=TaskRunFilterName(like_=task_name))  # runs are named <task>-<suffix>
             runs = [r for r in client.read_task_runs(task_run_filter=flt, sort=TaskRunSort.EXPECTED_START_TIME_DESC,
                                                      limit=200)
-                    if r.created and r.created >= since and r.name.startswith(DELIVERY)]
+                    if r.created and r.created >= since and r.name.startswith(task_name)]
             done = all(r.state is not None and r.state.is_final() for r in runs)
             if (done and len(runs) >= len(records)) or time.monotonic() > deadline:
                 break

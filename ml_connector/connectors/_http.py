@@ -289,6 +289,9 @@ def build_client(
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=10.0),
+        # keep-alive for every connection a task's bounded pool and the next page's prefetch
+        # hold at once (httpx keeps 20 by default; the rest would reconnect per request)
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=48),
         verify=verify,
         auth=auth,
         headers={"User-Agent": "ml-connector/0.1", **(headers or {})},

@@ -48,7 +48,7 @@ def sps_to_intacct(
     backfill = since is not None or until is not None
     cursor = None if backfill else ledger.get_cursor(INTEGRATION)
     deferred = 0
-    upcoming = fetch_page.submit(tenant, cursor, page_size)
+    upcoming, consuming = fetch_page.submit(tenant, cursor, page_size), None
     for _ in range(MAX_PAGES):
         page = upcoming.result()
         if page.next_cursor is not None:
@@ -61,14 +61,22 @@ def sps_to_intacct(
         report = ingest_page(tenant, opaque(page), run_id, since, until)
         if report.new_ids:
             post_bills(tenant, opaque(report.new_ids), run_id, opaque(report.bills))
-        consume_files(tenant, opaque(report.consumed))
+        # The page's deletes run while the next page is recorded and posted (one page of them
+        # in flight). Only files durable in the ledger are deleted, so a delete that never
+        # happens (a crash) costs a duplicate on a later read, never a document.
+        if consuming is not None:
+            consuming.result()
+        consuming = consume_files.submit(tenant, opaque(report.consumed))
         if not backfill:
-            # The page is durable and consumed; a crash from here on resumes after it. At the
-            # end of the listing the cursor resets: consumed files are gone, and a name-ordered
-            # cursor would otherwise skip new files that sort before it.
+            # The page is durable; a crash from here on resumes after it. At the end of the
+            # listing the cursor resets: consumed files are gone, and a name-ordered cursor
+            # would otherwise skip new files that sort before it (and re-reads any file whose
+            # delete did not happen).
             ledger.set_cursor(INTEGRATION, page.next_cursor)
         if page.next_cursor is None:
             break
+    if consuming is not None:
+        consuming.result()
     _post_pending(tenant, run_id)
     counts = publish_report(tenant, INTEGRATION, run_id, extra={**resolved, "deferred_to_next_poll": deferred})
     logger.info("sps-to-intacct for %s: %s", tenant, counts)

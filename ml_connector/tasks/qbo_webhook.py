@@ -1,9 +1,10 @@
 """The fast path for QBO webhook notifications: a Prefect background task served by a warm task worker.
 
-The webhook service (webhooks/app.py, with ``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker``) hands
-the ledger ids of the notifications it just stored to :func:`qbo_webhook_delivery` with
-``.delay()``; ``ml-connector webhooks worker`` (:func:`serve_worker`) runs it in a process that
-has already imported everything and built the tenant's clients. The task does what the
+The webhook service (webhooks/app.py, ``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker``, the default)
+hands the ledger ids of the notifications it just stored to :func:`qbo_webhook_delivery` with
+``.delay()``; the delivery worker (webhooks/worker.py: the service's child process, or
+``ml-connector webhooks worker``) runs it in a process that has already imported everything and
+built the tenant's clients. The task does what the
 ``qbo-to-sps`` flow does for those notifications, with the same tasks of tasks/qbo.py: read the
 invoices they name by Id, ingest them in the ledger, finish the notifications, upload the new
 RSX invoices and shipments to SPS, in one task run. What it leaves out is what costs time for one notification
@@ -92,17 +93,5 @@ def warm(tenant: str) -> None:
     res = tenant_resources(tenant)
     effective_mapping(res)
     qbo_client(res)
-    res.sps  # noqa: B018 - the property builds and caches the client
+    res.sps()
 
-
-def serve_worker(tenants: list[str], limit: int = 1) -> None:
-    """Serve :func:`qbo_webhook_delivery` as a Prefect task worker (blocks). ``limit=1``: one
-    delivery at a time, as the deployment's ``concurrency_limit: 1``."""
-    from prefect.task_worker import serve
-
-    for name in tenants:
-        try:
-            warm(name)
-        except Exception as exc:  # a tenant without blocks yet: its first delivery builds them
-            log.warning("could not warm tenant %s (%s); its first delivery will", name, " ".join(str(exc).split())[:200])
-    serve(qbo_webhook_delivery, limit=limit)

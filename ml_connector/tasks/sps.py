@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
 from prefect import task
@@ -13,7 +11,8 @@ from pydantic import BaseModel
 
 from ..connectors.errors import BadDocument, NotFound, RejectedError, TransientError
 from ..ledger.store import Claimed
-from ..settings import max_document_bytes
+from ..settings import max_document_bytes, sps_concurrency
+from .io_pool import pool_for
 from .posting import Prepared, WriteResult, one_line
 from .resources import tenant as tenant_resources
 from .retry import retry_options
@@ -22,22 +21,16 @@ log = logging.getLogger("ml_connector.tasks.sps")
 
 INBOX = "out/"  # SPS puts the documents it sends us under out/, and reads ours from in/
 OUTBOX = "in/"
-# SPS serves one file per request (no bulk read), so a page of 500 is 500 downloads and 500
-# deletes: a few at a time overlap their round trips. Bounded, to stay a polite client.
-IO_WORKERS = 8
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 def _each(fn: Callable[[T], R], items: list[T]) -> list[R]:
-    """``fn`` over ``items`` on at most ``IO_WORKERS`` threads, results in the items' order,
-    each call in a copy of the caller's context (Prefect's run and settings contexts)."""
-    if len(items) <= 1:
-        return [fn(x) for x in items]
-    ctx = contextvars.copy_context()
-    with ThreadPoolExecutor(max_workers=min(IO_WORKERS, len(items)), thread_name_prefix="sps-io") as pool:
-        return list(pool.map(lambda x: ctx.copy().run(fn, x), items))
+    """``fn`` over ``items`` a few at a time (SPS serves one file per request, so overlapping
+    round trips is what sets the throughput), on at most ``sps_concurrency()`` threads to stay
+    a polite client, sized by io_pool from what the requests cost; results in order."""
+    return pool_for("sps", sps_concurrency).map(fn, items)
 
 
 class FetchedFile(BaseModel):
@@ -70,7 +63,7 @@ def fetch_page(tenant: str, cursor: str | None, limit: int = 500) -> FetchedPage
     """List one page of ``out/`` after ``cursor`` and download its files.
 
     Each download stops at the document size limit (the one the parser applies), so the
-    ``IO_WORKERS`` downloads in flight hold at most that many capped bodies in memory; a file
+    ``sps_concurrency()`` downloads in flight hold at most that many capped bodies in memory; a file
     over it comes back refused instead of failing the page."""
     sps = tenant_resources(tenant).sps()
     page = sps.list_page(INBOX, cursor=cursor, limit=limit)  # also settles the token before the pool starts
@@ -121,16 +114,19 @@ def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes]]]) -> list[Wri
     """Upload (path, content) payloads to SPS. The path is deterministic per document and
     POST overwrites, so a retry after a lost response replaces the file, never adds one.
     Each upload stands alone: one that keeps failing goes back to received for the next
-    attempt while the others post (an auth failure still stops the batch)."""
+    attempt while the others post (an auth failure still stops the batch). Up to
+    ``sps_concurrency()`` at a time: their intents are already in the ledger, so the order in
+    which they land does not matter."""
     sps = tenant_resources(tenant).sps()
-    results = []
-    for p in prepared:
+
+    def put(p: Prepared[tuple[str, bytes]]) -> WriteResult:
         path, content = p.payload
         try:
-            results.append(WriteResult(ok=True, target_id=sps.put(path, content)))
+            return WriteResult(ok=True, target_id=sps.put(path, content))
         except (TransientError, RejectedError) as exc:
-            results.append(WriteResult(ok=False, error=exc))
-    return results
+            return WriteResult(ok=False, error=exc)
+
+    return _each(put, prepared)
 
 
 def outbox_path(doc_type: str, partner: str, number: str, fmt: str = "xml") -> str:

@@ -16,8 +16,14 @@ does), mounted by :func:`ml_connector.webhooks.app.create_app`:
    its own inbox, ledger integration ``<integration>:webhook`` (doc type = entity kind, natural
    key = the event's delivery key), so a redelivered event is a duplicate and each consumer
    processes it once (:func:`take_notifications` / :func:`finish_notifications`);
-3. emit the Prefect event ``ml-connector.adobe.notification`` (resource: the tenant, with the
-   entity kind as a label); the consumers' deployments have a trigger on it in prefect.yaml;
+3. hand the new notifications on as ``ML_CONNECTOR_WEBHOOK_DISPATCH`` says (webhooks/dispatch.py):
+   ``task-worker`` (default): each consumer with a fast path (tasks/adobe_webhook.py) gets its
+   new ones through ``.delay()`` of ``adobe-webhook-delivery`` (fallback: the event, labelled
+   with that consumer), and the integrations the event starts without keeping an inbox
+   (:data:`EVENT_ONLY`) get the event labelled with their name; ``trigger``: emit the Prefect
+   event ``ml-connector.adobe.notification`` once (resource: the tenant, the entity kind and
+   ``ml-connector.integration: all``); the deployments have triggers on it in prefect.yaml,
+   each matching ``all`` or its own integration;
 4. answer ``{"op": "success"}`` at once: a webhook is synchronous inside the Commerce operation
    (an order placement waits for it), so the work is left to the run. Counts are in the
    ``x-ml-connector-stored`` / ``x-ml-connector-duplicates`` headers, not in the body, whose
@@ -43,12 +49,16 @@ from starlette.routing import Route
 from ..connectors.adobe.webhooks import WebhookRefused, WebhookVerifier, parse_webhook, success_reply
 from ..connectors.errors import BadDocument
 from ..ledger.schema import POSTED, QUARANTINED, RECEIVED
-from ..ledger.store import Incoming, Ledger, Outcome
+from ..ledger.store import Claimed, Incoming, Ledger, Outcome
 from ..settings import intent_lease_seconds
 
 log = logging.getLogger("ml_connector.webhooks.adobe")
 
 EVENT = "ml-connector.adobe.notification"
+ALL = "all"  # the event's ``ml-connector.integration`` label when it is for every deployment listening
+# Integrations whose deployment the event starts but which keep no inbox (integrations.py: they
+# read Commerce by cursor, a notification only means "now"): no fast path, the event for them.
+EVENT_ONLY = ("commerce-intacct-o2c",)
 HMAC_HEADER = "x-adobe-signature"  # the legacy I/O Events header the HMAC variant is sent in
 MAX_BODY = 1_000_000
 
@@ -58,14 +68,15 @@ def inbox(integration: str) -> str:
     return f"{integration}:webhook"
 
 
-def emit_adobe_event(tenant: str, kind: str) -> None:
-    """Tell Prefect a tenant has new Commerce notifications of ``kind``; the consuming
-    deployments' triggers (prefect.yaml) start their runs."""
+def emit_adobe_event(tenant: str, kind: str, integration: str = ALL) -> None:
+    """Tell Prefect a tenant has new Commerce notifications of ``kind``, for ``integration``
+    (``all``: every consuming deployment); their triggers (prefect.yaml) start the runs."""
     from prefect.events import emit_event
 
     try:  # queued to Prefect's events worker: the answer to Commerce does not wait for it
         emit_event(event=EVENT, resource={"prefect.resource.id": f"ml-connector.tenant.{tenant}",
-                                          "ml-connector.tenant": tenant, "ml-connector.entity-kind": kind})
+                                          "ml-connector.tenant": tenant, "ml-connector.entity-kind": kind,
+                                          "ml-connector.integration": integration})
     except Exception as exc:  # no Prefect API: the scheduled poll picks the change up
         log.warning("could not signal %s for %s (%s); the scheduled poll will pick the change up",
                     EVENT, tenant, " ".join(str(exc).split())[:200])
@@ -99,8 +110,9 @@ class AdobeReceiver:
     unless given."""
 
     def __init__(self, tenant: str, verifier: WebhookVerifier | None, ledger: Ledger | None,
-                 consumers: Iterable[str] | None, trigger: Callable[[str, str], None] | None) -> None:
-        self.tenant, self.trigger = tenant, trigger
+                 consumers: Iterable[str] | None, trigger: Callable[[str, str], None] | None,
+                 deliver: Callable[[str, str, dict[str, list[int]], Ledger], None] | None = None) -> None:
+        self.tenant, self.trigger, self.deliver = tenant, trigger, deliver
         self._verifier, self._ledger = verifier, ledger
         self._consumers = list(consumers) if consumers is not None else None
 
@@ -115,8 +127,9 @@ class AdobeReceiver:
             self._consumers = adobe_consumers(self.tenant)
         return self._verifier, self._ledger, self._consumers
 
-    def store(self, body: bytes, hook: str | None) -> tuple[str | None, int, int]:
-        """The notification as one row per consumer; returns (kind, stored, duplicates)."""
+    def store(self, body: bytes, hook: str | None) -> tuple[str | None, dict[str, list[int]], int]:
+        """The notification as one row per consumer; returns (kind, new ledger ids by consumer,
+        duplicates)."""
         _, ledger, consumers = self.settings()
         try:
             event = parse_webhook(body, event_name=hook)
@@ -132,12 +145,14 @@ class AdobeReceiver:
                                 raw_payload=body, status=QUARANTINED, error_class=exc.classification,
                                 last_error=" ".join(str(exc).split())[:300])
             kind = None
-        stored = duplicates = 0
+        new_ids: dict[str, list[int]] = {}
+        duplicates = 0
         for consumer in consumers:
             result = ledger.ingest(inbox(consumer), [incoming], "webhook")
-            stored += len(result.new_ids)
+            if result.new_ids:
+                new_ids[consumer] = list(result.new_ids)
             duplicates += result.duplicates
-        return kind, stored, duplicates
+        return kind, new_ids, duplicates
 
     async def handle(self, request: Request) -> JSONResponse:
         body = await request.body()
@@ -149,8 +164,11 @@ class AdobeReceiver:
         except WebhookRefused as exc:
             log.warning("Adobe webhook refused for %s: %s", self.tenant, exc)
             return JSONResponse({"error": "invalid signature"}, status_code=401)
-        kind, stored, duplicates = await run_in_threadpool(self.store, body, request.path_params.get("hook"))
-        if stored and kind and self.trigger is not None:
+        kind, new_ids, duplicates = await run_in_threadpool(self.store, body, request.path_params.get("hook"))
+        stored = sum(len(ids) for ids in new_ids.values())
+        if stored and kind and self.deliver is not None:
+            self.deliver(self.tenant, kind, new_ids, self.settings()[1])
+        elif stored and kind and self.trigger is not None:
             self.trigger(self.tenant, kind)
         return JSONResponse(success_reply(), headers={"x-ml-connector-stored": str(stored),
                                                       "x-ml-connector-duplicates": str(duplicates)})
@@ -158,11 +176,47 @@ class AdobeReceiver:
 
 def adobe_routes(tenant: str, *, verifier: WebhookVerifier | None = None, ledger: Ledger | None = None,
                  consumers: Iterable[str] | None = None,
-                 trigger: Callable[[str, str], None] | None = emit_adobe_event) -> list[Route]:
-    """The Adobe routes for one tenant, to mount in the webhook service's app."""
-    receiver = AdobeReceiver(tenant, verifier, ledger, consumers, trigger)
+                 trigger: Callable[[str, str], None] | None = emit_adobe_event,
+                 deliver: Callable[[str, str, dict[str, list[int]], Ledger], None] | None = None) -> list[Route]:
+    """The Adobe routes for one tenant, to mount in the webhook service's app. ``deliver(tenant,
+    kind, new_ids_by_consumer, ledger)``, when given, takes the new notifications instead of
+    ``trigger(tenant, kind)`` (:func:`adobe_handover`)."""
+    receiver = AdobeReceiver(tenant, verifier, ledger, consumers, trigger, deliver)
     return [Route("/webhooks/adobe", receiver.handle, methods=["POST"]),
             Route("/webhooks/adobe/{hook:str}", receiver.handle, methods=["POST"])]
+
+
+def adobe_handover(dispatch, emit: Callable[..., None] = emit_adobe_event,
+                   event_only: Iterable[str] = EVENT_ONLY) -> Callable[[str, str, dict[str, list[int]], Ledger], None]:
+    """``adobe_routes``' ``deliver`` in task-worker mode: one hand-over per consumer with a fast
+    path (``adobe-webhook-delivery`` through ``dispatch``, webhooks/dispatch.py; fallback: the
+    event labelled with that consumer), the labelled event for every other consumer and for
+    the :data:`EVENT_ONLY` integrations (not ``all``: that would start the consumers' runs too)."""
+    from functools import partial
+
+    from ..tasks.adobe_webhook import DELIVERIES
+    from .dispatch import Handover
+
+    def deliver(tenant: str, kind: str, new_ids: dict[str, list[int]], ledger: Ledger) -> None:
+        for consumer, ids in new_ids.items():
+            fallback = partial(emit, tenant, kind, consumer)
+            if consumer in DELIVERIES:
+                dispatch(Handover(tenant, inbox(consumer), tuple(ids), ledger, fallback=fallback,
+                                  submit=partial(_delay_adobe, tenant, consumer, list(ids), kind),
+                                  what=f"{consumer} notification(s)"))
+            else:
+                fallback()
+        for integration in event_only:
+            if integration not in new_ids:
+                emit(tenant, kind, integration)
+
+    return deliver
+
+
+def _delay_adobe(tenant: str, integration: str, note_ids: list[int], kind: str) -> None:
+    from ..tasks.adobe_webhook import adobe_webhook_delivery
+
+    adobe_webhook_delivery.delay(tenant, integration, note_ids, kind)
 
 
 # -- the consumer side (flows' tasks) ---------------------------------------------------------
@@ -182,6 +236,11 @@ def take_notifications(ledger: Ledger, integration: str, run_id: str, *, finishe
     if stale:
         ledger.record_outcomes(box, [Outcome(c.id, RECEIVED, error_class="recovered") for c in stale], run_id)
     claimed = ledger.claim(box, ledger.pending_ids(box, limit=limit), run_id)
+    return [c.id for c in claimed], named_entities(claimed)
+
+
+def named_entities(claimed: Iterable[Claimed]) -> dict[str, list[str]]:
+    """The entity ids claimed notifications name, by kind (sorted, once each)."""
     named: dict[str, list[str]] = {}
     for c in claimed:
         try:
@@ -190,7 +249,7 @@ def take_notifications(ledger: Ledger, integration: str, run_id: str, *, finishe
             continue
         if isinstance(note, dict) and note.get("kind"):
             named.setdefault(str(note["kind"]), []).extend(str(i) for i in note.get("ids") or [])
-    return [c.id for c in claimed], {k: sorted(set(v)) for k, v in named.items()}
+    return {k: sorted(set(v)) for k, v in named.items()}
 
 
 def finish_notifications(ledger: Ledger, integration: str, ids: list[int], run_id: str) -> None:

@@ -8,21 +8,25 @@
    ``qbo-webhook``, natural key = the event id), so a redelivered notification is a duplicate
    and is processed once;
 3. answer 200 at once (Intuit wants an answer within 3 s), after handing the new notifications
-   on as ``ML_CONNECTOR_WEBHOOK_DISPATCH`` says (webhooks/dispatch.py): ``trigger`` (default)
-   emits the Prefect event ``ml-connector.qbo.notification`` for the tenant, and the trigger
-   declared on the ``qbo-to-sps`` deployment in prefect.yaml starts the run that does the work;
-   ``task-worker`` hands their ledger ids to the warm ``ml-connector webhooks worker`` with
-   ``.delay()``, the trigger staying its fallback. Without Prefect the hourly CDC run is the
-   safety net.
+   on as ``ML_CONNECTOR_WEBHOOK_DISPATCH`` says (webhooks/dispatch.py): ``task-worker`` (default)
+   hands their ledger ids to the warm delivery worker with ``.delay()`` (the ``qbo-webhook-delivery``
+   task), the trigger staying its fallback; ``trigger`` emits the Prefect event
+   ``ml-connector.qbo.notification`` for the tenant, and the trigger declared on the
+   ``qbo-to-sps`` deployment in prefect.yaml starts the run that does the work. Without Prefect
+   the hourly CDC run is the safety net.
 
-``ml-connector webhooks serve --port N --tenant T`` serves it with uvicorn.
+``ml-connector webhooks serve --port N --tenant T`` serves it with uvicorn and, in task-worker
+mode, runs the delivery worker as its supervised child process (webhooks/worker.py) unless
+``--no-worker``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Callable
+import signal
+import threading
+from typing import TYPE_CHECKING, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +37,9 @@ from starlette.routing import Route
 from ..connectors.errors import BadDocument
 from ..connectors.qbo.webhooks import SIGNATURE_HEADER, parse_notification, verify_signature
 from ..ledger.store import Incoming, Ledger
+
+if TYPE_CHECKING:
+    from .dispatch import TaskWorkerDispatch
 
 log = logging.getLogger("ml_connector.webhooks")
 
@@ -127,7 +134,7 @@ def create_app(tenant: str, *, verifier_token: str | Callable[[], str] | None = 
     (webhooks/adobe.py; ``adobe`` holds its options: verifier, consumers, trigger) and ``GET /health``.
 
     ``deliver(tenant, note_ids, ledger)``, when given, takes the new QBO notifications instead of
-    ``trigger(tenant)`` (dispatch.TaskWorkerDispatch)."""
+    ``trigger(tenant)`` (:func:`qbo_handover`)."""
     from .adobe import adobe_routes
 
     receiver = _QboReceiver(tenant, verifier_token, ledger, realm_id, trigger, deliver)
@@ -139,18 +146,65 @@ def create_app(tenant: str, *, verifier_token: str | Callable[[], str] | None = 
                              *adobe_routes(tenant, ledger=ledger, **(adobe or {})), Route("/health", health)])
 
 
-def qbo_dispatch_options(mode: str | None = None) -> dict:
-    """``create_app`` keywords for the dispatch mode (``ML_CONNECTOR_WEBHOOK_DISPATCH`` unless given)."""
+def qbo_handover(dispatch: "TaskWorkerDispatch"):
+    """``create_app``'s ``deliver``: each batch of new QBO notifications to ``qbo-webhook-delivery``
+    through ``dispatch``, the trigger event as its fallback."""
+    from functools import partial
+
+    from .dispatch import Handover
+
+    def deliver(tenant: str, note_ids: list[int], ledger: Ledger) -> None:
+        dispatch(Handover(tenant, WEBHOOK, tuple(note_ids), ledger, submit=partial(_delay_qbo, tenant, list(note_ids)),
+                          fallback=partial(emit_notification_event, tenant), what="QBO notification(s)"))
+
+    return deliver
+
+
+def _delay_qbo(tenant: str, note_ids: list[int]) -> None:
+    from ..tasks.qbo_webhook import qbo_webhook_delivery
+
+    qbo_webhook_delivery.delay(tenant, note_ids)
+
+
+def dispatch_options(mode: str | None = None, dispatch: "TaskWorkerDispatch | None" = None) -> dict:
+    """``create_app`` keywords for the dispatch mode (``ML_CONNECTOR_WEBHOOK_DISPATCH`` unless
+    given): in task-worker mode both routes hand over through ``dispatch`` (a new one unless given)."""
+    from .adobe import adobe_handover
     from .dispatch import TASK_WORKER, TaskWorkerDispatch, dispatch_mode
 
     if (mode or dispatch_mode()) == TASK_WORKER:
-        return {"deliver": TaskWorkerDispatch(fallback=emit_notification_event)}
+        dispatch = dispatch or TaskWorkerDispatch()
+        return {"deliver": qbo_handover(dispatch), "adobe": {"deliver": adobe_handover(dispatch)}, "dispatch": dispatch}
     return {"trigger": emit_notification_event}
 
 
-def serve(tenant: str, port: int, host: str = "127.0.0.1") -> None:
+def serve(tenant: str, port: int, host: str = "127.0.0.1", worker: bool = True) -> None:
+    """Serve the app (blocks until SIGINT/SIGTERM). In task-worker mode, and unless ``worker`` is
+    False (the worker runs elsewhere), the delivery worker runs as a supervised child process:
+    started first, restarted if it dies, stopped with the service."""
     import uvicorn
 
-    options = qbo_dispatch_options()
-    log.info("QBO notifications of %s handed on by %s", tenant, "task worker" if "deliver" in options else "trigger")
-    uvicorn.run(create_app(tenant, **options), host=host, port=port, log_level="warning")
+    from .worker import WorkerSupervisor, worker_argv
+
+    options = dispatch_options()
+    dispatch = options.pop("dispatch", None)
+    supervisor = WorkerSupervisor(worker_argv(tenant)) if dispatch is not None and worker else None
+    log.info("webhooks of %s handed on by %s", tenant,
+             "the trigger" if dispatch is None else "the task worker" + (" (own child process)" if supervisor else ""))
+    if supervisor:
+        supervisor.start()
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again for the previous handler:
+    # by default that ends the process at once, before the worker is stopped below
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        uvicorn.run(create_app(tenant, **options), host=host, port=port, log_level="warning")
+    finally:
+        if supervisor:
+            supervisor.stop()
+        if dispatch is not None:
+            dispatch.close()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)

@@ -50,18 +50,24 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
     assert inbound["webhook_to_posted_latency"].startswith("n/a")  # SPS is polled
     assert r["qbo_sps_webhook"]["webhook_to_posted_latency"].startswith("n/a")  # --quick skips it
     names = {t["name"] for t in r["targets"]}
-    assert {"sps-intacct product / raw throughput", "sps-intacct product / naive throughput",
+    wan = f"{config['wan_latency_ms']:g} ms per request"
+    assert {"sps-intacct product / raw throughput (loopback)", "sps-intacct product / naive throughput (loopback)",
+            f"sps-intacct product / raw throughput ({wan})", f"sps-intacct product / naive throughput ({wan})",
             "sps-intacct Intacct requests per posted document", "intacct-sps product / raw throughput",
             "sps-qbo product / raw throughput", "sps-qbo QuickBooks requests per posted document"} <= names
     assert all(t["met"] in (True, False) for t in r["targets"] if isinstance(t["value"], (int, float)))
 
-    # every path posted everything, nothing twice
-    for name in ("product", "raw", "product_at_naive_size", "naive"):
-        s = inbound[name]
-        size = config["naive_documents"] if name in ("product_at_naive_size", "naive") else config["documents"]
-        assert s["posted"] == size and s["missing"] == 0, name
-        assert all(run["bills_duplicated"] == 0 and run["sps_out_left"] == 0 for run in s["runs"]), name
-        assert s["docs_per_second"] > 0, name
+    # every path posted everything, nothing twice, on loopback and with every request delayed
+    for section, prefix in ((inbound, ""), (r["inbound_wan"], "wan_")):
+        for name in ("product", "raw", "product_at_naive_size", "naive"):
+            s = section[name]
+            small = name in ("product_at_naive_size", "naive")
+            size = config[f"{prefix}naive_documents" if small else f"{prefix}documents"]
+            assert s["posted"] == size and s["missing"] == 0, (prefix, name)
+            assert all(run["bills_duplicated"] == 0 and run["sps_out_left"] == 0 for run in s["runs"]), name
+            assert s["docs_per_second"] > 0, name
+        assert section["ratio_product_to_naive"] > 0 and section["ratio_product_to_naive_same_size"] > 0
+    assert r["inbound_wan"]["request_counts_equal"] is True and r["inbound_wan"]["latency_ms"] == config["wan_latency_ms"]
     for name in ("product", "raw"):
         assert outbound[name]["posted"] > 0 and outbound[name]["missing"] == 0, name
         assert to_qbo[name]["posted"] > 0 and to_qbo[name]["missing"] == 0, name  # every order became a PO
@@ -114,3 +120,26 @@ def test_webhook_latency_runs_one_event(prefect_server, monkeypatch, tmp_path):
     # every phase was stamped, in order, and together they are the whole latency (one notification)
     assert all(v is not None and v >= 0 for v in phases.values()), phases
     assert abs(sum(phases.values()) - result["latencies_seconds"][0]) < 0.02
+
+
+def test_webhook_latency_default_path_runs_one_event_each(prefect_server, monkeypatch, tmp_path):
+    """The default path as a user runs it: ``ml-connector webhooks serve`` (its own process, no
+    dispatch setting) with its own delivery worker child; one QBO notification to its RSX
+    invoice in SPS, and one signed Commerce order webhook to its AP bill in Intacct, each read
+    back as one delivery task run (no flow run)."""
+    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'unused.db'}")  # restored after
+    monkeypatch.delenv("ML_CONNECTOR_WEBHOOK_DISPATCH", raising=False)
+    bench = load("run")
+    from bench.webhook import TASK_PHASES, TASK_WORKER, measure_adobe_webhook_latency
+
+    with bench.EmulatorHost() as host:
+        qbo = bench.measure_webhook_latency(host, tmp_path, events=1, dispatch=TASK_WORKER)
+        adobe = measure_adobe_webhook_latency(host, tmp_path, events=1)
+    for result in (qbo, adobe):
+        assert result["dispatch"] == "task-worker" and result["events"] == 1 and result["flow_runs"] == 0
+        assert result["task_runs"] == 1  # the notification was delivered by the worker's task, not a flow
+        assert 0 < result["p50_seconds"] <= result["p95_seconds"]
+        phases = result["phases_s_p50"]
+        assert set(phases) == {name for name, _, _ in TASK_PHASES}
+        assert all(v is not None and v >= 0 for v in phases.values()), phases
+    assert adobe["integration"] == "commerce-intacct-ap"

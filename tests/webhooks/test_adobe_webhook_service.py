@@ -124,16 +124,55 @@ def test_the_qbo_route_is_still_there(service):
 
 
 def test_the_signal_is_the_event_the_deployments_listen_for(monkeypatch):
+    from prefect.events.schemas.events import Resource, ResourceSpecification
+
     sent = []
     monkeypatch.setattr("prefect.events.emit_event", lambda **kw: sent.append(kw))
     emit_adobe_event("t", "orders")
-    assert sent == [{"event": EVENT, "resource": {"prefect.resource.id": "ml-connector.tenant.t",
-                                                  "ml-connector.tenant": "t", "ml-connector.entity-kind": "orders"}}]
-    deployments = yaml.safe_load((Path(__file__).parents[2] / "prefect.yaml").read_text())["deployments"]
-    [ap] = [d for d in deployments if d["name"] == "commerce-to-intacct-ap"]
-    [trigger] = ap["triggers"]
-    assert trigger["expect"] == [EVENT] and "orders" in trigger["match"]["ml-connector.entity-kind"]
-    assert trigger["parameters"]["poll"] is False
+    emit_adobe_event("t", "orders", "commerce-intacct-o2c")
+    assert sent[0] == {"event": EVENT, "resource": {"prefect.resource.id": "ml-connector.tenant.t",
+                                                    "ml-connector.tenant": "t", "ml-connector.entity-kind": "orders",
+                                                    "ml-connector.integration": "all"}}
+    deployments = {d["name"]: d for d in yaml.safe_load((Path(__file__).parents[2] / "prefect.yaml").read_text())[
+        "deployments"]}
+    [ap], [o2c] = deployments["commerce-to-intacct-ap"]["triggers"], deployments["commerce-to-intacct-o2c"]["triggers"]
+    assert ap["expect"] == o2c["expect"] == [EVENT] and ap["parameters"]["poll"] is False
+
+    def starts(trigger: dict, event: dict) -> bool:
+        return ResourceSpecification(trigger["match"]).matches(Resource(event["resource"]))
+
+    # the trigger dispatch's event starts both; the event for o2c alone does not start ap
+    assert starts(ap, sent[0]) and starts(o2c, sent[0])
+    assert starts(o2c, sent[1]) and not starts(ap, sent[1])
+    emit_adobe_event("t", "invoices", "commerce-intacct-ap")  # the fallback of an ap delivery: ap alone
+    assert starts(ap, sent[2]) and not starts(o2c, sent[2])
+
+
+def test_with_task_worker_dispatch_each_consumer_is_handed_over_or_signalled(tmp_path, commerce):
+    """Task-worker mode (the default): the consumer with a fast path gets one hand-over of its
+    own new notification (its fallback: the event labelled with it); a consumer without one,
+    and the integrations that keep no inbox, get the event labelled with their name."""
+    from ml_connector.webhooks.adobe import adobe_handover
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    handed, emitted = [], []
+    deliver = adobe_handover(handed.append, emit=lambda *a: emitted.append(a),
+                             event_only=("commerce-intacct-o2c", "some-poller"))
+    options = {"verifier": WebhookVerifier(commerce.credentials()["webhook_public_key"]), "consumers": CONSUMERS,
+               "trigger": lambda *a: emitted.append(("trigger",) + a), "deliver": deliver}
+    client = TestClient(create_app("t", verifier_token="qbo-token", ledger=ledger, trigger=None, adobe=options))
+    body, headers = commerce.webhook_delivery("order", 1)
+    assert client.post("/webhooks/adobe", content=body, headers=headers).headers["x-ml-connector-stored"] == "2"
+    [h] = handed
+    [ap_row] = ledger.documents(inbox("commerce-intacct-ap"))
+    assert (h.tenant, h.inbox, h.note_ids, h.ledger) == ("t", inbox("commerce-intacct-ap"), (ap_row.id,), ledger)
+    assert h.submit.args == ("t", "commerce-intacct-ap", [ap_row.id], "orders")
+    h.fallback()
+    assert emitted == [("t", "orders", "commerce-intacct-o2c"),  # a consumer here, without a fast path
+                       ("t", "orders", "some-poller"),
+                       ("t", "orders", "commerce-intacct-ap")]  # the fallback just called
+    assert client.post("/webhooks/adobe", content=body, headers=headers).headers["x-ml-connector-stored"] == "0"
+    assert len(handed) == 1 and len(emitted) == 3  # a redelivery hands nothing over, signals nothing
 
 
 def test_claims_of_a_finished_run_are_taken_back_at_once_and_others_after_the_lease(service, commerce):

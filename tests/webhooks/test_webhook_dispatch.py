@@ -1,6 +1,6 @@
-"""The task-worker dispatch of QBO notifications: the setting, the hand-over and its fallback to
-the trigger, and the ``qbo-webhook-delivery`` task end to end (emulators in-process, the
-session's Prefect server)."""
+"""The task-worker dispatch of QBO notifications (the default): the setting, the hand-over and its
+fallback to the trigger, and the ``qbo-webhook-delivery`` task end to end (emulators in-process,
+the session's Prefect server)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 from ml_connector.ledger.store import Ledger
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.tasks.qbo_webhook import named_invoices, qbo_webhook_delivery
-from ml_connector.webhooks.app import WEBHOOK, create_app, emit_notification_event, qbo_dispatch_options
-from ml_connector.webhooks.dispatch import TaskWorkerDispatch, dispatch_mode
+from ml_connector.webhooks.app import WEBHOOK, create_app, dispatch_options, emit_notification_event
+from ml_connector.webhooks.dispatch import Handover, TaskWorkerDispatch, dispatch_mode
 
 from tests.flows.conftest import fresh_ledger, mount  # noqa: F401 - mount is a fixture
 from tests.flows.test_sps_qbo_flows import TENANT, make_world
@@ -19,7 +19,7 @@ from tests.flows.test_sps_qbo_flows import TENANT, make_world
 OUT = "qbo-sps"
 
 
-@pytest.mark.parametrize(("value", "mode"), [(None, "trigger"), ("", "trigger"), ("trigger", "trigger"),
+@pytest.mark.parametrize(("value", "mode"), [(None, "task-worker"), ("", "task-worker"), ("trigger", "trigger"),
                                              (" Task-Worker ", "task-worker")])
 def test_dispatch_mode_comes_from_the_setting(monkeypatch, value, mode):
     if value is None:
@@ -35,11 +35,20 @@ def test_an_unknown_dispatch_mode_is_a_one_line_error(monkeypatch):
         dispatch_mode()
 
 
-def test_the_service_options_follow_the_mode():
-    assert qbo_dispatch_options("trigger") == {"trigger": emit_notification_event}
-    options = qbo_dispatch_options("task-worker")
-    assert list(options) == ["deliver"] and isinstance(options["deliver"], TaskWorkerDispatch)
-    options["deliver"].close()
+def test_the_service_options_follow_the_mode(monkeypatch):
+    assert dispatch_options("trigger") == {"trigger": emit_notification_event}
+    options = dispatch_options("task-worker")
+    assert set(options) == {"deliver", "adobe", "dispatch"} and isinstance(options["dispatch"], TaskWorkerDispatch)
+    assert callable(options["deliver"]) and callable(options["adobe"]["deliver"])
+    options["dispatch"].close()
+    monkeypatch.delenv("ML_CONNECTOR_WEBHOOK_DISPATCH", raising=False)
+    default = dispatch_options()  # what `webhooks serve` uses unless told otherwise: the task worker
+    assert "dispatch" in default and "trigger" not in default
+    default["dispatch"].close()
+
+
+def _handover(ledger, ids, submit, fallback) -> Handover:
+    return Handover("t", WEBHOOK, tuple(ids), ledger, submit=submit, fallback=fallback)
 
 
 def _stored(tmp_path) -> tuple[Ledger, list[int]]:
@@ -60,12 +69,12 @@ def test_a_failed_hand_over_falls_back_to_the_trigger_at_once(tmp_path):
     ledger, ids = _stored(tmp_path)
     fallen: list[str] = []
 
-    def no_prefect(tenant, note_ids):
+    def no_prefect():
         raise ConnectionError("Prefect API unreachable")
 
-    dispatch = TaskWorkerDispatch(fallen.append, submit=no_prefect, grace_seconds=3600)
+    dispatch = TaskWorkerDispatch(grace_seconds=3600)
     try:
-        assert dispatch.hand_over("t", ids, ledger) is False
+        assert dispatch.hand_over(_handover(ledger, ids, no_prefect, lambda: fallen.append("t"))) is False
     finally:
         dispatch.close()
     assert fallen == ["t"]
@@ -78,28 +87,51 @@ def test_notifications_the_worker_never_finishes_go_to_the_trigger(tmp_path):
     ledger, ids = _stored(tmp_path)
     fallen: list[str] = []
     handed: list[tuple] = []
-    dispatch = TaskWorkerDispatch(fallen.append, submit=lambda *a: handed.append(a), grace_seconds=3600)
+    handover = _handover(ledger, ids, lambda: handed.append(("t", ids)), lambda: fallen.append("t"))
+    dispatch = TaskWorkerDispatch(grace_seconds=3600)
     try:
-        assert dispatch.hand_over("t", ids, ledger) is True
+        assert dispatch.hand_over(handover) is True
         assert handed == [("t", ids)] and fallen == []
-        assert dispatch.check("t", ids, ledger) is True  # no worker took them: still received
+        assert dispatch.check(handover) is True  # no worker took them: still received
         assert fallen == ["t"]
         ledger.claim(WEBHOOK, ids, "worker-run")
         ledger.record_outcomes(WEBHOOK, [Outcome(i, POSTED, target_id="ingested") for i in ids], "worker-run")
-        assert dispatch.check("t", ids, ledger) is False  # finished: nothing to do
+        assert dispatch.check(handover) is False  # finished: nothing to do
         assert fallen == ["t"]
     finally:
         dispatch.close()
 
 
+def test_the_watchdog_fires_after_the_grace_period(tmp_path):
+    from tests.waiting import wait_for
+
+    ledger, ids = _stored(tmp_path)
+    fallen: list[str] = []
+    dispatch = TaskWorkerDispatch(grace_seconds=0.2)
+    try:
+        dispatch(_handover(ledger, ids, lambda: None, lambda: fallen.append("t")))  # nobody delivers them
+        wait_for(lambda: fallen, "the watchdog's fallback", timeout=30, interval=0.1)
+    finally:
+        dispatch.close()
+    assert fallen == ["t"]
+
+
 def test_the_hand_over_runs_off_the_request_in_arrival_order(tmp_path):
+    from ml_connector.webhooks.app import qbo_handover
+
     ledger, ids = _stored(tmp_path)
     handed: list[tuple] = []
-    dispatch = TaskWorkerDispatch(lambda t: None, submit=lambda *a: handed.append(a), grace_seconds=3600)
-    dispatch("t", ids, ledger)
-    dispatch("t", ids[:1], ledger)
+    dispatch = TaskWorkerDispatch(grace_seconds=3600)
+    dispatch(_handover(ledger, ids, lambda: handed.append(("t", ids)), lambda: None))
+    dispatch(_handover(ledger, ids[:1], lambda: handed.append(("t", ids[:1])), lambda: None))
     dispatch.close()  # waits for the hand-overs in progress, cancels the watchdogs
     assert handed == [("t", ids), ("t", ids[:1])]
+    # the QBO route's hand-over: the delivery task, with the QBO event as its fallback
+    seen: list[Handover] = []
+    qbo_handover(seen.append)("t", ids, ledger)
+    [h] = seen
+    assert (h.tenant, h.inbox, h.note_ids, h.ledger) == ("t", WEBHOOK, tuple(ids), ledger)
+    assert h.fallback.func is emit_notification_event and h.fallback.args == ("t",)
 
 
 def test_the_replayed_delivery_hands_nothing_over(tmp_path):

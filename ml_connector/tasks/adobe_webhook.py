@@ -1,0 +1,137 @@
+"""The fast path for Adobe Commerce webhook notifications: a Prefect background task served by the
+warm delivery worker (webhooks/worker.py), as tasks/qbo_webhook.py is for QBO.
+
+The webhook service (webhooks/adobe.py, ``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker``, the
+default) stores a verified notification once per consuming integration, then hands each
+consumer's new ledger ids to :func:`adobe_webhook_delivery` with ``.delay()``. For
+``commerce-intacct-ap`` the task does what the ``_notifications`` step of the
+``commerce-to-intacct-ap`` flow does for those notifications, with the same task code: claim
+them, read the orders, invoices and credit memos they name by id (in that order: a credit memo
+credits a bill), record them in the ledger, post them to Intacct, finish the notifications. One
+task run, no flow run (creation, states, heartbeat), no poll, no artifact: those stay the
+flow's job.
+
+``commerce-intacct-o2c`` keeps no inbox (integrations.py: it reads Commerce by cursor, a
+notification only means "now"), so it has no delivery here: the service emits its event.
+
+Nothing depends on this path: a notification stays ``received`` until something processes it.
+If the hand-over fails, the task fails, or the notifications are not finished within the grace
+period (webhooks/dispatch.py), the consumer's trigger event is emitted and its deployment takes
+over; the scheduled poll catches the rest. Ledger claims make a delivery and a concurrent flow
+run exclusive: a notification is claimed by one of them, an entity recorded once (the ledger's
+natural key), a document posted by the run that claims it (tasks/posting.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Callable
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ..ledger.schema import RECEIVED
+from ..webhooks.adobe import emit_adobe_event, inbox, named_entities
+from .commerce_ap import KINDS as AP_KINDS
+from .commerce_ap import adobe_client, commerce_settings, fetch_by_ids, ingest_entities
+from .commerce_ap_docs import INTEGRATION as AP
+from .commerce_ap_post import post_ap_documents
+from .commerce_ap_webhooks import finish_ap_notifications
+from .resources import tenant as tenant_resources
+
+log = logging.getLogger("ml_connector.tasks.adobe_webhook")
+
+DELIVERY = "adobe-webhook-delivery"
+
+
+def deliver_ap(tenant: str, note_ids: list[int], run_id: str) -> dict[str, int]:
+    """``commerce-intacct-ap``: the flow's ``_notifications`` step for exactly ``note_ids``.
+
+    The tasks are called through ``.fn`` (their code, no task run each): nested task runs'
+    state events kept the Prefect server busy and stalled the next ``.delay()`` about 2 s
+    (measured for QBO, README Performance)."""
+    claimed = tenant_resources(tenant).ledger.claim(inbox(AP), note_ids, run_id)  # a flow run may have them
+    named = named_entities(claimed)
+    counts: Counter = Counter(notifications=len(claimed))
+    for kind in AP_KINDS:
+        if named.get(kind):
+            ids = ingest_entities.fn(tenant, fetch_by_ids.fn(tenant, kind, named[kind]), run_id)
+            counts["read"] += len(named[kind])
+            if ids:
+                counts.update(post_ap_documents.fn(tenant, ids, run_id))
+    finish_ap_notifications.fn(tenant, [c.id for c in claimed], run_id)
+    return dict(counts)
+
+
+def warm_ap(tenant: str) -> None:
+    """What an AP delivery builds on first use: ledger, mapping, Adobe and Intacct clients (no
+    requests: sessions and tokens come on first use)."""
+    res = tenant_resources(tenant)
+    commerce_settings(res)
+    adobe_client(res)
+    res.intacct()
+
+
+# consuming integration -> (its delivery, its warm-up)
+DELIVERIES: dict[str, tuple[Callable[[str, list[int], str], dict], Callable[[str], None]]] = {
+    AP: (deliver_ap, warm_ap),
+}
+
+
+def _run_id() -> str:
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    return str(ctx.task_run.id) if ctx else "adobe-webhook-delivery"
+
+
+# Retries: the HTTP layer (connectors/_http.py) retries transient errors per request; a delivery
+# that still fails hands over to the flow at once (below), whose recovery takes back what this
+# run claimed as soon as this task run is over (tasks/ops.py reads task runs too).
+@task(name=DELIVERY, cache_policy=NO_CACHE)
+def adobe_webhook_delivery(tenant: str, integration: str, note_ids: list[int], kind: str) -> dict:
+    """Process the stored notifications ``note_ids`` of consumer ``integration``; returns counts.
+    ``kind`` is the notified entity kind, the label of the fallback event."""
+    if integration not in DELIVERIES:
+        raise ValueError(f"no webhook delivery for {integration[:60]!r} (known: {', '.join(DELIVERIES)})")
+    deliver, _ = DELIVERIES[integration]
+    run_id = _run_id()
+    try:
+        counts = deliver(tenant, list(note_ids), run_id)
+    except Exception:
+        log.warning("webhook delivery of %s for %s failed; handing its notifications to the deployment",
+                    integration, tenant)
+        _release(tenant, integration, list(note_ids), run_id)
+        emit_adobe_event(tenant, kind, integration)
+        raise
+    if counts.get("waiting"):  # a vendor another run is creating, or the bill a credit memo credits:
+        emit_adobe_event(tenant, kind, integration)  # the deployment's run posts them once they can
+    return counts
+
+
+def _release(tenant: str, integration: str, note_ids: list[int], run_id: str) -> None:
+    """Give the notifications this run still holds back (received), so the run the fallback
+    event starts takes them at once, whether or not Prefect knows yet that this one failed.
+    Documents it left between intent and outcome are the flow's to settle (resolve_ap_intents),
+    once this task run is over."""
+    from ..ledger.schema import POSTING
+    from ..ledger.store import Outcome
+
+    try:
+        ledger, box = tenant_resources(tenant).ledger, inbox(integration)
+        held = [d.id for d in ledger.documents(box, ids=note_ids) if d.status == POSTING and d.flow_run_id == run_id]
+        if held:
+            ledger.record_outcomes(box, [Outcome(i, RECEIVED, error_class="recovered") for i in held], run_id)
+    except Exception as exc:  # the ledger itself is down: the intent lease frees them later
+        log.warning("could not release the notifications of %s: %s", tenant, " ".join(str(exc).split())[:200])
+
+
+def warm(tenant: str) -> None:
+    """Warm every delivery the tenant's mapping configures."""
+    from .. import integrations
+
+    mapping = tenant_resources(tenant).mapping
+    for name, (_, warm_one) in DELIVERIES.items():
+        if integrations.configured(integrations.get(name), mapping):
+            warm_one(tenant)
