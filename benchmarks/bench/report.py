@@ -66,13 +66,14 @@ def build_report(inbound: dict, outbound: dict, to_qbo: dict, memory: list[dict]
         same_wan = all(all(p[k] == r[k] for k in ("intacct_requests", "sps_requests"))
                        for p, r in zip(inbound_wan["product"], inbound_wan["raw"]))
         report["inbound_wan"] = {**_inbound_paths(inbound_wan, same_wan), "latency_ms": wan_latency_ms}
+    default = [w for w in webhook if w.get("dispatch") == "task-worker" and w.get("integration", "qbo-sps") == "qbo-sps"]
     triggered = [w for w in webhook if w.get("dispatch") != "task-worker"]
     report["qbo_sps_webhook"] = {
         "integration": "qbo-sps",
         "path": WEBHOOK_PATH,
         "task_worker_path": WEBHOOK_TASK_PATH,
         "adobe_path": WEBHOOK_ADOBE_PATH,
-        "webhook_to_posted_latency": triggered[-1] if triggered else WEBHOOK_SKIPPED,
+        "webhook_to_posted_latency": (default or triggered)[-1] if webhook else WEBHOOK_SKIPPED,
         "by_runner_poll_seconds": {_webhook_label(w): w for w in webhook},
     }
     if to_qbo["product"]:
@@ -200,11 +201,11 @@ def _targets(r: dict, webhook: list[dict]) -> list[dict]:
         target(f"sps-intacct peak memory {peak['sizes'][-1]} / {peak['sizes'][0]} documents",
                peak["ratio_peak_large_to_small"], "<=", TARGET_PEAK_RATIO),
     ]
-    for w in webhook:
-        path = ("default path" if w.get("dispatch") == "task-worker"
-                else f"trigger path, runner poll {w['runner_poll_seconds']:g} s")
-        out.append(target(f"{w.get('integration', 'qbo-sps')} webhook-to-posted p50 (s), {path}", w["p50_seconds"], "<",
-                          TARGET_WEBHOOK_P50_S))
+    # The target is the product's path as deployed (the default dispatch); the trigger path is
+    # its fallback, printed with the webhook figures but not held to the target.
+    for w in (w for w in webhook if w.get("dispatch") == "task-worker"):
+        out.append(target(f"{w.get('integration', 'qbo-sps')} webhook-to-posted p50 (s), default path",
+                          w["p50_seconds"], "<", TARGET_WEBHOOK_P50_S))
     if not webhook:
         out.append(target("qbo-sps webhook-to-posted p50 (s)", WEBHOOK_SKIPPED, "<", TARGET_WEBHOOK_P50_S))
     return out
@@ -293,7 +294,7 @@ def _print_webhook(w: dict) -> None:
         print(f"  {w['webhook_to_posted_latency']}")
     for poll, m in w["by_runner_poll_seconds"].items():
         label = (f"{m.get('integration', 'qbo-sps')} default (task worker)" if m.get("dispatch") == "task-worker"
-                 else f"qbo-sps trigger, runner polling every {poll:>2} s")
+                 else f"qbo-sps trigger (the fallback), runner polling every {poll:>2} s")
         print(f"  {label}: p50 {m['p50_seconds']} s, p95 {m['p95_seconds']} s over "
               f"{m['events']} notifications (the webhook answered in {m['webhook_ack_ms_p50']} ms)")
         phases = m.get("phases_s_p50") or {}

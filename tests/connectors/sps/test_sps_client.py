@@ -174,6 +174,42 @@ def test_client_built_from_config_uses_mounted_transport_and_closes_it(emu):
         _http.unmount(cfg.base_url)
 
 
+def test_threads_spread_over_pools_that_share_one_token_and_all_close(emu):
+    """Threads of a client built from config use up to POOL_SHARDS connection pools (one
+    pool's lock queued 30 threads), with one token between them, and close() closes each."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ml_connector.connectors.sps import client as sps_client
+
+    creds = emu.credentials()
+    for n in range(40):
+        emu.put_out(f"PO{n:03}.xml", b"<Order/>")
+    cfg = SpsConfig(client_id=creds["client_id"], client_secret=creds["client_secret"],
+                    base_url=creds["base_url"], token_url=creds["token_url"])
+    _http.mount(cfg.base_url, emu.transport())
+    try:
+        client = SpsClient(cfg)
+        bodies: dict[int, bytes] = {}
+        threads = [threading.Thread(target=lambda n=n: bodies.update({n: client.get(f"out/PO{n:03}.xml")}))
+                   for n in range(12)]  # twelve distinct threads, each takes the next pool
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            bodies.update(zip(range(12, 40), pool.map(lambda n: client.get(f"out/PO{n:03}.xml"), range(12, 40))))
+        assert [bodies[n] for n in range(40)] == [b"<Order/>"] * 40
+        assert len(client._shards) == sps_client.POOL_SHARDS  # more threads than pools: every pool in use
+        assert len({id(c) for c in client._shards}) == sps_client.POOL_SHARDS
+        assert all(c.auth is client.auth for c in client._shards)
+        assert emu.tokens_issued == 1
+        client.close()
+        assert all(c.is_closed for c in client._shards)
+    finally:
+        _http.unmount(cfg.base_url)
+
+
 def test_a_client_passed_in_is_left_open(emu):
     client, _ = connect(emu)
     client.close()
