@@ -31,8 +31,8 @@ from typing import Callable
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from ..ledger.schema import RECEIVED
 from ..webhooks.adobe import emit_adobe_event, inbox, named_entities
+from ..webhooks.dispatch import release_notifications
 from .commerce_ap import KINDS as AP_KINDS
 from .commerce_ap import adobe_client, commerce_settings, fetch_by_ids, ingest_entities
 from .commerce_ap_docs import INTEGRATION as AP
@@ -102,29 +102,12 @@ def adobe_webhook_delivery(tenant: str, integration: str, note_ids: list[int], k
     except Exception:
         log.warning("webhook delivery of %s for %s failed; handing its notifications to the deployment",
                     integration, tenant)
-        _release(tenant, integration, list(note_ids), run_id)
+        release_notifications(tenant_resources(tenant).ledger, inbox(integration), list(note_ids), run_id)
         emit_adobe_event(tenant, kind, integration)
         raise
     if counts.get("waiting"):  # a vendor another run is creating, or the bill a credit memo credits:
         emit_adobe_event(tenant, kind, integration)  # the deployment's run posts them once they can
     return counts
-
-
-def _release(tenant: str, integration: str, note_ids: list[int], run_id: str) -> None:
-    """Give the notifications this run still holds back (received), so the run the fallback
-    event starts takes them at once, whether or not Prefect knows yet that this one failed.
-    Documents it left between intent and outcome are the flow's to settle (resolve_ap_intents),
-    once this task run is over."""
-    from ..ledger.schema import POSTING
-    from ..ledger.store import Outcome
-
-    try:
-        ledger, box = tenant_resources(tenant).ledger, inbox(integration)
-        held = [d.id for d in ledger.documents(box, ids=note_ids) if d.status == POSTING and d.flow_run_id == run_id]
-        if held:
-            ledger.record_outcomes(box, [Outcome(i, RECEIVED, error_class="recovered") for i in held], run_id)
-    except Exception as exc:  # the ledger itself is down: the intent lease frees them later
-        log.warning("could not release the notifications of %s: %s", tenant, " ".join(str(exc).split())[:200])
 
 
 def warm(tenant: str) -> None:

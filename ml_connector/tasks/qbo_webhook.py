@@ -28,6 +28,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from ..ledger.store import Claimed
+from ..webhooks.dispatch import release_notifications
 from .qbo import WEBHOOK, finish_notifications, ingest_invoices, qbo_client, read_invoices, send_invoices
 from .qbo_master import effective_mapping
 from .resources import tenant as tenant_resources
@@ -72,8 +73,8 @@ def _fall_back(tenant: str) -> None:
 def qbo_webhook_delivery(tenant: str, note_ids: list[int]) -> dict:
     """Send the invoices named by the stored notifications ``note_ids`` to SPS; returns counts."""
     run_id = _run_id()
+    ledger = tenant_resources(tenant).ledger
     try:
-        ledger = tenant_resources(tenant).ledger
         claimed = ledger.claim(WEBHOOK, note_ids, run_id)  # a flow run may have taken them already
         invoice_ids = named_invoices(claimed)
         new_ids = ingest_invoices.fn(tenant, read_invoices.fn(tenant, invoice_ids), run_id) if invoice_ids else []
@@ -81,6 +82,7 @@ def qbo_webhook_delivery(tenant: str, note_ids: list[int]) -> dict:
         sent = send_invoices.fn(tenant, new_ids, run_id) if new_ids else {}
     except Exception:
         log.warning("webhook delivery for %s failed; handing its notifications to the qbo-to-sps deployment", tenant)
+        release_notifications(ledger, WEBHOOK, list(note_ids), run_id)
         _fall_back(tenant)
         raise
     return {"notifications": len(claimed), "invoices_read": len(invoice_ids), "documents": len(new_ids),

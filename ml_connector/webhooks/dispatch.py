@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
-from ..ledger.schema import POSTED
-from ..ledger.store import Ledger
+from ..ledger.schema import POSTED, POSTING, RECEIVED
+from ..ledger.store import Ledger, Outcome
 
 log = logging.getLogger("ml_connector.webhooks")
 
@@ -132,3 +132,19 @@ def _safely(fallback: Callable[[], object]) -> None:
         fallback()
     except Exception as exc:  # the emitters log and swallow already; this is the last guard
         log.warning("webhook fallback failed: %s", " ".join(str(exc).split())[:200])
+
+
+def release_notifications(ledger: Ledger, box: str, note_ids: list[int], run_id: str) -> int:
+    """Give back (to received) the notifications of inbox ``box`` that a failed delivery
+    ``run_id`` still holds, so the run its fallback event starts takes them at once, whether or
+    not Prefect has marked the delivery's task run failed yet. Returns how many. Documents the
+    delivery left between intent and outcome are not touched: the flow's recovery settles them
+    once the task run is over. A ledger that cannot be reached leaves them to the intent lease."""
+    try:
+        held = [d.id for d in ledger.documents(box, ids=note_ids) if d.status == POSTING and d.flow_run_id == run_id]
+        if held:
+            ledger.record_outcomes(box, [Outcome(i, RECEIVED, error_class="recovered") for i in held], run_id)
+        return len(held)
+    except Exception as exc:
+        log.warning("could not release the notifications of %s: %s", box, " ".join(str(exc).split())[:200])
+        return 0
