@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger
 
 from ..connectors.adobe import SyncCursor
 from ..settings import intent_lease_seconds
-from ..tasks.commerce_ap import KINDS, OVERLAP, commerce_settings, fetch_by_ids, fetch_changes, ingest_entities, \
+from ..tasks.commerce_ap import KINDS, OVERLAP, fetch_by_ids, fetch_changes, ingest_entities, \
     page_rows, utcnow
 from ..tasks.commerce_ap_docs import INTEGRATION
 from ..tasks.commerce_ap_post import post_ap_documents, resolve_ap_intents
@@ -122,7 +122,7 @@ def _post_pending(tenant: str, run_id: str) -> int:
 def _dry_run(tenant: str, since: datetime | None, until: datetime, page_size: int) -> dict:
     """Read and map without writing anything anywhere: what a real run would do."""
     res = tenant_resources(tenant)
-    commerce = commerce_settings(res)
+    commerce = res.commerce("procure")
     tally = {"read": 0, "would_post": 0, "would_skip": 0, "would_quarantine": 0}
     for kind in KINDS:
         start, after = since, None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..connectors.adobe import SearchCriteria
 from ..ledger.schema import RECEIVED
-from ..tasks.commerce_ap import KINDS, EntityPage, orders_of, raw_items, adobe_client, commerce_settings, page_rows
+from ..tasks.commerce_ap import KINDS, EntityPage, orders_of, raw_items, page_rows
 from ..tasks.commerce_ap_docs import parse_ref
 from ..tasks.commerce_ap_post import query_all
 
@@ -22,7 +22,7 @@ KEY = ["object", "number"]
 
 
 def _expected(res) -> list[tuple[str, str]]:
-    client, commerce = adobe_client(res), commerce_settings(res)
+    client, commerce = res.adobe(), res.commerce("procure")
     refs = []
     for kind in KINDS:
         for page in client.pages(kind, SearchCriteria().order_by("entity_id", "ASC"), page_size=100, max_pages=100_000):

@@ -34,7 +34,7 @@ from prefect.cache_policies import NO_CACHE
 from ..webhooks.adobe import emit_adobe_event, inbox, named_entities
 from ..webhooks.dispatch import release_notifications
 from .commerce_ap import KINDS as AP_KINDS
-from .commerce_ap import adobe_client, commerce_settings, fetch_by_ids, ingest_entities
+from .commerce_ap import fetch_by_ids, ingest_entities
 from .commerce_ap_docs import INTEGRATION as AP
 from .commerce_ap_post import post_ap_documents
 from .commerce_ap_webhooks import finish_ap_notifications
@@ -68,8 +68,8 @@ def warm_ap(tenant: str) -> None:
     """What an AP delivery builds on first use: ledger, mapping, Adobe and Intacct clients (no
     requests: sessions and tokens come on first use)."""
     res = tenant_resources(tenant)
-    commerce_settings(res)
-    adobe_client(res)
+    res.commerce("procure")
+    res.adobe()
     res.intacct()
 
 

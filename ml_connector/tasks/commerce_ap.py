@@ -30,7 +30,6 @@ from ..connectors.adobe import AdobeClient, Filter, SearchCriteria, SearchPage, 
 from ..connectors.errors import BadDocument
 from ..mappings.commerce_tenant import CommerceSettings
 from .commerce_ap_docs import DOC_TYPES, INTEGRATION, entity_row, rejected_row
-from .resources import Tenant
 from .resources import tenant as tenant_resources
 from .retry import retry_options
 
@@ -39,16 +38,6 @@ OVERLAP = timedelta(minutes=2)
 ID_CHUNK = 100  # ids per "entity_id in (...)" search (under Magento's optional 300 cap)
 
 
-def adobe_client(res: Tenant) -> AdobeClient:
-    """The tenant's Adobe Commerce client (built once per process by the tenant resources)."""
-    return res.adobe()
-
-
-def commerce_settings(res: Tenant) -> CommerceSettings:
-    commerce = res.mapping.commerce
-    if commerce is None or commerce.procure is None:
-        raise ValueError(f"tenant {res.name} has no commerce.procure section in its mapping file")
-    return commerce
 
 
 @dataclass
@@ -105,7 +94,7 @@ def orders_of(client: AdobeClient, kind: str, items: list[dict], rejects: list) 
 def fetch_changes(tenant: str, kind: str, after: str | None, since: datetime | None, until: datetime,
                   page_size: int = 100) -> EntityPage:
     """One keyset page of ``kind`` changed in [``since``, ``until``) after the key ``after``."""
-    client = adobe_client(tenant_resources(tenant))
+    client = tenant_resources(tenant).adobe()
     start = SyncCursor.decode(after) if after else None
     page = client.search(kind, window_criteria(since, until, start).page(1, page_size))
     items, rejects = raw_items(page)
@@ -119,7 +108,7 @@ def fetch_changes(tenant: str, kind: str, after: str | None, since: datetime | N
 @task(**retry_options())
 def fetch_by_ids(tenant: str, kind: str, ids: list[str]) -> EntityPage:
     """The entities of ``kind`` with these ids (named by webhooks); a vanished one is absent."""
-    client = adobe_client(tenant_resources(tenant))
+    client = tenant_resources(tenant).adobe()
     numeric = sorted({i for i in ids if str(i).isdigit()}, key=int)
     out = EntityPage(kind=kind)
     for start in range(0, len(numeric), ID_CHUNK):
@@ -145,4 +134,4 @@ def page_rows(page: EntityPage, commerce: CommerceSettings) -> list:
 def ingest_entities(tenant: str, page: EntityPage, run_id: str) -> list[int]:
     """Record a page in the ledger (to post, skipped or quarantined); returns the ids to post."""
     res = tenant_resources(tenant)
-    return res.ledger.ingest(INTEGRATION, page_rows(page, commerce_settings(res)), run_id).new_ids
+    return res.ledger.ingest(INTEGRATION, page_rows(page, res.commerce("procure")), run_id).new_ids

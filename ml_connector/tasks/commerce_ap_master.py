@@ -31,7 +31,7 @@ from ..ledger.schema import POSTED, SKIPPED
 from ..ledger.store import Incoming, Outcome
 from ..mappings import commerce_to_intacct_ap as ap
 from ..mappings.commerce_parties import FieldConflict, intacct_party
-from .commerce_ap import ID_CHUNK, adobe_client, commerce_settings
+from .commerce_ap import ID_CHUNK
 from .commerce_ap_vendors import MASTER, VENDOR
 from .posting import one_line
 from .resources import Tenant
@@ -104,7 +104,7 @@ def _links(res: Tenant, vendors: dict[str, dict], field_name: str, run_id: str) 
 
 
 def _customers(res: Tenant, ids: list[str]) -> dict[str, dict]:
-    client, found = adobe_client(res), {}
+    client, found = res.adobe(), {}
     for start in range(0, len(ids), ID_CHUNK):
         chunk = ids[start:start + ID_CHUNK]
         page = client.search("customers", SearchCriteria().where(Filter("entity_id", chunk, "in")).page(1, len(chunk)))
@@ -116,7 +116,7 @@ def _customers(res: Tenant, ids: list[str]) -> dict[str, dict]:
 def sync_vendor_master(tenant: str, run_id: str) -> dict[str, int]:
     """Align every linked vendor/customer pair under the conflict rule; returns counts."""
     res = tenant_resources(tenant)
-    commerce, intacct, adobe = commerce_settings(res), res.intacct(), adobe_client(res)
+    commerce, intacct, adobe = res.commerce("procure"), res.intacct(), res.adobe()
     field_name = commerce.procure.vendor_commerce_id_field  # type: ignore[union-attr]
     vendors = {v["VENDORID"]: nested(v) for v in intacct.list_vendors()}
     links = _links(res, vendors, field_name, run_id)

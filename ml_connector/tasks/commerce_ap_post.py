@@ -21,7 +21,6 @@ from ..connectors.errors import BadDocument, DuplicateWrite, RejectedError
 from ..connectors.intacct.functions import query_function
 from ..ledger.schema import FAILED, POSTED, POSTING, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Outcome
-from .commerce_ap import commerce_settings
 from .commerce_ap_docs import INTEGRATION, Planned, credited, parse_ref, party_of, plan, read_envelope
 from .commerce_ap_vendors import ensure_vendors, ledger_rows, settle_vendor_intents
 from .posting import Prepared, WriteResult, post_documents
@@ -79,7 +78,7 @@ def post_ap_documents(tenant: str, ids: list[int], run_id: str) -> dict[str, int
     """Post the ledger documents ``ids`` (those still received); returns counts by outcome,
     plus ``waiting`` (left received until their vendor or bill exists)."""
     res = tenant_resources(tenant)
-    commerce = commerce_settings(res)
+    commerce = res.commerce("procure")
     envs = _envelopes(res.ledger.documents(INTEGRATION, ids=ids, status=RECEIVED))
     bills, waiting, refused = _bill_links(res, envs)
     parties = {}

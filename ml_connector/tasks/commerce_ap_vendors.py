@@ -29,7 +29,7 @@ from ..connectors.intacct.functions_parties import vendor_create_function
 from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED, documents
 from ..ledger.store import Incoming, Ledger, Outcome
 from ..mappings import commerce_to_intacct_ap as ap
-from .commerce_ap import ID_CHUNK, adobe_client, commerce_settings
+from .commerce_ap import ID_CHUNK
 from .commerce_ap_docs import Party
 from .posting import Prepared, WriteResult, post_documents
 from .resources import Tenant
@@ -107,8 +107,8 @@ def _match_guest(res: Tenant, guest: Party) -> Resolution:
 def _vendor_rows(res: Tenant, parties: list[Party]) -> list[Incoming]:
     """Ledger rows for new vendor links, with the customers as Commerce has them (a customer
     that is gone is described by what its orders say)."""
-    client = adobe_client(res)
-    commerce = commerce_settings(res)
+    client = res.adobe()
+    commerce = res.commerce("procure")
     ids = sorted(str(p.customer_id) for p in parties)
     found: dict[str, dict] = {}
     for start in range(0, len(ids), ID_CHUNK):
@@ -127,7 +127,7 @@ def _vendor_rows(res: Tenant, parties: list[Party]) -> list[Incoming]:
 
 def write_vendors(res: Tenant, prepared: list[Prepared[dict]]) -> list[WriteResult]:
     """Match each customer's vendor, else create it (one envelope for the creates)."""
-    client, commerce = res.intacct(), commerce_settings(res)
+    client, commerce = res.intacct(), res.commerce("procure")
     results: list[WriteResult | None] = [None] * len(prepared)
     creates = []
     for n, p in enumerate(prepared):

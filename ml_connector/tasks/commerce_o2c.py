@@ -27,7 +27,6 @@ from typing import Any
 
 from prefect import task
 
-from ..connectors.adobe.client import AdobeClient
 from ..connectors.adobe.pagination import BadCursor
 from ..connectors.errors import BadDocument
 from ..ledger.schema import POSTED, POSTING, QUARANTINED, RECEIVED, SKIPPED
@@ -53,16 +52,6 @@ _NOT_YET = ("canceled", "closed")  # never invoiced; a closed order with invoice
 CREDITMEMO_CANCELED = 3
 
 
-def adobe_client(res: Tenant) -> AdobeClient:
-    """The tenant's Adobe Commerce client (built once per process by the tenant resources)."""
-    return res.adobe()
-
-
-def commerce_of(res: Tenant) -> CommerceSettings:
-    commerce = res.mapping.commerce
-    if commerce is None or commerce.o2c is None:
-        raise ValueError(f"tenant {res.name} has no commerce.o2c section in its mapping file")
-    return commerce
 
 
 def dumps(doc: Any) -> bytes:
@@ -276,7 +265,7 @@ def ingest_changes(tenant: str, kind: str, run_id: str, since: datetime | None =
 
     A backfill (``since``/``until``) reads its window and leaves the live cursor alone."""
     res = tenant_resources(tenant)
-    commerce, client, doc_type = commerce_of(res), adobe_client(res), KINDS[kind]
+    commerce, client, doc_type = res.commerce("o2c"), res.adobe(), KINDS[kind]
     backfill = since is not None or until is not None
     cursor = None if backfill else res.ledger.get_cursor(INTEGRATION, name=kind)
     try:
@@ -304,8 +293,8 @@ def ingest_changes(tenant: str, kind: str, run_id: str, since: datetime | None =
 def dry_run_changes(tenant: str, kind: str, page_size: int = 100, max_pages: int = 1000) -> dict[str, int]:
     """What a run would make of one kind's pending changes, writing nothing anywhere."""
     res = tenant_resources(tenant)
-    commerce, doc_type = commerce_of(res), KINDS[kind]
-    cursor, client = res.ledger.get_cursor(INTEGRATION, name=kind), adobe_client(res)
+    commerce, doc_type = res.commerce("o2c"), KINDS[kind]
+    cursor, client = res.ledger.get_cursor(INTEGRATION, name=kind), res.adobe()
     skus = None
     if doc_type == "order":  # what a real run would have synced as items by the time it reads orders
         skus = known_skus(res) | {p.sku for page in client.pages("products", page_size=page_size) for p in page.items}

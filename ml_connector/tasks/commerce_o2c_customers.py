@@ -39,7 +39,7 @@ from ..ledger.store import Incoming, Outcome
 from ..mappings import commerce_o2c_customers as mapping
 from ..mappings.commerce_common import stamp
 from ..mappings.commerce_parties import _modified, commerce_party, intacct_party, reconcile
-from .commerce_o2c import INTEGRATION, adobe_client, commerce_of, dumps, loads
+from .commerce_o2c import INTEGRATION, dumps, loads
 from .commerce_o2c_post import query
 from .posting import one_line
 from .resources import Tenant
@@ -75,7 +75,7 @@ def nest(record: dict) -> dict:
 
 def read_changed(res: Tenant, since: datetime | None) -> list[dict]:
     """Intacct customers modified since ``since`` (every customer when None), oldest first."""
-    commerce, client = commerce_of(res), res.intacct()
+    commerce, client = res.commerce("o2c"), res.intacct()
     condition = ("greaterthanorequalto", "WHENMODIFIED", since.strftime(DATETIME_FORMAT)) if since else \
         ("isnotnull", "CUSTOMERID")
     records = query(client, "CUSTOMER", customer_fields(commerce), condition, None)
@@ -112,7 +112,7 @@ def _contact(merged: dict) -> Contact:
 def align_pair(res: Tenant, record: dict, commerce_id: int, counts: dict) -> list[Incoming]:
     """Apply the conflict rule to one linked pair; write each side's losing fields; return
     the conflict rows for the ledger."""
-    commerce, client = commerce_of(res), adobe_client(res)
+    commerce, client = res.commerce("o2c"), res.adobe()
     o2c = commerce.o2c
     current = client.get_customer(commerce_id)
     doc = loads(dumps(current))
@@ -143,7 +143,7 @@ def credit_limit(res: Tenant, record: dict, customer, counts: dict) -> None:
     """Intacct CREDITLIMIT of a company admin's customer -> the B2B company credit limit."""
     if record.get("CREDITLIMIT") in (None, "") or customer.company_id is None:
         return
-    client = adobe_client(res)
+    client = res.adobe()
     try:
         company = client.get_company(customer.company_id)
         if company.super_user_id != customer.id:
@@ -191,7 +191,7 @@ def new_commerce_customer(record: dict, commerce) -> dict:
 
 def push_new(res: Tenant, record: dict, run_id: str, counts: dict) -> None:
     """Create an Intacct-created customer in Commerce once (ledger row ``icustomer``)."""
-    commerce, ledger = commerce_of(res), res.ledger
+    commerce, ledger = res.commerce("o2c"), res.ledger
     key = record["CUSTOMERID"]
     try:
         body, status, reason = new_commerce_customer(record, commerce), None, None
@@ -206,7 +206,7 @@ def push_new(res: Tenant, record: dict, run_id: str, counts: dict) -> None:
     claimed = ledger.claim(INTEGRATION, sorted(set(new + pending)), run_id) if body else []
     for c in claimed:
         try:
-            made = adobe_client(res).create_customer(body)
+            made = res.adobe().create_customer(body)
         except IntegrationError as exc:
             ledger.record_outcomes(INTEGRATION, [Outcome(c.id, _status(exc),
                                                          error_class=exc.classification, error=one_line(exc))], run_id)
@@ -257,7 +257,7 @@ def sync_customers(tenant: str, run_id: str, changed_ids: list[int] | None = Non
     """Intacct customers changed since the last sync, and Commerce customers changed after they
     were linked, through the rules above. The cursor moves after all of them are handled."""
     res = tenant_resources(tenant)
-    commerce = commerce_of(res)
+    commerce = res.commerce("o2c")
     counts = {"commerce_updated": 0, "intacct_updated": 0, "created_in_commerce": 0, "credit_limits_pushed": 0,
               "conflicts": 0}
     cursor = res.ledger.get_cursor(INTEGRATION, name=CURSOR)

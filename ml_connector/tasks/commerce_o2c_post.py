@@ -25,7 +25,7 @@ from ..connectors.errors import BadDocument, DuplicateWrite, IntegrationError, R
 from ..connectors.intacct import codec
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
-from .commerce_o2c import INTEGRATION, POST_ORDER, commerce_of, loads
+from .commerce_o2c import INTEGRATION, POST_ORDER, loads
 from .commerce_o2c_build import Links, Lookup, Planned, blocker, plan
 from .posting import Prepared, WriteResult, post_documents
 from .resources import Tenant
@@ -131,7 +131,7 @@ def _result(client, planned: Planned, r) -> WriteResult:
 
 def _hold(res: Tenant, rows: list, links: Links, run_id: str) -> list[int]:
     """Record why documents must wait; return the ids that may post now."""
-    commerce, ready, waiting = commerce_of(res), [], []
+    commerce, ready, waiting = res.commerce("o2c"), [], []
     for row in rows:
         try:
             reason = blocker(row.doc_type, loads(row.raw_payload), links, commerce)
@@ -156,7 +156,7 @@ def post_type(res: Tenant, doc_type: str, ids: list[int], run_id: str, envelope:
         _fetch_missing_customers(res, rows, links, run_id, envelope)
         links = Links.load(res.ledger)
     ready = _hold(res, rows, links, run_id)
-    commerce = commerce_of(res)
+    commerce = res.commerce("o2c")
 
     def build(c: Claimed) -> Planned:
         return plan(c, links, commerce)
@@ -169,7 +169,7 @@ def post_type(res: Tenant, doc_type: str, ids: list[int], run_id: str, envelope:
 def _fetch_missing_customers(res: Tenant, rows: list, links: Links, run_id: str, envelope: int) -> None:
     """Orders of customers the ledger has never seen (read before the customer feed reached
     them): the customers are read from Commerce and posted first."""
-    from .commerce_o2c import adobe_client, entity_row, dumps
+    from .commerce_o2c import entity_row, dumps
 
     missing = set()
     for row in rows:
@@ -182,7 +182,7 @@ def _fetch_missing_customers(res: Tenant, rows: list, links: Links, run_id: str,
             missing.add(cid)
     if not missing:
         return
-    client, commerce, new = adobe_client(res), commerce_of(res), []
+    client, commerce, new = res.adobe(), res.commerce("o2c"), []
     for cid in sorted(missing, key=str):
         try:
             doc = loads(dumps(client.get_customer(int(cid))))
@@ -231,7 +231,7 @@ def resolve_intents(tenant: str, run_id: str, finished_runs: list[str], lease: t
     stale = res.ledger.stale_intents(INTEGRATION, run_ids=finished_runs, older_than=lease, claimer=run_id)
     if not stale:
         return {"resolved_posted": 0, "resolved_requeued": 0}
-    links, commerce, client = Links.load(res.ledger), commerce_of(res), res.intacct()
+    links, commerce, client = Links.load(res.ledger), res.commerce("o2c"), res.intacct()
     outcomes = []
     for c in stale:
         try:

@@ -16,7 +16,7 @@ from prefect import task
 from ..connectors.errors import IntegrationError
 from ..ledger.store import Claimed, Incoming
 from ..mappings import commerce_to_intacct_o2c as o2c
-from .commerce_o2c import FOLLOWUPS, INTEGRATION, adobe_client, commerce_of, loads
+from .commerce_o2c import FOLLOWUPS, INTEGRATION, loads
 from .posting import Prepared, WriteResult, post_documents
 from .resources import tenant as tenant_resources
 from .retry import retry_options
@@ -31,7 +31,7 @@ def comment_text(invoice_no: str, recordno: str, entity: str) -> str:
 
 def _followups(res, limit: int) -> list[Incoming]:
     rows = res.ledger.posted_without_followup(INTEGRATION, "order", FOLLOWUPS, COMMENT, limit=limit)
-    commerce, out = commerce_of(res), []
+    commerce, out = res.commerce("o2c"), []
     for r in rows:
         try:
             entity = o2c.entity_for(loads(r.raw_payload), commerce)
@@ -65,7 +65,7 @@ def write_back_invoice_keys(tenant: str, run_id: str, limit: int = 5000) -> dict
     ids = res.ledger.pending_ids(FOLLOWUPS, limit=limit)
     if not ids:
         return {}
-    client = adobe_client(res)
+    client = res.adobe()
 
     def build(c: Claimed) -> dict:
         return loads(c.raw_payload)

@@ -77,6 +77,14 @@ class Tenant:
                 self._clients["adobe"] = AdobeClient(AdobeConfig.from_credentials(load_credentials(self.name, "adobe")))
             return self._clients["adobe"]
 
+    def commerce(self, part: str):
+        """The mapping's ``commerce`` settings, checked to hold ``part`` (``procure`` for the
+        payables flows, ``o2c`` for order to cash): a clear error otherwise."""
+        commerce = self.mapping.commerce
+        if commerce is None or getattr(commerce, part, None) is None:
+            raise ValueError(f"tenant {self.name} has no commerce.{part} section in its mapping file")
+        return commerce
+
     def sterling(self):
         """The Sterling B2Bi client (built in tasks/sterling.py, cached here like the others)."""
         from .sterling import sterling
