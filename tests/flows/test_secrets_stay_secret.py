@@ -71,7 +71,11 @@ def test_qbo_canary_secrets_and_rotated_tokens_never_leave_the_credentials(mount
     monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
     monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
     reset()
-    qbo = QboEmulator(client_secret=QBO_CANARY[0], verifier_token=QBO_CANARY[1], access_ttl=0.5,
+    # Access tokens expire every 3 s, so the runs refresh (and rotate) mid-way. Not shorter: a
+    # refresh saves the rotated token to its block before the request is resent, and on a busy
+    # machine that save (Prefect's API answering 503, retried) took over 2 s, so a 0.5 s token
+    # was dead again on arrival and the run failed on the second 401 (seen once in CI).
+    qbo = QboEmulator(client_secret=QBO_CANARY[0], verifier_token=QBO_CANARY[1], access_ttl=3.0,
                       faults=FaultPlan(rate_5xx=0.1, seed=5))
     sps = SpsEmulator()
     mount(qbo.base_url, qbo.transport())
