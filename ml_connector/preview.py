@@ -56,7 +56,7 @@ def preview(integration: str, path: Path, *, tenant: str | None = None) -> str:
             out.append(f"<!-- {doc_type} {partner} {number}: routed nowhere (skipped) -->")
             continue
         bill = rsx_to_apbill(doc_type, doc, mapping)
-        function = bill_function(idempotency_key("sps-intacct", doc_type, partner, number), bill)
+        function = bill_function(idempotency_key(tenant, "sps-intacct", doc_type, partner, number), bill)
         pretty = etree.tostring(etree.fromstring(function.body), pretty_print=True).decode()
         out.append(f"<!-- {doc_type} {partner} {number} -> APBILL {bill.record_id} for {bill.vendor_id}, total {bill.total} -->\n{pretty}")
     return "\n".join(out)

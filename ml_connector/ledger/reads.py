@@ -15,14 +15,18 @@ from .schema import DUPLICATE, FAILED, POSTED, POSTING, QUARANTINED, READ, SKIPP
 
 
 class LedgerReads:
+    """Every question is about the tenant the ledger was opened for."""
+
     engine = None  # set by Ledger
+    tenant = ""  # set by Ledger
 
     def run_counts(self, integration: str, run_id: str) -> dict[str, int]:
         """Events of one run by kind: read, duplicate, posted, failed, quarantined, skipped."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(document_events.c.event, func.count())
-                .where(document_events.c.integration == integration, document_events.c.flow_run_id == run_id)
+                .where(document_events.c.tenant == self.tenant, document_events.c.integration == integration,
+                       document_events.c.flow_run_id == run_id)
                 .group_by(document_events.c.event)
             )
             counts = Counter({r[0]: r[1] for r in rows})
@@ -36,6 +40,7 @@ class LedgerReads:
                        documents.c.source_ref, document_events.c.event, document_events.c.reason)
                 .join(documents, documents.c.id == document_events.c.document_id)
                 .where(
+                    document_events.c.tenant == self.tenant,
                     document_events.c.integration == integration,
                     document_events.c.flow_run_id == run_id,
                     document_events.c.event.in_((FAILED, QUARANTINED)),
@@ -49,7 +54,7 @@ class LedgerReads:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(documents.c.status, func.count())
-                .where(documents.c.integration == integration)
+                .where(documents.c.tenant == self.tenant, documents.c.integration == integration)
                 .group_by(documents.c.status)
             )
             return {r[0]: r[1] for r in rows}
@@ -57,7 +62,7 @@ class LedgerReads:
     def documents(self, integration: str, *, status: str | Sequence[str] | None = None,
                   ids: Sequence[int] | None = None, run_id: str | None = None, doc_type: str | None = None) -> list:
         """Document rows, filtered; used by replay, reconcile and status."""
-        query = select(documents).where(documents.c.integration == integration)
+        query = select(documents).where(documents.c.tenant == self.tenant, documents.c.integration == integration)
         if status is not None:
             query = query.where(documents.c.status.in_([status] if isinstance(status, str) else list(status)))
         if ids is not None:
@@ -75,7 +80,8 @@ class LedgerReads:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(documents.c.flow_run_id)
-                .where(documents.c.integration == integration, documents.c.status == POSTING)
+                .where(documents.c.tenant == self.tenant, documents.c.integration == integration,
+                       documents.c.status == POSTING)
                 .distinct()
             )
             return [r.flow_run_id for r in rows if r.flow_run_id]
@@ -88,6 +94,7 @@ class LedgerReads:
         exists = (
             select(follow.c.id)
             .where(
+                follow.c.tenant == self.tenant,
                 follow.c.integration == followup_integration,
                 follow.c.doc_type == followup_type,
                 follow.c.partner == documents.c.partner,
@@ -97,10 +104,41 @@ class LedgerReads:
         )
         query = (
             select(documents)
-            .where(documents.c.integration == integration, documents.c.doc_type == doc_type,
-                   documents.c.status == POSTED, ~exists)
+            .where(documents.c.tenant == self.tenant, documents.c.integration == integration,
+                   documents.c.doc_type == doc_type, documents.c.status == POSTED, ~exists)
             .order_by(documents.c.id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
             return conn.execute(query).all()
+
+    def last_run(self, integration: str):
+        """The flow run that wrote this integration's latest event, and when (None: never ran)."""
+        at = func.max(document_events.c.at).label("at")
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(document_events.c.flow_run_id, at)
+                .where(document_events.c.tenant == self.tenant, document_events.c.integration == integration)
+                .group_by(document_events.c.flow_run_id)
+                .order_by(at.desc())
+                .limit(1)
+            ).first()
+
+    def oldest_failure(self, integration: str):
+        """The failed or quarantined document that has waited longest for a person."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(documents.c.id, documents.c.doc_type, documents.c.partner, documents.c.natural_key,
+                       documents.c.status, documents.c.last_error, documents.c.updated_at)
+                .where(documents.c.tenant == self.tenant, documents.c.integration == integration,
+                       documents.c.status.in_((FAILED, QUARANTINED)))
+                .order_by(documents.c.updated_at)
+                .limit(1)
+            ).first()
+
+    def tenant_of(self, doc_id: int) -> str | None:
+        """Which tenant a document id belongs to (None: no such document): lets a command
+        refuse another tenant's id with a clear reason instead of "not found"."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(documents.c.tenant).where(documents.c.id == doc_id)).first()
+        return row.tenant if row else None

@@ -1,6 +1,9 @@
-"""Ledger tables: one row per document, its events, and the cursors.
+"""Ledger tables: one row per document, its events, the cursors and the X12 counters.
 
-A document row is keyed by (integration, doc_type, partner, natural_key). Its ``status`` moves
+Every table carries the tenant: many companies share one ledger with the same partner ids and
+document numbers, so a document row is keyed by (tenant, integration, doc_type, partner,
+natural_key) and every query of :class:`~ml_connector.ledger.store.Ledger` is scoped to the
+tenant it was opened for. Its ``status`` moves
 
     received ──claim──> posting ──outcome──> posted | failed
         │                  └── crash: stays posting; the next run resolves it in the target
@@ -8,6 +11,9 @@ A document row is keyed by (integration, doc_type, partner, natural_key). Its ``
 
 and every move is also written to ``document_events`` with the flow run that made it, so a
 run's counts are a query over events, never a tally kept on the side.
+
+The schema is versioned with Alembic (``ledger/migrations/``); change a table here and add a
+revision there together.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ documents = Table(
     "documents",
     metadata,
     Column("id", _id_type, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
     Column("integration", String(64), nullable=False),
     Column("doc_type", String(32), nullable=False),
     Column("partner", String(64), nullable=False, default=""),
@@ -70,8 +77,8 @@ documents = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("intent_at", DateTime(timezone=True), nullable=True),
     Column("posted_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("integration", "doc_type", "partner", "natural_key", name="uq_document_key"),
-    Index("ix_documents_status", "integration", "status"),
+    UniqueConstraint("tenant", "integration", "doc_type", "partner", "natural_key", name="uq_document_key"),
+    Index("ix_documents_status", "tenant", "integration", "status"),
     Index("ix_documents_run", "flow_run_id"),
 )
 
@@ -80,20 +87,53 @@ document_events = Table(
     metadata,
     Column("id", _id_type, primary_key=True, autoincrement=True),
     Column("document_id", _id_type, ForeignKey("documents.id"), nullable=True),
+    Column("tenant", String(64), nullable=False),
     Column("integration", String(64), nullable=False),
     Column("flow_run_id", String(64), nullable=False),
     Column("event", String(16), nullable=False),
     Column("reason", Text, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
-    Index("ix_events_run", "flow_run_id", "integration"),
+    Index("ix_events_run", "flow_run_id", "tenant", "integration"),
     Index("ix_events_doc", "document_id"),
 )
 
 cursors = Table(
     "cursors",
     metadata,
+    Column("tenant", String(64), primary_key=True),
     Column("integration", String(64), primary_key=True),
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One X12 control-number counter per tenant and trading partner: see ledger/x12_controls.py.
+control_numbers = Table(
+    "control_numbers",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("partner", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),  # the last number handed out
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The acknowledgment view of each outbound X12 document: see ledger/x12_controls.py.
+x12_acks = Table(
+    "x12_acks",
+    metadata,
+    Column("document_id", _id_type, primary_key=True),  # documents.id of the outbound 810/850
+    Column("tenant", String(64), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("doc_type", String(32), nullable=False),
+    Column("natural_key", String(256), nullable=False),
+    Column("interchange", BigInteger, nullable=False),
+    Column("group_control", BigInteger, nullable=False),
+    Column("set_control", String(9), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reasons", Text, nullable=True),  # JSON list of the AK3/AK4/AK5/AK9 reasons
+    Column("message_id", String(128), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("acked_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_x12_acks_group", "tenant", "partner", "group_control"),
 )

@@ -4,6 +4,11 @@ All writes are set-based (one statement per page, not per document) so the ledge
 with batch posting, and every state change is a compare-and-set on ``status`` so two workers
 can never claim the same document: on SQLite the database lock serializes them, on
 PostgreSQL the row lock taken by the conditional UPDATE does.
+
+A :class:`Ledger` is opened for one tenant and every statement it runs is scoped to that
+tenant, so a task that holds it cannot read, skip, claim or report another company's document,
+whatever partner ids and document numbers the two share. Tenants of one process share the
+engine (:meth:`Ledger.for_tenant`).
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, create_engine, event, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from .engine import ledger_engine
+from .migrate import prepare
 from .reads import LedgerReads
 from .schema import (
     DUPLICATE,
@@ -32,7 +39,6 @@ from .schema import (
     cursors,
     document_events,
     documents,
-    metadata,
 )
 
 _CHUNK = 500  # keys per IN (...) clause; stays under SQLite's variable limit
@@ -46,10 +52,13 @@ def payload_hash(payload: bytes | None) -> str | None:
     return hashlib.sha256(payload).hexdigest() if payload is not None else None
 
 
-def idempotency_key(integration: str, doc_type: str, partner: str, natural_key: str, generation: int = 0) -> str:
+def idempotency_key(tenant: str, integration: str, doc_type: str, partner: str, natural_key: str,
+                    generation: int = 0) -> str:
     """The one key a document's write carries on every retry (Intacct function controlid,
-    QBO requestid). A replay after a definite failure starts a new generation."""
-    digest = hashlib.sha256(f"{integration}|{doc_type}|{partner}|{natural_key}".encode()).hexdigest()[:32]
+    QBO requestid). A replay after a definite failure starts a new generation. The tenant is
+    part of it: two companies posting the same partner's document number into one target must
+    not be taken for retries of each other."""
+    digest = hashlib.sha256(f"{tenant}|{integration}|{doc_type}|{partner}|{natural_key}".encode()).hexdigest()[:32]
     return f"mlc-{digest}" + (f"-r{generation}" if generation else "")
 
 
@@ -104,13 +113,24 @@ class Outcome:
 
 
 class Ledger(LedgerReads):
-    """Documents, their events and the cursors, on any SQLAlchemy URL."""
+    """One tenant's documents, events and cursors, on any SQLAlchemy URL.
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    Opening a ledger creates a new database at the current schema; an existing one must be at
+    it (``ml-connector ledger upgrade`` moves it there), else :class:`LedgerSchemaError`."""
+
+    def __init__(self, url: str, *, tenant: str, create: bool = True, engine: Engine | None = None) -> None:
+        if not tenant:
+            raise ValueError("a ledger is opened for one tenant: tenant must not be empty")
         self.url = url
-        self.engine = _engine(url)
-        if create:
-            metadata.create_all(self.engine)
+        self.tenant = tenant
+        if engine is None:
+            engine = ledger_engine(url)
+            prepare(engine, create=create)
+        self.engine = engine
+
+    def for_tenant(self, tenant: str) -> "Ledger":
+        """The same database (and connection pool), scoped to another tenant."""
+        return Ledger(self.url, tenant=tenant, engine=self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -161,7 +181,7 @@ class Ledger(LedgerReads):
         if conn.dialect.name in ("sqlite", "postgresql"):
             dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
             stmt = dialect_insert(documents).on_conflict_do_nothing(
-                index_elements=["integration", "doc_type", "partner", "natural_key"]
+                index_elements=["tenant", "integration", "doc_type", "partner", "natural_key"]
             ).returning(documents.c.id)
             ours = {r.id for r in conn.execute(stmt, fresh)}
         else:
@@ -175,6 +195,7 @@ class Ledger(LedgerReads):
 
     def _row(self, integration: str, item: Incoming, run_id: str, now: datetime) -> dict:
         return dict(
+            tenant=self.tenant,
             integration=integration,
             doc_type=item.doc_type,
             partner=item.partner,
@@ -184,7 +205,7 @@ class Ledger(LedgerReads):
             payload_hash=payload_hash(item.raw_payload),
             status=item.status,
             target_ref=item.target_ref,
-            idempotency_key=idempotency_key(integration, item.doc_type, item.partner, item.natural_key),
+            idempotency_key=idempotency_key(self.tenant, integration, item.doc_type, item.partner, item.natural_key),
             attempts=0,
             error_class=item.error_class,
             last_error=item.last_error,
@@ -203,7 +224,7 @@ class Ledger(LedgerReads):
         generation = int(row.attempts) + 1
         conn.execute(
             update(documents)
-            .where(and_(documents.c.id == row.id, documents.c.status == row.status))
+            .where(and_(documents.c.id == row.id, documents.c.tenant == self.tenant, documents.c.status == row.status))
             .values(
                 raw_payload=item.raw_payload,
                 payload_hash=payload_hash(item.raw_payload),
@@ -214,10 +235,30 @@ class Ledger(LedgerReads):
                 source_ref=item.source_ref,
                 flow_run_id=run_id,
                 updated_at=now,
-                idempotency_key=idempotency_key(row.integration, row.doc_type, row.partner, row.natural_key, generation),
+                idempotency_key=idempotency_key(self.tenant, row.integration, row.doc_type, row.partner,
+                                                row.natural_key, generation),
             )
         )
         return True
+
+    def rows_by_key(self, integration: str, keys: Sequence[tuple[str, str, str]]) -> dict[tuple, object]:
+        """This tenant's document rows by (doc_type, partner, natural_key)."""
+        with self.engine.connect() as conn:
+            return self._existing(conn, integration, list(dict.fromkeys(keys)))
+
+    def replace_payload(self, doc_id: int, raw: bytes, *, reopen_from: str | None = None, run_id: str | None = None) -> bool:
+        """Store a newer payload for one of this tenant's documents. With ``reopen_from`` (a
+        status), only a document in that status changes, and it goes back to received so the
+        next post writes the new version. Returns whether the row changed."""
+        cond = [documents.c.id == doc_id, documents.c.tenant == self.tenant]
+        values = dict(raw_payload=raw, payload_hash=payload_hash(raw), updated_at=utcnow())
+        if reopen_from is not None:
+            cond.append(documents.c.status == reopen_from)
+            values["status"] = RECEIVED
+        if run_id is not None:
+            values["flow_run_id"] = run_id
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(documents).where(*cond).values(**values)).rowcount)
 
     def _existing(self, conn, integration: str, keys: list[tuple]) -> dict[tuple, object]:
         found: dict[tuple, object] = {}
@@ -227,6 +268,7 @@ class Ledger(LedgerReads):
                 continue
             rows = conn.execute(
                 select(documents).where(
+                    documents.c.tenant == self.tenant,
                     documents.c.integration == integration,
                     tuple_(documents.c.doc_type, documents.c.partner, documents.c.natural_key).in_(chunk),
                 )
@@ -237,7 +279,8 @@ class Ledger(LedgerReads):
 
     def _events(self, conn, integration: str, run_id: str, events: Iterable[tuple], now: datetime) -> None:
         rows = [
-            dict(document_id=doc_id, integration=integration, flow_run_id=run_id, event=kind, reason=reason, at=now)
+            dict(document_id=doc_id, tenant=self.tenant, integration=integration, flow_run_id=run_id, event=kind,
+                 reason=reason, at=now)
             for doc_id, kind, reason in events
         ]
         if rows:
@@ -255,6 +298,7 @@ class Ledger(LedgerReads):
                     update(documents)
                     .where(
                         documents.c.id.in_(ids[start : start + _CHUNK]),
+                        documents.c.tenant == self.tenant,
                         documents.c.integration == integration,
                         documents.c.status == RECEIVED,
                     )
@@ -279,7 +323,7 @@ class Ledger(LedgerReads):
         posted = [dict(b_id=o.id, b_target=o.target_id) for o in outcomes if o.status == POSTED]
         other = [dict(b_id=o.id, b_status=o.status, b_class=o.error_class, b_error=o.error)
                  for o in outcomes if o.status != POSTED]
-        by_id = update(documents).where(documents.c.id == bindparam("b_id"))
+        by_id = update(documents).where(documents.c.id == bindparam("b_id"), documents.c.tenant == self.tenant)
         with self.engine.begin() as conn:
             if posted:
                 conn.execute(by_id.values(status=POSTED, target_id=bindparam("b_target"), posted_at=now,
@@ -295,7 +339,8 @@ class Ledger(LedgerReads):
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(documents.c.id)
-                .where(documents.c.integration == integration, documents.c.status == RECEIVED, documents.c.id > after_id)
+                .where(documents.c.tenant == self.tenant, documents.c.integration == integration,
+                       documents.c.status == RECEIVED, documents.c.id > after_id)
                 .order_by(documents.c.id)
                 .limit(limit)
             )
@@ -318,7 +363,8 @@ class Ledger(LedgerReads):
         with self.engine.begin() as conn:
             conn.execute(
                 update(documents)
-                .where(documents.c.integration == integration, documents.c.status == POSTING, stale)
+                .where(documents.c.tenant == self.tenant, documents.c.integration == integration,
+                       documents.c.status == POSTING, stale)
                 .values(claim_token=token, intent_at=utcnow(), flow_run_id=claimer or documents.c.flow_run_id)
             )
             rows = conn.execute(select(documents).where(documents.c.claim_token == token).order_by(documents.c.id))
@@ -331,13 +377,15 @@ class Ledger(LedgerReads):
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(documents).where(
+                    documents.c.tenant == self.tenant,
                     documents.c.integration == integration,
                     documents.c.id.in_(list(ids)),
                     documents.c.status.in_((FAILED, QUARANTINED, SKIPPED)),
                 )
             ).all()
             for row in rows:
-                key = idempotency_key(integration, row.doc_type, row.partner, row.natural_key, int(row.attempts) + 1)
+                key = idempotency_key(self.tenant, integration, row.doc_type, row.partner, row.natural_key,
+                                      int(row.attempts) + 1)
                 result = conn.execute(
                     update(documents)
                     .where(documents.c.id == row.id, documents.c.status == row.status)
@@ -350,21 +398,22 @@ class Ledger(LedgerReads):
     # -- cursors ---------------------------------------------------------------------------
     def get_cursor(self, integration: str, name: str = "live") -> str | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(cursors.c.value).where(cursors.c.integration == integration, cursors.c.name == name)
-            ).first()
+            row = conn.execute(select(cursors.c.value).where(self._cursor(integration, name))).first()
             return row.value if row else None
 
     def set_cursor(self, integration: str, value: str | None, name: str = "live") -> None:
         now = utcnow()
         with self.engine.begin() as conn:
             done = conn.execute(
-                update(cursors)
-                .where(cursors.c.integration == integration, cursors.c.name == name)
-                .values(value=value, updated_at=now)
+                update(cursors).where(self._cursor(integration, name)).values(value=value, updated_at=now)
             ).rowcount
             if not done:
-                conn.execute(insert(cursors).values(integration=integration, name=name, value=value, updated_at=now))
+                conn.execute(insert(cursors).values(tenant=self.tenant, integration=integration, name=name,
+                                                    value=value, updated_at=now))
+
+    def _cursor(self, integration: str, name: str):
+        return and_(cursors.c.tenant == self.tenant, cursors.c.integration == integration, cursors.c.name == name)
+
 
 def _claimed(row) -> Claimed:
     return Claimed(
@@ -378,19 +427,3 @@ def _claimed(row) -> Claimed:
         idempotency_key=row.idempotency_key,
         attempts=row.attempts,
     )
-
-
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets readers run beside the one writer
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=60000")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)

@@ -1,6 +1,7 @@
 """X12 control numbers and acknowledgment states, beside the ledger's documents.
 
-``control_numbers`` holds one counter per trading partner. :func:`next_control_numbers` takes
+``control_numbers`` holds one counter per tenant and trading partner (two companies sending to
+the same retailer each keep their own sequence). :func:`next_control_numbers` takes
 ``count`` numbers in one conditional UPDATE (``value = value + count``): on PostgreSQL the row
 lock it takes serializes concurrent callers, on SQLite the database write lock does, so two
 workers never get the same number, and the counter lives in the ledger's database, so it
@@ -24,69 +25,38 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import BigInteger, Column, DateTime, String, Table, Text, and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .schema import _id_type, metadata
+from .schema import control_numbers, x12_acks
 from .store import Ledger, utcnow
 
 ASSIGNED, DELIVERED, ACCEPTED, REJECTED, OVERDUE = "assigned", "delivered", "accepted", "rejected", "overdue"
 ACK_STATES = (ASSIGNED, DELIVERED, ACCEPTED, REJECTED, OVERDUE)
 MAX_CONTROL = 999_999_999  # ISA13 is nine digits
 
-control_numbers = Table(
-    "control_numbers",
-    metadata,
-    Column("partner", String(64), primary_key=True),
-    Column("value", BigInteger, nullable=False),  # the last number handed out
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-x12_acks = Table(
-    "x12_acks",
-    metadata,
-    Column("document_id", _id_type, primary_key=True),  # documents.id of the outbound 810/850
-    Column("partner", String(64), nullable=False),
-    Column("doc_type", String(32), nullable=False),
-    Column("natural_key", String(256), nullable=False),
-    Column("interchange", BigInteger, nullable=False),
-    Column("group_control", BigInteger, nullable=False),
-    Column("set_control", String(9), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("reasons", Text, nullable=True),  # JSON list of the AK3/AK4/AK5/AK9 reasons
-    Column("message_id", String(128), nullable=True),
-    Column("delivered_at", DateTime(timezone=True), nullable=True),
-    Column("acked_at", DateTime(timezone=True), nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-
-def ensure_tables(ledger: Ledger) -> None:
-    """Create the tables if this ledger was created before this module was imported."""
-    metadata.create_all(ledger.engine, tables=[control_numbers, x12_acks], checkfirst=True)
-
-
 def next_control_numbers(ledger: Ledger, partner: str, count: int = 1) -> list[int]:
     """``count`` fresh control numbers for ``partner``, unique across processes and restarts."""
     if count < 1:
         raise ValueError("count must be >= 1")
+    counter = and_(control_numbers.c.tenant == ledger.tenant, control_numbers.c.partner == partner)
     for _ in range(5):
         with ledger.engine.begin() as conn:
             row = conn.execute(
-                update(control_numbers).where(control_numbers.c.partner == partner)
+                update(control_numbers).where(counter)
                 .values(value=control_numbers.c.value + count, updated_at=utcnow())
                 .returning(control_numbers.c.value)
             ).first()
             if row is not None:
                 last = int(row[0])
                 if last > MAX_CONTROL:  # wrapped: restart at 1 (partners accept reuse after years)
-                    conn.execute(update(control_numbers).where(control_numbers.c.partner == partner)
-                                 .values(value=count))
+                    conn.execute(update(control_numbers).where(counter).values(value=count))
                     last = count
                 return list(range(last - count + 1, last + 1))
         try:
             with ledger.engine.begin() as conn:
-                conn.execute(insert(control_numbers).values(partner=partner, value=count, updated_at=utcnow()))
+                conn.execute(insert(control_numbers).values(tenant=ledger.tenant, partner=partner, value=count,
+                                                            updated_at=utcnow()))
             return list(range(1, count + 1))
         except IntegrityError:  # another caller created the row first: take the UPDATE path
             continue
@@ -103,7 +73,8 @@ class Controls:
 def assign_controls(ledger: Ledger, doc_id: int, partner: str, doc_type: str, natural_key: str) -> Controls:
     """The control numbers of one outbound document: those it already has, or new ones."""
     with ledger.engine.connect() as conn:
-        row = conn.execute(select(x12_acks).where(x12_acks.c.document_id == doc_id)).first()
+        row = conn.execute(select(x12_acks).where(x12_acks.c.document_id == doc_id,
+                                                  x12_acks.c.tenant == ledger.tenant)).first()
     if row is not None:
         return Controls(int(row.interchange), int(row.group_control), row.set_control)
     [n] = next_control_numbers(ledger, partner, 1)
@@ -111,7 +82,7 @@ def assign_controls(ledger: Ledger, doc_id: int, partner: str, doc_type: str, na
     try:
         with ledger.engine.begin() as conn:
             conn.execute(insert(x12_acks).values(
-                document_id=doc_id, partner=partner, doc_type=doc_type, natural_key=natural_key,
+                document_id=doc_id, tenant=ledger.tenant, partner=partner, doc_type=doc_type, natural_key=natural_key,
                 interchange=controls.interchange, group_control=controls.group, set_control=controls.set_control,
                 state=ASSIGNED, updated_at=utcnow()))
     except IntegrityError:  # a concurrent build of the same document won; use its numbers
@@ -124,7 +95,8 @@ def mark_delivered(ledger: Ledger, delivered: Sequence[tuple[int, str]]) -> None
     now = utcnow()
     with ledger.engine.begin() as conn:
         for doc_id, message_id in delivered:
-            conn.execute(update(x12_acks).where(x12_acks.c.document_id == doc_id, x12_acks.c.state == ASSIGNED)
+            conn.execute(update(x12_acks).where(x12_acks.c.document_id == doc_id, x12_acks.c.tenant == ledger.tenant,
+                                                x12_acks.c.state == ASSIGNED)
                          .values(state=DELIVERED, message_id=message_id, delivered_at=now, updated_at=now))
 
 
@@ -133,7 +105,8 @@ def apply_ack(ledger: Ledger, partner: str, group_control: int, set_control: str
     """Apply one 997 verdict (a set's, or a whole group's when ``set_control`` is None) to the
     outbound documents it names; returns their document ids. Final states are not reopened,
     except overdue, which a late 997 settles."""
-    cond = and_(x12_acks.c.partner == partner, x12_acks.c.group_control == group_control,
+    cond = and_(x12_acks.c.tenant == ledger.tenant, x12_acks.c.partner == partner,
+                x12_acks.c.group_control == group_control,
                 x12_acks.c.state.in_((DELIVERED, OVERDUE, ASSIGNED)))
     if set_control is not None:
         cond = and_(cond, x12_acks.c.set_control == set_control)  # AK202 echoes ST02 exactly
@@ -151,7 +124,8 @@ def mark_overdue(ledger: Ledger, older_than: timedelta, now: datetime | None = N
     """Delivered documents without a 997 after ``older_than``: now overdue. Returns their
     (document id, partner, doc_type, natural key)."""
     now = now or utcnow()
-    cond = and_(x12_acks.c.state == DELIVERED, x12_acks.c.delivered_at <= now - older_than)
+    cond = and_(x12_acks.c.tenant == ledger.tenant, x12_acks.c.state == DELIVERED,
+                x12_acks.c.delivered_at <= now - older_than)
     with ledger.engine.begin() as conn:
         rows = conn.execute(select(x12_acks.c.document_id, x12_acks.c.partner, x12_acks.c.doc_type,
                                    x12_acks.c.natural_key).where(cond)).all()
@@ -164,14 +138,18 @@ def mark_overdue(ledger: Ledger, older_than: timedelta, now: datetime | None = N
 def ack_counts(ledger: Ledger) -> dict[str, int]:
     """Outbound X12 documents by acknowledgment state."""
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(x12_acks.c.state, func.count()).group_by(x12_acks.c.state)).all()
+        rows = conn.execute(select(x12_acks.c.state, func.count()).where(x12_acks.c.tenant == ledger.tenant)
+                            .group_by(x12_acks.c.state)).all()
     found = {r[0]: r[1] for r in rows}
     return {s: found.get(s, 0) for s in ACK_STATES}
 
 
-def ack_rows(ledger: Ledger, state: str | None = None) -> list:
-    query = select(x12_acks).order_by(x12_acks.c.document_id)
+def ack_rows(ledger: Ledger, state: str | None = None, ids: Sequence[int] | None = None) -> list:
+    """The tenant's acknowledgment rows, by state or document ids."""
+    query = select(x12_acks).where(x12_acks.c.tenant == ledger.tenant).order_by(x12_acks.c.document_id)
     if state:
         query = query.where(x12_acks.c.state == state)
+    if ids is not None:
+        query = query.where(x12_acks.c.document_id.in_(list(ids)))
     with ledger.engine.connect() as conn:
         return conn.execute(query).all()

@@ -17,14 +17,16 @@ from ..ledger.store import Ledger, utcnow
 
 
 def prune(ledger: Ledger, older_than: timedelta) -> dict:
-    """Drop old events and the payloads of old settled documents; returns what was removed."""
+    """Drop the tenant's old events and the payloads of its old settled documents; returns what
+    was removed."""
     cutoff = utcnow() - older_than
     with ledger.engine.begin() as conn:
-        events = conn.execute(delete(document_events).where(document_events.c.at < cutoff)).rowcount
+        events = conn.execute(delete(document_events).where(document_events.c.tenant == ledger.tenant,
+                                                            document_events.c.at < cutoff)).rowcount
         payloads = conn.execute(
             update(documents)
-            .where(documents.c.status.in_((POSTED, SKIPPED)), documents.c.updated_at < cutoff,
-                   documents.c.raw_payload.is_not(None))
+            .where(documents.c.tenant == ledger.tenant, documents.c.status.in_((POSTED, SKIPPED)),
+                   documents.c.updated_at < cutoff, documents.c.raw_payload.is_not(None))
             .values(raw_payload=None)
         ).rowcount
     return {"events_deleted": events, "payloads_dropped": payloads, "cutoff": cutoff.isoformat()}

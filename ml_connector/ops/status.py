@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from ..integrations import INTEGRATIONS
-from ..ledger.schema import FAILED, QUARANTINED, document_events, documents
 from ..ledger.store import Ledger
 
 
 def integration_status(ledger: Ledger, name: str) -> dict:
-    """Last run, cursor, counts by status and the oldest unresolved failure of one integration."""
-    with ledger.engine.connect() as conn:
-        last = conn.execute(
-            select(document_events.c.flow_run_id, func.max(document_events.c.at).label("at"))
-            .where(document_events.c.integration == name)
-            .group_by(document_events.c.flow_run_id)
-            .order_by(func.max(document_events.c.at).desc())
-            .limit(1)
-        ).first()
-        oldest = conn.execute(
-            select(documents.c.id, documents.c.doc_type, documents.c.partner, documents.c.natural_key,
-                   documents.c.status, documents.c.last_error, documents.c.updated_at)
-            .where(documents.c.integration == name, documents.c.status.in_((FAILED, QUARANTINED)))
-            .order_by(documents.c.updated_at)
-            .limit(1)
-        ).first()
+    """Last run, cursor, counts by status and the oldest unresolved failure of one integration,
+    for the tenant the ledger is scoped to."""
+    last, oldest = ledger.last_run(name), ledger.oldest_failure(name)
     return {
         "integration": name,
         "last_run": {"flow_run_id": last.flow_run_id, "at": str(last.at)} if last else None,

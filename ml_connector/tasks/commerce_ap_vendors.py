@@ -21,12 +21,10 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import select, tuple_
-
 from ..connectors.adobe import Filter, SearchCriteria
 from ..connectors.errors import BadDocument, RejectedError, TransientError
 from ..connectors.intacct.functions_parties import vendor_create_function
-from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED, documents
+from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED
 from ..ledger.store import Incoming, Ledger, Outcome
 from ..mappings import commerce_to_intacct_ap as ap
 from .commerce_ap import ID_CHUNK
@@ -52,17 +50,8 @@ class Resolution:
 
 def ledger_rows(ledger: Ledger, integration: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], object]:
     """Document rows by (doc type, natural key), partner "" (one query per 500 keys)."""
-    wanted = [(t, "", k) for t, k in dict.fromkeys(keys)]
-    found: dict[tuple[str, str], object] = {}
-    with ledger.engine.connect() as conn:
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            rows = conn.execute(select(documents).where(
-                documents.c.integration == integration,
-                tuple_(documents.c.doc_type, documents.c.partner, documents.c.natural_key).in_(chunk)))
-            for row in rows:
-                found[(row.doc_type, row.natural_key)] = row
-    return found
+    found = ledger.rows_by_key(integration, [(t, "", k) for t, k in keys])
+    return {(doc_type, key): row for (doc_type, _, key), row in found.items()}
 
 
 def ensure_vendors(res: Tenant, parties: Sequence[Party], run_id: str) -> dict[str, Resolution]:

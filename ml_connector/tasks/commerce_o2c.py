@@ -248,14 +248,7 @@ def _changed_linked(res: Tenant, rows: list[Incoming]) -> list[int]:
 def _replace_payload(res: Tenant, doc_id: int, raw: bytes) -> None:
     # The ledger's ingest keeps a posted document's payload as it was (dedup); a linked customer
     # is the one kind whose newest version matters after posting (the conflict rule reads it).
-    from sqlalchemy import update
-
-    from ..ledger.schema import documents
-    from ..ledger.store import payload_hash, utcnow
-
-    with res.ledger.engine.begin() as conn:
-        conn.execute(update(documents).where(documents.c.id == doc_id)
-                     .values(raw_payload=raw, payload_hash=payload_hash(raw), updated_at=utcnow()))
+    res.ledger.replace_payload(doc_id, raw)
 
 
 @task(**retry_options())

@@ -44,7 +44,7 @@ def detect_kind(doc: dict) -> str:
 
 def _function(kind: str, doc: dict, mapping) -> tuple[str, str | None, bytes]:
     commerce = mapping.commerce
-    key = idempotency_key(INTEGRATION, KINDS[kind], "", str(doc.get("entity_id") or doc.get("id") or doc.get("sku")))
+    key = idempotency_key(mapping.tenant, INTEGRATION, KINDS[kind], "", str(doc.get("entity_id") or doc.get("id") or doc.get("sku")))
     if kind == "products":
         item = o2c.product_to_item(doc, commerce)
         return f"ITEM {item.item_id} ({item.item_type})", None, functions_inventory.item_function(key, item).body

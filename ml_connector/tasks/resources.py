@@ -21,6 +21,7 @@ from ..settings import ledger_url
 
 _LOCK = threading.Lock()
 _TENANTS: dict[tuple[str, str], "Tenant"] = {}
+_LEDGERS: dict[str, Ledger] = {}
 
 
 @dataclass
@@ -98,12 +99,15 @@ class Tenant:
 
 
 def tenant(name: str) -> Tenant:
-    """The cached resources of one tenant in this process."""
+    """The cached resources of one tenant in this process. Tenants on one ledger URL share its
+    engine (one connection pool), each through a ledger handle scoped to it."""
     url = ledger_url()
     with _LOCK:
         key = (name, url)
         if key not in _TENANTS:
-            _TENANTS[key] = Tenant(name, load_tenant(tenant_path(name)), Ledger(url))
+            if url not in _LEDGERS:
+                _LEDGERS[url] = Ledger(url, tenant=name)
+            _TENANTS[key] = Tenant(name, load_tenant(tenant_path(name)), _LEDGERS[url].for_tenant(name))
         return _TENANTS[key]
 
 
@@ -112,5 +116,7 @@ def reset() -> None:
     with _LOCK:
         for t in _TENANTS.values():
             t.close()
-            t.ledger.dispose()
+        for ledger in _LEDGERS.values():
+            ledger.dispose()
         _TENANTS.clear()
+        _LEDGERS.clear()

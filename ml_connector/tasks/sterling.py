@@ -18,15 +18,14 @@ from datetime import datetime, timedelta, timezone
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
-from sqlalchemy import update
 
 from ..connectors.errors import BadDocument, DuplicateWrite, NotFound, RejectedError, TransientError
 from ..connectors.intacct._xml import DATETIME_FORMAT
 from ..connectors.sterling import SterlingClient, SterlingConfig, TradingPartner, partner_inbox
 from ..credentials import load_credentials
-from ..ledger.schema import POSTED, POSTING, RECEIVED, SKIPPED, documents
-from ..ledger.store import Claimed, Incoming, Outcome, payload_hash, utcnow
-from ..ledger.x12_controls import ensure_tables, assign_controls, mark_delivered, x12_acks
+from ..ledger.schema import POSTED, POSTING, RECEIVED, SKIPPED
+from ..ledger.store import Claimed, Incoming, Outcome, payload_hash
+from ..ledger.x12_controls import ack_rows, assign_controls, mark_delivered
 from ..mappings.intacct_to_x12 import document_for, envelope
 from ..mappings.sterling_config import SterlingSettings
 from .posting import Prepared, WriteResult, one_line, post_documents
@@ -56,7 +55,6 @@ def settings_of(res: Tenant) -> SterlingSettings:
     if res.mapping.sterling is None:
         raise RejectedError(f"tenant {res.name} has no sterling: section in its mapping file",
                             system="sterling", operation="config")
-    ensure_tables(res.ledger)
     return res.mapping.sterling
 
 
@@ -109,11 +107,7 @@ def _reopen_changed(res: Tenant, rows: list[Incoming], run_id: str) -> list[int]
         new = by_key.get((row.partner, row.natural_key))
         if new is None or row.payload_hash == payload_hash(new.raw_payload):
             continue
-        with res.ledger.engine.begin() as conn:
-            done = conn.execute(update(documents).where(documents.c.id == row.id, documents.c.status == POSTED).values(
-                raw_payload=new.raw_payload, payload_hash=payload_hash(new.raw_payload), status=RECEIVED,
-                flow_run_id=run_id, updated_at=utcnow())).rowcount
-        if done:
+        if res.ledger.replace_payload(row.id, new.raw_payload, reopen_from=POSTED, run_id=run_id):
             reopened.append(row.id)
     return reopened
 
@@ -263,9 +257,7 @@ def resolve_deliveries(tenant: str, run_id: str, finished_runs: list[str], lease
     if not stale:
         return {"resolved_posted": 0, "resolved_requeued": 0}
     client, outcomes, delivered = sterling(res), [], []
-    with res.ledger.engine.connect() as conn:
-        controls = {r.document_id: r for r in conn.execute(x12_acks.select().where(
-            x12_acks.c.document_id.in_([c.id for c in stale])))}
+    controls = {r.document_id: r for r in ack_rows(res.ledger, ids=[c.id for c in stale])}
     for c in stale:
         ack = controls.get(c.id)
         found = []

@@ -14,7 +14,7 @@ from ml_connector.flows.intacct_to_sterling import intacct_to_sterling
 from ml_connector.flows.sterling_mailbox import sterling_mailbox
 from ml_connector.ledger.schema import QUARANTINED
 from ml_connector.ledger.store import Ledger
-from ml_connector.ledger.x12_controls import ack_counts, ack_rows, ensure_tables, next_control_numbers
+from ml_connector.ledger.x12_controls import ack_counts, ack_rows, next_control_numbers
 from ml_connector.sandbox._intacct_po import add_purchase_order
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.sterling import SterlingEmulator
@@ -73,19 +73,19 @@ def delivered_keys(world) -> Counter:
 
 def test_control_numbers_unique_and_survive_a_new_ledger(tmp_path):
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    a = Ledger(url)
-    ensure_tables(a)
+    a = Ledger(url, tenant="t1")
     first = next_control_numbers(a, "ACME", 3) + next_control_numbers(a, "ACME", 2)
     assert first == [1, 2, 3, 4, 5]
     assert next_control_numbers(a, "OTHER", 1) == [1]  # per partner
+    assert next_control_numbers(a.for_tenant("t2"), "ACME", 1) == [1]  # per tenant: its own sequence
     a.dispose()
-    b = Ledger(url)  # a restart
+    b = Ledger(url, tenant="t1")  # a restart
     assert next_control_numbers(b, "ACME", 1) == [6]
+    assert next_control_numbers(b.for_tenant("t2"), "ACME", 1) == [2]
 
 
 def test_concurrent_allocation_never_repeats(tmp_path):
-    ledger = Ledger(f"sqlite:///{tmp_path / 'c.db'}")
-    ensure_tables(ledger)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'c.db'}", tenant="t")
     got, errors = [], []
 
     def worker():

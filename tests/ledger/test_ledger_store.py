@@ -15,7 +15,7 @@ I = "sps-intacct"
 
 @pytest.fixture()
 def ledger(tmp_path):
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", tenant="t")
     yield led
     led.dispose()
 
@@ -81,7 +81,7 @@ def test_stale_intents_of_finished_runs_are_reclaimed_once(ledger):
 def test_requeue_starts_a_new_idempotency_generation(ledger):
     ids = ledger.ingest(I, [doc(1)], "run-1").new_ids
     [c] = ledger.claim(I, ids, "run-1")
-    assert c.idempotency_key == idempotency_key(I, "invoice", "P1", "INV-1")
+    assert c.idempotency_key == idempotency_key("t", I, "invoice", "P1", "INV-1")
     ledger.record_outcomes(I, [Outcome(c.id, FAILED, error_class="rejected", error="bad account")], "run-1")
     assert ledger.requeue(I, ids, "replay-1") == 1
     [again] = ledger.claim(I, ids, "replay-1")

@@ -15,7 +15,7 @@ I = "sps-intacct"
 
 
 def _worker(url: str, name: str, ids: list[int], out) -> None:
-    ledger = Ledger(url, create=False)
+    ledger = Ledger(url, tenant="t", create=False)
     mine = []
     for start in range(0, len(ids), 50):  # claim in pages, as post tasks do, racing the others
         claimed = ledger.claim(I, ids[start:start + 50], name)
@@ -26,7 +26,7 @@ def _worker(url: str, name: str, ids: list[int], out) -> None:
 
 
 def test_concurrent_workers_claim_each_document_exactly_once(postgres_url):
-    ledger = Ledger(postgres_url)
+    ledger = Ledger(postgres_url, tenant="t")
     with ledger.engine.begin() as conn:  # a clean slate in the shared database
         conn.execute(text("DELETE FROM document_events"))
         conn.execute(text("DELETE FROM documents"))
@@ -52,7 +52,7 @@ def test_concurrent_workers_claim_each_document_exactly_once(postgres_url):
 
 
 def test_ingest_of_the_same_page_by_two_workers_keeps_one_row_per_key(postgres_url):
-    ledger = Ledger(postgres_url)
+    ledger = Ledger(postgres_url, tenant="t")
     page = [Incoming("order", "P2", f"PO-{n}", "x", b"x") for n in range(300)]
     first = ledger.ingest(I, page, "a")
     second = ledger.ingest(I, page, "b")
@@ -61,7 +61,7 @@ def test_ingest_of_the_same_page_by_two_workers_keeps_one_row_per_key(postgres_u
 
 
 def _ingester(url: str, name: str, out) -> None:
-    ledger = Ledger(url, create=False)
+    ledger = Ledger(url, tenant="t", create=False)
     page = [Incoming("shipment", "P3", f"ASN-{n}", "x", b"x") for n in range(500)]
     got = ledger.ingest(I, page, name)
     out.put((name, got.new_ids, got.duplicates))
@@ -69,7 +69,7 @@ def _ingester(url: str, name: str, out) -> None:
 
 
 def test_two_workers_ingesting_the_same_page_at_once_neither_fails(postgres_url):
-    Ledger(postgres_url).dispose()
+    Ledger(postgres_url, tenant="t").dispose()
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     procs = [ctx.Process(target=_ingester, args=(postgres_url, f"i{n}", out)) for n in range(3)]

@@ -22,7 +22,7 @@ RUN = "run-1"
 
 @pytest.fixture()
 def ledger(tmp_path):
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", tenant="t")
     yield led
     led.dispose()
 

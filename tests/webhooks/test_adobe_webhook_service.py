@@ -32,7 +32,7 @@ def commerce():
 
 @pytest.fixture()
 def service(tmp_path, commerce):
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     started: list = []
     options = {"verifier": WebhookVerifier(commerce.credentials()["webhook_public_key"]), "consumers": CONSUMERS,
                "trigger": lambda tenant, kind: started.append((tenant, kind))}
@@ -77,7 +77,7 @@ def test_a_real_signature_of_another_body_is_refused(service, commerce):
 
 
 def test_hmac_only_when_configured(tmp_path, commerce):
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     secret = commerce.credentials()["webhook_hmac_secret"]
     hmac_app = TestClient(create_app("t", ledger=ledger, trigger=None, adobe={
         "verifier": WebhookVerifier(hmac_secret=secret, header=HMAC_HEADER), "consumers": CONSUMERS[:1], "trigger": None}))
@@ -154,7 +154,7 @@ def test_with_task_worker_dispatch_each_consumer_is_handed_over_or_signalled(tmp
     and the integrations that keep no inbox, get the event labelled with their name."""
     from ml_connector.webhooks.adobe import adobe_handover
 
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     handed, emitted = [], []
     deliver = adobe_handover(handed.append, emit=lambda *a: emitted.append(a),
                              event_only=("commerce-intacct-o2c", "some-poller"))

@@ -17,7 +17,7 @@ def setup(tmp_path):
     qbo = QboEmulator()
     vendor = qbo.add_vendor("Acme")
     qbo.add_invoice(qbo.add_customer("Bob")["Id"], [{"item_id": qbo.add_item("W")["Id"], "qty": 1, "unit_price": 2}])
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     started: list[str] = []
     app = create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, realm_id=qbo.realm_id,
                      trigger=started.append)
@@ -42,7 +42,7 @@ def test_valid_signature_is_stored_once_and_a_replay_is_a_duplicate(setup, fmt, 
 def test_fast_answer_does_not_wait_for_the_run(tmp_path):
     qbo = QboEmulator()
     qbo.add_vendor("Acme")
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     calls = []
     # The default trigger starts the deployment in a background thread; with no Prefect
     # deployment reachable it only logs. Answer time must not depend on it.
@@ -70,7 +70,7 @@ def test_the_trigger_is_the_event_the_deployment_listens_for(monkeypatch):
 def test_missing_or_invalid_signature_is_refused_and_nothing_stored(tmp_path, header):
     qbo = QboEmulator()
     qbo.add_vendor("Acme")
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     calls = []
     client = TestClient(create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, trigger=calls.append))
     body, _ = qbo.signed_notification()
@@ -82,7 +82,7 @@ def test_missing_or_invalid_signature_is_refused_and_nothing_stored(tmp_path, he
 def test_a_replayed_signature_on_another_body_is_refused(tmp_path):
     qbo = QboEmulator()
     qbo.add_vendor("Acme")
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     client = TestClient(create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, trigger=None))
     body, headers = qbo.signed_notification()
     tampered = body.replace(b'"Create"', b'"Delete"')
@@ -94,7 +94,7 @@ def test_a_replayed_signature_on_another_body_is_refused(tmp_path):
 def test_signed_garbage_is_a_400(tmp_path):
     from ml_connector.connectors.qbo.webhooks import sign
 
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     client = TestClient(create_app("t", verifier_token="v", ledger=ledger, trigger=None))
     body = b'{"not": "a notification"}'
     assert client.post("/webhooks/qbo", content=body, headers={"intuit-signature": sign(body, "v")}).status_code == 400
@@ -103,7 +103,7 @@ def test_signed_garbage_is_a_400(tmp_path):
 def test_with_task_worker_dispatch_the_new_notifications_are_handed_over_instead_of_the_trigger(tmp_path):
     qbo = QboEmulator()
     qbo.add_vendor("Acme")
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     handed, triggered = [], []
     client = TestClient(create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, trigger=triggered.append,
                                    deliver=lambda tenant, ids, used: handed.append((tenant, ids, used))))

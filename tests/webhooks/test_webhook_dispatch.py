@@ -54,7 +54,7 @@ def _handover(ledger, ids, submit, fallback) -> Handover:
 def _stored(tmp_path) -> tuple[Ledger, list[int]]:
     qbo = QboEmulator()
     qbo.add_invoice(qbo.add_customer("Bob")["Id"], [{"item_id": qbo.add_item("W")["Id"], "qty": 1, "unit_price": 2}])
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     handed: list[tuple] = []
     client = TestClient(create_app("t", verifier_token=qbo.verifier_token, ledger=ledger, realm_id=qbo.realm_id,
                                    deliver=lambda *a: handed.append(a)))
@@ -137,7 +137,7 @@ def test_the_hand_over_runs_off_the_request_in_arrival_order(tmp_path):
 def test_the_replayed_delivery_hands_nothing_over(tmp_path):
     qbo = QboEmulator()
     qbo.add_vendor("Acme")
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="t")
     handed: list[tuple] = []
     client = TestClient(create_app("t", verifier_token=qbo.verifier_token, ledger=ledger,
                                    deliver=lambda *a: handed.append(a), trigger=lambda t: handed.append(("trigger",))))

@@ -1,0 +1,45 @@
+"""A ledger as releases before versioning wrote it (no tenant anywhere), with a few rows."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine
+
+import ml_connector.ledger.migrate as migrate
+
+_BASELINE = Path(migrate.__file__).with_name("migrations") / "versions" / "0001_baseline.py"
+
+
+def baseline_tables():
+    spec = importlib.util.spec_from_file_location("ledger_baseline", _BASELINE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._tables()
+
+
+def write_legacy_ledger(url: str, *, documents: int = 3, with_x12: bool = True) -> None:
+    """The old schema, with documents, events, a cursor and (optionally) X12 counters."""
+    meta = baseline_tables()
+    names = ["documents", "document_events", "cursors"] + (["control_numbers", "x12_acks"] if with_x12 else [])
+    engine = create_engine(url)
+    meta.create_all(engine, tables=[meta.tables[n] for n in names])
+    now = datetime.now(timezone.utc)
+    t = meta.tables
+    with engine.begin() as conn:
+        if documents:
+            conn.execute(t["documents"].insert(), [
+                dict(integration="sps-intacct", doc_type="order", partner="WALMART", natural_key=f"PO-{n}",
+                     source_ref=f"out/PO-{n}.xml", raw_payload=b"<Order/>", status="posted", attempts=1,
+                     idempotency_key=f"mlc-old-{n}", target_id=str(100 + n), created_at=now, updated_at=now)
+                for n in range(documents)])
+            conn.execute(t["document_events"].insert(), [
+                dict(document_id=n + 1, integration="sps-intacct", flow_run_id="old-run", event="posted", at=now)
+                for n in range(documents)])
+            conn.execute(t["cursors"].insert(), [dict(integration="sps-intacct", name="live", value="c-41",
+                                                      updated_at=now)])
+            if with_x12:
+                conn.execute(t["control_numbers"].insert(), [dict(partner="WALMART", value=41, updated_at=now)])
+    engine.dispose()
