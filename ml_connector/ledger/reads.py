@@ -75,6 +75,14 @@ class LedgerReads:
             return conn.execute(query.order_by(documents.c.id)).all()
 
 
+    def doc_types(self, integration: str, ids: Sequence[int]) -> dict[int, str]:
+        """The document type of each of ``ids`` (this tenant's only)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(documents.c.id, documents.c.doc_type).where(
+                documents.c.tenant == self.tenant, documents.c.integration == integration,
+                documents.c.id.in_(list(ids))))
+            return {r.id: r.doc_type for r in rows}
+
     def intent_runs(self, integration: str) -> list[str]:
         """The flow runs holding documents between intent and outcome."""
         with self.engine.connect() as conn:

@@ -334,17 +334,18 @@ class Ledger(LedgerReads):
             events = [(o.id, o.status, o.error) for o in outcomes if o.status in (POSTED, FAILED, QUARANTINED)]
             self._events(conn, integration, run_id, events, now)
 
-    def pending_ids(self, integration: str, *, limit: int = 1000, after_id: int = 0) -> list[int]:
+    def pending_ids(self, integration: str, *, limit: int = 1000, after_id: int = 0,
+                    doc_type: str | None = None) -> list[int]:
         """Documents stored but not yet posted (new, or back after a transient failure)."""
+        query = (select(documents.c.id)
+                 .where(documents.c.tenant == self.tenant, documents.c.integration == integration,
+                        documents.c.status == RECEIVED, documents.c.id > after_id)
+                 .order_by(documents.c.id)
+                 .limit(limit))
+        if doc_type is not None:
+            query = query.where(documents.c.doc_type == doc_type)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(documents.c.id)
-                .where(documents.c.tenant == self.tenant, documents.c.integration == integration,
-                       documents.c.status == RECEIVED, documents.c.id > after_id)
-                .order_by(documents.c.id)
-                .limit(limit)
-            )
-            return [r.id for r in rows]
+            return [r.id for r in conn.execute(query)]
 
     def stale_intents(self, integration: str, *, run_ids: Sequence[str] = (),
                       older_than: timedelta | None = None, claimer: str | None = None) -> list[Claimed]:

@@ -91,12 +91,20 @@ def sync_partners(tenant: str, run_id: str) -> dict[str, int]:
                              source_ref=f"VENDOR:{vendor.get('RECORDNO', '')}", raw_payload=raw,
                              target_ref=cfg.partner_name))
     result = res.ledger.ingest(INTEGRATION, rows, run_id)
-    ids = result.new_ids + _reopen_changed(res, rows, run_id)
+    # Partners an earlier run left received (a crash mid-write puts them back there) go out too:
+    # nothing else writes partners, and every X12 document for them waits on their mailbox.
+    pending = res.ledger.pending_ids(INTEGRATION, doc_type="partner")
+    ids = list(dict.fromkeys(result.new_ids + _reopen_changed(res, rows, run_id) + pending))
     if not ids:
         return {"partners_checked": len(rows), "partners_written": 0}
-    counts = post_documents(res.ledger, INTEGRATION, ids, run_id, build=lambda c: TradingPartner.model_validate_json(c.raw_payload),
-                            write=lambda prepared: _write_partners(res, prepared), batch_size=50)
+    counts = _post_partners(res, ids, run_id)
     return {"partners_checked": len(rows), "partners_written": counts[POSTED]}
+
+
+def _post_partners(res: Tenant, ids: list[int], run_id: str) -> dict[str, int]:
+    # Find-then-create-or-update: safe to repeat after a crash, so recovery only requeues them.
+    return post_documents(res.ledger, INTEGRATION, ids, run_id, build=lambda c: TradingPartner.model_validate_json(c.raw_payload),
+                          write=lambda prepared: _write_partners(res, prepared), batch_size=50)
 
 
 def _reopen_changed(res: Tenant, rows: list[Incoming], run_id: str) -> list[int]:
@@ -241,10 +249,16 @@ def _deliver(res: Tenant, prepared: list[Prepared[tuple[str, str, bytes]]]) -> l
 
 @task(**retry_options())
 def deliver_documents(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
-    """Deliver the X12 documents ``ids`` into their partners' Sterling Inboxes."""
+    """Deliver the X12 documents ``ids`` into their partners' Sterling Inboxes. Partner rows
+    among them (recovered after a crash, or replayed) are written as partners, never built as X12."""
     res = tenant_resources(tenant)
-    return post_documents(res.ledger, INTEGRATION, ids, run_id, build=lambda c: build_x12(res, c),
-                          write=lambda prepared: _deliver(res, prepared), batch_size=100)
+    kinds = res.ledger.doc_types(INTEGRATION, ids)
+    partners = [i for i in ids if kinds.get(i) == "partner"]
+    documents = [i for i in ids if kinds.get(i) != "partner"]
+    counts = _post_partners(res, partners, run_id) if partners else {}
+    delivered = post_documents(res.ledger, INTEGRATION, documents, run_id, build=lambda c: build_x12(res, c),
+                               write=lambda prepared: _deliver(res, prepared), batch_size=100)
+    return {k: v + counts.get(k, 0) for k, v in delivered.items()}
 
 
 @task(**retry_options())
