@@ -8,10 +8,10 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from ..ledger.x12_controls import ack_counts
-from ..tasks.ops import publish_report
+from ..tasks.ops import finished_runs, publish_report
 from ..tasks.resources import tenant as tenant_resources
 from ..tasks.sterling import settings_of
-from ..tasks.sterling_mailbox import INBOUND, flag_overdue, poll_partner
+from ..tasks.sterling_mailbox import INBOUND, apply_unapplied_acks, flag_overdue, poll_partner
 from .sps_to_intacct import current_run_id
 
 
@@ -21,7 +21,7 @@ def sterling_mailbox(tenant: str = "demo", overdue_after_minutes: float | None =
     run_id = current_run_id()
     res = tenant_resources(tenant)
     settings = settings_of(res)
-    tally = {"acks_applied": 0, "accepted": 0, "rejected": 0}
+    tally = apply_unapplied_acks(tenant, run_id, finished_runs(tenant, INBOUND, run_id))
     for cfg in settings.partners.values():
         for k, v in poll_partner(tenant, cfg.partner_name, run_id).items():
             tally[k] += v

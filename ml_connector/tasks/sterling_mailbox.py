@@ -2,7 +2,9 @@
 
 Each partner's Outbox (what it sends us) is read; every message is recorded in the ledger
 (integration ``sterling-inbound``) before it is marked extracted in Sterling, so a crash in
-between reads it again and the ledger calls it a duplicate.
+between reads it again and the ledger calls it a duplicate. A 997 is recorded (received), then
+applied (posted): one a crash left recorded but not applied is applied from its stored payload
+by the next run (:func:`apply_unapplied_acks`), so a duplicate read never hides it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..connectors import x12
 from ..connectors.errors import BadDocument, NotFound, TransientError
 from ..connectors.sterling import partner_outbox
 from ..ledger.schema import POSTED, QUARANTINED, SKIPPED
-from ..ledger.store import Incoming, Outcome
+from ..ledger.store import Claimed, Incoming, Outcome
 from ..ledger.x12_controls import apply_ack, mark_overdue
 from .posting import one_line
 from .resources import tenant as tenant_resources
@@ -75,7 +77,7 @@ def _record(res, partner: str, message, content: bytes, bad: Exception | None, r
         result = res.ledger.ingest(INBOUND, [Incoming(doc_type="997", partner=partner, natural_key=key, source_ref=ref,
                                                       raw_payload=content)], run_id)
         if result.new_ids:
-            _apply_997(res, partner, interchange, result.new_ids[0], run_id, tally)
+            _apply_997(res, partner, interchange, res.ledger.claim(INBOUND, result.new_ids[:1], run_id), run_id, tally)
     rows = []
     for group, ts in others:
         try:
@@ -92,8 +94,26 @@ def _record(res, partner: str, message, content: bytes, bad: Exception | None, r
         res.ledger.ingest(INBOUND, rows, run_id)
 
 
-def _apply_997(res, partner: str, interchange, doc_id: int, run_id: str, tally: dict) -> None:
-    claimed = res.ledger.claim(INBOUND, [doc_id], run_id)
+@task(**retry_options())
+def apply_unapplied_acks(tenant: str, run_id: str, finished_runs: list[str]) -> dict[str, int]:
+    """997s recorded but not applied: left received by a crash before the claim, or in posting by
+    a run that is over. Applying a 997 twice changes nothing (final states stay final)."""
+    res = tenant_resources(tenant)
+    stale = [c for c in res.ledger.stale_intents(INBOUND, run_ids=finished_runs, claimer=run_id) if c.doc_type == "997"]
+    pending = res.ledger.claim(INBOUND, res.ledger.pending_ids(INBOUND, doc_type="997"), run_id)
+    tally = {"acks_applied": 0, "accepted": 0, "rejected": 0}
+    for claimed in stale + pending:
+        try:
+            interchange = x12.parse(claimed.raw_payload or b"")
+        except BadDocument as exc:
+            res.ledger.record_outcomes(INBOUND, [Outcome(claimed.id, QUARANTINED, error_class="bad_document",
+                                                         error=one_line(exc))], run_id)
+            continue
+        _apply_997(res, claimed.partner, interchange, [claimed], run_id, tally)
+    return tally
+
+
+def _apply_997(res, partner: str, interchange, claimed: list[Claimed], run_id: str, tally: dict) -> None:
     try:
         verdicts = x12.read_997(interchange)
     except BadDocument as exc:
@@ -138,4 +158,4 @@ def _emit(tenant: str, overdue: list[tuple], minutes: float) -> None:
         log.debug("could not emit the overdue event: %s", exc)
 
 
-__all__ = ["INBOUND", "poll_partner", "flag_overdue", "json"]
+__all__ = ["INBOUND", "apply_unapplied_acks", "poll_partner", "flag_overdue", "json"]

@@ -1,6 +1,6 @@
-"""A run killed while it creates Sterling trading partners: the partners are created by the next
-run and every document for them delivered once (the partner rows used to be picked up by the X12
-step, quarantined as "no X12 mapping for partner", and every document for them then failed)."""
+"""Sterling after a crash: partners a killed run left mid-creation are created by the next run and
+every document for them delivered once (they used to be built as X12 and quarantined), and a 997
+recorded but not applied is applied by the next run instead of being read as a duplicate."""
 
 from __future__ import annotations
 
@@ -52,3 +52,25 @@ def test_a_partner_row_replayed_goes_out_as_a_partner_not_as_x12(sworld):
     counts = sterling_tasks.deliver_documents.fn("demo", ids, "replay")
     assert counts[POSTED] == len(ids) and counts[QUARANTINED] == 0
     assert {p["partnerName"] for p in w.sterling.partners()} == PARTNERS
+
+
+def test_a_997_recorded_but_not_applied_before_a_crash_is_applied_by_the_next_run(sworld, monkeypatch):
+    """The 997 row was written (received), the kill came before it was applied: the message is
+    read again as a duplicate, and the document must not end overdue although it was accepted."""
+    from ml_connector.flows.sterling_mailbox import sterling_mailbox
+    from ml_connector.ledger.x12_controls import ack_counts
+    from ml_connector.tasks import sterling_mailbox as mailbox_tasks
+
+    w = sworld()
+    seed_pos(w)
+    w.sterling.answer_with_997("accept")
+    assert intacct_to_sterling(tenant="demo", return_state=True).is_completed()
+    delivered = sum(delivered_keys(w).values())
+    real = mailbox_tasks._apply_997
+    monkeypatch.setattr(mailbox_tasks, "_apply_997", lambda *a, **k: (_ for _ in ()).throw(Killed()))
+    sterling_mailbox(tenant="demo", return_state=True)
+    assert ack_counts(w.ledger)["accepted"] == 0
+    monkeypatch.setattr(mailbox_tasks, "_apply_997", real)
+    assert sterling_mailbox(tenant="demo", overdue_after_minutes=0, return_state=True).is_completed()
+    acks = ack_counts(w.ledger)
+    assert acks["accepted"] == delivered and acks["overdue"] == 0
