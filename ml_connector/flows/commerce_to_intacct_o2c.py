@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from prefect import flow, get_run_logger
 
 from ..settings import intent_lease_seconds
-from ..tasks.commerce_o2c import INTEGRATION, KINDS, dry_run_changes, ingest_changes
+from ..tasks.commerce_o2c import FOLLOWUPS, INTEGRATION, KINDS, dry_run_changes, ingest_changes
 from ..tasks.commerce_o2c_customers import sync_customers
 from ..tasks.commerce_o2c_post import ENVELOPE, post_pending, resolve_intents
 from ..tasks.commerce_o2c_writeback import write_back_invoice_keys
@@ -61,7 +61,8 @@ def commerce_to_intacct_o2c(
         changed += report.changed_customers
     posted = post_pending(tenant, run_id, envelope_size)
     customers = sync_customers(tenant, run_id, changed)
-    written = write_back_invoice_keys(tenant, run_id)
+    written = write_back_invoice_keys(tenant, run_id, finished_runs(tenant, FOLLOWUPS, run_id),
+                                      lease=timedelta(seconds=intent_lease_seconds()))
     extra = {**resolved, "waiting": posted.get("waiting", 0), "not_yet_documents": not_yet,
              **{k: v for k, v in customers.items() if v}, **written}
     counts = publish_report(tenant, INTEGRATION, run_id, extra=extra)

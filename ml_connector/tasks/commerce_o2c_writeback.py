@@ -4,17 +4,20 @@ Each posted order gets one follow-up row (ledger integration ``commerce-o2c-writ
 type ``comment``, key = order entity_id) written through the common intent/outcome path, so a
 write-back that failed (Commerce down) is retried by the next run and one that succeeded is
 never written twice. ``add_order_comment`` itself skips a comment the order already carries
-(a retry after a lost answer).
+(a retry after a lost answer), so a write-back a dead run left between intent and outcome is
+settled by writing it again: it goes back to received.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from prefect import task
 
 from ..connectors.errors import IntegrationError
-from ..ledger.store import Claimed, Incoming
+from ..ledger.schema import RECEIVED
+from ..ledger.store import Claimed, Incoming, Outcome
 from ..mappings import commerce_to_intacct_o2c as o2c
 from .commerce_o2c import FOLLOWUPS, INTEGRATION, loads
 from .posting import Prepared, WriteResult, post_documents
@@ -56,9 +59,16 @@ def _write(client, prepared: list[Prepared[dict]]) -> list[WriteResult]:
 
 
 @task(**retry_options())
-def write_back_invoice_keys(tenant: str, run_id: str, limit: int = 5000) -> dict[str, int]:
-    """Comment every posted order that has no write-back yet (and retry earlier failures)."""
+def write_back_invoice_keys(tenant: str, run_id: str, finished_runs: list[str] = (),
+                            lease: timedelta | None = None, limit: int = 5000) -> dict[str, int]:
+    """Comment every posted order that has no write-back yet (and retry earlier failures and
+    write-backs that runs now over, ``finished_runs``, or older than ``lease``, left unfinished)."""
     res = tenant_resources(tenant)
+    stale = res.ledger.stale_intents(FOLLOWUPS, run_ids=finished_runs, older_than=lease, claimer=run_id)
+    if stale:
+        res.ledger.record_outcomes(FOLLOWUPS, [Outcome(c.id, RECEIVED, error_class="recovered",
+                                                       error="intent without outcome; written again (idempotent)")
+                                               for c in stale], run_id)
     new = _followups(res, limit)
     if new:
         res.ledger.ingest(FOLLOWUPS, new, run_id)
