@@ -131,15 +131,28 @@ def ingest_orders(tenant: str, page: FetchedPage, run_id: str) -> OrderReport:
 
 
 def find_pos(client: QboClient, numbers: list[str]) -> dict[str, PurchaseOrder]:
-    """Existing purchase orders by DocNumber (one query per 100 numbers)."""
+    """Existing purchase orders by DocNumber (one query per 100 numbers); the first of each."""
     found: dict[str, PurchaseOrder] = {}
+    for po in _query_pos(client, numbers):
+        if po.doc_number not in found:
+            found[po.doc_number] = po  # type: ignore[index]
+    return found
+
+
+def find_vendor_pos(client: QboClient, numbers: list[str]) -> dict[tuple[str, str | None], PurchaseOrder]:
+    """Existing purchase orders by (DocNumber, vendor id): what identifies one of ours, since
+    another vendor's PO may carry the same number."""
+    return {(po.doc_number, po.vendor_ref.value if po.vendor_ref else None): po  # type: ignore[misc]
+            for po in _query_pos(client, numbers)}
+
+
+def _query_pos(client: QboClient, numbers: list[str]):
     unique = sorted(set(n for n in numbers if n))
     for start in range(0, len(unique), LOOKUP):
         chunk = ", ".join(quote_literal(n) for n in unique[start:start + LOOKUP])
         for po in client.iter_query("PurchaseOrder", f"DocNumber IN ({chunk})"):
-            if po.doc_number and po.doc_number not in found:
-                found[po.doc_number] = po  # type: ignore[assignment]
-    return found
+            if po.doc_number:
+                yield po
 
 
 def update_po(client: QboClient, existing: PurchaseOrder, wanted: PurchaseOrder, key: str) -> WriteResult:
@@ -230,18 +243,29 @@ def post_purchase_orders(tenant: str, ids: list[int], run_id: str) -> dict[str, 
 @task(cache_policy=NO_CACHE, **retry_options())
 def resolve_po_intents(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None) -> dict:
     """Settle documents a dead run left between intent and outcome: a PO found in QBO by its
-    DocNumber -> posted; not found -> received again (same requestid next time)."""
+    DocNumber on its own vendor -> posted; not found -> received again (same requestid next
+    time, and the post step decides what a same-numbered PO of another vendor means)."""
     res = tenant_resources(tenant)
     stale = res.ledger.stale_intents(INBOUND, run_ids=finished_runs, older_than=lease, claimer=run_id)
     if not stale:
         return {"resolved_posted": 0, "resolved_requeued": 0}
-    found = find_pos(qbo_client(res), [c.target_ref for c in stale if c.target_ref])
-    outcomes = [Outcome(c.id, POSTED, target_id=found[c.target_ref].id) if c.target_ref in found
-                else Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not in QBO")
-                for c in stale]
+    mapping = effective_mapping(res)
+    found = find_vendor_pos(qbo_client(res), [c.target_ref for c in stale if c.target_ref])
+    outcomes = []
+    for c in stale:
+        po = found.get((c.target_ref, _vendor_of(c, mapping)))
+        outcomes.append(Outcome(c.id, POSTED, target_id=po.id) if po is not None else
+                        Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not in QBO"))
     res.ledger.record_outcomes(INBOUND, outcomes, run_id)
     posted = sum(1 for o in outcomes if o.status == POSTED)
     return {"resolved_posted": posted, "resolved_requeued": len(stale) - posted}
+
+
+def _vendor_of(c: Claimed, mapping: TenantMapping) -> str | None:
+    try:
+        return remap_order(c, mapping).vendor_ref.value  # type: ignore[union-attr]
+    except IntegrationError:  # unmappable now: the post step quarantines it with the reason
+        return None
 
 
 # -- outbound: QBO invoices -> SPS ---------------------------------------------------------
