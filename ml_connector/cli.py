@@ -18,7 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    from .ledger.migrate import LedgerSchemaError  # no Prefect import: safe before the demo sets its home
+
+    try:
+        return args.func(args)
+    except LedgerSchemaError as exc:  # its message is one line and says what to run
+        return _error(str(exc))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,13 +79,13 @@ def _ops_parsers(sub) -> None:
 
     names = list(INTEGRATIONS)
     status = sub.add_parser("status", help="per integration: last run, cursors, counts, oldest failure")
-    status.add_argument("--tenant", default="demo")
+    _tenant_option(status)
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
     replay = sub.add_parser("replay", help="re-post ledger documents after a fix (by id, status or run)")
     replay.add_argument("--integration", choices=names, required=True)
-    replay.add_argument("--tenant", default="demo")
+    _tenant_option(replay)
     chosen = replay.add_mutually_exclusive_group()
     chosen.add_argument("--id", type=int, action="append", dest="ids", help="a ledger document id (repeatable)")
     chosen.add_argument("--status", choices=["failed", "quarantined", "skipped"])
@@ -90,25 +95,68 @@ def _ops_parsers(sub) -> None:
 
     recon = sub.add_parser("reconcile", help="compare source and target by natural key")
     recon.add_argument("--integration", choices=names, action="append", dest="integrations")
-    recon.add_argument("--tenant", default="demo")
+    _tenant_option(recon)
     recon.add_argument("--out", default=".ml-connector/reconcile", help="folder for the discrepancy CSVs")
     recon.add_argument("--json", action="store_true")
     recon.set_defaults(func=cmd_reconcile)
 
     setup = sub.add_parser("setup", help="save credentials blocks and create the alert automations")
-    setup.add_argument("--tenant", required=True)
+    _tenant_option(setup)
     setup.add_argument("--file", help="YAML with intacct:, sps: and optional alerts: {notify_block: NAME}; "
                        "without it, ML_CONNECTOR_<SYSTEM>_<FIELD> environment variables")
     setup.add_argument("--no-automations", action="store_true")
     setup.set_defaults(func=cmd_setup)
 
     check = sub.add_parser("check", help="authenticate against each configured system")
-    check.add_argument("--tenant", default="demo")
+    _tenant_option(check)
     check.set_defaults(func=cmd_check)
 
     prune = sub.add_parser("prune", help="ledger retention: drop old events and settled payloads")
+    _tenant_option(prune)
     prune.add_argument("--days", type=int, default=90)
     prune.set_defaults(func=cmd_prune)
+
+    ledger = sub.add_parser("ledger", help="the ledger's schema")
+    lsub = ledger.add_subparsers(dest="ledger_command")
+    upgrade = lsub.add_parser("upgrade", help="bring the ledger (ML_CONNECTOR_LEDGER_URL) to this build's schema")
+    upgrade.add_argument("--tenant", help="the tenant of the rows written before tenants existed "
+                                          "(required when there are any)")
+    upgrade.set_defaults(func=cmd_ledger_upgrade)
+
+
+def _tenant_option(parser) -> None:
+    # Required, with no default from the environment: these commands read or change one
+    # company's documents, and a tenant the command line does not show (shell history, a
+    # runbook, a pasted command) is how an operator prunes or replays the wrong company.
+    # Every command the product prints carries --tenant, so a copied one is complete.
+    parser.add_argument("--tenant", required=True, help="the tenant (the name of its mapping file)")
+
+
+def _error(message: str) -> int:
+    """One line on stderr, exit code 2: what the operator must change, no traceback."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+def _unknown_tenant(name: str) -> str | None:
+    """Why ``name`` is not a tenant (it has no mapping file), or None: a mistyped tenant would
+    otherwise read as an empty ledger."""
+    from .mappings.tenant import tenant_path
+
+    try:
+        tenant_path(name)
+    except FileNotFoundError as exc:
+        return str(exc)
+    return None
+
+
+def _tenant_runs(tenant: str):
+    """Flow runs started here carry the tenant's tag, like every run of a tenant's work."""
+    from prefect import tags
+
+    from .tasks.ops import tenant_tag
+
+    return tags(tenant_tag(tenant))
 
 
 def cmd_demo(args) -> int:
@@ -202,28 +250,46 @@ def cmd_preview(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .ledger.store import Ledger
     from .ops.status import render, status
-    from .settings import ledger_url
+    from .tasks.resources import tenant as tenant_resources
 
-    rows = status(Ledger(ledger_url()))
-    print(json.dumps(rows, default=str) if args.json else render(rows))
+    if reason := _unknown_tenant(args.tenant):
+        return _error(reason)
+    res = tenant_resources(args.tenant)
+    rows = status(res.ledger, res.mapping)
+    print(json.dumps(rows, default=str) if args.json else render(rows, args.tenant))
     return 0
 
 
 def cmd_replay(args) -> int:
-    from .flows.replay import replay
+    from .flows.replay import refusal, replay
+    from .tasks.resources import tenant as tenant_resources
 
-    result = replay(integration=args.integration, tenant=args.tenant, ids=args.ids, status=args.status,
-                    flow_run_id=args.run_id, dry_run=args.dry_run)
+    if reason := _unknown_tenant(args.tenant):
+        return _error(reason)
+    ledger = tenant_resources(args.tenant).ledger  # opened here: a ledger behind is refused before any run starts
+    if args.ids and (reason := refusal(ledger, args.integration, args.ids)):
+        return _error(reason)
+    with _tenant_runs(args.tenant):
+        result = replay(integration=args.integration, tenant=args.tenant, ids=args.ids, status=args.status,
+                        flow_run_id=args.run_id, dry_run=args.dry_run)
     print(json.dumps(result, default=str))
     return 0
 
 
 def cmd_reconcile(args) -> int:
     from .flows.reconcile import reconcile_flow
+    from .integrations import INTEGRATIONS, configured
+    from .tasks.resources import tenant as tenant_resources
 
-    summaries = reconcile_flow(tenant=args.tenant, integrations=args.integrations, out=args.out)
+    if reason := _unknown_tenant(args.tenant):
+        return _error(reason)
+    res = tenant_resources(args.tenant)
+    for name in args.integrations or []:
+        if not configured(INTEGRATIONS[name], res.mapping):
+            return _error(f"tenant {args.tenant}'s mapping file does not configure {name}")
+    with _tenant_runs(args.tenant):
+        summaries = reconcile_flow(tenant=args.tenant, integrations=args.integrations, out=args.out)
     for s in summaries:
         line = (f"{s['integration']:<14} source {s['source']:>7}  present {s['present']:>7}  "
                 f"missing {s['missing']:>5}  duplicated {s['duplicated']:>5}  {s['csv']}")
@@ -237,29 +303,36 @@ def cmd_setup(args) -> int:
     try:
         creds = read_credentials(Path(args.file) if args.file else None)
     except (OSError, ValueError) as exc:  # yaml errors are ValueErrors too
-        print(f"error: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
-        return 2
+        return _error(str(exc)[:300])
     if not any(k in creds for k in ("intacct", "sps")):
-        print("error: no credentials found (give --file or ML_CONNECTOR_<SYSTEM>_<FIELD> variables)", file=sys.stderr)
-        return 2
+        return _error("no credentials found (give --file or ML_CONNECTOR_<SYSTEM>_<FIELD> variables)")
     try:
+        mapping = None if args.no_automations else _mapping(args.tenant)  # before anything is saved
         for name in save_blocks(args.tenant, creds):
             print(f"saved block {name}")
-        if not args.no_automations:
+        if mapping is not None:
             notify = (creds.get("alerts") or {}).get("notify_block")
-            for name in create_automations(notify):
+            for name in create_automations(args.tenant, mapping, notify):
                 print(f"automation {name}")
             if not notify:
                 print("note: no alerts.notify_block given; the automations fire into the Prefect UI's event feed only")
     except Exception as exc:  # a validation error names the bad field; keep it to one line
-        print(f"error: {' '.join(str(exc).split())[:500]}", file=sys.stderr)
-        return 2
+        return _error(str(exc)[:500])
     return 0
+
+
+def _mapping(tenant: str):
+    """The tenant's mapping file, loaded (FileNotFoundError names where it was looked for)."""
+    from .mappings.tenant import load_tenant, tenant_path
+
+    return load_tenant(tenant_path(tenant))
 
 
 def cmd_check(args) -> int:
     from .ops.setup import check
 
+    if reason := _unknown_tenant(args.tenant):
+        return _error(reason)
     results = check(args.tenant)
     for r in results:
         print(f"{r['system']:<10} {r['status']}" + (f": {r['reason']}" if r.get("reason") else ""))
@@ -273,7 +346,29 @@ def cmd_prune(args) -> int:
     from .ops.retention import prune
     from .settings import ledger_url
 
-    print(json.dumps(prune(Ledger(ledger_url()), timedelta(days=args.days))))
+    if reason := _unknown_tenant(args.tenant):
+        return _error(reason)
+    print(json.dumps(prune(Ledger(ledger_url(), tenant=args.tenant), timedelta(days=args.days))))
+    return 0
+
+
+def cmd_ledger_upgrade(args) -> int:
+    from sqlalchemy.engine import make_url
+
+    from .ledger.migrate import upgrade
+    from .settings import ledger_url
+
+    if args.tenant and (reason := _unknown_tenant(args.tenant)):
+        return _error(reason)
+    url = ledger_url()
+    before, after = upgrade(url, args.tenant)
+    shown = make_url(url).render_as_string(hide_password=True)
+    if before == after:
+        print(f"ledger {shown} already at {after}")
+    elif before is None:
+        print(f"ledger {shown} created at {after}")
+    else:
+        print(f"ledger {shown} upgraded from {before} to {after}")
     return 0
 
 

@@ -13,7 +13,7 @@ from ..tasks.resources import tenant as tenant_resources
 
 
 @flow(name="reconcile")
-def reconcile_flow(tenant: str = "demo", integrations: list[str] | None = None,
+def reconcile_flow(tenant: str, integrations: list[str] | None = None,
                    out: str = ".ml-connector/reconcile") -> list[dict]:
     """Compare source and target of each integration; publish and return the summaries."""
     res = tenant_resources(tenant)
@@ -21,5 +21,5 @@ def reconcile_flow(tenant: str = "demo", integrations: list[str] | None = None,
 
     names = integrations or [n for n, spec in INTEGRATIONS.items() if configured(spec, res.mapping)]
     summaries = [reconcile(res, name, Path(out)) for name in names]
-    publish(summaries)
+    publish(tenant, summaries)
     return summaries

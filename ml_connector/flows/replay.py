@@ -5,6 +5,9 @@ all quarantined), or all the failures of one flow run. Each is re-mapped with th
 mapping file and posted with a new idempotency generation: its earlier write definitely did
 not happen (it failed or never left), so a new key cannot duplicate it. Posted documents
 are never replayed; asking for one is reported, not done.
+
+A replay acts on one tenant's documents. An id that is not one of them (another tenant's, or
+no document at all) refuses the whole request, so a mistyped id or tenant changes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from .sps_to_intacct import current_run_id
 @flow(name="replay")
 def replay(
     integration: str,
-    tenant: str = "demo",
+    tenant: str,
     ids: list[int] | None = None,
     status: str | None = None,
     flow_run_id: str | None = None,
@@ -31,6 +34,8 @@ def replay(
     spec = integrations.get(integration)
     run_id = current_run_id()
     ledger = tenant_resources(tenant).ledger
+    if ids and (reason := refusal(ledger, integration, ids)):
+        raise ValueError(reason)
     selected = select(ledger, integration, ids=ids, status=status, flow_run_id=flow_run_id)
     refused = [d.id for d in selected if d.status == POSTED]
     todo = [d.id for d in selected if d.status != POSTED]
@@ -56,3 +61,21 @@ def select(ledger, integration: str, *, ids=None, status=None, flow_run_id=None)
     if ids:
         return ledger.documents(integration, ids=ids)
     return ledger.documents(integration, status=status or FAILED)
+
+
+def refusal(ledger, integration: str, ids: list[int]) -> str | None:
+    """Why ``ids`` cannot all be replayed as ``integration`` documents of the ledger's tenant
+    (None: they can). The other tenant is not named: the operator needs only to know the id is
+    not this tenant's."""
+    mine = {d.id for d in ledger.documents(integration, ids=ids)}
+    for doc_id in ids:
+        if doc_id in mine:
+            continue
+        owner = ledger.tenant_of(doc_id)
+        if owner is None:
+            return f"document {doc_id} is not in the ledger"
+        if owner != ledger.tenant:
+            return f"document {doc_id} belongs to another tenant, not {ledger.tenant}"
+        other = next((name for name in integrations.INTEGRATIONS if ledger.documents(name, ids=[doc_id])), None)
+        return f"document {doc_id} is not a {integration} document" + (f" but a {other} one" if other else "")
+    return None

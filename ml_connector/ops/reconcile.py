@@ -7,7 +7,9 @@
   what was sent to SPS (SPS deletes the files it processed, so the ledger is the evidence).
 
 Missing and duplicated keys are written to a CSV and published as a table artifact; the
-command exits non-zero when there are any.
+command exits non-zero when there are any. Everything is one tenant's: its ledger rows (the
+ledger handle is scoped to it), its target and source systems (its credentials blocks), and
+its artifact and CSV names.
 """
 
 from __future__ import annotations
@@ -93,9 +95,10 @@ def reconcile(res: Tenant, integration: str, out_dir: Path) -> dict:
         raise ValueError(f"reconcile does not know {integration!r}")
     problems = compare(source, target, key)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv = out_dir / f"reconcile-{integration}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv"
+    csv = out_dir / f"reconcile-{res.name}-{integration}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv"
     spreadsheet_safe(problems).to_csv(csv, index=False)
     return {
+        "tenant": res.name,
         "integration": integration,
         "source": int(len(source.drop_duplicates(key))),
         "present": int(len(source.drop_duplicates(key)) - (problems["problem"] == "missing").sum()),
@@ -105,9 +108,11 @@ def reconcile(res: Tenant, integration: str, out_dir: Path) -> dict:
     }
 
 
-def publish(summaries: list[dict]) -> None:
-    """The reconciliation's table artifact (called inside the reconcile flow)."""
+def publish(tenant: str, summaries: list[dict]) -> None:
+    """The tenant's reconciliation table artifact (called inside the reconcile flow)."""
     from prefect.artifacts import create_table_artifact
 
-    create_table_artifact(key="reconciliation", table=summaries,
-                          description="ml-connector reconcile: source vs target by natural key")
+    from ..tasks.ops import artifact_key
+
+    create_table_artifact(key=artifact_key(tenant, "reconciliation"), table=summaries,
+                          description=f"ml-connector reconcile for tenant {tenant}: source vs target by natural key")

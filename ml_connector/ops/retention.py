@@ -1,4 +1,4 @@
-"""``ml-connector prune``: the ledger's retention.
+"""``ml-connector prune --tenant T``: the ledger's retention, one tenant at a time.
 
 Document rows are the dedup memory, so they are kept; what ages out is the bulky part: the
 raw payload of documents posted (or skipped) before the cutoff, and the per-run events. Failed
@@ -29,4 +29,4 @@ def prune(ledger: Ledger, older_than: timedelta) -> dict:
                    documents.c.updated_at < cutoff, documents.c.raw_payload.is_not(None))
             .values(raw_payload=None)
         ).rowcount
-    return {"events_deleted": events, "payloads_dropped": payloads, "cutoff": cutoff.isoformat()}
+    return {"tenant": ledger.tenant, "events_deleted": events, "payloads_dropped": payloads, "cutoff": cutoff.isoformat()}

@@ -2,16 +2,19 @@
 
 setup reads a tenant's credentials from a YAML file or the environment
 (``ML_CONNECTOR_<SYSTEM>_<FIELD>``, e.g. ``ML_CONNECTOR_INTACCT_SENDER_PASSWORD``), saves them
-as Prefect blocks ``<tenant>-<system>``, and creates two automations per deployment: one for a
-failed or crashed run, and one for absence (no completed run within three schedule periods);
-plus one for the whole server that marks a deployment run Crashed when its heartbeats stop
-(a SIGKILLed worker cannot report its run, which would otherwise stay Running for ever).
-Running it again replaces what it made, so it is safe to repeat.
+as Prefect blocks ``<tenant>-<system>``, and creates the tenant's automations: two for each
+integration its mapping file configures, one for a failed or crashed run and one for absence
+(no completed run within three schedule periods), each matching only flow runs tagged
+``tenant:<tenant>``. It also creates one automation for the whole server that marks a
+deployment run Crashed when its heartbeats stop (a SIGKILLed worker cannot report its run,
+which would otherwise stay Running for ever); it is not a tenant's, so there is one.
+Running it again replaces what it made for that tenant, and leaves other tenants' alone.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from datetime import timedelta
 from pathlib import Path
 
@@ -64,44 +67,91 @@ def save_blocks(tenant: str, credentials: dict) -> list[str]:
     return saved
 
 
-def _actions(notify_block: str | None, subject: str) -> list:
-    from prefect.blocks.core import Block
+def _actions(block_id, subject: str, body: str) -> list:
     from prefect.events.actions import DoNothing, SendNotification
 
-    if not notify_block:
+    if block_id is None:
         return [DoNothing()]
-    block = Block.load(notify_block)
-    body = "{{ event.resource.name }} ({{ event.event }}): see the flow run in the Prefect UI."
-    return [SendNotification(block_document_id=block._block_document_id, subject=subject, body=body)]
+    return [SendNotification(block_document_id=block_id, subject=subject, body=body)]
 
 
-def automations(notify_block: str | None = None) -> list:
-    """The alert automations and the zombie one, as objects (not yet created)."""
+def _notify_block_id(notify_block: str | None):
+    if not notify_block:
+        return None
+    from prefect.blocks.core import Block
+
+    return Block.load(notify_block)._block_document_id
+
+
+def automation_prefix(tenant: str) -> str:
+    """What every name of the tenant's automations starts with: a rerun of setup replaces
+    exactly these (the trailing ": " keeps tenant acme from matching acme-2)."""
+    return f"{AUTOMATION_PREFIX}: {tenant}: "
+
+
+def tenant_runs(tenant: str, flow_name: str) -> dict:
+    """Trigger scope: flow runs of one flow that carry the tenant's tag. Prefect lists a run's
+    tags (its own, its flow's and its deployment's) as related resources ``prefect.tag.<tag>``;
+    the flow is matched by name because a tenant's run may be a subflow, which has no
+    deployment of its own."""
+    from ..tasks.ops import tenant_tag
+
+    return dict(
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        match_related=[{"prefect.resource.role": "flow", "prefect.resource.name": flow_name},
+                       {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{tenant_tag(tenant)}"}],
+    )
+
+
+# Jinja, rendered by the Prefect server when the automation fires.
+_RUN_ID = "{{ event.resource.id | replace('prefect.flow-run.', '') }}"
+
+
+def _failed(tenant: str, spec, flow_name: str, block_id):
     from prefect.automations import Automation
     from prefect.events.schemas.automations import EventTrigger, Posture
 
+    replay = (f"ml-connector replay --tenant {shlex.quote(tenant)} --integration {spec.name} "
+              f"--run-id {_RUN_ID}")
+    body = (f"{{{{ event.resource.name }}}} ({{{{ event.event }}}}) of {spec.name} for tenant {tenant}. "
+            f"Rerun it from the Prefect UI; after fixing data or mapping, replay its failed documents: {replay}")
+    return Automation(
+        name=f"{automation_prefix(tenant)}{spec.name} run failed",
+        description=(f"A run of {spec.name} for tenant {tenant} failed or crashed. Rerun it from the UI; "
+                     "posted documents are not posted again."),
+        trigger=EventTrigger(**tenant_runs(tenant, flow_name), expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+                             posture=Posture.Reactive, threshold=1, within=timedelta(0)),
+        actions=_actions(block_id, f"{tenant}: {spec.name} run failed", body),
+    )
+
+
+def _absent(tenant: str, spec, flow_name: str, block_id):
+    from prefect.automations import Automation
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    minutes = 3 * spec.schedule_minutes
+    body = (f"No completed run of {spec.name} for tenant {tenant} within {minutes} minutes. "
+            f"Where it stands: ml-connector status --tenant {shlex.quote(tenant)}")
+    return Automation(
+        name=f"{automation_prefix(tenant)}{spec.name} absent",
+        description=f"No completed run of {spec.name} for tenant {tenant} within three schedule periods.",
+        trigger=EventTrigger(**tenant_runs(tenant, flow_name), expect={"prefect.flow-run.Completed"},
+                             posture=Posture.Proactive, threshold=1, within=timedelta(minutes=minutes)),
+        actions=_actions(block_id, f"{tenant}: {spec.name} has no completed run", body),
+    )
+
+
+def automations(tenant: str, mapping, notify_block: str | None = None) -> list:
+    """The tenant's alert automations (for the integrations its mapping configures) and the
+    server's zombie automation, as objects (not yet created)."""
+    from ..integrations import configured, load
+
+    block_id = _notify_block_id(notify_block)
     made = []
     for spec in INTEGRATIONS.values():
-        deployment = spec.deployment.split("/", 1)[1]
-        related = {"prefect.resource.role": "deployment", "prefect.resource.name": deployment}
-        made.append(Automation(
-            name=f"{AUTOMATION_PREFIX}: {deployment} run failed",
-            description=f"A run of {deployment} failed or crashed. Rerun it from the UI; posted documents are not posted again.",
-            trigger=EventTrigger(
-                match={"prefect.resource.id": "prefect.flow-run.*"}, match_related=related,
-                expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
-                posture=Posture.Reactive, threshold=1, within=timedelta(0)),
-            actions=_actions(notify_block, f"{deployment}: run failed"),
-        ))
-        made.append(Automation(
-            name=f"{AUTOMATION_PREFIX}: {deployment} absent",
-            description=f"No completed run of {deployment} within three schedule periods.",
-            trigger=EventTrigger(
-                match={"prefect.resource.id": "prefect.flow-run.*"}, match_related=related,
-                expect={"prefect.flow-run.Completed"}, posture=Posture.Proactive, threshold=1,
-                within=timedelta(minutes=3 * spec.schedule_minutes)),
-            actions=_actions(notify_block, f"{deployment}: no completed run"),
-        ))
+        if configured(spec, mapping):
+            flow_name = load(f"{spec.flow_module}:{spec.flow_name}").name
+            made += [_failed(tenant, spec, flow_name, block_id), _absent(tenant, spec, flow_name, block_id)]
     return made + [zombie_automation()]
 
 
@@ -151,17 +201,38 @@ def zombie_automation(within: timedelta = ZOMBIE_WINDOW, name: str = ZOMBIE_AUTO
     )
 
 
-def create_automations(notify_block: str | None = None) -> list[str]:
-    """Create (or replace) the alert and zombie automations; returns their names."""
+def create_automations(tenant: str, mapping, notify_block: str | None = None) -> list[str]:
+    """Create the tenant's alert automations and the zombie one, replacing what an earlier
+    setup of this tenant made (other tenants' stay); returns their names."""
     from prefect.client.orchestration import get_client
 
-    names = []
+    made = automations(tenant, mapping, notify_block)
     with get_client(sync_client=True) as client:
-        for automation in automations(notify_block):
-            for old in client.read_automations_by_name(automation.name):
-                client.delete_automation(old.id)
-            automation.create()
-            names.append(automation.name)
+        stale = [a for a in _all_automations(client) if a.name.startswith(automation_prefix(tenant))
+                 or a.name in _untenanted_names() or a.name == ZOMBIE_AUTOMATION]
+        for old in stale:
+            client.delete_automation(old.id)
+    for automation in made:
+        automation.create()
+    return [a.name for a in made]
+
+
+def _all_automations(client, page: int = 200) -> list:
+    found: list = []
+    while batch := client.read_automations(limit=page, offset=len(found)):
+        found += batch
+        if len(batch) < page:
+            break
+    return found
+
+
+def _untenanted_names() -> set[str]:
+    """Names of alert automations without a tenant: they would fire for every tenant's runs,
+    beside the tenant-scoped ones that cover the same runs, so setup removes them."""
+    names = set()
+    for spec in INTEGRATIONS.values():
+        deployment = spec.deployment.split("/", 1)[1]
+        names |= {f"{AUTOMATION_PREFIX}: {deployment} run failed", f"{AUTOMATION_PREFIX}: {deployment} absent"}
     return names
 
 

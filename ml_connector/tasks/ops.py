@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+import shlex
 import uuid
 
 from prefect import task
@@ -11,6 +14,26 @@ from prefect.artifacts import create_table_artifact
 from .resources import tenant as tenant_resources
 
 log = logging.getLogger("ml_connector.tasks.ops")
+
+
+def artifact_key(tenant: str, name: str) -> str:
+    """The key of one tenant's artifact ``name``: Prefect keys allow lowercase letters, digits
+    and dashes only. A tenant name that had to change to fit carries a digest of the original,
+    so two tenants ("Acme_Co", "acme-co") never write over each other's report."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-")
+    if slug != tenant:
+        slug = "-".join(filter(None, (slug, hashlib.sha256(tenant.encode()).hexdigest()[:8])))
+    return f"{slug}-{name}"
+
+
+def tenant_tag(tenant: str) -> str:
+    """The tag every flow run of a tenant's work carries: the per-tenant automations match it."""
+    return f"tenant:{tenant}"
+
+
+def replay_command(tenant: str, integration: str, doc_id: int) -> str:
+    """The command that replays one document, as an operator would type it."""
+    return f"ml-connector replay --tenant {shlex.quote(tenant)} --integration {integration} --id {doc_id}"
 
 
 def _run_is_over(client, run_id: str) -> bool:
@@ -61,11 +84,11 @@ def publish_report(tenant: str, integration: str, run_id: str, extra: dict | Non
             "metric": f"{f['event']}: {f['doc_type']} {f['partner']} {f['natural_key']}",
             "documents": 1,
             "reason": f["reason"],
-            "replay": f"ml-connector replay --integration {integration} --id {f['id']}",
+            "replay": replay_command(tenant, integration, f["id"]),
         })
     try:
         create_table_artifact(
-            key=f"{integration}-run-report",
+            key=artifact_key(tenant, f"{integration}-run-report"),
             table=rows,
             description=f"{integration} for tenant {tenant}: read, posted, skipped as duplicates, failed, quarantined",
         )

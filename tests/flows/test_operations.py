@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 from prefect.client.orchestration import get_client
@@ -10,6 +11,7 @@ from ml_connector.cli import main
 from ml_connector.flows.replay import replay
 from ml_connector.flows.sps_to_intacct import sps_to_intacct
 from ml_connector.ledger.schema import FAILED, POSTED
+from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.ops.reconcile import reconcile
 from ml_connector.ops.retention import prune
 from ml_connector.ops.setup import check, create_automations, read_credentials
@@ -48,7 +50,7 @@ def test_status_reports_the_oldest_unresolved_failure(world):
     st = integration_status(world.ledger, IN)
     assert st["by_status"][FAILED] > 0 and st["last_run"]
     assert st["oldest_unresolved_failure"]["status"] == FAILED
-    assert main(["status"]) == 0
+    assert main(["status", "--tenant", "demo"]) == 0
 
 
 def test_reconcile_finds_nothing_wrong_then_a_missing_bill(world, tmp_path):
@@ -61,8 +63,8 @@ def test_reconcile_finds_nothing_wrong_then_a_missing_bill(world, tmp_path):
     bill = world.intacct.bills()[0]
     world.intacct.store.remove("APBILL", bill["RECORDNO"])
     assert reconcile(res, IN, tmp_path)["missing"] == 1
-    assert main(["reconcile", "--integration", IN, "--out", str(tmp_path)]) == 1
-    assert list(tmp_path.glob("reconcile-sps-intacct-*.csv"))
+    assert main(["reconcile", "--tenant", "demo", "--integration", IN, "--out", str(tmp_path)]) == 1
+    assert list(tmp_path.glob("reconcile-demo-sps-intacct-*.csv"))
 
 
 def test_prune_drops_old_events_and_settled_payloads_only(world):
@@ -73,7 +75,11 @@ def test_prune_drops_old_events_and_settled_payloads_only(world):
     assert all(d.raw_payload for d in world.ledger.documents(IN, status=FAILED))  # replay still possible
 
 
-def test_setup_reads_env_saves_blocks_and_creates_automations(world, monkeypatch):
+def test_setup_reads_env_saves_blocks_and_creates_automations(world, monkeypatch, tmp_path):
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    shutil.copy(tenant_path("demo"), tenants / "acme.yaml")
+    monkeypatch.setenv("ML_CONNECTOR_TENANTS", str(tenants))
     creds = world.intacct.credentials()
     for field, value in creds.items():
         monkeypatch.setenv(f"ML_CONNECTOR_INTACCT_{field.upper()}", value)
@@ -82,11 +88,11 @@ def test_setup_reads_env_saves_blocks_and_creates_automations(world, monkeypatch
         monkeypatch.setenv(f"ML_CONNECTOR_SPS_{field.upper()}", sps[field])
     assert set(read_credentials(None)) == {"intacct", "sps"}
     assert main(["setup", "--tenant", "acme"]) == 0
-    names = create_automations()
+    names = create_automations("acme", load_tenant(tenants / "acme.yaml"))
     with get_client(sync_client=True) as client:
         for name in names:
             assert len(client.read_automations_by_name(name)) == 1  # re-running replaced, not added
-    assert any("absent" in n for n in names) and any("failed" in n for n in names)
+    assert any("acme" in n and "absent" in n for n in names) and any("acme" in n and "failed" in n for n in names)
 
 
 def test_check_says_connected_or_why_not(world):

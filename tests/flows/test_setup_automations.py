@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from prefect.server.events.schemas.events import ReceivedEvent
 
 from ml_connector.cli import main
 from ml_connector.integrations import INTEGRATIONS
+from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.ops.setup import ZOMBIE_AUTOMATION, ZOMBIE_WINDOW, automations, zombie_automation
 from ml_connector.sandbox.intacct import IntacctEmulator
 
@@ -79,10 +81,13 @@ def server_trigger(automation) -> ServerEventTrigger:
     return ServerEventTrigger.model_validate(json.loads(automation.trigger.model_dump_json()))
 
 
-def test_setup_twice_leaves_one_zombie_automation_with_the_readme_trigger_and_action(prefect_server, tmp_path):
+def test_setup_twice_leaves_one_zombie_automation_with_the_readme_trigger_and_action(prefect_server, tmp_path,
+                                                                                   monkeypatch):
     creds = tmp_path / "creds.yaml"
     creds.write_text(yaml.safe_dump({"intacct": IntacctEmulator().credentials()}))
-    names = [a.name for a in automations()]
+    shutil.copy(tenant_path("demo"), tmp_path / "acme-zombie.yaml")
+    monkeypatch.setenv("ML_CONNECTOR_TENANTS", str(tmp_path))
+    names = [a.name for a in automations("acme-zombie", load_tenant(tmp_path / "acme-zombie.yaml"))]
     try:
         assert main(["setup", "--tenant", "acme-zombie", "--file", str(creds)]) == 0
         assert main(["setup", "--tenant", "acme-zombie", "--file", str(creds)]) == 0
