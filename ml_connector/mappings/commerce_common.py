@@ -19,6 +19,7 @@ from typing import Any
 from ..connectors.errors import BadDocument
 from ..connectors.intacct._xml import strip_forbidden
 from .commerce_tenant import CommerceSettings, StoreRoute
+from .identifiers import identifier
 
 CENT = Decimal("0.01")
 # Deliberately simple: one @, no spaces or quotes, a dot in the domain. It rejects the
@@ -64,6 +65,8 @@ def text(doc: dict, key: str, where: str, *, required: bool = True, max_len: int
         return None
     if len(value) > max_len:
         raise bad(f"{where}: {key} is longer than {max_len} characters", "too-long")
+    if key == "increment_id" or key.endswith("_id"):  # identifiers end up as target numbers
+        identifier(value, f"{where}: {key}")
     return value
 
 

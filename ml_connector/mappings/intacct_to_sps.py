@@ -27,6 +27,7 @@ from ..connectors.sps.models import (
     RsxOrderAck,
     Summary,
 )
+from .identifiers import identifier
 from .sps_to_intacct import money
 from .tenant import TenantMapping
 
@@ -63,6 +64,8 @@ def arinvoice_to_rsx(inv: ArInvoice, tenant: TenantMapping) -> RsxInvoice:
     terms = []
     if inv.when_due:
         terms = [PaymentTerms(terms_type="01", terms_net_due_days=(inv.when_due - inv.when_created).days)]
+    identifier(inv.record_id, "AR invoice number")
+    identifier(inv.po_number or "", "AR invoice PO number")
     header = InvoiceHeader(
         trading_partner_id=partner_id, invoice_number=inv.record_id, invoice_date=inv.when_created,
         purchase_order_number=inv.po_number, invoice_type_code="DR", buyers_currency=inv.currency,

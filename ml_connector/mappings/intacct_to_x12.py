@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ..connectors import x12
 from ..connectors.errors import BadDocument
 from ..connectors.x12.models import Invoice810, InvoiceLine, OrderLine, Party, ProductId, PurchaseOrder850, Reference
+from .identifiers import identifier
 from .sterling_config import SterlingSettings
 
 _UNITS = {"each": "EA", "ea": "EA", "case": "CA", "box": "BX", "dozen": "DZ", "pound": "LB", "pack": "PK"}
@@ -45,7 +46,7 @@ def _lines(record: dict, container: str) -> list[dict]:
 
 def bill_to_810(bill: dict) -> Invoice810:
     """An APBILL (with APBILLITEMS) as an 810: one IT1 per bill line, quantity 1 at the amount."""
-    number = (bill.get("RECORDID") or "").strip()
+    number = identifier((bill.get("RECORDID") or "").strip(), "bill number (RECORDID)")
     if not number:
         raise _bad("the bill has no number (RECORDID)")
     lines = []

@@ -49,6 +49,7 @@ from ..connectors.sps.models import (
     ShipmentOrderHeader,
     Summary,
 )
+from .identifiers import identifier
 from .sps_to_intacct import money
 from .sps_to_qbo import qbo_section
 from .tenant import TenantMapping
@@ -62,7 +63,7 @@ def _bad(message: str, code: str) -> BadDocument:
 
 def invoice_number(inv: Invoice) -> str:
     """The invoice's key: its DocNumber, or ``QBO-<Id>`` when QBO has none."""
-    return (inv.doc_number or "").strip() or f"QBO-{inv.id}"
+    return identifier((inv.doc_number or "").strip(), "QBO invoice DocNumber") or f"QBO-{inv.id}"
 
 
 def partner_for_qbo_invoice(inv: Invoice, tenant: TenantMapping) -> str:

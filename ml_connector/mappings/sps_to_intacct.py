@@ -28,6 +28,7 @@ from ..connectors.sps.models import (
     RsxOrder,
     RsxShipment,
 )
+from .identifiers import identifier
 from .tenant import PartnerMapping, TenantMapping
 
 CENT = Decimal("0.01")
@@ -39,6 +40,7 @@ def money(value: Decimal) -> Decimal:
 
 def bill_number(doc_type: str, number: str) -> str:
     """The RECORDID an RSX document becomes in Intacct (also the key to find it again)."""
+    identifier(number, f"{doc_type} number")
     return {"invoice": number, "order": f"PO-{number}", "shipment": f"ASN-{number}"}[doc_type]
 
 

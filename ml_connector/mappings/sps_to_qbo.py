@@ -28,6 +28,7 @@ from ..connectors.qbo.models import (
     Ref,
 )
 from ..connectors.sps.models import ChargeAllowance, RsxOrder
+from .identifiers import identifier
 from .qbo_tenant import QboMapping, QboPartner
 from .sps_to_intacct import money
 from .tenant import TenantMapping
@@ -67,7 +68,7 @@ def order_to_po(doc: RsxOrder, tenant: TenantMapping) -> PurchaseOrder:
     h = doc.header.order_header
     qbo = qbo_section(tenant)
     partner = qbo_partner(h.trading_partner_id, tenant)
-    number = h.purchase_order_number.strip()
+    number = identifier(h.purchase_order_number.strip(), "PO number")
     if not number or len(number) > DOCNUMBER_MAX:
         raise _bad(f"PO number {number!r} does not fit QBO's DocNumber (1-{DOCNUMBER_MAX} characters)", "bad-number")
     lines = [_item_line(li, n, tenant, qbo) for n, li in enumerate(doc.line_item)]
