@@ -24,7 +24,7 @@ def sterling_mailbox(tenant: str = "demo", overdue_after_minutes: float | None =
     tally = apply_unapplied_acks(tenant, run_id, finished_runs(tenant, INBOUND, run_id))
     for cfg in settings.partners.values():
         for k, v in poll_partner(tenant, cfg.partner_name, run_id).items():
-            tally[k] += v
+            tally[k] = tally.get(k, 0) + v
     minutes = settings.overdue_after_minutes if overdue_after_minutes is None else overdue_after_minutes
     tally["newly_overdue"] = flag_overdue(tenant, minutes)
     tally.update({f"ack_{k}": v for k, v in ack_counts(res.ledger).items()})

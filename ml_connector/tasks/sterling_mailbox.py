@@ -38,24 +38,35 @@ def poll_partner(tenant: str, partner_name: str, run_id: str) -> dict[str, int]:
     res = tenant_resources(tenant)
     settings_of(res)
     client = sterling(res)
-    tally = {"acks_applied": 0, "accepted": 0, "rejected": 0}
+    tally = {"acks_applied": 0, "accepted": 0, "rejected": 0, "messages_deferred": 0}
     try:
         messages = client.list_messages(partner_outbox(partner_name), only_extractable=True)
     except NotFound:  # the partner is not created yet
         return tally
     for message in messages:
+        # One message's trouble (a download or an acknowledgment PUT still rate-limited after
+        # its retries) defers that message to the next poll; the others go on. A message
+        # recorded but not marked extracted is read again and the ledger calls it a duplicate.
         try:
             content = client.download_message(message)
         except TransientError as exc:
-            log.warning("deferring message %s of %s: %s", message.id, partner_name, exc)
+            _defer(tally, message, partner_name, exc)
             continue
         except BadDocument as exc:
             content, bad = b"", exc
         else:
             bad = None
         _record(res, partner_name, message, content, bad, run_id, tally)
-        client.mark_extracted(message.id)
+        try:
+            client.mark_extracted(message.id)
+        except TransientError as exc:
+            _defer(tally, message, partner_name, exc)
     return tally
+
+
+def _defer(tally: dict, message, partner: str, exc: Exception) -> None:
+    tally["messages_deferred"] += 1
+    log.warning("deferring message %s of %s to the next poll: %s", message.id, partner, one_line(exc))
 
 
 def _record(res, partner: str, message, content: bytes, bad: Exception | None, run_id: str, tally: dict) -> None:

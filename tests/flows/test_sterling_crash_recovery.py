@@ -74,3 +74,30 @@ def test_a_997_recorded_but_not_applied_before_a_crash_is_applied_by_the_next_ru
     assert sterling_mailbox(tenant="demo", overdue_after_minutes=0, return_state=True).is_completed()
     acks = ack_counts(w.ledger)
     assert acks["accepted"] == delivered and acks["overdue"] == 0
+
+
+def test_an_acknowledgment_put_still_rate_limited_defers_that_message_not_the_poll(sworld, monkeypatch):
+    from ml_connector.connectors.errors import RateLimited
+    from ml_connector.connectors.sterling.client import SterlingClient
+    from ml_connector.flows.sterling_mailbox import sterling_mailbox
+    from ml_connector.ledger.x12_controls import ack_counts
+
+    w = sworld()
+    seed_pos(w)
+    w.sterling.answer_with_997("accept")
+    assert intacct_to_sterling(tenant="demo", return_state=True).is_completed()
+    delivered = sum(delivered_keys(w).values())
+    real, refused = SterlingClient.mark_extracted, []
+
+    def limited(self, message_id):
+        if not refused:
+            refused.append(message_id)
+            raise RateLimited("429 after every retry", system="sterling", operation="ack_message", retry_after=60)
+        return real(self, message_id)
+
+    monkeypatch.setattr(SterlingClient, "mark_extracted", limited)
+    state = sterling_mailbox(tenant="demo", return_state=True)
+    assert state.is_completed() and state.result()["messages_deferred"] == 1
+    assert ack_counts(w.ledger)["accepted"] == delivered  # the deferred one was recorded and applied
+    again = sterling_mailbox(tenant="demo", return_state=True).result()  # read again: a duplicate, then extracted
+    assert again["messages_deferred"] == 0 and ack_counts(w.ledger)["accepted"] == delivered
