@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import partial
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,11 +32,14 @@ from ml_connector.mappings.sps_to_intacct import rsx_to_apbill
 from ml_connector.mappings.tenant import TenantMapping, load_tenant, tenant_path
 from ml_connector.sandbox.generator import Catalogue, demo_catalogue, generate
 from ml_connector.sandbox.intacct import IntacctEmulator
+from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master
 from ml_connector.sandbox.sps import SpsEmulator
 from ml_connector.tasks.resources import tenant
 
-from tests.flows.conftest import make_world
+from tests.flows.conftest import fresh_ledger, make_world
+
+QBO_TENANT = "demo-qbo"
 
 PRICE_SHIFT = Decimal("1.00")  # the twin's prices: every line, so every document's amount, differs
 
@@ -101,6 +105,9 @@ class Side:
     sps: SpsEmulator | None = None
     seeded: Seeded = field(default_factory=Seeded)
     totals: dict = field(default_factory=dict)
+    qbo: QboEmulator | None = None
+    realm: str | None = None
+    unmapped: str = ""  # a QBO customer no partner claims
 
     @property
     def ledger(self):
@@ -192,3 +199,205 @@ def test_intacct_sps_each_tenant_sends_its_own_invoices_and_acks(sps_intacct_pai
         acks = {p for p in inbox if p.startswith("in/PR_")}
         assert acks == {f"in/PR_{partner}_{number}.xml" for partner, number in side.seeded.orders}
         assert c["posted"] == len(sent) + len(acks)
+
+
+# -- SPS <-> QuickBooks Online (tenants demo-qbo and demo-qbo-twin) --------------------------------
+
+
+class InRealm:
+    """A QBO emulator whose seeding helpers act on one realm (demo_parts' seeders use the
+    default one)."""
+
+    def __init__(self, qbo: QboEmulator, realm: str) -> None:
+        self.qbo, self.realm = qbo, realm
+
+    def __getattr__(self, name: str):
+        return partial(getattr(self.qbo, name), realm=self.realm)
+
+
+@pytest.fixture()
+def qbo_pair(tmp_path, monkeypatch, prefect_server, mount):
+    """``qbo_pair(shared)``: demo-qbo (test_sps_qbo_flows' world) and demo-qbo-twin, each with its
+    own SPS. ``shared``: both companies are realms of one QBO (one URL, one Intuit app: client,
+    secret and verifier token alike), as in production; otherwise the twin has a QBO of its own
+    whose company has the same realm id (what a cache or lock keyed by realm alone would mix up)."""
+    from ml_connector.demo_parts.sps_qbo import seed_qbo_company
+
+    from tests.flows.test_sps_qbo_flows import make_world as make_qbo_world
+
+    def make(shared: bool) -> tuple[Side, Side]:
+        fresh_ledger(tmp_path, monkeypatch)
+        w = make_qbo_world(mount)
+        first = Side(QBO_TENANT, w.mapping, sps=w.sps, qbo=w.qbo, realm=w.qbo.realm_id, unmapped=w.unmapped_customer)
+        mapping = twin_mapping(tmp_path, monkeypatch, QBO_TENANT)
+        name = mapping.tenant
+        if shared:
+            qbo, realm = w.qbo, w.qbo.add_realm("9341453050200002")
+        else:
+            qbo = own_host(QboEmulator(client_id="qbo-twin-client", client_secret="qbo-twin-secret",
+                                       verifier_token="qbo-twin-verifier"), name, mount)
+            realm = qbo.realm_id
+            assert realm == first.realm
+        twin = Side(name, mapping, sps=own_host(SpsEmulator(client_id="sps-twin-client"), name, mount), qbo=qbo,
+                    realm=realm, unmapped=seed_qbo_company(InRealm(qbo, realm), mapping))
+        save_block(name, "sps", twin.sps.credentials())
+        save_block(name, "qbo", qbo.credentials(realm))
+        return first, twin
+
+    return make
+
+
+def seed_orders(side: Side, n: int, seed: int, catalogue: Catalogue | None = None) -> dict[str, Decimal]:
+    """Generated RSX files in SPS's out/; returns each order's expected PO total by DocNumber."""
+    from ml_connector.mappings.sps_to_qbo import order_to_po
+
+    totals = {}
+    for doc in generate(n, seed=seed, catalogue=catalogue):
+        side.sps.put_out(doc.filename, doc.content)
+        if doc.doc_type == "order":
+            [(_, model)] = rsx.parse(doc.content, filename=doc.filename)
+            po = order_to_po(model, side.mapping)
+            totals[po.doc_number] = sum((ln.amount for ln in po.line), Decimal("0"))
+    return totals
+
+
+def po_totals(side: Side) -> dict[str, Decimal]:
+    pos = side.qbo.entities("PurchaseOrder", realm=side.realm)
+    counts = Counter(po["DocNumber"] for po in pos)
+    assert max(counts.values(), default=1) == 1, f"a PO posted twice: {counts}"
+    return {po["DocNumber"]: Decimal(str(po["TotalAmt"])) for po in pos}
+
+
+def test_sps_qbo_each_tenant_posts_its_own_orders(qbo_pair):
+    from ml_connector.demo_parts.sps_qbo import NEW_PARTNER
+    from ml_connector.flows.sps_to_qbo import sps_to_qbo
+    from ml_connector.tasks.qbo_master import MASTER
+
+    first, twin = qbo_pair(shared=False)
+    first.totals = seed_orders(first, 10, 5)
+    twin.totals = seed_orders(twin, 10, 5, shifted_catalogue())
+    assert first.totals.keys() == twin.totals.keys() and all(first.totals[k] != twin.totals[k] for k in first.totals)
+
+    counts = run(sps_to_qbo, first)
+    assert len(twin.sps.files("out/")) == 10
+    twin_counts = run(sps_to_qbo, twin)
+    for side, c in ((first, counts), (twin, twin_counts)):
+        assert (c["read"], c["posted"], c["duplicate"]) == (10, len(side.totals), 0), (side.name, c)
+        assert po_totals(side) == side.totals
+        assert side.sps.files("out/") == {}
+        fabrikam = [v for v in side.qbo.entities("Vendor", realm=side.realm) if v["DisplayName"] == "Fabrikam Supply Co."]
+        [link] = side.ledger.documents(MASTER, doc_type="vendor")
+        assert len(fabrikam) == 1 and (link.natural_key, link.target_id) == (NEW_PARTNER, fabrikam[0]["Id"])
+    assert first.qbo.tokens_issued and twin.qbo.tokens_issued  # each signed in to its own company
+    for side in (first, twin):
+        again = run(sps_to_qbo, side)
+        assert (again["read"], again["posted"], again["duplicate"]) == (0, 0, 0)
+
+
+def rsx_invoices(side: Side, prefix: str = "in/IN_") -> dict[str, Decimal]:
+    """Invoice number -> total of the RSX invoices in the tenant's SPS in/."""
+    out = {}
+    for path, body in side.sps.inbox().items():
+        if path.startswith(prefix):
+            [(_, doc)] = rsx.parse(body, filename=path.rsplit("/", 1)[-1])
+            out[doc.header.invoice_header.invoice_number] = doc.summary.total_amount
+    return out
+
+
+def qbo_invoice_totals(side: Side) -> dict[str, Decimal]:
+    return {i["DocNumber"]: Decimal(str(i["TotalAmt"])) for i in side.qbo.entities("Invoice", realm=side.realm)}
+
+
+def test_qbo_sps_cdc_each_tenant_sends_its_own_invoices(qbo_pair):
+    from ml_connector.demo_parts.sps_qbo import seed_qbo_invoices
+    from ml_connector.flows.qbo_to_sps import qbo_to_sps
+
+    first, twin = qbo_pair(shared=True)  # two realms of one QBO: the same URL
+    expected = {side.name: seed_qbo_invoices(InRealm(side.qbo, side.realm), side.mapping, 6, 8, side.unmapped)
+                for side in (first, twin)}
+    assert expected[first.name] == expected[twin.name]
+    totals = {side.name: qbo_invoice_totals(side) for side in (first, twin)}
+    assert all(totals[first.name][k] != totals[twin.name][k] for k in totals[first.name])
+
+    results = {side.name: run(qbo_to_sps, side) for side in (first, twin)}
+    for side in (first, twin):
+        c = results[side.name]
+        assert (c["posted"], c["duplicate"]) == (len(expected[side.name]), 0), (side.name, c)
+        prefix = {"invoice": "IN", "shipment": "SH"}
+        assert set(side.sps.inbox()) == {f"in/{prefix[t]}_{p}_{n}.xml" for t, p, n in expected[side.name]}
+        sent = rsx_invoices(side)
+        assert sent == {n: totals[side.name][n] for t, _, n in expected[side.name] if t == "invoice"}
+    for side in (first, twin):
+        again = run(qbo_to_sps, side)
+        assert again["posted"] == 0 and len(side.sps.inbox()) == len(expected[side.name])
+
+
+def test_qbo_webhooks_are_stored_and_delivered_per_tenant(qbo_pair):
+    """One Intuit app for both companies: the same verifier token signs both realms'
+    notifications. Each tenant's service stores its own realm's only, a delivery for one tenant
+    takes none of the other's stored notifications, and each invoice reaches its own SPS."""
+    from starlette.testclient import TestClient
+
+    from ml_connector.flows.qbo_to_sps import qbo_to_sps
+    from ml_connector.tasks.qbo_webhook import qbo_webhook_delivery
+    from ml_connector.webhooks.app import create_app
+
+    first, twin = qbo_pair(shared=True)
+    handed: dict[str, list[int]] = {}
+    notes, apps = {}, {}
+    for side, price in ((first, "4.25"), (twin, "5.25")):
+        customer = side.mapping.qbo.partners["ACMEDIST0001"].customer_ref
+        made = side.qbo.add_invoice(customer, [{"item_id": side.mapping.qbo.items["WID-100"], "qty": 2, "unit_price": price}],
+                                    doc_number="INV-W1", txn_date="2026-11-02", realm=side.realm)
+        notes[side.name] = side.qbo.signed_notification([c for c in side.qbo.changes(realm=side.realm) if c.id == made["Id"]])
+        apps[side.name] = TestClient(create_app(side.name, deliver=lambda t, ids, ledger: handed.setdefault(t, []).extend(ids)))
+    with apps[first.name] as a, apps[twin.name] as b:
+        body, headers = notes[first.name]
+        assert b.post("/webhooks/qbo", content=body, headers=headers).json() == \
+            {"events": 1, "stored": 0, "duplicates": 0, "other_realm": 1}  # the other company's change
+        for side, client in ((first, a), (twin, b)):
+            body, headers = notes[side.name]
+            assert client.post("/webhooks/qbo", content=body, headers=headers).json()["stored"] == 1
+    assert set(handed) == {first.name, twin.name} and not set(handed[first.name]) & set(handed[twin.name])
+    for side in (first, twin):
+        assert side.ledger.status_counts("qbo-webhook") == {"received": 1}
+
+    # a delivery for the twin named the first tenant's notifications: it takes none of them
+    assert qbo_webhook_delivery(twin.name, handed[first.name])["notifications"] == 0
+    assert first.ledger.status_counts("qbo-webhook") == {"received": 1} and twin.sps.inbox() == {}
+    for side in (first, twin):
+        counts = qbo_webhook_delivery(side.name, handed[side.name])
+        assert (counts["notifications"], counts["posted"]) == (1, 1)
+    assert rsx_invoices(first) == {"INV-W1": Decimal("8.50")} and rsx_invoices(twin) == {"INV-W1": Decimal("10.50")}
+    for side in (first, twin):  # the flow's CDC finds the same invoice: sent already, nothing of the other's
+        again = run(qbo_to_sps, side)
+        assert again["posted"] == 0 and list(side.sps.inbox()) == ["in/IN_ACMEDIST0001_INV-W1.xml"]
+
+
+def test_qbo_master_data_each_tenant_syncs_its_own_company(qbo_pair):
+    from ml_connector.demo_parts.sps_qbo import CONFLICT_ITEM, CREATED_ITEM, seed_master_data_cases
+    from ml_connector.flows.qbo_master_data import qbo_master_data
+    from ml_connector.ledger.schema import FAILED
+    from ml_connector.tasks.qbo_master import CONFLICT, MASTER
+
+    first, twin = qbo_pair(shared=False)  # the same realm id, two companies
+    for side in (first, twin):
+        seed_master_data_cases(InRealm(side.qbo, side.realm), side.mapping)
+    for side in (first, twin):
+        counts = run(qbo_master_data, side)
+        assert (counts["created"], counts["adopted"], counts["conflicts_open"]) == (2, 1, 1), (side.name, counts)
+    for side in (first, twin):
+        cost = next(i.unit_cost for i in side.mapping.items if i.item_id == CREATED_ITEM)
+        [created] = [i for i in side.qbo.entities("Item", realm=side.realm) if i.get("Sku") == CREATED_ITEM]
+        assert Decimal(str(created["PurchaseCost"])) == cost  # its own tenant file's cost
+        assert len([v for v in side.qbo.entities("Vendor", realm=side.realm)
+                    if v["DisplayName"] == "Fabrikam Supply Co."]) == 1
+        [conflict] = side.ledger.documents(MASTER, doc_type=CONFLICT)
+        assert conflict.status == FAILED and conflict.natural_key == CONFLICT_ITEM
+    # the first company aligns its SKU: its conflict closes, the twin's stays open
+    wid = first.mapping.qbo.items[CONFLICT_ITEM]
+    first.qbo.edit("Item", wid, Sku=CONFLICT_ITEM, realm=first.realm)
+    assert run(qbo_master_data, first)["conflicts_resolved"] == 1
+    again = run(qbo_master_data, twin)
+    assert (again["created"], again["conflicts_open"], again["conflicts_resolved"]) == (0, 1, 0)
+    assert [r.status for r in twin.ledger.documents(MASTER, doc_type=CONFLICT)] == [FAILED]
