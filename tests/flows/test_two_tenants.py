@@ -35,6 +35,7 @@ from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master
 from ml_connector.sandbox.sps import SpsEmulator
+from ml_connector.sandbox.sterling import SterlingEmulator
 from ml_connector.tasks.resources import tenant
 
 from tests.flows.conftest import fresh_ledger, make_world
@@ -108,6 +109,7 @@ class Side:
     qbo: QboEmulator | None = None
     realm: str | None = None
     unmapped: str = ""  # a QBO customer no partner claims
+    sterling: SterlingEmulator | None = None
 
     @property
     def ledger(self):
@@ -199,6 +201,93 @@ def test_intacct_sps_each_tenant_sends_its_own_invoices_and_acks(sps_intacct_pai
         acks = {p for p in inbox if p.startswith("in/PR_")}
         assert acks == {f"in/PR_{partner}_{number}.xml" for partner, number in side.seeded.orders}
         assert c["posted"] == len(sent) + len(acks)
+
+
+
+# -- Intacct -> Sterling and the Sterling mailbox (tenants demo and demo-twin) ---------------------
+
+
+def x12_sent(side: Side) -> dict[tuple[str, str], tuple[str, Decimal]]:
+    """(set id, document number) -> (Sterling partner, the 810's total or the 850's first unit
+    price) of every X12 document delivered into the tenant's Sterling; each exactly once."""
+    from ml_connector.connectors import x12
+
+    out: dict = {}
+    for p in side.sterling.partners():
+        for d in side.sterling.delivered(p["partnerName"]):
+            for g in x12.parse(d["content"]).groups:
+                for ts in g.sets:
+                    doc = x12.decode_document(ts)
+                    key = (ts.id, doc.invoice_number if ts.id == "810" else doc.po_number)
+                    assert key not in out, f"{key} delivered twice to {side.name}"
+                    out[key] = (p["partnerName"], doc.total if ts.id == "810" else doc.lines[0].unit_price)
+    return out
+
+
+def inbound_850(price: str) -> bytes:
+    from datetime import date
+
+    from ml_connector.connectors import x12
+
+    return x12.encode(x12.wrap([x12.encode_document(x12.PurchaseOrder850(
+        po_type="SA", po_number="IN-850-1", po_date=date(2026, 10, 3),
+        lines=[{"quantity": 2, "uom": "EA", "unit_price": price}]), "0001")],
+        sender_id="ACMEDIST0001", receiver_id="MLCONNECTOR", control_number=77))
+
+
+def test_intacct_sterling_and_the_mailbox_deliver_and_settle_each_tenants_own(sps_intacct_pair, mount):
+    """Both tenants' partners have the same names, and both tenants number their interchanges
+    from 1: each tenant's 997s settle its own documents only (the twin's NORTHWIND rejects what
+    the first tenant's accepts), and a partner's 850 is stored for its own tenant."""
+    from datetime import date
+
+    from ml_connector.flows.intacct_to_sterling import intacct_to_sterling
+    from ml_connector.flows.sterling_mailbox import sterling_mailbox
+    from ml_connector.ledger.x12_controls import ack_rows
+    from ml_connector.sandbox._intacct_po import add_purchase_order
+
+    first, twin = sps_intacct_pair
+    vendors = ["V-ACMEDI", "V-SPSALL", "V-NWTRAD", "V-GLOBEX"]
+    for side, catalogue, price in ((first, None, Decimal("4.25")), (twin, shifted_catalogue(), Decimal("5.25"))):
+        side.sterling = SterlingEmulator()
+        if side is twin:
+            own_host(side.sterling, side.name, mount)
+        else:
+            mount(side.sterling.base_url, side.sterling.transport())
+        save_block(side.name, "sterling", side.sterling.credentials())
+        side.totals = seed_sps(side.sps, side.mapping, 8, 3, side.seeded, catalogue)
+        run(sps_to_intacct, side)  # the bills to send, posted through the inbound flow
+        for k in range(4):
+            add_purchase_order(side.intacct, f"PO-{900 + k}", vendors[k], [{"item_id": "WID-100", "quantity": 3 + k,
+                               "price": price}], date(2026, 10, 2))
+        side.sterling.answer_with_997("accept")
+    twin.sterling.answer_with_997("reject", partner="NORTHWIND")
+
+    results = {side.name: run(intacct_to_sterling, side) for side in (first, twin)}
+    for side, price in ((first, Decimal("4.25")), (twin, Decimal("5.25"))):
+        c = results[side.name]
+        assert c["duplicate"] == 0, (side.name, c)
+        sent = x12_sent(side)
+        assert {n: total for (t, n), (_, total) in sent.items() if t == "810"} == \
+            {number: total for (_, number), total in side.totals.items()}
+        assert {n: p for (t, n), (_, p) in sent.items() if t == "850"} == {f"PO-{900 + k}": price for k in range(4)}
+        assert c["posted"] == len(sent) + len(side.mapping.sterling.partners)  # the partners are written too
+
+    for side in (first, twin):
+        side.sterling.put_message("/ACME_DIST/Outbox", "po.x12", inbound_850("1.00" if side is first else "2.00"),
+                                  extractable_always=True)
+        run(sterling_mailbox, side)
+    for side in (first, twin):
+        states = Counter((r.partner, r.state) for r in ack_rows(side.ledger))
+        assert sum(states.values()) == len(x12_sent(side))
+        rejected = {p for (p, s) in states if s == "rejected"}
+        assert rejected == (set() if side is first else {"NORTHWIND"}), (side.name, states)
+        assert {s for (_, s) in states} <= {"accepted", "rejected"}
+        [stored] = side.ledger.documents("sterling-inbound", doc_type="850")
+        assert stored.natural_key == "IN-850-1"
+        assert stored.raw_payload == inbound_850("1.00" if side is first else "2.00")  # its own partner's message
+        again = run(sterling_mailbox, side)
+        assert again.get("read", 0) == 0
 
 
 # -- SPS <-> QuickBooks Online (tenants demo-qbo and demo-qbo-twin) --------------------------------
