@@ -110,6 +110,7 @@ class Side:
     realm: str | None = None
     unmapped: str = ""  # a QBO customer no partner claims
     sterling: SterlingEmulator | None = None
+    adobe: object = None
 
     @property
     def ledger(self):
@@ -490,3 +491,111 @@ def test_qbo_master_data_each_tenant_syncs_its_own_company(qbo_pair):
     again = run(qbo_master_data, twin)
     assert (again["created"], again["conflicts_open"], again["conflicts_resolved"]) == (0, 1, 0)
     assert [r.status for r in twin.ledger.documents(MASTER, doc_type=CONFLICT)] == [FAILED]
+
+
+# -- Adobe Commerce -> Intacct (tenants demo-commerce and demo-commerce-twin) ----------------------
+
+COMMERCE_TENANT = "demo-commerce"
+
+
+def shift_prices(adobe) -> None:
+    """Every product the seeder adds to this store costs :data:`PRICE_SHIFT` more; the random
+    stream, so customers, orders and their numbers, stays the same."""
+    store = adobe.store
+    add_product = store.add_product
+
+    def shifted(sku, name, price, *args, **kwargs):
+        return add_product(sku, name, Decimal(str(price)) + PRICE_SHIFT, *args, **kwargs)
+
+    store.add_product = shifted
+
+
+@pytest.fixture()
+def commerce_pair(tmp_path, monkeypatch, mount, commerce_world_factory):
+    """demo-commerce (the flows conftest's world) and demo-commerce-twin: its own Commerce
+    instance (its own webhook key pair) and multi-entity Intacct company, on hosts of their own."""
+    import time
+
+    from ml_connector.demo_parts.commerce_intacct_ap import setup_commerce_company
+    from ml_connector.sandbox.adobe import AdobeEmulator
+
+    world = commerce_world_factory()
+    first = Side(COMMERCE_TENANT, world.mapping, intacct=world.intacct, adobe=world.adobe)
+    mapping = twin_mapping(tmp_path, monkeypatch, COMMERCE_TENANT)
+    twin = Side(mapping.tenant, mapping, intacct=IntacctEmulator(company_id="ML-COMMERCE-TWIN"),
+                adobe=AdobeEmulator(clock=lambda: time.time() - 300, tenant_id="sandboxtenant02"))
+    twin.adobe.signer.regenerate()
+    setup_commerce_company(twin.intacct)
+    own_host(twin.adobe, twin.name, mount)
+    own_host(twin.intacct, twin.name, mount)
+    shift_prices(twin.adobe)
+    creds = twin.adobe.credentials()
+    creds.pop("webhook_hmac_secret", None)  # RSA, as the first tenant's block
+    save_block(twin.name, "adobe", creds)
+    save_block(twin.name, "intacct", twin.intacct.credentials())
+    return first, twin
+
+
+def commerce_totals(side: Side) -> dict[str, Decimal]:
+    """The grand total of each order (``CO-``) and invoice (``CI-``) in the tenant's Commerce."""
+    with side.adobe.lock:
+        orders = {f"CO-{o['increment_id']}": Decimal(str(o["grand_total"])) for o in side.adobe.store.rows("order")}
+        invoices = {f"CI-{i['increment_id']}": Decimal(str(i["grand_total"])) for i in side.adobe.store.rows("invoice")}
+    return orders | invoices
+
+
+def test_commerce_intacct_ap_each_tenant_posts_its_own_documents_and_webhooks(commerce_pair):
+    from starlette.testclient import TestClient
+
+    from ml_connector.demo_parts.commerce_intacct_ap import seed_procure
+    from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
+    from ml_connector.sandbox._adobe_seed import seed_adobe
+    from ml_connector.tasks.adobe_webhook import adobe_webhook_delivery
+    from ml_connector.tasks.commerce_ap_docs import INTEGRATION
+    from ml_connector.webhooks.adobe import inbox
+    from ml_connector.webhooks.app import create_app
+
+    from tests.flows.test_commerce_ap_flows import add_order, present
+
+    first, twin = commerce_pair
+    for side in (first, twin):
+        with side.adobe.lock:
+            seed_adobe(side.adobe.store, orders=8, seed=7, bad=False)
+            seed_procure(side.intacct, side.adobe.store, side.mapping)
+    results = {side.name: run(commerce_to_intacct_ap, side) for side in (first, twin)}
+    bills = {}
+    for side in (first, twin):
+        c, made = results[side.name], present(side)
+        assert c["duplicate"] == 0 and c["posted"] == sum(made.values()) and max(made.values()) == 1, (side.name, c)
+        own = commerce_totals(side)
+        bills[side.name] = {b["RECORDID"]: b["total"] for b in side.intacct.bills()}
+        assert bills[side.name] and all(total == own[rid] for rid, total in bills[side.name].items())
+    assert present(first) == present(twin)  # the same documents, by number ...
+    assert all(bills[first.name][k] != bills[twin.name][k] for k in bills[first.name])  # ... each its own amounts
+
+    # a new order in each store, announced by each instance's signed webhook
+    notes, handed = {}, {}
+    for side in (first, twin):
+        order = add_order(side, email="fresh@example.org")
+        notes[side.name] = (order["increment_id"], side.adobe.webhook_delivery("order", order["entity_id"]))
+    assert notes[first.name][0] == notes[twin.name][0]  # the same order number in both stores
+    apps = {side.name: TestClient(create_app(side.name, trigger=None, adobe={
+        "deliver": lambda t, kind, ids, ledger: handed.setdefault(t, []).extend(ids[INTEGRATION])}))
+        for side in (first, twin)}
+    with apps[first.name] as a, apps[twin.name] as b:
+        body, headers = notes[first.name][1]
+        assert b.post("/webhooks/adobe", content=body, headers=headers).status_code == 401  # not its instance's key
+        for side, client in ((first, a), (twin, b)):
+            body, headers = notes[side.name][1]
+            assert client.post("/webhooks/adobe", content=body, headers=headers).headers["x-ml-connector-stored"] == "1"
+    assert not set(handed[first.name]) & set(handed[twin.name])
+    box = inbox(INTEGRATION)
+    assert adobe_webhook_delivery(twin.name, INTEGRATION, handed[first.name], "orders") == {"notifications": 0}
+    assert first.ledger.status_counts(box) == {"received": 1}
+    for side in (first, twin):
+        counts = adobe_webhook_delivery(side.name, INTEGRATION, handed[side.name], "orders")
+        assert (counts["notifications"], counts["posted"]) == (1, 1), (side.name, counts)
+        rid = f"CO-{notes[side.name][0]}"
+        [bill] = [b for b in side.intacct.bills() if b["RECORDID"] == rid]
+        assert bill["total"] == commerce_totals(side)[rid]
+        assert side.ledger.status_counts(box) == {"posted": 1}
