@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -599,3 +600,47 @@ def test_commerce_intacct_ap_each_tenant_posts_its_own_documents_and_webhooks(co
         [bill] = [b for b in side.intacct.bills() if b["RECORDID"] == rid]
         assert bill["total"] == commerce_totals(side)[rid]
         assert side.ledger.status_counts(box) == {"posted": 1}
+
+
+def test_commerce_intacct_o2c_each_tenant_closes_its_own_loop(tmp_path, monkeypatch, mount, o2c_world_factory):
+    """Order to cash for both: each Intacct company holds its own Commerce store's invoices,
+    payments, credit memos, stock and balances (the reconciliation of tests/flows/
+    test_commerce_o2c_flows, per tenant), at its own amounts."""
+    import time
+
+    from ml_connector.demo_parts.commerce_intacct_o2c import seed_catalogue, seed_company, seed_customers
+    from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
+    from ml_connector.sandbox._adobe_seed import seed_adobe
+    from ml_connector.sandbox.adobe import AdobeEmulator
+
+    from tests.flows.test_commerce_o2c_flows import O2C, problems
+
+    world = o2c_world_factory(orders=8, seed=5, bad=False)
+    mapping = twin_mapping(tmp_path, monkeypatch, COMMERCE_TENANT)
+    twin = Side(mapping.tenant, mapping, intacct=own_host(IntacctEmulator(company_id="ML-O2C-TWIN"), mapping.tenant, mount),
+                adobe=own_host(AdobeEmulator(tenant_id="sandboxtenant02"), mapping.tenant, mount))
+    shift_prices(twin.adobe)
+    with twin.adobe.lock:
+        seed_adobe(twin.adobe.store, orders=8, seed=5, bad=False)
+    seed_company(twin.intacct, mapping.commerce)
+    opening = seed_catalogue(twin.adobe, twin.intacct, mapping.commerce)
+    seed_customers(twin.adobe, twin.intacct, mapping.commerce)
+    save_block(twin.name, "adobe", twin.adobe.credentials())
+    save_block(twin.name, "intacct", twin.intacct.credentials())
+    time.sleep(1.01 - time.time() % 1)  # as make_o2c_world: what was seeded this second is read by this run
+
+    first = Side(COMMERCE_TENANT, world.mapping, intacct=world.intacct, adobe=world.adobe)
+    invoices = {}
+    for side, opened in ((first, world.opening), (twin, opening)):
+        c = run(commerce_to_intacct_o2c, side)
+        assert c["duplicate"] == 0 and c["posted"] > 0, (side.name, c)
+        found = problems(SimpleNamespace(adobe=side.adobe, intacct=side.intacct, commerce=side.mapping.commerce,
+                                         opening=opened, ledger=side.ledger))
+        assert found["missing"] == [] and found["duplicated"] == [], (side.name, found)
+        made = side.intacct.ar_invoices()
+        assert {i["controlid"] for i in made} <= keys_of(side, O2C)
+        invoices[side.name] = {i["RECORDID"]: i["total"] for i in made}
+    assert invoices[first.name].keys() == invoices[twin.name].keys()
+    assert all(invoices[first.name][k] != invoices[twin.name][k] for k in invoices[first.name])
+    for side in (first, twin):
+        assert run(commerce_to_intacct_o2c, side)["posted"] == 0
