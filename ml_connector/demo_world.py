@@ -5,13 +5,24 @@ Each integration contributes a *demo part* (``ml_connector/demo_parts/``): it se
 emulators it needs, saves its credentials blocks, names the flows to run, and reconciles its
 target at the end. Emulators are shared between parts through :meth:`DemoWorld.emulator`
 (Intacct and SPS each serve several integrations).
+
+One world is one tenant's set of companies. ``demo --tenants N`` builds N worlds on one ledger
+and one Prefect server: world 1 is today's (tenants ``demo``, ``demo-qbo``, ``demo-commerce``),
+world *k* adds the suffix ``-k`` to each name (:meth:`DemoWorld.tenant_name`), has its own
+emulators with their own identities (company id, realm, client ids: :meth:`DemoWorld.identity`)
+and is seeded with the same seed, so partner ids and document numbers collide across tenants,
+while every price is shifted by :data:`PRICE_STEP` per world (:meth:`DemoWorld.price`): the same
+document of two tenants never has the same content. A part's ``contents`` (optional) gives the
+money of each document in its target, so :func:`cross_tenant_check` can tell a target holding
+another tenant's document.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from typing import Callable, Protocol
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Callable, Protocol
 
 from .mappings.tenant import load_tenant, tenant_path
 from .sandbox.base import Emulator, FaultPlan
@@ -27,29 +38,89 @@ class RunSpec:
     integration: str
     flow: Callable
     source_drained: Callable[[], bool] = lambda: True
+    tenant: str | None = None  # whose ledger rows the flow writes (None: the world's tenant)
 
 
 class DemoPart(Protocol):
+    tenant_base: str | None  # the tenant it runs as, before the world's suffix (None: the world's)
+
     def seed(self, world: "DemoWorld") -> None: ...
     def save_blocks(self, world: "DemoWorld") -> None: ...
     def runs(self, world: "DemoWorld") -> list[RunSpec]: ...
     def reconcile(self, world: "DemoWorld", integration: str) -> dict: ...
 
 
+PRICE_STEP = Decimal("1.00")  # how much dearer every price is in each further world
+# Each further world's companies: their own ids and secrets (world 1 keeps the emulators' defaults).
+_IDENTITIES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "intacct": lambda n: {"company_id": f"ML-SANDBOX-{n}", "user_password": f"sandbox-user-secret-{n}"},
+    "sps": lambda n: {"client_id": f"sps-sandbox-client-{n}", "client_secret": f"sps-sandbox-secret-{n}"},
+    "qbo": lambda n: {"realm_id": str(9341453050198765 + n - 1), "client_id": f"qbo-sandbox-client-{n}",
+                      "client_secret": f"qbo-sandbox-secret-{n}", "verifier_token": f"qbo-sandbox-verifier-{n}"},
+    "adobe": lambda n: {"tenant_id": f"sandboxtenant{n:02d}"},
+    "sterling": lambda n: {"username": f"mlconnector{n}", "password": f"Sandbox-Passw0rd-{n}"},
+}
+
+
 class DemoWorld:
     """Emulators for every system, seeded for one tenant, with expiries short enough under
-    heavy faults that sessions and tokens run out mid-run."""
+    heavy faults that sessions and tokens run out mid-run. ``index`` > 1 makes the same world
+    for another tenant (module docstring)."""
 
-    def __init__(self, *, documents: int, faults: str, seed: int, parts: list[DemoPart], tenant: str = "demo") -> None:
-        self.tenant, self.documents, self.faults, self.seed = tenant, documents, faults, seed
-        self.mapping = load_tenant(tenant_path(tenant))
+    def __init__(self, *, documents: int, faults: str, seed: int, parts: list[DemoPart], tenant: str = "demo",
+                 index: int = 1) -> None:
+        if index < 1:
+            raise ValueError("a world's index counts from 1")
+        self.index, self.suffix = index, "" if index == 1 else f"-{index}"
+        self.base_tenant = tenant
+        self.tenant, self.documents, self.faults, self.seed = self.tenant_name(tenant), documents, faults, seed
+        self.mapping = load_tenant(tenant_path(self.tenant))
         self.short_ttl = 2.0 if faults == "heavy" else 3600.0
         self.parts = parts
         self._emulators: dict[str, Emulator] = {}
         self._served = []
 
+    def tenant_name(self, base: str) -> str:
+        """The name of tenant ``base`` in this world: ``base`` itself in the first, ``base-k`` in world k."""
+        return f"{base}{self.suffix}"
+
+    def part_tenant(self, part: DemoPart) -> str:
+        base = getattr(part, "tenant_base", None)
+        return self.tenant_name(base) if base else self.tenant
+
+    def tenants(self) -> list[str]:
+        """Every tenant this world's parts run as, in order."""
+        return list(dict.fromkeys(self.part_tenant(p) for p in self.parts)) or [self.tenant]
+
+    def identity(self, system: str) -> dict[str, Any]:
+        """Constructor arguments giving ``system``'s emulator this world's own company identity."""
+        return {} if self.index == 1 else _IDENTITIES[system](self.index)
+
+    def price(self, amount) -> Decimal:
+        """A seeded price in this world: the same in the first, :data:`PRICE_STEP` dearer per further one."""
+        value = Decimal(str(amount))
+        return value if self.index == 1 else value + PRICE_STEP * (self.index - 1)
+
+    def catalogue(self, catalogue=None):
+        """The generator's catalogue (the demo one by default) at this world's prices; None (the
+        generator's default, untouched) in the first world when no catalogue is given."""
+        from .sandbox.generator import demo_catalogue
+
+        if self.index == 1:
+            return catalogue
+        catalogue = catalogue or demo_catalogue()
+        return replace(catalogue, items=[replace(i, unit_price=self.price(i.unit_price)) for i in catalogue.items])
+
+    def priced(self, mapping):
+        """``mapping`` with its items' unit costs at this world's prices, for seeding documents
+        (the tenant's own file stays as shipped: only what its companies hold differs)."""
+        if self.index == 1:
+            return mapping
+        items = [x.model_copy(update={"unit_cost": self.price(x.unit_cost or Decimal("9.99"))}) for x in mapping.items]
+        return mapping.model_copy(update={"items": items})
+
     def fault_plan(self, offset: int) -> FaultPlan:
-        return FaultPlan.profile(self.faults, self.seed + offset)
+        return FaultPlan.profile(self.faults, self.seed + offset + 1000 * (self.index - 1))
 
     def emulator(self, system: str, make: Callable[[], Emulator]) -> Emulator:
         """The world's emulator for ``system``, made and served over HTTP on first use."""
@@ -74,7 +145,9 @@ class DemoWorld:
             part.save_blocks(self)
 
     def run_specs(self) -> list[tuple[DemoPart, RunSpec]]:
-        return [(part, spec) for part in self.parts for spec in part.runs(self)]
+        """Every flow to run, in order, each with the tenant it runs as."""
+        return [(part, spec if spec.tenant else replace(spec, tenant=self.part_tenant(part)))
+                for part in self.parts for spec in part.runs(self)]
 
     def __exit__(self, *exc) -> None:
         reset_resources()
@@ -82,20 +155,84 @@ class DemoWorld:
             served.stop()
 
     def report(self, runs: dict[str, list[dict]]) -> dict:
-        ledger = tenant_resources(self.tenant).ledger
+        """Per integration: its runs' counts, its tenant's ledger and its reconciliation."""
         integrations = {}
         for part, spec in self.run_specs():
             name = spec.integration
-            integrations[name] = _integration(name, runs[name], ledger, part.reconcile(self, name))
+            ledger = tenant_resources(spec.tenant).ledger
+            integrations[name] = _integration(name, runs[name], ledger, part.reconcile(self, name), spec.tenant)
         faults = {system: dict(e.faults.counts) for system, e in self._emulators.items()}
         return {"integrations": integrations, "faults_injected": faults}
 
+    def contents(self) -> dict[str, dict[tuple, Any]]:
+        """Integration -> {document key in its target: the document's money}, for the parts
+        that can tell (``contents``); documents without money are left out."""
+        out = {}
+        for part, spec in self.run_specs():
+            read = getattr(part, "contents", None)
+            found = read(self, spec.integration) if read else None
+            if found is not None:
+                out[spec.integration] = {k: v for k, v in found.items() if v}
+        return out
 
-def _integration(name: str, runs: list[dict], ledger, reconciliation: dict) -> dict:
+
+def cross_tenant_check(reports: dict[str, dict], contents: dict[str, dict[str, dict]]) -> None:
+    """Mark, in each tenant's report, the documents of its targets whose content is another
+    tenant's: the same key with the same money as that tenant's document. Worlds differ in
+    every price, so that can only be a document that crossed over (read from, or written to,
+    the wrong company). Each integration's reconciliation gets ``shared_keys`` (its documents
+    whose key another tenant's target holds too: the ones compared) and ``foreign`` (those
+    with that tenant's content), counted as ``unexpected`` too, so the demo fails on it."""
+    for tenant, report in reports.items():
+        others = [found for t, found in contents.items() if t != tenant]
+        for name, section in report["integrations"].items():
+            mine = contents.get(tenant, {}).get(name)
+            if mine is None:
+                continue
+            theirs = [other.get(name, {}) for other in others]
+            shared = [key for key in mine if any(key in other for other in theirs)]
+            foreign = sum(1 for key in shared if any(other.get(key) == mine[key] for other in theirs))
+            section["reconciliation"].update(shared_keys=len(shared), foreign=foreign)
+            section["reconciliation"]["unexpected"] += foreign
+
+
+def money_of(value: Any) -> tuple[str, ...] | None:
+    """The prices and totals in a document (a pydantic model or plain data), as a sorted tuple:
+    every value under a key naming a price or total (``unit_price``, ``PurchasePrice``,
+    ``UnitPrice``, ``total``, ``TotalAmt``). None when it holds none."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if hasattr(node, "model_dump"):
+            node = node.model_dump()
+        if isinstance(node, dict):
+            for key, item in node.items():
+                name = str(key).lower()
+                if isinstance(item, (dict, list, tuple)) or hasattr(item, "model_dump"):
+                    walk(item)
+                elif item is not None and ("price" in name or name in ("total", "totalamt")):
+                    found.append(_normal(item))
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item)
+
+    walk(value)
+    return tuple(sorted(found)) or None
+
+
+def _normal(value: Any) -> str:
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except ArithmeticError:
+        return str(value)
+
+
+def _integration(name: str, runs: list[dict], ledger, reconciliation: dict, tenant: str) -> dict:
     totals = Counter()
     for run in runs:
         totals.update(run["counts"])
     return {
+        "tenant": tenant,
         "runs": [{"run_id": r["run_id"], "state": r["state"]} for r in runs],
         "read": totals["read"],
         "posted": totals["posted"],

@@ -1,11 +1,13 @@
-"""Demo part: Adobe Commerce -> Sage Intacct procure (``commerce-intacct-ap``), tenant ``demo-commerce``.
+"""Demo part: Adobe Commerce -> Sage Intacct procure (``commerce-intacct-ap``), tenant ``demo-commerce``
+(``demo-commerce-k`` in the demo's world k).
 
 The Commerce store and the Intacct company are shared with the order-to-cash part (same tenant,
 so the same ``demo-commerce-*`` blocks): :func:`adobe` and :func:`intacct` make them on first use,
 seeded once; each part then adds what it needs.
 
 * Commerce (``sandbox/_adobe_seed.py``): retail and B2B orders, a few guests, invoices, credit
-  memos, canceled orders and five deliberately bad orders.
+  memos, canceled orders and five deliberately bad orders; in world k every product costs
+  ``DemoWorld.price`` more (:func:`seed_store`), so every amount differs from world 1's.
 * Intacct: a multi-entity company (US01, EU01) with the procure accounts and departments, the
   catalogue as items (purchase order lines need them), vendors already there for some
   customers (matched by email, or by the Commerce id in the custom field, one with another name:
@@ -37,12 +39,29 @@ def adobe(world: DemoWorld) -> AdobeEmulator:
     """The demo's Commerce store (made and seeded on first use, shared by the Commerce parts)."""
 
     def make() -> AdobeEmulator:
-        emulator = AdobeEmulator(faults=world.fault_plan(40), admin_token_ttl=max(world.short_ttl, 60.0))
+        emulator = AdobeEmulator(faults=world.fault_plan(40), admin_token_ttl=max(world.short_ttl, 60.0),
+                                 **world.identity("adobe"))
         with emulator.lock:
-            emulator.seeded = seed_adobe(emulator.store, orders=max(world.documents // 4, 20), seed=world.seed)
+            emulator.seeded = seed_store(world, emulator.store)
         return emulator
 
     return world.emulator("adobe", make)  # type: ignore[return-value]
+
+
+def seed_store(world: DemoWorld, store) -> AdobeSeeded:
+    """``seed_adobe`` with the world's seed, at the world's prices: the seeder draws no random
+    number from a price, so every world has the same customers, orders, invoices, shipments and
+    credit memos under the same numbers, and in world k each product (hence each line, total,
+    payment and refund) costs more. Hold the emulator's lock."""
+    orders = max(world.documents // 4, 20)
+    if world.index == 1:
+        return seed_adobe(store, orders=orders, seed=world.seed)
+    add_product = store.add_product
+    store.add_product = lambda sku, name, price, **kw: add_product(sku, name, world.price(price), **kw)
+    try:
+        return seed_adobe(store, orders=orders, seed=world.seed)
+    finally:
+        del store.add_product  # the store's own method again
 
 
 def adobe_seeded(world: DemoWorld) -> AdobeSeeded:
@@ -53,7 +72,7 @@ def intacct(world: DemoWorld) -> IntacctEmulator:
     """The demo's multi-entity Intacct company for the Commerce tenant (shared, like :func:`adobe`)."""
 
     def make() -> IntacctEmulator:
-        emulator = IntacctEmulator(faults=world.fault_plan(41), session_ttl=world.short_ttl)
+        emulator = IntacctEmulator(faults=world.fault_plan(41), session_ttl=world.short_ttl, **world.identity("intacct"))
         setup_commerce_company(emulator)
         return emulator
 
@@ -118,19 +137,22 @@ def seed_vendors(emulator: IntacctEmulator, store) -> None:
 
 
 class CommerceIntacctApPart:
+    tenant_base = TENANT
+
     def __init__(self) -> None:
         self.mapping = load_tenant(tenant_path(TENANT))
         self._delivered = False
 
     def seed(self, world: DemoWorld) -> None:
+        self.mapping = load_tenant(tenant_path(world.tenant_name(TENANT)))
         with adobe(world).lock:
             seed_procure(intacct(world), adobe(world).store, self.mapping)
 
     def save_blocks(self, world: DemoWorld) -> None:
         creds = adobe(world).credentials()
         creds.pop("webhook_hmac_secret", None)  # RSA signatures only: HMAC is an explicit, legacy option
-        save_block(TENANT, "adobe", creds)
-        save_block(TENANT, "intacct", intacct(world).credentials())
+        save_block(world.tenant_name(TENANT), "adobe", creds)
+        save_block(world.tenant_name(TENANT), "intacct", intacct(world).credentials())
 
     def deliver_webhooks(self, world: DemoWorld) -> None:
         """Half the order events as signed Commerce webhooks, through the webhook app."""
@@ -139,7 +161,7 @@ class CommerceIntacctApPart:
         from ..webhooks.app import create_app
 
         events = [e for e in adobe(world).events() if e.kind == "order"][::2]
-        with TestClient(create_app(TENANT, trigger=None, adobe={"trigger": None})) as client:
+        with TestClient(create_app(world.tenant_name(TENANT), trigger=None, adobe={"trigger": None})) as client:
             adobe(world).send_webhooks("http://testserver/webhooks/adobe", events, http=client)
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
@@ -150,21 +172,23 @@ class CommerceIntacctApPart:
             if not self._delivered:
                 self._delivered = True
                 self.deliver_webhooks(world)
-            return commerce_to_intacct_ap(tenant=TENANT, return_state=return_state)
+            return commerce_to_intacct_ap(tenant=tenant, return_state=return_state)
 
-        def vendors(tenant: str, return_state: bool = True):
-            return commerce_ap_vendor_master(tenant=TENANT, return_state=return_state)
-
-        return [RunSpec("commerce-intacct-ap", documents), RunSpec("commerce-ap-vendors", vendors)]
+        name = world.tenant_name(TENANT)
+        return [RunSpec("commerce-intacct-ap", documents, tenant=name),
+                RunSpec("commerce-ap-vendors", commerce_ap_vendor_master, tenant=name)]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
         if integration == "commerce-ap-vendors":
             return self.reconcile_vendors(world)
-        company = intacct(world)
-        present = Counter(("APBILL", b["RECORDID"]) for b in company.bills())
-        present.update(("PODOCUMENT", p["DOCNO"]) for p in company.po_documents())
-        present.update(("APADJUSTMENT", a["RECORDID"]) for a in company.ap_adjustments())
+        present = Counter(key for key, _ in target_documents(intacct(world)))
         return recon(self.expected(world), present)
+
+    def contents(self, world: DemoWorld, integration: str) -> dict | None:
+        """Each bill's, purchase order's and adjustment's total, by its key (demo_world.cross_tenant_check)."""
+        if integration != "commerce-intacct-ap":
+            return None
+        return {key: ("total", str(total)) for key, total in target_documents(intacct(world))}
 
     def expected(self, world: DemoWorld) -> set[tuple[str, str]]:
         """What must be in Intacct, from the seed's labels and the rules (module docstring)."""
@@ -201,8 +225,8 @@ class CommerceIntacctApPart:
         from ..tasks.commerce_ap_vendors import MASTER
         from ..tasks.resources import tenant as tenant_resources
 
-        links = {r.natural_key: r.target_id for r in tenant_resources(TENANT).ledger.documents(MASTER, status="posted",
-                                                                                               doc_type="vendor")}
+        ledger = tenant_resources(world.tenant_name(TENANT)).ledger
+        links = {r.natural_key: r.target_id for r in ledger.documents(MASTER, status="posted", doc_type="vendor")}
         vendors = intacct(world).vendors()
         with adobe(world).lock:
             emails = {str(c["id"]): c["email"].lower() for c in adobe(world).store.rows("customer")}
@@ -214,12 +238,12 @@ class CommerceIntacctApPart:
             if same:
                 present[("vendor", customer_id)] += len(same)
         expected = {("vendor", cid) for cid in links}
-        return {**recon(expected, present), "conflicts": _conflicts()}
+        return {**recon(expected, present), "conflicts": len(ledger.documents(MASTER, doc_type="conflict"))}
 
 
-def _conflicts() -> int:
-    from ..tasks.commerce_ap_vendors import MASTER
-    from ..tasks.resources import tenant as tenant_resources
-
-    return len(tenant_resources(TENANT).ledger.documents(MASTER, doc_type="conflict"))
+def target_documents(company: IntacctEmulator) -> list[tuple[tuple[str, str], object]]:
+    """What the payables flow writes in Intacct, keyed (object, number), with each one's total."""
+    found = [(("APBILL", b["RECORDID"]), b["total"]) for b in company.bills()]
+    found += [(("PODOCUMENT", p["DOCNO"]), p["total"]) for p in company.po_documents()]
+    return found + [(("APADJUSTMENT", a["RECORDID"]), a["total"]) for a in company.ap_adjustments()]
 

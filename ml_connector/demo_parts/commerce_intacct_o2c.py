@@ -1,4 +1,5 @@
-"""Demo part: Adobe Commerce -> Sage Intacct, order to cash (tenant ``demo-commerce``).
+"""Demo part: Adobe Commerce -> Sage Intacct, order to cash (tenant ``demo-commerce``, ``demo-commerce-k``
+in the demo's world k).
 
 The Commerce store and the multi-entity Intacct company (US01, EU01) are the ones the payables
 part uses (``commerce_sandboxes``); this part adds what order to cash needs in Intacct: revenue
@@ -29,6 +30,7 @@ from ..mappings.commerce_tenant import CommerceSettings
 from ..mappings.tenant import load_tenant, tenant_path
 from ..sandbox.adobe import AdobeEmulator
 from ..sandbox.intacct import IntacctEmulator
+from .commerce_intacct_ap import commerce_sandboxes
 
 TENANT = "demo-commerce"
 INTEGRATION = "commerce-intacct-o2c"
@@ -39,22 +41,8 @@ INTACCT_ONLY = (("C-9001", "Harbor Foods", "orders@harborfoods.example"), ("C-90
 
 
 def sandboxes(world: DemoWorld) -> tuple[AdobeEmulator, IntacctEmulator]:
-    """The shared Commerce store and Intacct company (the payables part's, when it is there)."""
-    try:
-        from .commerce_intacct_ap import commerce_sandboxes  # issue 4's part owns the shared pair
-    except ImportError:
-        commerce_sandboxes = None
-    if commerce_sandboxes is not None:
-        adobe, intacct = commerce_sandboxes(world)[:2]
-        return adobe, intacct
-    adobe = world.emulator("adobe", lambda: AdobeEmulator(faults=world.fault_plan(30)))
-    intacct = world.emulator("intacct-commerce", lambda: IntacctEmulator(
-        faults=world.fault_plan(31), session_ttl=world.short_ttl))
-    with adobe.lock:
-        if not adobe.store.tables["order"]:
-            from ..sandbox._adobe_seed import seed_adobe
-
-            seed_adobe(adobe.store, orders=max(world.documents // 4, 20), seed=world.seed)
+    """The Commerce store and Intacct company shared with the payables part (which owns the pair)."""
+    adobe, intacct = commerce_sandboxes(world)[:2]
     return adobe, intacct
 
 
@@ -140,11 +128,14 @@ def seed_customers(adobe: AdobeEmulator, intacct: IntacctEmulator, commerce: Com
 class CommerceIntacctO2cPart:
     """Order to cash on the shared Commerce and Intacct sandboxes."""
 
+    tenant_base = TENANT
+
     def __init__(self) -> None:
         self.mapping = load_tenant(tenant_path(TENANT))
         self.opening: dict[tuple[str, str], Decimal] = {}
 
     def seed(self, world: DemoWorld) -> None:
+        self.mapping = load_tenant(tenant_path(world.tenant_name(TENANT)))
         adobe, intacct = sandboxes(world)
         commerce = self.mapping.commerce
         seed_company(intacct, commerce)
@@ -153,16 +144,13 @@ class CommerceIntacctO2cPart:
 
     def save_blocks(self, world: DemoWorld) -> None:
         adobe, intacct = sandboxes(world)
-        save_block(TENANT, "adobe", adobe.credentials())
-        save_block(TENANT, "intacct", intacct.credentials())
+        save_block(world.tenant_name(TENANT), "adobe", adobe.credentials())
+        save_block(world.tenant_name(TENANT), "intacct", intacct.credentials())
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
         from ..flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
 
-        def run(tenant: str, return_state: bool = True):
-            return commerce_to_intacct_o2c(tenant=TENANT, return_state=return_state)
-
-        return [RunSpec(INTEGRATION, run)]
+        return [RunSpec(INTEGRATION, commerce_to_intacct_o2c, tenant=world.tenant_name(TENANT))]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
         from ..ops.reconcile_commerce_o2c import check_o2c
@@ -170,8 +158,17 @@ class CommerceIntacctO2cPart:
 
         adobe, intacct = sandboxes(world)
         expected, present, extra = check_o2c(adobe, intacct, self.mapping.commerce, self.opening,
-                                             tenant_resources(TENANT).ledger)
+                                             tenant_resources(world.tenant_name(TENANT)).ledger)
         return {**recon(expected, present), **extra}
+
+    def contents(self, world: DemoWorld, integration: str) -> dict:
+        """Each AR invoice's, payment's and adjustment's total, by the key ``check_o2c`` gives it
+        (demo_world.cross_tenant_check); items, customers and inventory moves carry no money."""
+        intacct = sandboxes(world)[1]
+        found = {("invoice", r["RECORDID"], r["entity"]): r["total"] for r in intacct.ar_invoices()}
+        found |= {("payment", r["DOCNUMBER"], r["entity"]): r["total"] for r in intacct.ar_payments()}
+        found |= {("adjustment", r["RECORDID"], r["entity"]): r["total"] for r in intacct.ar_adjustments()}
+        return {key: ("total", str(total)) for key, total in found.items()}
 
 
 __all__ = ["CommerceIntacctO2cPart", "sandboxes", "seed_catalogue", "seed_company", "seed_customers"]

@@ -14,7 +14,7 @@ from datetime import date
 from ..connectors import x12
 from ..connectors.errors import BadDocument
 from ..credentials import save_block
-from ..demo_world import DemoWorld, RunSpec, recon
+from ..demo_world import DemoWorld, RunSpec, money_of, recon
 from ..ledger.x12_controls import ack_counts
 from ..sandbox._intacct_po import add_purchase_order
 from ..sandbox.sterling import SterlingEmulator
@@ -23,10 +23,12 @@ from .sps_intacct import intacct
 
 
 def sterling(world: DemoWorld) -> SterlingEmulator:
-    return world.emulator("sterling", lambda: SterlingEmulator(faults=world.fault_plan(5)))
+    return world.emulator("sterling", lambda: SterlingEmulator(faults=world.fault_plan(5), **world.identity("sterling")))
 
 
 class IntacctSterlingPart:
+    tenant_base = None  # the world's own tenant (demo), on SpsIntacctPart's Intacct company
+
     def __init__(self) -> None:
         self.pos: set[tuple[str, str]] = set()
 
@@ -43,7 +45,8 @@ class IntacctSterlingPart:
             item = items[n % len(items)]
             docno = f"PO-{70000 + n}"
             add_purchase_order(intacct(world), docno, vendor,
-                               [{"item_id": item.item_id, "quantity": 1 + n % 12, "price": item.unit_cost or "1.00"}],
+                               [{"item_id": item.item_id, "quantity": 1 + n % 12,
+                                 "price": world.price(item.unit_cost or "1.00")}],
                                date(2026, 10, 1))
             self.pos.add((settings.partners[vendor].partner_name, docno))
 
@@ -63,7 +66,7 @@ class IntacctSterlingPart:
         ]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
-        ledger = tenant_resources(world.tenant).ledger
+        ledger = tenant_resources(world.part_tenant(self)).ledger
         if integration == "sterling-inbound":
             return {**recon(set(), Counter()), **ack_counts(ledger)}
         settings = world.mapping.sterling
@@ -71,17 +74,30 @@ class IntacctSterlingPart:
         expected = {("850", p, n) for p, n in self.pos}
         expected |= {("810", partner_of[b["VENDORID"]], b["RECORDID"]) for b in intacct(world).bills()
                      if b["VENDORID"] in partner_of}
-        counts: Counter = Counter()
-        for p in sterling(world).partners():
-            for d in sterling(world).delivered(p["partnerName"]):
-                try:
-                    ic = x12.parse(d["content"])
-                except BadDocument:
-                    counts[("unreadable", p["partnerName"], d["name"])] += 1
-                    continue
-                for g in ic.groups:
-                    for ts in g.sets:
-                        doc = x12.decode_document(ts)
-                        number = getattr(doc, "invoice_number", None) or getattr(doc, "po_number", None)
-                        counts[(ts.id, p["partnerName"], number)] += 1
+        counts = Counter(key for key, _ in delivered_documents(sterling(world)))
         return {**recon(expected, counts), **{f"ack_{k}": v for k, v in ack_counts(ledger).items()}}
+
+    def contents(self, world: DemoWorld, integration: str) -> dict | None:
+        """The money of each X12 document delivered, by its key (demo_world.cross_tenant_check)."""
+        if integration != "intacct-sterling":
+            return None
+        return {key: money_of(doc) for key, doc in delivered_documents(sterling(world)) if doc is not None}
+
+
+def delivered_documents(emulator: SterlingEmulator) -> list[tuple[tuple, object]]:
+    """Every X12 document delivered to a partner's mailbox, keyed (set id, partner, number); an
+    interchange that does not parse is keyed ("unreadable", partner, name) with None."""
+    found = []
+    for p in emulator.partners():
+        for d in emulator.delivered(p["partnerName"]):
+            try:
+                ic = x12.parse(d["content"])
+            except BadDocument:
+                found.append((("unreadable", p["partnerName"], d["name"]), None))
+                continue
+            for g in ic.groups:
+                for ts in g.sets:
+                    doc = x12.decode_document(ts)
+                    number = getattr(doc, "invoice_number", None) or getattr(doc, "po_number", None)
+                    found.append(((ts.id, p["partnerName"], number), doc))
+    return found

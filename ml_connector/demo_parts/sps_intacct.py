@@ -8,7 +8,7 @@ from ..connectors.errors import BadDocument
 from ..connectors.sps import rsx
 from ..connectors.sps.models import natural_key
 from ..credentials import save_block
-from ..demo_world import DemoWorld, RunSpec, recon
+from ..demo_world import DemoWorld, RunSpec, money_of, recon
 from ..sandbox.intacct import IntacctEmulator
 from ..sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 from ..sandbox.sps import SpsEmulator
@@ -17,23 +17,29 @@ BAD_FRACTION = 0.03  # the share of hostile or broken inbound files the demo mix
 
 
 def intacct(world: DemoWorld) -> IntacctEmulator:
-    return world.emulator("intacct", lambda: IntacctEmulator(faults=world.fault_plan(0), session_ttl=world.short_ttl))
+    return world.emulator("intacct", lambda: IntacctEmulator(faults=world.fault_plan(0), session_ttl=world.short_ttl,
+                                                             **world.identity("intacct")))
 
 
 def sps(world: DemoWorld) -> SpsEmulator:
-    return world.emulator("sps", lambda: SpsEmulator(faults=world.fault_plan(1), token_ttl=world.short_ttl))
+    return world.emulator("sps", lambda: SpsEmulator(faults=world.fault_plan(1), token_ttl=world.short_ttl,
+                                                     **world.identity("sps")))
 
 
 class SpsIntacctPart:
     """Generated RSX documents (a few hostile ones among them) in, AR invoices out."""
+
+    tenant_base = None  # the world's own tenant (demo)
 
     def __init__(self) -> None:
         self.seeded = Seeded()
 
     def seed(self, world: DemoWorld) -> None:
         seed_intacct_master(intacct(world), world.mapping)
-        seed_ar_invoices(intacct(world), world.mapping, max(world.documents // 4, 1), world.seed, self.seeded)
-        seed_sps_documents(sps(world), world.mapping, world.documents, world.seed, BAD_FRACTION, self.seeded)
+        seed_ar_invoices(intacct(world), world.priced(world.mapping), max(world.documents // 4, 1), world.seed,
+                         self.seeded)
+        seed_sps_documents(sps(world), world.mapping, world.documents, world.seed, BAD_FRACTION, self.seeded,
+                           catalogue=world.catalogue())
 
     def save_blocks(self, world: DemoWorld) -> None:
         save_block(world.tenant, "intacct", intacct(world).credentials())
@@ -52,15 +58,27 @@ class SpsIntacctPart:
         if integration == "sps-intacct":
             counts = Counter((b["VENDORID"], b["RECORDID"]) for b in intacct(world).bills())
             return recon(self.seeded.expected_bills, counts)
-        counts: Counter = Counter()
-        for path, content in sps(world).inbox().items():
-            try:
-                docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1])
-            except BadDocument:
-                counts[("unreadable", path)] += 1
-                continue
-            for doc_type, doc in docs:
-                counts[(doc_type, *natural_key(doc_type, doc))] += 1
+        counts = Counter(key for key, _ in inbox_documents(sps(world)))
         expected = {("invoice", p, n) for p, n in self.seeded.expected_invoices}
         expected |= {("orderack", p, n) for p, n in self.seeded.orders}
         return recon(expected, counts)
+
+    def contents(self, world: DemoWorld, integration: str) -> dict:
+        """The money of each document in the target, by its key (see demo_world.cross_tenant_check)."""
+        if integration == "sps-intacct":
+            return {(b["VENDORID"], b["RECORDID"]): ("total", str(b["total"])) for b in intacct(world).bills()}
+        return {key: money_of(doc) for key, doc in inbox_documents(sps(world)) if doc is not None}
+
+
+def inbox_documents(emulator: SpsEmulator) -> list[tuple[tuple, object]]:
+    """Every document we sent to SPS (its ``in/``), keyed (doc type, partner, number); a file that
+    does not parse is keyed ("unreadable", path) with None."""
+    found = []
+    for path, content in emulator.inbox().items():
+        try:
+            docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1])
+        except BadDocument:
+            found.append((("unreadable", path), None))
+            continue
+        found += [((doc_type, *natural_key(doc_type, doc)), doc) for doc_type, doc in docs]
+    return found

@@ -1,4 +1,5 @@
-"""Demo part: SPS Commerce <-> QuickBooks Online, both directions, tenant ``demo-qbo``.
+"""Demo part: SPS Commerce <-> QuickBooks Online, both directions, tenant ``demo-qbo`` (``demo-qbo-k``
+in the demo's world k).
 
 It has its own SPS sandbox (``sps-qbo``) so it never competes with SPS -> Intacct for the same
 files, and its own QBO sandbox company, seeded in a fixed order so the Ids match
@@ -21,18 +22,17 @@ from __future__ import annotations
 import random
 from collections import Counter
 from decimal import Decimal
+from typing import Callable
 
-from ..connectors.errors import BadDocument
-from ..connectors.sps import rsx
-from ..connectors.sps.models import natural_key
 from ..credentials import save_block
-from ..demo_world import DemoWorld, RunSpec, recon
+from ..demo_world import DemoWorld, RunSpec, money_of, recon
 from ..mappings.tenant import load_tenant, tenant_path
 from ..mappings.qbo_master import vendor_name
 from ..sandbox.generator import Catalogue, ItemSpec, PartnerSpec, generate
 from ..sandbox.qbo import QboEmulator
 from ..sandbox.seed import Seeded, seed_sps_documents
 from ..sandbox.sps import SpsEmulator
+from .sps_intacct import inbox_documents
 
 TENANT = "demo-qbo"
 BAD_FRACTION = 0.03
@@ -42,11 +42,13 @@ CARRIER = {"value": "UPS", "name": "UPS Ground"}
 
 
 def qbo(world: DemoWorld) -> QboEmulator:
-    return world.emulator("qbo", lambda: QboEmulator(faults=world.fault_plan(20), access_ttl=max(world.short_ttl, 60.0)))
+    return world.emulator("qbo", lambda: QboEmulator(faults=world.fault_plan(20), access_ttl=max(world.short_ttl, 60.0),
+                                                     **world.identity("qbo")))
 
 
 def sps(world: DemoWorld) -> SpsEmulator:
-    return world.emulator("sps-qbo", lambda: SpsEmulator(faults=world.fault_plan(21), token_ttl=world.short_ttl))
+    return world.emulator("sps-qbo", lambda: SpsEmulator(faults=world.fault_plan(21), token_ttl=world.short_ttl,
+                                                         **world.identity("sps")))
 
 
 def seed_qbo_company(emulator: QboEmulator, mapping) -> str:
@@ -74,9 +76,10 @@ def seed_qbo_company(emulator: QboEmulator, mapping) -> str:
 
 
 def seed_qbo_invoices(emulator: QboEmulator, mapping, count: int, seed: int,
-                      unmapped: str) -> set[tuple[str, str, str]]:
+                      unmapped: str, price: Callable[[Decimal], Decimal] = lambda amount: amount) -> set[tuple[str, str, str]]:
     """QBO invoices, a third shipped when created, a third shipped by a later edit; returns the
-    expected (doc type, partner, number) of what must reach SPS."""
+    expected (doc type, partner, number) of what must reach SPS. ``price`` sets each line's unit
+    price from the item's cost (the demo's further worlds sell dearer)."""
     rng = random.Random(seed)
     partners = [(pid, p.customer_ref) for pid, p in mapping.qbo.partners.items() if p.customer_ref]
     expected = set()
@@ -87,7 +90,7 @@ def seed_qbo_invoices(emulator: QboEmulator, mapping, count: int, seed: int,
         for _ in range(rng.randint(1, 3)):
             item = rng.choice([x for x in mapping.items if x.item_id in mapping.qbo.items])
             lines.append({"item_id": mapping.qbo.items[item.item_id], "qty": rng.randint(1, 12),
-                          "unit_price": item.unit_cost or Decimal("9.99")})
+                          "unit_price": price(item.unit_cost or Decimal("9.99"))})
         number = f"QI-{20000 + n}"
         shipping = {"ShipDate": "2026-11-03", "TrackingNum": f"1Z999AA1{n:08d}", "ShipMethodRef": CARRIER}
         extra = {"CustomField": [{"DefinitionId": "1", "Name": "P.O. Number", "Type": "StringType",
@@ -111,41 +114,47 @@ def seed_master_data_cases(emulator: QboEmulator, mapping) -> None:
     emulator.edit("Item", mapping.qbo.items[CONFLICT_ITEM], Sku=f"{CONFLICT_ITEM}-OLD")
 
 
-def new_partner_catalogue(mapping) -> Catalogue:
+def new_partner_catalogue(mapping, price: Callable[[Decimal], Decimal] = lambda amount: amount) -> Catalogue:
     """The onboarded partner's orders, with the synced items among their lines."""
     by_id = {x.item_id: x for x in mapping.items}
-    items = [ItemSpec(x.buyer_part, x.vendor_part, x.upc, x.item_id, x.unit_cost or Decimal("1"))
+    items = [ItemSpec(x.buyer_part, x.vendor_part, x.upc, x.item_id, price(x.unit_cost or Decimal("1")))
              for x in (by_id[ADOPTED_ITEM], by_id[CREATED_ITEM], by_id["WID-100"])]
     return Catalogue([PartnerSpec(NEW_PARTNER, mapping.partners[NEW_PARTNER].vendor_id,
                                   mapping.partners[NEW_PARTNER].name)], items)
 
 
-def seed_new_partner_orders(emulator: SpsEmulator, mapping, count: int, seed: int, seeded: Seeded) -> None:
+def seed_new_partner_orders(emulator: SpsEmulator, mapping, count: int, seed: int, seeded: Seeded,
+                            price: Callable[[Decimal], Decimal] = lambda amount: amount) -> None:
     """Documents from the partner being onboarded, numbered apart from the main feed's (PO
     numbers are QBO DocNumbers, which must not collide with another vendor's)."""
-    for doc in generate(count, seed=seed, catalogue=new_partner_catalogue(mapping), first_number=900_000):
+    for doc in generate(count, seed=seed, catalogue=new_partner_catalogue(mapping, price), first_number=900_000):
         emulator.put_out(doc.filename, doc.content)
         if doc.doc_type == "order" and doc.expect == "post":
             seeded.orders.add((doc.partner_id, doc.number))
 
 
 class SpsQboPart:
+    tenant_base = TENANT
+
     def __init__(self) -> None:
         self.seeded = Seeded()
         self.expected_invoices: set[tuple[str, str, str]] = set()
         self.mapping = load_tenant(tenant_path(TENANT))
 
     def seed(self, world: DemoWorld) -> None:
+        self.mapping = load_tenant(tenant_path(world.tenant_name(TENANT)))
         unmapped = seed_qbo_company(qbo(world), self.mapping)
         seed_master_data_cases(qbo(world), self.mapping)
         self.expected_invoices = seed_qbo_invoices(qbo(world), self.mapping, max(world.documents // 4, 1),
-                                                   world.seed, unmapped)
-        seed_sps_documents(sps(world), self.mapping, world.documents, world.seed + 1, BAD_FRACTION, self.seeded)
-        seed_new_partner_orders(sps(world), self.mapping, max(world.documents // 20, 3), world.seed + 2, self.seeded)
+                                                   world.seed, unmapped, world.price)
+        seed_sps_documents(sps(world), self.mapping, world.documents, world.seed + 1, BAD_FRACTION, self.seeded,
+                           catalogue=world.catalogue())
+        seed_new_partner_orders(sps(world), self.mapping, max(world.documents // 20, 3), world.seed + 2, self.seeded,
+                                world.price)
 
     def save_blocks(self, world: DemoWorld) -> None:
-        save_block(TENANT, "sps", sps(world).credentials())
-        save_block(TENANT, "qbo", qbo(world).credentials())
+        save_block(world.tenant_name(TENANT), "sps", sps(world).credentials())
+        save_block(world.tenant_name(TENANT), "qbo", qbo(world).credentials())
 
     def deliver_webhooks(self, world: DemoWorld) -> None:
         """Half the invoice changes arrive as a signed webhook (the rest only CDC finds)."""
@@ -157,7 +166,7 @@ class SpsQboPart:
         if not changes:
             return
         body, headers = qbo(world).signed_notification(changes, fmt="cloudevents")
-        with TestClient(create_app(TENANT, trigger=None)) as client:
+        with TestClient(create_app(world.tenant_name(TENANT), trigger=None)) as client:
             client.post("/webhooks/qbo", content=body, headers=headers)
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
@@ -165,20 +174,16 @@ class SpsQboPart:
         from ..flows.qbo_to_sps import qbo_to_sps
         from ..flows.sps_to_qbo import sps_to_qbo
 
-        def master(tenant: str, return_state: bool = True):
-            return qbo_master_data(tenant=TENANT, return_state=return_state)
-
-        def inbound(tenant: str, return_state: bool = True):
-            return sps_to_qbo(tenant=TENANT, return_state=return_state)
-
         def outbound(tenant: str, return_state: bool = True):
             if not getattr(self, "_delivered", False):
                 self._delivered = True
                 self.deliver_webhooks(world)
-            return qbo_to_sps(tenant=TENANT, return_state=return_state)
+            return qbo_to_sps(tenant=tenant, return_state=return_state)
 
-        return [RunSpec("qbo-master", master), RunSpec("sps-qbo", inbound, lambda: not sps(world).files("out/")),
-                RunSpec("qbo-sps", outbound)]
+        name = world.tenant_name(TENANT)
+        return [RunSpec("qbo-master", qbo_master_data, tenant=name),
+                RunSpec("sps-qbo", sps_to_qbo, lambda: not sps(world).files("out/"), tenant=name),
+                RunSpec("qbo-sps", outbound, tenant=name)]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
         if integration == "qbo-master":
@@ -188,16 +193,19 @@ class SpsQboPart:
             counts = Counter((vendors.get(po.get("VendorRef", {}).get("value")), po.get("DocNumber"))
                              for po in qbo(world).entities("PurchaseOrder"))
             return recon(self.seeded.orders, counts)
-        counts: Counter = Counter()
-        for path, content in sps(world).inbox().items():
-            try:
-                docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1])
-            except BadDocument:
-                counts[("unreadable", path)] += 1
-                continue
-            for doc_type, doc in docs:
-                counts[(doc_type, *natural_key(doc_type, doc))] += 1
+        counts = Counter(key for key, _ in inbox_documents(sps(world)))
         return recon(self.expected_invoices, counts)
+
+    def contents(self, world: DemoWorld, integration: str) -> dict | None:
+        """The money of each document in the target, by its key (demo_world.cross_tenant_check);
+        master data carries none."""
+        if integration == "sps-qbo":
+            vendors = self.vendor_ids(world)
+            return {(vendors.get(po.get("VendorRef", {}).get("value")), po.get("DocNumber")): money_of(po.get("Line"))
+                    for po in qbo(world).entities("PurchaseOrder")}
+        if integration == "qbo-sps":
+            return {key: money_of(doc) for key, doc in inbox_documents(sps(world)) if doc is not None}
+        return None
 
     def vendor_ids(self, world: DemoWorld) -> dict[str, str]:
         """QBO vendor Id -> partner: the file's refs and the vendors the sync created by name."""
