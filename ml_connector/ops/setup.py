@@ -76,11 +76,23 @@ def _actions(block_id, subject: str, body: str) -> list:
 
 
 def _notify_block_id(notify_block: str | None):
+    """The id of the notification block ``<block type>/<name>``, or of the one block named
+    ``<name>`` (a block's name is unique within its type only)."""
     if not notify_block:
         return None
-    from prefect.blocks.core import Block
+    if "/" in notify_block:
+        from prefect.blocks.core import Block
 
-    return Block.load(notify_block)._block_document_id
+        return Block.load(notify_block)._block_document_id
+    from prefect.client.orchestration import get_client
+
+    body = {"block_documents": {"name": {"any_": [notify_block]}, "is_anonymous": {"eq_": False}}, "include_secrets": False}
+    with get_client(sync_client=True) as client:
+        found = client.request("POST", "/block_documents/filter", json=body).json()
+    if len(found) != 1:
+        raise ValueError(f"{'no' if not found else len(found)} blocks named {notify_block!r}: "
+                         "give alerts.notify_block as <block type>/<name>")
+    return found[0]["id"]
 
 
 def automation_prefix(tenant: str) -> str:
@@ -217,12 +229,11 @@ def create_automations(tenant: str, mapping, notify_block: str | None = None) ->
     return [a.name for a in made]
 
 
-def _all_automations(client, page: int = 200) -> list:
+def _all_automations(client) -> list:
+    """Every automation on the server, a page (the server's default limit) at a time."""
     found: list = []
-    while batch := client.read_automations(limit=page, offset=len(found)):
+    while batch := client.read_automations(offset=len(found)):
         found += batch
-        if len(batch) < page:
-            break
     return found
 
 
