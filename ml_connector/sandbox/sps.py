@@ -6,7 +6,14 @@ Behaves as the reference sheet (§A.8) describes the real service:
 - ``/transactions/v5/data/{path}``: GET a directory (ending in ``/``) lists it sorted by name
   with an opaque Base64 cursor (names after the cursor), ``limit`` 1..1000 and
   ``entryNamePrefix``; GET a file returns its raw bytes; POST overwrites; DELETE answers 204;
-- ``/transactions/v5/history``: the status log of every file;
+- ``/transactions/v5/history``: the status log of every upload, each event served once it is
+  ``history_lag`` seconds old, ``after``/``until`` and ``offset``/``limit`` as documented
+  (sps_history.py);
+- SPS takes every file we upload to ``in/`` and passes it on to the trading partner: with
+  ``pickup_after`` set, a file is removed that many seconds after its last upload (a ``deleted``
+  event in its status log) and the pickup is recorded in :meth:`SpsEmulator.deliveries`, so a
+  second upload after a pickup shows as a second transaction (:meth:`delivered_twice`). Without
+  it (the default) ``in/`` keeps every file, as before;
 - RFC 7807 problem+json errors that echo ``X-Request-ID`` as ``requestId``; an empty listing
   comes back with ``results`` and ``paging`` null, as one real client's tests show.
 """
@@ -25,6 +32,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from .base import Emulator, FaultPlan
+from .sps_history import Deliveries, Delivery, History, parse_query_time
 
 DATA = "/transactions/v5/data/"
 AUDIENCES = ("https://spscommerce.com", "api://api.spscommerce.com/")
@@ -33,23 +41,32 @@ PROBLEM = "application/problem+json"
 
 
 class SpsEmulator(Emulator):
-    """A stateful SPS Transaction API. Seed with :meth:`put_out`, inspect with :meth:`inbox`."""
+    """A stateful SPS Transaction API. Seed with :meth:`put_out`, inspect with :meth:`inbox`
+    and :meth:`deliveries`.
+
+    ``pickup_after``: seconds after its last upload at which SPS takes an ``in/`` file (None:
+    never). ``history_lag``: seconds before an event shows in the history. Both may be changed
+    on a running emulator. ``clock`` times tokens; ``wall`` (seconds since the epoch) times the
+    history and pickups, which clients compare with their own clocks."""
 
     system = "sps"
 
     def __init__(
         self, faults: FaultPlan | None = None, *, client_id: str = "sps-sandbox-client",
         client_secret: str = "sps-sandbox-secret", token_ttl: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, pickup_after: float | None = None,
+        history_lag: float = 0.0, wall: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(faults)
         self.client_id, self.client_secret, self.token_ttl = client_id, client_secret, token_ttl
-        self.clock = clock
+        self.clock, self.wall = clock, wall
+        self.pickup_after, self.history_lag = pickup_after, history_lag
         self._tokens: dict[str, float] = {}
         self._files: dict[str, bytes] = {}
         self._paths: list[str] = []  # sorted keys of _files: listing is a bisect, not a sort
-        self._history: list[dict] = []
-        self._latest: dict[str, dict] = {}  # path -> its newest history entry
+        self._history = History()
+        self._due: dict[str, float] = {}  # in/ path -> when SPS takes it
+        self._deliveries = Deliveries()
         self._deleted: list[str] = []
         self.tokens_issued = 0
 
@@ -72,6 +89,7 @@ class SpsEmulator(Emulator):
     def files(self, prefix: str = "") -> dict[str, bytes]:
         """Every stored file whose path starts with ``prefix``, as path -> bytes."""
         with self.lock:
+            self.pick_up()
             return {p: self._files[p] for p in self._paths if p.startswith(prefix)}
 
     def inbox(self) -> dict[str, bytes]:
@@ -79,14 +97,41 @@ class SpsEmulator(Emulator):
         return self.files("in/")
 
     def deleted(self) -> list[str]:
-        """Paths deleted through the API, in order."""
+        """Paths deleted through the API, in order (SPS's own pickups are not among them)."""
         with self.lock:
             return list(self._deleted)
 
     def history(self) -> list[dict]:
-        """The status log of every file, as ``GET /transactions/v5/history`` reports it."""
+        """The status log of every upload, as ``GET /transactions/v5/history`` reports it
+        once the lag has passed."""
         with self.lock:
-            return [dict(h, status_log=list(h["status_log"])) for h in self._history]
+            self.pick_up()
+            return self._history.rows()
+
+    def deliveries(self) -> list[Delivery]:
+        """Every file SPS took from ``in/`` and passed on, in order: what retailers received."""
+        with self.lock:
+            self.pick_up()
+            return self._deliveries.all()
+
+    def delivered_twice(self) -> dict[str, int]:
+        """Paths SPS passed on more than once, with the count: duplicate transactions."""
+        with self.lock:
+            self.pick_up()
+            return self._deliveries.twice()
+
+    def pick_up(self) -> int:
+        """Take every ``in/`` file whose pickup time has come; returns how many. Runs before each
+        request and inspection, so pickups happen on time as far as anyone can observe."""
+        with self.lock:
+            now = self.wall()
+            due = sorted((at, path) for path, at in self._due.items() if at <= now)
+            for at, path in due:
+                del self._due[path]
+                self._deliveries.record(path, self._files[path], at)
+                self._remove(path)
+                self._history.log(path, "deleted", at, "processed by SPS")
+            return len(due)
 
     def expire_tokens(self) -> None:
         """Make every issued token expired, as if ``token_ttl`` had passed."""
@@ -106,6 +151,7 @@ class SpsEmulator(Emulator):
         return self._problem(request, 503, "Service Unavailable", "The service is temporarily unavailable.")
 
     def dispatch(self, request: httpx.Request) -> httpx.Response:
+        self.pick_up()
         path = request.url.path
         if path == "/oauth/token" and request.method == "POST":
             return self._token(request)
@@ -174,24 +220,28 @@ class SpsEmulator(Emulator):
     def _delete(self, request: httpx.Request, path: str) -> httpx.Response:
         if path not in self._files:
             return self._problem(request, 404, "Not Found", f"File '/{path}' does not exist.")
-        del self._files[path]
-        del self._paths[bisect.bisect_left(self._paths, path)]
+        self._remove(path)
+        self._due.pop(path, None)  # deleted before SPS took it: nothing is passed on
         self._deleted.append(path)
         self._log(path, "deleted")
         return httpx.Response(204)
+
+    def _remove(self, path: str) -> None:
+        del self._files[path]
+        del self._paths[bisect.bisect_left(self._paths, path)]
 
     def _store(self, path: str, content: bytes, *, direction: str) -> None:
         if path not in self._files:
             bisect.insort(self._paths, path)
         self._files[path] = bytes(content)
-        entry = {"id": str(uuid.uuid4()), "path": path, "direction": direction, "status_log": []}
-        self._history.append(entry)
-        self._latest[path] = entry
-        self._log(path, "uploaded")
+        now = self.wall()
+        self._history.uploaded(path, direction, now)
+        if path.startswith("in/") and self.pickup_after is not None:
+            # an overwrite before the pickup replaces what will be passed on
+            self._due[path] = now + self.pickup_after
 
     def _log(self, path: str, status: str) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-        self._latest[path]["status_log"].append({"status": status, "timestamp": stamp})
+        self._history.log(path, status, self.wall())
 
     # -- listing ------------------------------------------------------------------------
 
@@ -244,12 +294,23 @@ class SpsEmulator(Emulator):
         return {"results": results, "paging": {"limit": limit, "next": next_link, "previous": None}}
 
     def _history_page(self, request: httpx.Request) -> httpx.Response:
-        limit, offset = _int(request.url.params.get("limit", "100")), _int(request.url.params.get("offset", "0"))
+        params = request.url.params
+        limit, offset = _int(params.get("limit", "100")), _int(params.get("offset", "0"))
         if limit is None or offset is None or not 1 <= limit <= 1000 or offset < 0:
             return self._problem(request, 400, "Bad Request", "limit must be 1..1000 and offset >= 0.")
-        rows = self.history()
+        window = {}
+        for name in ("after", "until"):
+            if params.get(name):
+                try:
+                    window[name] = parse_query_time(params[name])
+                except ValueError:
+                    return self._problem(request, 400, "Bad Request", f"{name} must be YYYY-MM-DDTHH:mm:ss.",
+                                         code="INVALID_INPUT", field=name, value=params[name])
+        rows = self._history.rows(as_of=self.wall() - self.history_lag, **window)
         page = rows[offset:offset + limit]
-        nxt = {"url": f"{self.base_url}/transactions/v5/history?offset={offset + limit}&limit={limit}"}
+        query = {k: params[k] for k in ("after", "until") if params.get(k)}
+        nxt = {"url": str(httpx.URL(f"{self.base_url}/transactions/v5/history",
+                                    params={**query, "offset": offset + limit, "limit": limit}))}
         paging = {"limit": limit, "offset": offset, "total_count": len(rows),
                   "next": nxt if offset + limit < len(rows) else None, "previous": None}
         return httpx.Response(200, json={"results": page, "paging": paging})
@@ -264,7 +325,7 @@ class SpsEmulator(Emulator):
                       "requestId": request_id}
         if code or field:
             body["context"] = [{"code": code or "INVALID_INPUT", "message": detail, "field": field,
-                                "source": "query" if field in ("limit", "cursor") else "header", "value": value}]
+                                "source": "query" if field in ("limit", "cursor", "after", "until") else "header", "value": value}]
         return httpx.Response(status, content=json.dumps(body).encode(),
                               headers={"Content-Type": PROBLEM, "X-Request-ID": request_id, **(headers or {})})
 
