@@ -1,8 +1,12 @@
-"""SPS Commerce Transaction API v5: list, get, put and delete files under ``/transactions/v5/data``.
+"""SPS Commerce Transaction API v5: list, get, put and delete files under ``/transactions/v5/data``,
+and read ``/transactions/v5/history``.
 
 SPS calls files "transactions": what partners send us appears under ``out/``, what we send
 goes to ``in/``. Every call goes through one :meth:`SpsClient._request`, which uses the shared
-retry layer and one classifier for SPS's RFC 7807 problem+json errors.
+retry layer and one classifier for SPS's RFC 7807 problem+json errors. An upload is the one
+request the retry layer must not resend blindly: SPS passes each file it takes from ``in/`` on
+to the retailer, so :meth:`SpsClient.put` checks whether a failed attempt arrived before it
+sends again (delivery.py).
 
 Downloads are streamed and capped (``max_bytes``): a file larger than the cap is abandoned
 after at most the cap plus one network chunk, counted after decompression (so a gzip bomb is
@@ -11,21 +15,35 @@ cut off too), and refused with a :class:`BadDocument` whose code is ``file-too-l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import uuid
-from typing import Any
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Iterable
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
 
 from .._http import RetryPolicy, build_client, error_class_for_status, excerpt, parse_retry_after, send
-from ..errors import BadDocument, IntegrationError, RateLimited, TransientError
+from ..errors import BadDocument, IntegrationError, NotFound, RateLimited, TransientError
+from . import delivery
 from .auth import SpsConfig, SpsTokenAuth
+from .delivery import Attempt, DeliveryUnknown, Verdict
 
 DATA_PATH = "/transactions/v5/data/"
+HISTORY_PATH = "/transactions/v5/history"
 MAX_LIMIT = 1000
+# Past this many files asked of one directory, one full listing is cheaper than a prefix query each.
+PREFIX_QUERIES = 10
+# Answers that say the server did not act on the request: resending the upload cannot add a
+# transaction. Any other failure of an upload (a timeout, a dropped connection, 500, 502, 504)
+# may come after SPS stored the file.
+_NOT_ACTED_ON = {408, 429, 503}
+# httpx errors raised before any of the request was sent.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class ListPage(BaseModel):
@@ -34,6 +52,22 @@ class ListPage(BaseModel):
     files: list[str] = []
     directories: list[str] = []
     next_cursor: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    """One upload in SPS's history: its path (no leading slash) and its ``status_log`` as
+    (status, UTC time) pairs."""
+
+    id: str = ""
+    path: str
+    direction: str | None = None
+    events: list[tuple[str, datetime]] = []
+
+
+class HistoryPage(BaseModel):
+    entries: list[HistoryEntry] = []
+    total: int | None = None
+    has_next: bool = False
 
 
 # A client built here spreads the threads that use it over this many connection pools. One
@@ -56,10 +90,13 @@ class SpsClient:
     system = "sps"
 
     def __init__(self, config: SpsConfig, http: httpx.Client | None = None, policy: RetryPolicy | None = None,
-                 max_file_bytes: int | None = None) -> None:
+                 max_file_bytes: int | None = None, history_lag: float | None = None,
+                 pickup_min: float | None = None) -> None:
         self.config = config
         self.policy = policy or RetryPolicy()
         self.max_file_bytes = max_file_bytes  # the default cap of get(); None reads any size
+        # what put() assumes of SPS; None: the settings (delivery.history_lag, delivery.pickup_min)
+        self.history_lag, self.pickup_min = history_lag, pickup_min
         self._owns_http = http is None
         if http is None:
             auth = SpsTokenAuth(config)
@@ -105,14 +142,83 @@ class SpsClient:
     def put(self, path: str, content: bytes) -> str:
         """Upload ``content`` to ``path`` and return the stored path (no leading slash).
 
-        SPS overwrites an existing path, so a retried upload is naturally idempotent.
+        SPS overwrites a file it has not taken yet, but a file it took was passed on to the
+        retailer: sending it again is a second transaction. So an attempt that may have reached
+        SPS (a timeout, a dropped connection, a 5xx other than 503) is checked at once, while
+        the file is most likely still in ``in/``: arrived -> done; never arrived -> sent again
+        after the usual backoff; cannot tell yet -> :class:`DeliveryUnknown`, and nothing is sent.
+        Failures that prove nothing was stored (429, 503, a refused connection) are retried as
+        any other request's.
         """
-        response = self._request("POST", _clean(path), content=content, operation="put")
+        path = _clean(path)
+        once = dataclasses.replace(self.policy, attempts=1)
+        for attempt in range(1, self.policy.attempts + 1):
+            started, witness = delivery.utcnow(), _Witness()
+            try:
+                return _stored(self._request("POST", path, content=content, operation="put", policy=once,
+                                             witness=witness), path)
+            except TransientError as exc:
+                if _may_have_landed(exc, witness.error):
+                    tried = Attempt(path, started, delivery.utcnow())
+                    verdict = self._settle(tried, content)
+                    if verdict.arrived:
+                        return path
+                    if verdict is not Verdict.ABSENT:
+                        raise DeliveryUnknown.of(tried, f"after {exc}") from None
+                if attempt == self.policy.attempts:
+                    raise
+                self.policy.sleep(self.policy.delay(attempt, exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle(self, tried: Attempt, content: bytes) -> Verdict:
+        verdict = delivery.find(self, [tried], lag=self.history_lag, pickup=self.pickup_min).get(tried.path,
+                                                                                               Verdict.UNKNOWN)
+        if verdict is not Verdict.PRESENT:
+            return verdict
+        # Present with other bytes: an earlier version SPS has not taken yet, so this attempt
+        # never overwrote it and sending again replaces it (a revision is still sent once).
         try:
-            stored = response.json().get("path")
-        except (ValueError, AttributeError):
-            stored = None
-        return str(stored).lstrip("/") if stored else _clean(path)
+            return Verdict.PRESENT if self.get(tried.path) == content else Verdict.ABSENT
+        except NotFound:  # taken between the listing and the read: it was there
+            return Verdict.PRESENT
+
+    def present(self, paths: Iterable[str]) -> set[str]:
+        """Which of ``paths`` are files in SPS now: a listing with ``entryNamePrefix`` per path,
+        or one full listing of a directory when more than ``PREFIX_QUERIES`` of its files are asked."""
+        by_dir: dict[str, set[str]] = defaultdict(set)
+        for p in paths:
+            directory, _, name = _clean(p).rpartition("/")
+            by_dir[directory + "/"].add(name)
+        found: set[str] = set()
+        for directory, names in by_dir.items():
+            for prefix in [None] if len(names) > PREFIX_QUERIES else sorted(names):
+                found |= {f for f in self._all_files(directory, prefix) if f.rpartition("/")[2] in names}
+        return found
+
+    def _all_files(self, directory: str, prefix: str | None) -> list[str]:
+        files, cursor, seen = [], None, set()
+        while True:
+            page = self.list_page(directory, cursor=cursor, prefix=prefix)
+            files += page.files
+            cursor = page.next_cursor
+            if not cursor:
+                return files
+            if cursor in seen:
+                raise TransientError("SPS repeated a listing cursor; stopping to avoid a loop",
+                                     system="sps", operation="list", code="cursor-repeated")
+            seen.add(cursor)
+
+    def history_page(self, *, after: datetime | None = None, until: datetime | None = None, limit: int = 100,
+                     offset: int = 0) -> HistoryPage:
+        """One page of ``GET /transactions/v5/history``: uploads with their status logs.
+        ``after``/``until`` go as ``YYYY-MM-DDTHH:mm:ss`` in UTC (the documented format has no zone)."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        for name, moment in (("after", after), ("until", until)):
+            if moment is not None:
+                params[name] = delivery.aware(moment).strftime("%Y-%m-%dT%H:%M:%S")
+        response = self._send("GET", self.config.base_url.rstrip("/") + HISTORY_PATH, params=params,
+                              operation="history")
+        return _history_page(response)
 
     def delete(self, path: str) -> None:
         """Delete one file; SPS removes consumed ``out/`` files this way."""
@@ -127,8 +233,17 @@ class SpsClient:
     def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None,
         content: bytes | None = None, operation: str, max_bytes: int | None = None,
+        policy: RetryPolicy | None = None, witness: "_Witness | None" = None,
     ) -> httpx.Response:
         url = self.config.base_url.rstrip("/") + DATA_PATH + quote(path, safe="/")
+        return self._send(method, url, params=params, content=content, operation=operation, max_bytes=max_bytes,
+                          policy=policy, witness=witness, label=path)
+
+    def _send(
+        self, method: str, url: str, *, params: dict[str, Any] | None = None, content: bytes | None = None,
+        operation: str, max_bytes: int | None = None, policy: RetryPolicy | None = None,
+        witness: "_Witness | None" = None, label: str = "",
+    ) -> httpx.Response:
         headers = {"X-Request-ID": str(uuid.uuid4())}  # one id per logical call, reused on retries
         if content is not None:
             headers["Content-Type"] = "application/octet-stream"
@@ -138,10 +253,13 @@ class SpsClient:
         def build() -> httpx.Request:
             return client.build_request(method, url, params=params, content=content, headers=headers)
 
-        http = client if max_bytes is None else _CappedReader(client, max_bytes, path)
+        http: Any = client if max_bytes is None else _CappedReader(client, max_bytes, label or url)
+        if witness is not None:
+            witness.http = http
+            http = witness
         return send(
-            http, build, system=self.system, operation=operation,  # type: ignore[arg-type]
-            check=functools.partial(check, operation=operation), policy=self.policy,
+            http, build, system=self.system, operation=operation,
+            check=functools.partial(check, operation=operation), policy=policy or self.policy,
         )
 
     def _client(self) -> httpx.Client:
@@ -172,6 +290,36 @@ class SpsClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _Witness:
+    """Stands in for the ``httpx.Client`` inside ``_http.send`` and keeps the transport error
+    an attempt ended with: whether any of an upload reached SPS depends on which it was."""
+
+    def __init__(self) -> None:
+        self.http: Any = None
+        self.error: httpx.HTTPError | None = None
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self.http.send(request)
+        except httpx.HTTPError as exc:
+            self.error = exc
+            raise
+
+
+def _may_have_landed(exc: TransientError, error: httpx.HTTPError | None) -> bool:
+    if error is not None:
+        return not isinstance(error, _NOT_SENT)
+    return exc.status not in _NOT_ACTED_ON
+
+
+def _stored(response: httpx.Response, path: str) -> str:
+    try:
+        stored = response.json().get("path")
+    except (ValueError, AttributeError):
+        stored = None
+    return str(stored).lstrip("/") if stored else path
 
 
 class _CappedReader:
@@ -225,6 +373,24 @@ def _list_page(response: httpx.Response) -> ListPage:
     except (ValueError, AttributeError, KeyError, TypeError):
         raise TransientError(
             "SPS returned a directory listing we cannot read", system="sps", operation="list",
+            status=response.status_code, body_excerpt=excerpt(response.content),
+        ) from None
+
+
+def _history_page(response: httpx.Response) -> HistoryPage:
+    try:
+        body = response.json() or {}
+        entries = []
+        for r in body.get("results") or []:
+            events = [(str(s["status"]), delivery.aware(datetime.fromisoformat(str(s["timestamp"]).replace("Z", "+00:00"))))
+                      for s in r.get("status_log") or [] if s.get("status") and s.get("timestamp")]
+            entries.append(HistoryEntry(id=str(r.get("id") or ""), path=str(r["path"]).lstrip("/"),
+                                        direction=r.get("direction"), events=events))
+        paging = body.get("paging") or {}
+        return HistoryPage(entries=entries, total=paging.get("total_count"), has_next=bool(paging.get("next")))
+    except (ValueError, AttributeError, KeyError, TypeError):
+        raise TransientError(
+            "SPS returned a history page we cannot read", system="sps", operation="history",
             status=response.status_code, body_excerpt=excerpt(response.content),
         ) from None
 

@@ -120,11 +120,12 @@ def test_5xx_is_retried(emu):
     assert len(sleeps) == 2
 
 
-def test_lost_write_response_is_retried_and_lands_once(emu):
+def test_lost_write_response_is_found_in_sps_and_not_sent_again(emu):
     emu.faults = FirstFaults("lost", 1)
     client, sleeps = connect(emu)
     assert client.put("in/IN9.xml", b"<x/>") == "in/IN9.xml"
-    assert emu.inbox() == {"in/IN9.xml": b"<x/>"} and len(sleeps) == 1
+    assert emu.inbox() == {"in/IN9.xml": b"<x/>"} and sleeps == []
+    assert len(emu.history()) == 1  # one upload: the file was there, nothing was resent
 
 
 def test_errors_are_typed_and_carry_the_request_id(emu):
