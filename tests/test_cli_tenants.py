@@ -21,7 +21,7 @@ from ml_connector.ledger import migrate
 from ml_connector.ledger.migrate import HEAD
 from ml_connector.ledger.schema import FAILED, POSTED
 from ml_connector.ledger.store import Incoming, Ledger, Outcome
-from ml_connector.mappings.tenant import load_tenant, tenant_path
+from ml_connector.mappings.tenant import load_tenant
 from ml_connector.ops.setup import AUTOMATION_PREFIX, ZOMBIE_AUTOMATION, automations
 from ml_connector.tasks.ops import artifact_key
 from ml_connector.tasks.resources import reset
@@ -232,7 +232,9 @@ def test_automations_are_per_tenant_for_the_integrations_it_configures(tmp_path)
             flow, tag = [spec.model_dump() for spec in a.trigger.match_related]
             assert flow["prefect.resource.role"] == "flow"
             assert tag == {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.tenant:{tenant}"}
-    integrations = {t: {a.name.removeprefix(f"{AUTOMATION_PREFIX}: {t}: ").removesuffix(" run failed").removesuffix(" absent")
-                        for a in objs[:-1]} for t, objs in made.items()}
+    def integration(name: str, tenant: str) -> str:
+        return name.removeprefix(f"{AUTOMATION_PREFIX}: {tenant}: ").removesuffix(" run failed").removesuffix(" absent")
+
+    integrations = {t: {integration(a.name, t) for a in objs[:-1]} for t, objs in made.items()}
     assert integrations["acme"] == {"sps-intacct", "intacct-sps"}
     assert integrations["beta"] == {"sps-intacct", "intacct-sps", "intacct-sterling", "sterling-inbound"}

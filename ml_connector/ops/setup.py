@@ -86,7 +86,8 @@ def _notify_block_id(notify_block: str | None):
         return Block.load(notify_block)._block_document_id
     from prefect.client.orchestration import get_client
 
-    body = {"block_documents": {"name": {"any_": [notify_block]}, "is_anonymous": {"eq_": False}}, "include_secrets": False}
+    body = {"block_documents": {"name": {"any_": [notify_block]}, "is_anonymous": {"eq_": False}},
+            "include_secrets": False}
     with get_client(sync_client=True) as client:
         found = client.request("POST", "/block_documents/filter", json=body).json()
     if len(found) != 1:
@@ -108,11 +109,11 @@ def tenant_runs(tenant: str, flow_name: str) -> dict:
     deployment of its own."""
     from ..tasks.ops import tenant_tag
 
-    return dict(
-        match={"prefect.resource.id": "prefect.flow-run.*"},
-        match_related=[{"prefect.resource.role": "flow", "prefect.resource.name": flow_name},
-                       {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{tenant_tag(tenant)}"}],
-    )
+    return {
+        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+        "match_related": [{"prefect.resource.role": "flow", "prefect.resource.name": flow_name},
+                          {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{tenant_tag(tenant)}"}],
+    }
 
 
 # Jinja, rendered by the Prefect server when the automation fires.
@@ -131,7 +132,8 @@ def _failed(tenant: str, spec, flow_name: str, block_id):
         name=f"{automation_prefix(tenant)}{spec.name} run failed",
         description=(f"A run of {spec.name} for tenant {tenant} failed or crashed. Rerun it from the UI; "
                      "posted documents are not posted again."),
-        trigger=EventTrigger(**tenant_runs(tenant, flow_name), expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+        trigger=EventTrigger(**tenant_runs(tenant, flow_name),
+                             expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
                              posture=Posture.Reactive, threshold=1, within=timedelta(0)),
         actions=_actions(block_id, f"{tenant}: {spec.name} run failed", body),
     )

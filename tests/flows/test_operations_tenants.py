@@ -238,7 +238,8 @@ def test_each_tenants_run_report_has_its_own_key_and_replay_commands_with_its_te
         failed = {d.id for d in side.ledger.documents(IN, status=FAILED)}
         commands = [row["replay"] for row in table if row.get("replay")]
         assert len(commands) == len(failed)
-        assert {c.rsplit(" --id ", 1)[0] for c in commands} == {f"ml-connector replay --tenant {side.name} --integration {IN}"}
+        prefix = f"ml-connector replay --tenant {side.name} --integration {IN}"
+        assert {c.rsplit(" --id ", 1)[0] for c in commands} == {prefix}
         assert {int(c.rsplit(" ", 1)[1]) for c in commands} == failed
 
 
@@ -283,7 +284,8 @@ def two_tenants_set_up(prefect_server, tmp_path, monkeypatch):
     tenant_file(folder, "alert-beta", sterling=True)
     monkeypatch.setenv("ML_CONNECTOR_TENANTS", str(folder))
     block = f"alerts-{uuid.uuid4().hex[:8]}"
-    CustomWebhookNotificationBlock(name="ops", url="http://127.0.0.1:9/alerts", json_data={"text": "{{body}}"}).save(block)
+    CustomWebhookNotificationBlock(name="ops", url="http://127.0.0.1:9/alerts",
+                                   json_data={"text": "{{body}}"}).save(block)
     creds = tmp_path / "creds.yaml"
     creds.write_text(yaml.safe_dump({"intacct": IntacctEmulator().credentials(), "alerts": {"notify_block": block}}))
     try:
@@ -345,6 +347,6 @@ def test_setup_with_an_unknown_notification_block_is_one_line(prefect_server, tm
 
 def one_error_line_after_output(capsys, code: int) -> str:
     """setup prints the blocks it saved before the automations' error."""
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
     return err.strip()
