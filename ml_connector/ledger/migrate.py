@@ -115,7 +115,7 @@ def _refusal(engine: Engine, current: str | None) -> str:
         return (f"ledger {where} {at}, behind this build's {HEAD} (tenant-scoped keys); "
                 f"upgrade it first: {UPGRADE_HINT}")
     if current is None:
-        return f"ledger {where} has no tables; start any ml-connector command without --no-create to create it"
+        return f"ledger {where} has no tables yet: ml-connector ledger upgrade creates it"
     return (f"ledger {where} is at schema {current!r}, which this build (schema {HEAD}) does not know: "
             "it was written by a newer ml-connector; upgrade ml-connector")
 

@@ -40,7 +40,7 @@ def test_inbound_posts_every_document_once_and_reports_it(world):
     assert world.ledger.run_counts(IN, run_id) == {k: counts[k] for k in world.ledger.run_counts(IN, run_id)}
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts()
-    assert any(a.key == f"{IN}-run-report" and str(a.flow_run_id) == run_id for a in artifacts)
+    assert any(a.key == f"demo-{IN}-run-report" and str(a.flow_run_id) == run_id for a in artifacts)
     # a second poll finds nothing new and posts nothing
     again, _ = run(sps_to_intacct)
     assert again.result()["posted"] == 0 and len(world.intacct.bills()) == counts["posted"]
