@@ -51,6 +51,7 @@ from ..connectors.errors import BadDocument
 from ..ledger.schema import POSTED, QUARANTINED, RECEIVED
 from ..ledger.store import Claimed, Incoming, Ledger, Outcome
 from ..settings import intent_lease_seconds
+from .dispatch import check_ledger_tenant
 
 log = logging.getLogger("ml_connector.webhooks.adobe")
 
@@ -112,6 +113,7 @@ class AdobeReceiver:
     def __init__(self, tenant: str, verifier: WebhookVerifier | None, ledger: Ledger | None,
                  consumers: Iterable[str] | None, trigger: Callable[[str, str], None] | None,
                  deliver: Callable[[str, str, dict[str, list[int]], Ledger], None] | None = None) -> None:
+        check_ledger_tenant(tenant, ledger)
         self.tenant, self.trigger, self.deliver = tenant, trigger, deliver
         self._verifier, self._ledger = verifier, ledger
         self._consumers = list(consumers) if consumers is not None else None
@@ -215,8 +217,9 @@ def adobe_handover(dispatch, emit: Callable[..., None] = emit_adobe_event,
 
 def _delay_adobe(tenant: str, integration: str, note_ids: list[int], kind: str) -> None:
     from ..tasks.adobe_webhook import adobe_webhook_delivery
+    from .dispatch import tenant_task
 
-    adobe_webhook_delivery.delay(tenant, integration, note_ids, kind)
+    tenant_task(adobe_webhook_delivery, tenant).delay(tenant, integration, note_ids, kind)
 
 
 # -- the consumer side (flows' tasks) ---------------------------------------------------------

@@ -37,6 +37,7 @@ from starlette.routing import Route
 from ..connectors.errors import BadDocument
 from ..connectors.qbo.webhooks import SIGNATURE_HEADER, parse_notification, verify_signature
 from ..ledger.store import Incoming, Ledger
+from .dispatch import check_ledger_tenant
 
 if TYPE_CHECKING:
     from .dispatch import TaskWorkerDispatch
@@ -71,6 +72,7 @@ class _QboReceiver:
 
     def __init__(self, tenant: str, verifier_token, ledger: Ledger | None, realm_id: str | None, trigger,
                  deliver=None) -> None:
+        check_ledger_tenant(tenant, ledger)
         self.tenant, self.trigger, self.deliver = tenant, trigger, deliver
         self._token, self._ledger, self._realm = verifier_token, ledger, realm_id
         self._loaded = False
@@ -162,8 +164,9 @@ def qbo_handover(dispatch: "TaskWorkerDispatch"):
 
 def _delay_qbo(tenant: str, note_ids: list[int]) -> None:
     from ..tasks.qbo_webhook import qbo_webhook_delivery
+    from .dispatch import tenant_task
 
-    qbo_webhook_delivery.delay(tenant, note_ids)
+    tenant_task(qbo_webhook_delivery, tenant).delay(tenant, note_ids)
 
 
 def dispatch_options(mode: str | None = None, dispatch: "TaskWorkerDispatch | None" = None) -> dict:

@@ -23,8 +23,12 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import functools
+import hashlib
 import os
+import re
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -53,6 +57,49 @@ def fallback_seconds() -> float:
     return float(os.environ.get("ML_CONNECTOR_WEBHOOK_FALLBACK_SECONDS", "60"))
 
 
+_TENANT_TASKS: dict[tuple[str, str], object] = {}
+_TENANT_TASKS_LOCK = threading.Lock()
+
+
+def tenant_task(delivery, tenant: str):
+    """The delivery task ``delivery`` as tenant ``tenant``'s own: the same code, name and options
+    under a task key of its own. A Prefect task worker runs only the task runs whose key it
+    serves, so the hand-over ``.delay()``s through this and the delivery worker serves its
+    tenants' keys: a worker never runs another tenant's delivery (whose credentials, mapping and
+    warm clients are not its to hold), and a tenant whose worker is down waits for its own
+    fallback instead of another tenant's worker.
+
+    Prefect derives the key from the function's name and code, and a task worker rebuilds the
+    tasks it serves from their function, so the key comes from a copy of the function named
+    for the tenant (setting ``task_key`` alone would not survive the rebuild)."""
+    key = (delivery.task_key, tenant)
+    with _TENANT_TASKS_LOCK:
+        if key not in _TENANT_TASKS:
+            safe = re.sub(r"[^A-Za-z0-9_-]", "_", tenant)
+            if safe != tenant:  # two names made alike must still get two keys
+                safe += "-" + hashlib.sha256(tenant.encode()).hexdigest()[:8]
+            own = delivery.with_options()
+            own.fn = _renamed(delivery.fn, f"{delivery.fn.__name__}-{safe}")
+            _TENANT_TASKS[key] = own.with_options()  # built from the renamed copy: its key follows it
+        return _TENANT_TASKS[key]
+
+
+def _renamed(fn, name: str):
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    functools.update_wrapper(copy, fn)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    del copy.__wrapped__  # a copy, not a wrapper: Prefect must not unwrap it back to the original
+    copy.__qualname__ = name
+    return copy
+
+
+def check_ledger_tenant(tenant: str, ledger: Ledger | None) -> None:
+    """Refuse a ledger opened for another tenant: this tenant's notifications would be stored,
+    watched and handed on as that tenant's."""
+    if ledger is not None and ledger.tenant != tenant:
+        raise ValueError(f"webhooks of tenant {tenant!r} given the ledger of tenant {ledger.tenant!r}")
+
+
 @dataclass(frozen=True)
 class Handover:
     """One hand-over: stored notifications (ledger ``inbox``, ``note_ids``), the ``.delay()``
@@ -66,6 +113,9 @@ class Handover:
     submit: Callable[[], object]
     fallback: Callable[[], object]
     what: str = "notification(s)"
+
+    def __post_init__(self) -> None:
+        check_ledger_tenant(self.tenant, self.ledger)
 
 
 class TaskWorkerDispatch:

@@ -27,9 +27,11 @@ STABLE_SECONDS = 60.0  # a worker that ran this long before it died starts the b
 
 
 def serve_worker(tenants: list[str], limit: int = 1) -> None:
-    """Serve both delivery tasks as a Prefect task worker (blocks). ``limit=1``: one delivery
-    at a time, as the deployments' ``concurrency_limit: 1``. Each tenant's deliveries are warmed
-    first (a tenant without the blocks yet warms on its first delivery)."""
+    """Serve both delivery tasks of each of ``tenants`` as a Prefect task worker (blocks): their
+    tenant's own task keys (dispatch.tenant_task), so it takes no other tenant's deliveries.
+    ``limit=1``: one delivery at a time, as the deployments' ``concurrency_limit: 1``. Each
+    tenant's deliveries are warmed first (a tenant without the blocks yet warms on its first
+    delivery)."""
     from prefect.task_worker import serve
 
     from ..tasks import adobe_webhook, qbo_webhook
@@ -43,7 +45,16 @@ def serve_worker(tenants: list[str], limit: int = 1) -> None:
             adobe_webhook.warm(name)
         except Exception as exc:
             log.warning("could not warm tenant %s (%s); its first delivery will", name, " ".join(str(exc).split())[:200])
-    serve(qbo_webhook.qbo_webhook_delivery, adobe_webhook.adobe_webhook_delivery, limit=limit)
+    serve(*served_tasks(tenants), limit=limit)
+
+
+def served_tasks(tenants: list[str]) -> list:
+    """The delivery tasks a worker for ``tenants`` serves: each tenant's own QBO and Adobe ones."""
+    from ..tasks import adobe_webhook, qbo_webhook
+    from .dispatch import tenant_task
+
+    return [tenant_task(delivery, name) for name in dict.fromkeys(tenants)
+            for delivery in (qbo_webhook.qbo_webhook_delivery, adobe_webhook.adobe_webhook_delivery)]
 
 
 def worker_argv(tenant: str) -> list[str]:

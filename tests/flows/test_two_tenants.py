@@ -644,3 +644,58 @@ def test_commerce_intacct_o2c_each_tenant_closes_its_own_loop(tmp_path, monkeypa
     assert all(invoices[first.name][k] != invoices[twin.name][k] for k in invoices[first.name])
     for side in (first, twin):
         assert run(commerce_to_intacct_o2c, side)["posted"] == 0
+
+
+def test_a_tenants_delivery_worker_takes_only_its_own_deliveries(qbo_pair):
+    """The production hand-over (``.delay()`` through the service's dispatch) for both tenants,
+    and a task worker serving the first tenant only: it delivers the first tenant's invoice and
+    leaves the twin's delivery scheduled for the twin's own worker (or its fallback)."""
+    from prefect.client.orchestration import get_client
+    from prefect.task_worker import serve
+    from starlette.testclient import TestClient
+
+    from ml_connector.webhooks.app import create_app, qbo_handover
+    from ml_connector.webhooks.dispatch import TaskWorkerDispatch, tenant_task
+    from ml_connector.webhooks.worker import served_tasks
+    from ml_connector.tasks.qbo_webhook import qbo_webhook_delivery
+
+    first, twin = qbo_pair(shared=True)
+    dispatch = TaskWorkerDispatch(grace_seconds=3600)  # no fallback during the test
+    try:
+        for side in (first, twin):
+            customer = side.mapping.qbo.partners["ACMEDIST0001"].customer_ref
+            made = side.qbo.add_invoice(customer, [{"item_id": side.mapping.qbo.items["WID-100"], "qty": 1,
+                                                    "unit_price": "3.00"}], doc_number="INV-T1", txn_date="2026-11-02",
+                                        realm=side.realm)
+            body, headers = side.qbo.signed_notification([c for c in side.qbo.changes(realm=side.realm)
+                                                          if c.id == made["Id"]])
+            with TestClient(create_app(side.name, deliver=qbo_handover(dispatch))) as client:
+                assert client.post("/webhooks/qbo", content=body, headers=headers).json()["stored"] == 1
+    finally:
+        dispatch.close()  # waits for the hand-overs (.delay()) in progress
+    serve(*served_tasks([first.name]), limit=1, timeout=8)  # the first tenant's worker, for a while
+    assert first.ledger.status_counts("qbo-webhook") == {"posted": 1}
+    assert list(first.sps.inbox()) == ["in/IN_ACMEDIST0001_INV-T1.xml"]
+    assert twin.ledger.status_counts("qbo-webhook") == {"received": 1} and twin.sps.inbox() == {}
+    with get_client(sync_client=True) as client:
+        waiting = [r for r in client.read_task_runs(limit=200)
+                   if r.task_key == tenant_task(qbo_webhook_delivery, twin.name).task_key]
+    assert waiting and all(r.state.is_scheduled() for r in waiting)
+
+
+def test_the_webhook_service_of_a_tenant_refuses_another_tenants_ledger(tmp_path):
+    from ml_connector.ledger.store import Ledger
+    from ml_connector.webhooks.adobe import adobe_routes
+    from ml_connector.webhooks.app import WEBHOOK, create_app
+    from ml_connector.webhooks.dispatch import Handover
+
+    acme = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="acme")
+    beta = acme.for_tenant("beta")
+    with pytest.raises(ValueError, match="webhooks of tenant 'acme' given the ledger of tenant 'beta'"):
+        create_app("acme", verifier_token="v", ledger=beta, trigger=None)
+    with pytest.raises(ValueError, match="given the ledger of tenant 'beta'"):
+        adobe_routes("acme", ledger=beta, consumers=[])
+    with pytest.raises(ValueError, match="given the ledger of tenant 'beta'"):
+        Handover("acme", WEBHOOK, (1,), beta, submit=lambda: None, fallback=lambda: None)
+    create_app("acme", verifier_token="v", ledger=acme, trigger=None)  # its own: fine
+    acme.dispose()
