@@ -14,6 +14,11 @@ name                           limit      use
 ``qbo-<realm>-concurrent``     10         concurrency: a slot held for the attempt's duration
 =============================  =========  =================================================
 
+The names carry the realm and not the tenant, on purpose: the budget is the company's, so two
+tenants connected to the same company must draw on one budget (per-tenant limits would let them
+send QBO twice its limit between them, and both would meet its 429s); tenants on different
+companies already have limits of their own.
+
 ``ml-connector setup`` creates them (:func:`ensure_limits`). They are taken around every HTTP
 attempt (the connector's ``limiter`` hook), so retries count too, as QBO counts them.
 

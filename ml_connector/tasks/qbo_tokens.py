@@ -22,6 +22,11 @@
   serializes threads.
 
 The lock lives here, not in the connector: connectors know nothing of the ledger.
+
+The tokens are the tenant's (its block; every ``load`` reads it, nothing is cached by realm), the
+locks are the company's: two tenants connected to the same company, or naming the same realm id
+in tests, share the refresh lock, which only makes one of them wait a refresh's length, while
+each refreshes and keeps its own token set.
 """
 
 from __future__ import annotations

@@ -699,3 +699,4 @@ def test_the_webhook_service_of_a_tenant_refuses_another_tenants_ledger(tmp_path
         Handover("acme", WEBHOOK, (1,), beta, submit=lambda: None, fallback=lambda: None)
     create_app("acme", verifier_token="v", ledger=acme, trigger=None)  # its own: fine
     acme.dispose()
+

@@ -46,7 +46,9 @@ _REALM_LOCKS_GUARD = threading.Lock()
 
 
 def realm_lock(realm_id: str) -> threading.Lock:
-    """The process-wide lock that serializes token refreshes for one company (realm)."""
+    """The process-wide lock that serializes token refreshes for one company (realm). Keyed by
+    realm alone: clients of two tenants on one company wait for each other's refresh, which is
+    harmless; the tokens themselves stay in each client's store and ``_cached`` copy."""
     with _REALM_LOCKS_GUARD:
         return _REALM_LOCKS.setdefault(realm_id, threading.Lock())
 
