@@ -16,6 +16,7 @@ own, and every target is checked for another tenant's documents.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import tempfile
@@ -138,7 +139,10 @@ def run_worlds(worlds: list) -> dict[str, dict[str, list[dict]]]:
     if len(worlds) == 1:
         return {worlds[0].tenant: run_world(worlds[0])}
     with ThreadPoolExecutor(max_workers=len(worlds), thread_name_prefix="demo-tenant") as pool:
-        return dict(zip([w.tenant for w in worlds], pool.map(run_world, worlds)))
+        # Each thread runs in a copy of this context: Prefect's settings (the demo's server) are
+        # context variables, and a bare thread would talk to an ephemeral server of its own.
+        futures = {w.tenant: pool.submit(contextvars.copy_context().run, run_world, w) for w in worlds}
+        return {tenant: future.result() for tenant, future in futures.items()}
 
 
 @contextlib.contextmanager

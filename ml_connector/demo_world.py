@@ -72,7 +72,6 @@ class DemoWorld:
         if index < 1:
             raise ValueError("a world's index counts from 1")
         self.index, self.suffix = index, "" if index == 1 else f"-{index}"
-        self.base_tenant = tenant
         self.tenant, self.documents, self.faults, self.seed = self.tenant_name(tenant), documents, faults, seed
         self.mapping = load_tenant(tenant_path(self.tenant))
         self.short_ttl = 2.0 if faults == "heavy" else 3600.0
