@@ -36,6 +36,7 @@ from ..tasks.outbound import (
     send_documents,
 )
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.sps import delivery_report
 from .sps_to_intacct import MAX_PAGES, current_run_id
 
 CURSOR = "whenmodified"
@@ -61,7 +62,8 @@ def intacct_to_sps(
         return _dry_run(tenant, start, until, page_size)
     recovered = requeue_stale_uploads(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
                                       lease=timedelta(seconds=intent_lease_seconds()))
-    high = _send_listing(tenant, start, until, page_size, run_id)
+    sent: list[dict] = []  # what each send returned: the report adds up its delivery figures
+    high = _send_listing(tenant, start, until, page_size, run_id, sent)
     if high is not None and not backfill:
         ledger.set_cursor(INTEGRATION, high.isoformat(), CURSOR)
     # Acknowledgements are queued a batch at a time; keep going until every posted order has
@@ -70,12 +72,13 @@ def intacct_to_sps(
         ack_ids = queue_orderacks(tenant, run_id)
         if not ack_ids:
             break
-        send_documents(tenant, opaque(ack_ids), run_id)
+        sent.append(send_documents(tenant, opaque(ack_ids), run_id))
     after = 0
     while ids := ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):
-        send_documents(tenant, opaque(ids), run_id)
+        sent.append(send_documents(tenant, opaque(ids), run_id))
         after = ids[-1]
-    counts = publish_report(tenant, INTEGRATION, run_id, extra={"recovered_intents": recovered})
+    counts = publish_report(tenant, INTEGRATION, run_id, extra={"recovered_intents": recovered,
+                                                                **delivery_report(tenant, INTEGRATION, run_id, sent)})
     get_run_logger().info("intacct-to-sps for %s: %s", tenant, counts)
     return counts
 
@@ -87,7 +90,8 @@ def _ar_listing(tenant: str, start: datetime, until: datetime | None, page_size:
                         restarts=LISTING_RESTARTS, logger=get_run_logger())
 
 
-def _send_listing(tenant: str, start: datetime, until: datetime | None, page_size: int, run_id: str) -> datetime | None:
+def _send_listing(tenant: str, start: datetime, until: datetime | None, page_size: int, run_id: str,
+                  sent: list[dict]) -> datetime | None:
     """Read the AR invoices modified since ``start`` to the end, recording and sending each page;
     return the listing's WHENMODIFIED high-water mark. A page that does not follow from the
     previous one (rows skipped by a resent readMore, or a cursor that stopped moving) restarts
@@ -99,7 +103,7 @@ def _send_listing(tenant: str, start: datetime, until: datetime | None, page_siz
         # (twice per call) looking for them, as in sps_to_intacct
         report = ingest_ar_invoices(tenant, opaque(page.invoices), run_id)
         if report.new_ids:
-            send_documents(tenant, opaque(report.new_ids), run_id)
+            sent.append(send_documents(tenant, opaque(report.new_ids), run_id))
         if report.max_modified and (high is None or report.max_modified > high):
             high = report.max_modified
     return high

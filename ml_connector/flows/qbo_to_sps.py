@@ -13,8 +13,9 @@ The cursor is the time the run started, stored only after everything read was se
 
 A run killed between intent and outcome leaves invoices in ``posting`` (some reached SPS, some
 did not) and notifications claimed: the next run first settles both, at once for runs that are
-over and after the intent lease otherwise. SPS overwrites by path, so uploading such an invoice
-again is the lookup and the repair at once (tasks/outbound.requeue_stale_uploads).
+over and after the intent lease otherwise. Such an invoice is looked for in SPS before it is
+sent again: SPS passes on every file it takes from ``in/``, so a blind second upload could be a
+second transaction (tasks/outbound.requeue_stale_uploads, tasks/sps.upload).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ..tasks.qbo import (
     read_invoices, send_invoices, take_notifications, utcnow,
 )
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.sps import delivery_report
 from .sps_to_intacct import current_run_id
 
 CURSOR = "cdc"
@@ -62,13 +64,14 @@ def qbo_to_sps(tenant: str = "demo-qbo", since: datetime | None = None) -> dict:
     # opaque: plain data holds no futures, and walking up to 1000 invoices per call looking
     # for them is pure cost (see sps_to_intacct)
     ingest_invoices(tenant, opaque(invoices), run_id)
-    after = 0
+    after, sent = 0, []
     while ids := ledger.pending_ids(OUTBOUND, limit=1000, after_id=after):
-        send_invoices(tenant, opaque(ids), run_id)
+        sent.append(send_invoices(tenant, opaque(ids), run_id))
         after = ids[-1]
     if since is None:
         ledger.set_cursor(OUTBOUND, started.isoformat(), CURSOR)
-    extra = {"webhook_notifications": len(note_ids), "recovered_intents": recovered}
+    extra = {"webhook_notifications": len(note_ids), "recovered_intents": recovered,
+             **delivery_report(tenant, OUTBOUND, run_id, sent)}
     counts = publish_report(tenant, OUTBOUND, run_id, extra=extra)
     logger.info("qbo-to-sps for %s: %s", tenant, counts)
     return counts

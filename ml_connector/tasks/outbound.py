@@ -2,8 +2,9 @@
 
 Each document is keyed (partner, invoice number) or (partner, PO number) in the ledger, so an
 invoice read again in the cursor's overlap window, or an order acknowledged already, is a
-duplicate and is not sent twice. The SPS file name is derived from the same key and SPS
-overwrites on POST, so even a retried upload cannot produce a second file.
+duplicate and is not sent twice. The SPS file name is derived from the same key. SPS takes
+every file from ``in/`` and passes it on to the retailer, so an upload whose outcome was lost
+is looked for in SPS before it is ever sent again (tasks/sps.upload, docs/sps-delivery.md).
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from prefect.cache_policies import NO_CACHE
 
 from ..connectors.errors import BadDocument
 from ..connectors.intacct.models import ArInvoice
-from ..connectors.sps import rsx
-from ..ledger.schema import POSTED, QUARANTINED, RECEIVED
+from ..connectors.sps import delivery, rsx
+from ..connectors.sps.delivery import Attempt, DeliveryUnknown
+from ..ledger.schema import POSTED, POSTING, QUARANTINED, RECEIVED
 from ..ledger.store import Claimed, Incoming, Outcome
 from ..mappings.intacct_to_sps import arinvoice_to_rsx, order_to_orderack, partner_for_invoice
 from ..mappings.tenant import TenantMapping
 from .inbound import INTEGRATION as INBOUND
-from .posting import one_line, post_documents
+from .posting import one_line
 from .resources import tenant as tenant_resources
 from .retry import retry_options
-from .sps import outbox_path, upload
+from .sps import outbox_path, send_to_sps, unsure_attempt
 
 INTEGRATION = "intacct-sps"
 
@@ -108,16 +110,34 @@ def build_rsx(c: Claimed, mapping: TenantMapping, today: date) -> tuple[str, byt
 @task(cache_policy=NO_CACHE)
 def requeue_stale_uploads(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None,
                           integration: str = INTEGRATION) -> int:
-    """Settle uploads a dead run left between intent and outcome. SPS overwrites on POST and
-    the path is the document's own, so uploading again is the lookup and the repair at once:
-    back to received, to be sent by this run. Any integration that uploads to SPS by
+    """Settle uploads a dead run left between intent and outcome; returns how many.
+
+    Whether each reached SPS is unknown, and SPS passes on whatever it takes from ``in/``, so
+    none is simply sent again: each goes back to received as "delivery unknown", with the
+    window in which its upload may have landed (from its intent, or from the earlier unsure
+    upload it carried, until now: the run may have been uploading it until it died). The upload
+    step looks for it in SPS before anything is sent (tasks/sps.upload): still in ``in/`` or
+    in the history -> posted; absent from a history complete past that window -> uploaded; too
+    recent to tell -> left for a later run. Any integration that uploads to SPS by
     ``outbox_path`` can use it (``integration``; qbo-sps too)."""
     res = tenant_resources(tenant)
+    # as the dead runs left them: stale_intents re-stamps intent_at when it takes them over
+    left = {r.id: r for r in res.ledger.documents(integration, status=POSTING)}
     stale = res.ledger.stale_intents(integration, run_ids=finished_runs, older_than=lease, claimer=run_id)
-    res.ledger.record_outcomes(integration, [
-        Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; sending again")
-        for c in stale
-    ], run_id)
+    if not stale:
+        return 0
+    now = delivery.utcnow()
+    late = {r.id: r for r in res.ledger.documents(integration, ids=[c.id for c in stale if c.id not in left])}
+    outcomes = []
+    for c in stale:
+        path = c.target_ref or ""
+        row = left.get(c.id)
+        # a row that turned up in posting after the read above: from its creation, to be sure
+        attempt = unsure_attempt(row, path, until=now) if row is not None else \
+            Attempt(path, delivery.aware(late[c.id].created_at), now)
+        outcomes.append(Outcome(c.id, RECEIVED, error_class=DeliveryUnknown.classification,
+                                error=one_line(DeliveryUnknown.of(attempt, "intent without outcome"))))
+    res.ledger.record_outcomes(integration, outcomes, run_id)
     return len(stale)
 
 
@@ -126,9 +146,7 @@ def send_documents(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
     """Upload the outbound documents ``ids`` to SPS's in/ folder."""
     res = tenant_resources(tenant)
     today = date.today()
-    return post_documents(res.ledger, INTEGRATION, ids, run_id,
-                          build=lambda c: build_rsx(c, res.mapping, today),
-                          write=lambda prepared: upload(tenant, prepared), batch_size=100)
+    return send_to_sps(tenant, res.ledger, INTEGRATION, ids, run_id, build=lambda c: build_rsx(c, res.mapping, today))
 
 
 __all__ = ["INTEGRATION", "ingest_ar_invoices", "queue_orderacks", "requeue_stale_uploads", "send_documents", "POSTED"]

@@ -51,7 +51,7 @@ from .qbo_tokens import BlockTokenStore
 from .resources import Tenant
 from .resources import tenant as tenant_resources
 from .retry import retry_options
-from .sps import FetchedPage, outbox_path, upload
+from .sps import FetchedPage, outbox_path, send_to_sps
 
 log = logging.getLogger("ml_connector.tasks.qbo")
 
@@ -381,11 +381,11 @@ def build_invoice(c: Claimed, mapping: TenantMapping) -> tuple[str, bytes]:
 
 @task(cache_policy=NO_CACHE, **retry_options())
 def send_invoices(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
-    """Upload the outbound invoices and shipments ``ids`` to SPS's in/ folder (deterministic paths)."""
+    """Upload the outbound invoices and shipments ``ids`` to SPS's in/ folder (deterministic
+    paths; one whose earlier upload may have arrived is looked for in SPS first, tasks/sps.upload)."""
     res = tenant_resources(tenant)
     mapping = effective_mapping(res)
-    return post_documents(res.ledger, OUTBOUND, ids, run_id, build=lambda c: build_invoice(c, mapping),
-                          write=lambda prepared: upload(tenant, prepared), batch_size=100)
+    return send_to_sps(tenant, res.ledger, OUTBOUND, ids, run_id, build=lambda c: build_invoice(c, mapping))
 
 
 def utcnow() -> datetime:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Callable, TypeVar
+import threading
+from datetime import datetime
+from typing import Callable, Sequence, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from ..connectors.errors import BadDocument, NotFound, RejectedError, TransientError
-from ..ledger.store import Claimed
+from ..connectors.sps import delivery
+from ..connectors.sps.delivery import Attempt, DeliveryUnknown, Verdict
+from ..ledger.schema import RECEIVED
+from ..ledger.store import Claimed, Ledger
 from ..settings import max_document_bytes, sps_concurrency
 from .io_pool import pool_for
-from .posting import Prepared, WriteResult, one_line
+from .posting import Prepared, WriteResult, one_line, post_documents
 from .resources import tenant as tenant_resources
 from .retry import retry_options
 
@@ -110,23 +116,133 @@ def consume_files(tenant: str, paths: list[str]) -> int:
     return sum(_each(delete, paths))
 
 
-def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes]]]) -> list[WriteResult]:
-    """Upload (path, content) payloads to SPS. The path is deterministic per document and
-    POST overwrites, so a retry after a lost response replaces the file, never adds one.
+# Ledger classifications after which a document's last upload may have reached SPS unseen:
+# DeliveryUnknown, and a batch whose outcomes were lost to an auth failure or an unexpected
+# error (post_documents puts the whole batch back to received, whatever had reached SPS).
+# The rest (transient, rate_limited, rejected, ...) are written only when nothing was stored.
+UNSURE = frozenset({DeliveryUnknown.classification, "auth", "error", "internal"})
+
+
+@dataclasses.dataclass
+class DeliveryTally:
+    """What the upload step learned beyond posted/received, for the run report.
+
+    ``delivery_confirmed``: documents found in SPS (still in ``in/``, or in its history) after an
+    upload whose outcome we had lost, and so posted without a second upload.
+    ``possibly_delivered_twice``: documents uploaded again without knowing whether the earlier
+    upload arrived, because SPS's history cannot be read and waiting would never tell."""
+
+    delivery_confirmed: int = 0
+    possibly_delivered_twice: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def counts(self) -> dict[str, int]:
+        return {"delivery_confirmed": self.delivery_confirmed, "possibly_delivered_twice": self.possibly_delivered_twice}
+
+
+def unsure_attempt(row, path: str, *, until: datetime | None = None) -> Attempt | None:
+    """The window in which an earlier upload of the ledger document ``row`` may have reached SPS,
+    or None when nothing of it can have (its last outcome proves it). ``until``: the latest it
+    can have landed, when later than the row says (a run that died uploading it)."""
+    if row.error_class not in UNSURE and row.status == RECEIVED:
+        return None
+    marker = delivery.attempt_from_reason(path, row.last_error) if row.error_class == DeliveryUnknown.classification \
+        else None
+    if marker is not None:
+        since = marker.since
+    elif row.error_class in UNSURE:
+        since = delivery.aware(row.created_at)  # the window was lost with the batch: any upload of ours
+    else:
+        since = delivery.aware(row.intent_at or row.created_at)  # an intent a run left: from its start
+    latest = marker.until if marker is not None else delivery.aware(row.updated_at)
+    return Attempt(path, since, max(latest, until) if until is not None else latest)
+
+
+def unsure_uploads(ledger: Ledger, integration: str, ids: Sequence[int]) -> dict[int, Attempt]:
+    """The received documents among ``ids`` whose last upload may have reached SPS unseen.
+    Read before they are claimed (the claim does not touch what this reads, but the ids it
+    returns are the ones post_documents will hand to :func:`upload`)."""
+    out = {}
+    for row in ledger.documents(integration, ids=list(ids), status=RECEIVED):
+        attempt = unsure_attempt(row, row.target_ref or "") if row.error_class in UNSURE else None
+        if attempt is not None:
+            out[row.id] = attempt
+    return out
+
+
+def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes]]], unsure: dict[int, Attempt] | None = None,
+           tally: DeliveryTally | None = None) -> list[WriteResult]:
+    """Upload (path, content) payloads to SPS. The path is deterministic per document; a file
+    SPS has taken was passed on to the retailer, so nothing is uploaded twice on a guess:
+    :meth:`SpsClient.put` checks a failed attempt before sending again, and the documents in
+    ``unsure`` (an earlier upload may have arrived: :func:`unsure_uploads`) are looked for in
+    SPS first, all at once: arrived -> posted without an upload; never arrived -> uploaded;
+    cannot tell yet -> back to received with the reason, for a later run; the history cannot be
+    read -> uploaded and counted "possibly delivered twice" (waiting would never tell).
+
     Each upload stands alone: one that keeps failing goes back to received for the next
     attempt while the others post (an auth failure still stops the batch). Up to
     ``sps_concurrency()`` at a time: their intents are already in the ledger, so the order in
     which they land does not matter."""
     sps = tenant_resources(tenant).sps()
+    tally = tally if tally is not None else DeliveryTally()
+    checks = {p.claimed.id: dataclasses.replace((unsure or {})[p.claimed.id], path=p.payload[0])
+              for p in prepared if p.claimed.id in (unsure or {})}
+    try:
+        verdicts = delivery.find(sps, checks.values(), lag=sps.history_lag, pickup=sps.pickup_min) if checks else {}
+    except TransientError as exc:  # SPS could not be asked now: they wait, the others go
+        log.warning("could not look for %d earlier uploads in SPS: %s", len(checks), exc)
+        verdicts = dict.fromkeys((a.path for a in checks.values()), Verdict.UNKNOWN)
 
     def put(p: Prepared[tuple[str, bytes]]) -> WriteResult:
         path, content = p.payload
+        attempt = checks.get(p.claimed.id)
+        verdict = verdicts.get(path) if attempt is not None else None
+        if verdict is not None and verdict.arrived:
+            tally.add("delivery_confirmed")
+            return WriteResult(ok=True, target_id=path)
+        if verdict is Verdict.UNKNOWN:
+            return WriteResult(ok=False, error=DeliveryUnknown.of(attempt, "not in in/ nor in the history yet"))
         try:
-            return WriteResult(ok=True, target_id=sps.put(path, content))
+            result = WriteResult(ok=True, target_id=sps.put(path, content))
         except (TransientError, RejectedError) as exc:
             return WriteResult(ok=False, error=exc)
+        if verdict is Verdict.UNREADABLE:
+            log.warning("uploaded %s again without knowing whether the earlier upload arrived: SPS's history "
+                        "cannot be read; it is possibly delivered twice", path)
+            tally.add("possibly_delivered_twice")
+        return result
 
     return _each(put, prepared)
+
+
+def send_to_sps(tenant: str, ledger: Ledger, integration: str, ids: Sequence[int], run_id: str, *,
+                build: Callable[[Claimed], tuple[str, bytes]]) -> dict[str, int]:
+    """Post the outbound documents ``ids`` through ``post_documents`` with :func:`upload`,
+    checking first those whose earlier upload may have arrived; counts by outcome plus the
+    :class:`DeliveryTally`."""
+    unsure = unsure_uploads(ledger, integration, ids)
+    tally = DeliveryTally()
+    counts = post_documents(ledger, integration, ids, run_id, build=build,
+                            write=lambda prepared: upload(tenant, prepared, unsure, tally), batch_size=100)
+    return {**counts, **tally.counts()}
+
+
+def delivery_report(tenant: str, integration: str, run_id: str, sent: Sequence[dict]) -> dict[str, int]:
+    """The delivery figures of a run's report: the tallies of its uploads (``sent``: what
+    the send tasks returned) and the documents it left waiting for SPS's history."""
+    ledger = tenant_resources(tenant).ledger
+    waiting = sum(1 for r in ledger.documents(integration, status=RECEIVED, run_id=run_id)
+                  if r.error_class == DeliveryUnknown.classification)
+    return {"delivery_confirmed": sum(s.get("delivery_confirmed", 0) for s in sent),
+            "delivery_unknown": waiting,
+            "possibly_delivered_twice": sum(s.get("possibly_delivered_twice", 0) for s in sent)}
 
 
 def outbox_path(doc_type: str, partner: str, number: str, fmt: str = "xml") -> str:
@@ -135,4 +251,5 @@ def outbox_path(doc_type: str, partner: str, number: str, fmt: str = "xml") -> s
     return f"{OUTBOX}{prefix}_{partner}_{safe}.{fmt}"
 
 
-__all__ = ["FetchedPage", "FetchedFile", "fetch_page", "consume_files", "upload", "outbox_path", "Claimed"]
+__all__ = ["FetchedPage", "FetchedFile", "fetch_page", "consume_files", "upload", "send_to_sps", "delivery_report",
+           "unsure_attempt", "outbox_path", "Claimed"]
