@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from prefect.client.orchestration import get_client
 
 from ml_connector.connectors.sps import rsx
 from ml_connector.credentials import save_block
@@ -37,6 +38,7 @@ from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master
 from ml_connector.sandbox.sps import SpsEmulator
 from ml_connector.sandbox.sterling import SterlingEmulator
+from ml_connector.tasks.ops import artifact_key
 from ml_connector.tasks.resources import tenant
 
 from tests.flows.conftest import fresh_ledger, make_world
@@ -112,6 +114,7 @@ class Side:
     unmapped: str = ""  # a QBO customer no partner claims
     sterling: SterlingEmulator | None = None
     adobe: object = None
+    last_run: str = ""  # the flow run id of its latest run()
 
     @property
     def ledger(self):
@@ -121,6 +124,7 @@ class Side:
 def run(flow_fn, side: Side, **params) -> dict:
     state = flow_fn(tenant=side.name, return_state=True, **params)
     assert state.is_completed(), state
+    side.last_run = str(state.state_details.flow_run_id)
     return state.result()
 
 
@@ -165,6 +169,10 @@ def test_sps_intacct_each_tenant_posts_its_own_documents(sps_intacct_pair):
     counts = run(sps_to_intacct, first)
     assert len(twin.sps.files("out/")) == 8  # the first tenant's run left the twin's files alone
     twin_counts = run(sps_to_intacct, twin)
+    with get_client(sync_client=True) as client:  # each run reports under its own tenant's key
+        reports = {str(a.flow_run_id): a.key for a in client.read_artifacts() if a.key and a.key.endswith("-run-report")}
+    for side in (first, twin):
+        assert reports[side.last_run] == artifact_key(side.name, "sps-intacct-run-report")
     for side, c in ((first, counts), (twin, twin_counts)):
         assert (c["read"], c["posted"], c["duplicate"]) == (8, len(side.totals), 0), (side.name, c)
         assert bill_totals(side.intacct) == side.totals  # its own documents, by content
