@@ -31,6 +31,7 @@ from typing import Callable
 from .tenant_selection import last_run
 
 Check = Callable[[object], "str | None"]  # a tenant's resources -> why it is busy, or None
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)  # where the Intacct listings start without a cursor
 
 
 def full_run_after() -> timedelta:
@@ -85,9 +86,11 @@ def _intacct_since(res, object_name: str, since: datetime, extra: str = "") -> b
     return bool(page.records) or bool(page.num_remaining)
 
 
-def _after_cursor(stored: str) -> datetime:
-    """Strictly after a stored WHENMODIFIED high-water mark (Intacct stamps are to the second)."""
-    return datetime.fromisoformat(stored) + timedelta(seconds=1)
+def _after_cursor(stored: str | None) -> datetime:
+    """Strictly after a stored WHENMODIFIED high-water mark (Intacct stamps are to the second);
+    without one, from the start the flows read from when they have no cursor (a listing that
+    found nothing stores none)."""
+    return datetime.fromisoformat(stored) + timedelta(seconds=1) if stored else EPOCH
 
 
 def sps_intacct(res) -> str | None:
@@ -105,10 +108,7 @@ def intacct_sps(res) -> str | None:
     if res.mapping.outbound.send_orderacks and res.ledger.posted_without_followup(
             INBOUND, "order", INTEGRATION, "orderack", limit=1):
         return "posted orders to acknowledge"
-    stored = res.ledger.get_cursor(INTEGRATION, "whenmodified")
-    if stored is None:
-        return "no AR invoice cursor yet"
-    if _intacct_since(res, "ARINVOICE", _after_cursor(stored)):
+    if _intacct_since(res, "ARINVOICE", _after_cursor(res.ledger.get_cursor(INTEGRATION, "whenmodified"))):
         return "AR invoices modified in Intacct"
     return None
 
@@ -157,8 +157,6 @@ def intacct_sterling(res) -> str | None:
     kinds = [k for k, on in (("810", settings.send_bills), ("850", settings.send_purchase_orders)) if on]
     for doc_type in kinds:
         stored = res.ledger.get_cursor(INTEGRATION, f"whenmodified-{doc_type}")
-        if stored is None:
-            return f"no {doc_type} cursor yet"
         extra = " AND DOCPARID = 'Purchase Order'" if doc_type == "850" else ""
         if _intacct_since(res, SOURCES[doc_type][0], _after_cursor(stored), extra):
             return f"{SOURCES[doc_type][0]} modified in Intacct"
@@ -190,12 +188,14 @@ def sterling_inbound(res) -> str | None:
     return None
 
 
-def _commerce_after(res, kind: str, stored: str) -> bool:
-    """Whether Commerce has ``kind`` entities changed strictly after the stored keyset cursor."""
+def _commerce_after(res, kind: str, stored: str | None) -> bool:
+    """Whether Commerce has ``kind`` entities changed strictly after the stored keyset cursor
+    (without one, any: a read that found nothing stores no cursor)."""
     from ..connectors.adobe import SyncCursor
     from ..tasks.commerce_ap import utcnow, window_criteria
 
-    criteria = window_criteria(None, utcnow() + timedelta(seconds=1), SyncCursor.decode(stored))
+    after = SyncCursor.decode(stored) if stored else None
+    criteria = window_criteria(None, utcnow() + timedelta(seconds=1), after)
     return res.adobe().search(kind, criteria.page(1, 1)).received > 0
 
 
@@ -209,10 +209,7 @@ def commerce_ap(res) -> str | None:
     if reason := _ledger(res.ledger, INTEGRATION, inbox(INTEGRATION), MASTER):
         return reason
     for kind in KINDS:
-        stored = res.ledger.get_cursor(INTEGRATION, kind)
-        if stored is None:
-            return f"no {kind} cursor yet"
-        if _commerce_after(res, kind, stored):
+        if _commerce_after(res, kind, res.ledger.get_cursor(INTEGRATION, kind)):
             return f"{kind} changed in Commerce"
     return None
 
@@ -228,10 +225,7 @@ def commerce_o2c(res) -> str | None:
     if res.ledger.posted_without_followup(INTEGRATION, "order", FOLLOWUPS, COMMENT, limit=1):
         return "invoiced orders to write back"
     for kind in KINDS:
-        stored = res.ledger.get_cursor(INTEGRATION, kind)
-        if stored is None:
-            return f"no {kind} cursor yet"
-        if _commerce_after(res, kind, stored):
+        if _commerce_after(res, kind, res.ledger.get_cursor(INTEGRATION, kind)):
             return f"{kind} changed in Commerce"
     stored = res.ledger.get_cursor(INTEGRATION, CURSOR)
     if stored is None:
