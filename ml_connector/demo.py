@@ -26,12 +26,17 @@ from pathlib import Path
 
 # Prefect reads its home and our task retry delays at import: set them before importing either.
 _DEMO_RETRY_DELAYS = "0.5,1,2"
+# The SPS sandbox serves its history at once (SpsEmulator's history_lag 0), not within SPS's five
+# minutes: an upload whose answer was lost is looked up a second later, not 330 s later
+# (connectors/sps/delivery.history_lag), or the demo's reruns would end before it can tell.
+_DEMO_SPS_HISTORY_LAG = "1"
 
 
 def prepare_environment(workdir: Path) -> None:
     os.environ["ML_CONNECTOR_HOME"] = str(workdir)
     os.environ["ML_CONNECTOR_LEDGER_URL"] = f"sqlite:///{workdir / 'ledger.db'}"
     os.environ.setdefault("ML_CONNECTOR_TASK_RETRY_DELAYS", _DEMO_RETRY_DELAYS)
+    os.environ.setdefault("ML_CONNECTOR_SPS_HISTORY_LAG", _DEMO_SPS_HISTORY_LAG)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if "PREFECT_API_URL" not in os.environ:

@@ -175,7 +175,13 @@ class CommerceIntacctApPart:
             return commerce_to_intacct_ap(tenant=tenant, return_state=return_state)
 
         name = world.tenant_name(TENANT)
-        return [RunSpec("commerce-intacct-ap", documents, tenant=name),
+
+        def notifications_taken() -> bool:  # every stored webhook notification handled (the poll reads the rest)
+            from ..tasks.resources import tenant as tenant_resources
+
+            return not tenant_resources(name).ledger.status_counts("commerce-intacct-ap:webhook").get("received")
+
+        return [RunSpec("commerce-intacct-ap", documents, notifications_taken, tenant=name),
                 RunSpec("commerce-ap-vendors", commerce_ap_vendor_master, tenant=name)]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:

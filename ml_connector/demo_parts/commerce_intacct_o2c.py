@@ -150,7 +150,14 @@ class CommerceIntacctO2cPart:
     def runs(self, world: DemoWorld) -> list[RunSpec]:
         from ..flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
 
-        return [RunSpec(INTEGRATION, commerce_to_intacct_o2c, tenant=world.tenant_name(TENANT))]
+        from ..tasks.commerce_o2c import FOLLOWUPS
+        from ..tasks.resources import tenant as tenant_resources
+
+        def written_back() -> bool:  # every write-back to Commerce (order comments, customer ids) done
+            waiting = tenant_resources(world.tenant_name(TENANT)).ledger.status_counts(FOLLOWUPS)
+            return not waiting.get("received") and not waiting.get("posting")
+
+        return [RunSpec(INTEGRATION, commerce_to_intacct_o2c, written_back, tenant=world.tenant_name(TENANT))]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
         from ..ops.reconcile_commerce_o2c import check_o2c

@@ -12,6 +12,7 @@ from ..demo_world import DemoWorld, RunSpec, money_of, recon
 from ..sandbox.intacct import IntacctEmulator
 from ..sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 from ..sandbox.sps import SpsEmulator
+from ..tasks.resources import tenant as tenant_resources
 
 BAD_FRACTION = 0.03  # the share of hostile or broken inbound files the demo mixes in
 
@@ -49,9 +50,13 @@ class SpsIntacctPart:
         from ..flows.intacct_to_sps import intacct_to_sps
         from ..flows.sps_to_intacct import sps_to_intacct
 
+        def acknowledged() -> bool:  # every posted order has its OrderAck
+            ledger = tenant_resources(world.tenant).ledger
+            return not ledger.posted_without_followup("sps-intacct", "order", "intacct-sps", "orderack", limit=1)
+
         return [
             RunSpec("sps-intacct", sps_to_intacct, lambda: not sps(world).files("out/")),
-            RunSpec("intacct-sps", intacct_to_sps),
+            RunSpec("intacct-sps", intacct_to_sps, acknowledged),
         ]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:

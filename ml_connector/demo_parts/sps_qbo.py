@@ -181,9 +181,16 @@ class SpsQboPart:
             return qbo_to_sps(tenant=tenant, return_state=return_state)
 
         name = world.tenant_name(TENANT)
+
+        def notifications_taken() -> bool:  # every webhook notification handled
+            from ..tasks.resources import tenant as tenant_resources
+
+            waiting = tenant_resources(name).ledger.status_counts("qbo-webhook")
+            return not waiting.get("received") and not waiting.get("posting")
+
         return [RunSpec("qbo-master", qbo_master_data, tenant=name),
                 RunSpec("sps-qbo", sps_to_qbo, lambda: not sps(world).files("out/"), tenant=name),
-                RunSpec("qbo-sps", outbound, tenant=name)]
+                RunSpec("qbo-sps", outbound, notifications_taken, tenant=name)]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
         if integration == "qbo-master":
