@@ -6,7 +6,8 @@
   notification. The warm delivery worker (webhooks/worker.py: the child process ``ml-connector
   webhooks serve`` starts and supervises, or ``ml-connector webhooks worker`` run elsewhere with
   ``serve --no-worker``) is told over its websocket at once and runs it: 0.3 s from the POST to
-  the invoice in SPS on the sandbox (README, Performance). The service and the worker must share
+  the invoice in SPS on the sandbox (README, Performance). Each tenant's deliveries carry a task
+  key of their own (:func:`tenant_task`): only a worker serving that tenant runs them. The service and the worker must share
   Prefect's API and result storage (the task's parameters travel through it: the same
   ``PREFECT_HOME`` on one host, ``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` across hosts).
 - ``trigger``: emit the Prefect event only; the deployment's trigger (prefect.yaml) creates a
@@ -22,9 +23,9 @@ runs (hourly CDC, the Commerce poll) cover the rest.
 from __future__ import annotations
 
 import contextvars
-import logging
 import functools
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -88,7 +89,7 @@ def _renamed(fn, name: str):
     copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
     functools.update_wrapper(copy, fn)
     copy.__kwdefaults__ = fn.__kwdefaults__
-    del copy.__wrapped__  # a copy, not a wrapper: Prefect must not unwrap it back to the original
+    del copy.__wrapped__  # a copy, not a wrapper: nothing is to look through it to the original
     copy.__qualname__ = name
     return copy
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from functools import partial
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,7 +40,6 @@ from ml_connector.sandbox.sps import SpsEmulator
 from ml_connector.sandbox.sterling import SterlingEmulator
 from ml_connector.tasks.ops import artifact_key
 from ml_connector.tasks.resources import tenant
-
 from tests.flows.conftest import fresh_ledger, make_world
 
 QBO_TENANT = "demo-qbo"
@@ -170,7 +169,8 @@ def test_sps_intacct_each_tenant_posts_its_own_documents(sps_intacct_pair):
     assert len(twin.sps.files("out/")) == 8  # the first tenant's run left the twin's files alone
     twin_counts = run(sps_to_intacct, twin)
     with get_client(sync_client=True) as client:  # each run reports under its own tenant's key
-        reports = {str(a.flow_run_id): a.key for a in client.read_artifacts() if a.key and a.key.endswith("-run-report")}
+        reports = {str(a.flow_run_id): a.key for a in client.read_artifacts()
+                   if a.key and a.key.endswith("-run-report")}
     for side in (first, twin):
         assert reports[side.last_run] == artifact_key(side.name, "sps-intacct-run-report")
     for side, c in ((first, counts), (twin, twin_counts)):
@@ -193,8 +193,8 @@ def test_intacct_sps_each_tenant_sends_its_own_invoices_and_acks(sps_intacct_pai
     for side in (first, twin):
         run(sps_to_intacct, side)  # posted orders: each tenant acknowledges its own
         seed_ar_invoices(side.intacct, side.mapping, 6, 4, side.seeded)  # prices from its mapping file
-    invoices = {side.name: {r["RECORDID"]: Decimal(r["TRX_TOTALENTERED"]) for r in side.intacct.store.records("ARINVOICE")}
-                for side in (first, twin)}
+    invoices = {side.name: {r["RECORDID"]: Decimal(r["TRX_TOTALENTERED"])
+                            for r in side.intacct.store.records("ARINVOICE")} for side in (first, twin)}
     assert invoices[first.name].keys() == invoices[twin.name].keys()
     assert all(invoices[first.name][k] != invoices[twin.name][k] for k in invoices[first.name])
 
@@ -203,7 +203,8 @@ def test_intacct_sps_each_tenant_sends_its_own_invoices_and_acks(sps_intacct_pai
         c = results[side.name]
         assert c["duplicate"] == 0, (side.name, c)
         inbox = side.sps.inbox()
-        sent = {p: rsx.parse(b, filename=p.rsplit("/", 1)[-1])[0][1] for p, b in inbox.items() if p.startswith("in/IN_")}
+        sent = {p: rsx.parse(b, filename=p.rsplit("/", 1)[-1])[0][1] for p, b in inbox.items()
+                if p.startswith("in/IN_")}
         assert {(p.split("_")[1], doc.header.invoice_header.invoice_number) for p, doc in sent.items()} == \
             side.seeded.expected_invoices
         for doc in sent.values():  # its own amounts
@@ -321,7 +322,6 @@ def qbo_pair(tmp_path, monkeypatch, prefect_server, mount):
     secret and verifier token alike), as in production; otherwise the twin has a QBO of its own
     whose company has the same realm id (what a cache or lock keyed by realm alone would mix up)."""
     from ml_connector.demo_parts.sps_qbo import seed_qbo_company
-
     from tests.flows.test_sps_qbo_flows import make_world as make_qbo_world
 
     def make(shared: bool) -> tuple[Side, Side]:
@@ -384,7 +384,8 @@ def test_sps_qbo_each_tenant_posts_its_own_orders(qbo_pair):
         assert (c["read"], c["posted"], c["duplicate"]) == (10, len(side.totals), 0), (side.name, c)
         assert po_totals(side) == side.totals
         assert side.sps.files("out/") == {}
-        fabrikam = [v for v in side.qbo.entities("Vendor", realm=side.realm) if v["DisplayName"] == "Fabrikam Supply Co."]
+        fabrikam = [v for v in side.qbo.entities("Vendor", realm=side.realm)
+                    if v["DisplayName"] == "Fabrikam Supply Co."]
         [link] = side.ledger.documents(MASTER, doc_type="vendor")
         assert len(fabrikam) == 1 and (link.natural_key, link.target_id) == (NEW_PARTNER, fabrikam[0]["Id"])
     assert first.qbo.tokens_issued and twin.qbo.tokens_issued  # each signed in to its own company
@@ -444,12 +445,17 @@ def test_qbo_webhooks_are_stored_and_delivered_per_tenant(qbo_pair):
     first, twin = qbo_pair(shared=True)
     handed: dict[str, list[int]] = {}
     notes, apps = {}, {}
+
+    def hand_over(name: str, ids: list[int], _ledger) -> None:
+        handed.setdefault(name, []).extend(ids)
+
     for side, price in ((first, "4.25"), (twin, "5.25")):
         customer = side.mapping.qbo.partners["ACMEDIST0001"].customer_ref
-        made = side.qbo.add_invoice(customer, [{"item_id": side.mapping.qbo.items["WID-100"], "qty": 2, "unit_price": price}],
-                                    doc_number="INV-W1", txn_date="2026-11-02", realm=side.realm)
-        notes[side.name] = side.qbo.signed_notification([c for c in side.qbo.changes(realm=side.realm) if c.id == made["Id"]])
-        apps[side.name] = TestClient(create_app(side.name, deliver=lambda t, ids, ledger: handed.setdefault(t, []).extend(ids)))
+        line = {"item_id": side.mapping.qbo.items["WID-100"], "qty": 2, "unit_price": price}
+        made = side.qbo.add_invoice(customer, [line], doc_number="INV-W1", txn_date="2026-11-02", realm=side.realm)
+        changed = [c for c in side.qbo.changes(realm=side.realm) if c.id == made["Id"]]
+        notes[side.name] = side.qbo.signed_notification(changed)
+        apps[side.name] = TestClient(create_app(side.name, deliver=hand_over))
     with apps[first.name] as a, apps[twin.name] as b:
         body, headers = notes[first.name]
         assert b.post("/webhooks/qbo", content=body, headers=headers).json() == \
@@ -563,7 +569,6 @@ def test_commerce_intacct_ap_each_tenant_posts_its_own_documents_and_webhooks(co
     from ml_connector.tasks.commerce_ap_docs import INTEGRATION
     from ml_connector.webhooks.adobe import inbox
     from ml_connector.webhooks.app import create_app
-
     from tests.flows.test_commerce_ap_flows import add_order, present
 
     first, twin = commerce_pair
@@ -620,12 +625,12 @@ def test_commerce_intacct_o2c_each_tenant_closes_its_own_loop(tmp_path, monkeypa
     from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
     from ml_connector.sandbox._adobe_seed import seed_adobe
     from ml_connector.sandbox.adobe import AdobeEmulator
-
     from tests.flows.test_commerce_o2c_flows import O2C, problems
 
     world = o2c_world_factory(orders=8, seed=5, bad=False)
     mapping = twin_mapping(tmp_path, monkeypatch, COMMERCE_TENANT)
-    twin = Side(mapping.tenant, mapping, intacct=own_host(IntacctEmulator(company_id="ML-O2C-TWIN"), mapping.tenant, mount),
+    twin = Side(mapping.tenant, mapping,
+                intacct=own_host(IntacctEmulator(company_id="ML-O2C-TWIN"), mapping.tenant, mount),
                 adobe=own_host(AdobeEmulator(tenant_id="sandboxtenant02"), mapping.tenant, mount))
     shift_prices(twin.adobe)
     with twin.adobe.lock:
@@ -662,10 +667,10 @@ def test_a_tenants_delivery_worker_takes_only_its_own_deliveries(qbo_pair):
     from prefect.task_worker import serve
     from starlette.testclient import TestClient
 
+    from ml_connector.tasks.qbo_webhook import qbo_webhook_delivery
     from ml_connector.webhooks.app import create_app, qbo_handover
     from ml_connector.webhooks.dispatch import TaskWorkerDispatch, tenant_task
     from ml_connector.webhooks.worker import served_tasks
-    from ml_connector.tasks.qbo_webhook import qbo_webhook_delivery
 
     first, twin = qbo_pair(shared=True)
     dispatch = TaskWorkerDispatch(grace_seconds=3600)  # no fallback during the test
