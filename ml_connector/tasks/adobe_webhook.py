@@ -3,7 +3,8 @@ warm delivery worker (webhooks/worker.py), as tasks/qbo_webhook.py is for QBO.
 
 The webhook service (webhooks/adobe.py, ``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker``, the
 default) stores a verified notification once per consuming integration, then hands each
-consumer's new ledger ids to :func:`adobe_webhook_delivery` with ``.delay()``. For
+consumer's new ledger ids to :func:`adobe_webhook_delivery` with ``.delay()``, under the tenant's
+own task key (webhooks/dispatch.tenant_task), which only a worker serving that tenant runs. For
 ``commerce-intacct-ap`` the task does what the ``_notifications`` step of the
 ``commerce-to-intacct-ap`` flow does for those notifications, with the same task code: claim
 them, read the orders, invoices and credit memos they name by id (in that order: a credit memo

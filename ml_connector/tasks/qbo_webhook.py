@@ -2,9 +2,10 @@
 
 The webhook service (webhooks/app.py, ``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker``, the default)
 hands the ledger ids of the notifications it just stored to :func:`qbo_webhook_delivery` with
-``.delay()``; the delivery worker (webhooks/worker.py: the service's child process, or
-``ml-connector webhooks worker``) runs it in a process that has already imported everything and
-built the tenant's clients. The task does what the
+``.delay()``, under the tenant's own task key (webhooks/dispatch.tenant_task); the delivery
+worker serving that tenant (webhooks/worker.py: the service's child process, or ``ml-connector
+webhooks worker``) runs it in a process that has already imported everything and built the
+tenant's clients. The task does what the
 ``qbo-to-sps`` flow does for those notifications, with the same tasks of tasks/qbo.py: read the
 invoices they name by Id, ingest them in the ledger, finish the notifications, upload the new
 RSX invoices and shipments to SPS, in one task run. What it leaves out is what costs time for one notification
