@@ -228,7 +228,7 @@ def render(report: dict) -> str:
         verdict = "OK" if _ok(section) else "PROBLEMS, see above"
         pages.append(f"== tenant {name} ({', '.join(section['ledger_tenants'])}) ==\n{head}\n"
                      f"tenant {name}: {verdict}")
-    ok = demo_passed(report)
-    pages.append(f"result ({len(tenants)} tenants): " + ("OK, nothing missing, nothing duplicated, no tenant's "
-                                                        "documents in another's systems" if ok else "PROBLEMS, see above"))
+    verdict = ("OK, nothing missing, nothing duplicated, no tenant's documents in another's systems"
+               if demo_passed(report) else "PROBLEMS, see above")
+    pages.append(f"result ({len(tenants)} tenants): {verdict}")
     return "\n\n".join(pages)

@@ -115,7 +115,8 @@ def demo(prefect_server, tmp_path_factory):
     os.environ["PREFECT_API_URL"] = prefect_server  # the session's server: the demo starts none
     try:
         workdir = tmp_path_factory.mktemp("demo-tenants")
-        with demo_worlds(documents=DOCUMENTS, faults="light", seed=7, workdir=str(workdir), tenants=2) as (_, _, worlds):
+        with demo_worlds(documents=DOCUMENTS, faults="light", seed=7, workdir=str(workdir),
+                         tenants=2) as (_, _, worlds):
             report = demo_report(worlds, run_worlds(worlds))
             report.update(prefect_api=prefect_server, workdir=str(workdir), seconds=0.0, documents=DOCUMENTS,
                           faults="light", tenant_count=2)
@@ -206,6 +207,29 @@ def test_every_run_is_on_the_one_prefect_server_for_its_own_tenant(demo):
                 for run in data["runs"]:
                     flow_run = client.read_flow_run(uuid.UUID(run["run_id"]))
                     assert flow_run.parameters.get("tenant") == data["tenant"], (name, integration)
+
+
+def test_a_document_with_another_tenants_content_fails_the_demo():
+    """The cross-tenant check itself: the same key with the same money in two tenants' targets
+    is a document that crossed over (unexpected, and the demo fails); other money is not."""
+    from ml_connector.demo import _ok
+    from ml_connector.demo_world import cross_tenant_check, money_of
+
+    def section():
+        recon = {"expected": 2, "present": 2, "missing": 0, "duplicated": 0, "unexpected": 0}
+        return {"integrations": {"sps-intacct": {"reconciliation": dict(recon)}}}
+
+    reports = {"demo": section(), "demo-2": section()}
+    contents = {"demo": {"sps-intacct": {("V", "PO-1"): ("total", "10.00"), ("V", "PO-2"): ("total", "20.00")}},
+                "demo-2": {"sps-intacct": {("V", "PO-1"): ("total", "11.00"), ("V", "PO-2"): ("total", "20.00")}}}
+    cross_tenant_check(reports, contents)
+    for name in reports:
+        recon = reports[name]["integrations"]["sps-intacct"]["reconciliation"]
+        assert (recon["shared_keys"], recon["foreign"], recon["unexpected"]) == (2, 1, 1)
+        assert not _ok(reports[name])
+    assert money_of({"Line": [{"UnitPrice": 4.25, "Qty": 3}, {"Amount": "12.75"}], "TotalAmt": "12.75"}) == (
+        "12.75", "4.25")
+    assert money_of({"memo": "no money"}) is None
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])

@@ -72,7 +72,8 @@ def intacct(world: DemoWorld) -> IntacctEmulator:
     """The demo's multi-entity Intacct company for the Commerce tenant (shared, like :func:`adobe`)."""
 
     def make() -> IntacctEmulator:
-        emulator = IntacctEmulator(faults=world.fault_plan(41), session_ttl=world.short_ttl, **world.identity("intacct"))
+        emulator = IntacctEmulator(faults=world.fault_plan(41), session_ttl=world.short_ttl,
+                                   **world.identity("intacct"))
         setup_commerce_company(emulator)
         return emulator
 

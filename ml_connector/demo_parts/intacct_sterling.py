@@ -23,7 +23,8 @@ from .sps_intacct import intacct
 
 
 def sterling(world: DemoWorld) -> SterlingEmulator:
-    return world.emulator("sterling", lambda: SterlingEmulator(faults=world.fault_plan(5), **world.identity("sterling")))
+    return world.emulator("sterling", lambda: SterlingEmulator(faults=world.fault_plan(5),
+                                                               **world.identity("sterling")))
 
 
 class IntacctSterlingPart:

@@ -75,8 +75,8 @@ def seed_qbo_company(emulator: QboEmulator, mapping) -> str:
     return emulator.add_customer("Walk-in customer (no trading partner)")["Id"]
 
 
-def seed_qbo_invoices(emulator: QboEmulator, mapping, count: int, seed: int,
-                      unmapped: str, price: Callable[[Decimal], Decimal] = lambda amount: amount) -> set[tuple[str, str, str]]:
+def seed_qbo_invoices(emulator: QboEmulator, mapping, count: int, seed: int, unmapped: str,
+                      price: Callable[[Decimal], Decimal] = lambda amount: amount) -> set[tuple[str, str, str]]:
     """QBO invoices, a third shipped when created, a third shipped by a later edit; returns the
     expected (doc type, partner, number) of what must reach SPS. ``price`` sets each line's unit
     price from the item's cost (the demo's further worlds sell dearer)."""
