@@ -196,7 +196,7 @@ def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes]]], unsure: dic
               for p in prepared if p.claimed.id in (unsure or {})}
     try:
         verdicts = delivery.find(sps, checks.values(), lag=sps.history_lag, pickup=sps.pickup_min) if checks else {}
-    except TransientError as exc:  # SPS could not be asked now: they wait, the others go
+    except (TransientError, RejectedError, NotFound) as exc:  # SPS could not be asked now: they wait, the others go
         log.warning("could not look for %d earlier uploads in SPS: %s", len(checks), exc)
         verdicts = dict.fromkeys((a.path for a in checks.values()), Verdict.UNKNOWN)
 

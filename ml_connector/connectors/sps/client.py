@@ -160,7 +160,10 @@ class SpsClient:
             except TransientError as exc:
                 if _may_have_landed(exc, witness.error):
                     tried = Attempt(path, started, delivery.utcnow())
-                    verdict = self._settle(tried, content)
+                    try:
+                        verdict = self._settle(tried, content)
+                    except TransientError as looking:  # SPS could not be asked: as unknown as before
+                        raise DeliveryUnknown.of(tried, f"after {exc}; looking for it: {looking}") from None
                     if verdict.arrived:
                         return path
                     if verdict is not Verdict.ABSENT:
