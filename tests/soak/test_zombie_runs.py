@@ -79,6 +79,9 @@ def flow_run_state(run_id: str) -> str | None:
 
 def test_a_killed_run_is_marked_crashed_and_its_intents_recovered_without_the_lease(world, prefect_server, monkeypatch):
     monkeypatch.setenv("ML_CONNECTOR_INTENT_LEASE", "600")  # the production default: no lease rescue here
+    # The sandbox's history trails nothing: the killed run's uploads absent from it never
+    # arrived and are sent at once (tests/flows/test_sps_delivery_honest.py has SPS's real lag).
+    monkeypatch.setenv("ML_CONNECTOR_SPS_HISTORY_LAG", "0")
     world.add_ar_invoices(4)
     invoices = tenant("demo").intacct().read_ar_invoices(EPOCH).invoices
     world.ledger.ingest(INTEGRATION, [invoice_row(inv, world.mapping) for inv in invoices], "seed")
