@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -40,10 +41,24 @@ HERE = Path(__file__).resolve()
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
-from bench.tenant_load import (  # noqa: E402
-    Meter, deploy_all, deploy_per_tenant, env_for, idle_rate, median, run_deployments, run_span, start_worker,
+from bench.tenant_load import (
+    Meter,
+    deploy_all,
+    deploy_per_tenant,
+    env_for,
+    idle_rate,
+    median,
+    run_deployments,
+    run_span,
+    start_worker,
 )
-from bench.tenant_world import Emulators, emulators_main, set_up_tenants, start_prefect_server, write_tenant_files  # noqa: E402
+from bench.tenant_world import (
+    Emulators,
+    emulators_main,
+    set_up_tenants,
+    start_prefect_server,
+    write_tenant_files,
+)
 
 PERIOD_S = 300.0  # the schedule period the load is compressed from
 CORES = 2
@@ -75,12 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.emulators:
         return emulators_main()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the server and emulators too
     counts = sorted(int(n) for n in args.tenants.split(","))
     if args.quick:
         args.repeats, args.idle_seconds = 1, 5
     work = Path(tempfile.mkdtemp(prefix="mlc-tenant-scale-"))
     server, api_url = start_prefect_server(work / "prefect")
-    emulators, worker = Emulators(HERE), None
+    emulators = Emulators(HERE)
     try:
         report = _run(args, counts, work, server, api_url, emulators)
     finally:
@@ -109,8 +125,11 @@ def _run(args, counts: list[int], work: Path, server, api_url: str, emulators: E
         deploy_all(env)
         old = {name: deploy_per_tenant(ref, f"per-tenant-{name}", names[0], str(work)) for name, ref in EMPTY_POLL}
         progress(f"first runs of every integration for {len(names)} tenants (cursors, vendors, partners)")
-        warm = warm_up(names)
-        idle = {"server": 0.0, "worker": 0.0}
+        worker = start_worker({**env, "ML_CONNECTOR_TENANT_CONCURRENCY": "8"}, work / "worker-warm-up.log")
+        try:
+            warm = warm_up(server.pid, worker.pid)
+        finally:
+            _stop(worker)
         report = {"config": {"tenants": counts, "cycles": args.cycles, "repeats": args.repeats, "quick": args.quick,
                              "period_s": PERIOD_S, "cores": CORES, "budget_share": BUDGET_SHARE, "load": LOAD},
                   "warm_up": warm, "empty_poll": {}, "load": []}
@@ -128,14 +147,21 @@ def _run(args, counts: list[int], work: Path, server, api_url: str, emulators: E
                     fan_out_polls(server.pid, worker.pid, idle, args.repeats, n))
                 report["load"].append(load_cycles(server.pid, worker.pid, idle, n, args.cycles))
             finally:
-                worker.terminate()
-                worker.wait(timeout=30)
+                _stop(worker)
         report["emulator_requests"] = emulators.call("stats")
     report["environment"] = {"load_average_start": [round(x, 2) for x in load_start],
                              "load_average_end": [round(x, 2) for x in os.getloadavg()],
                              "minutes": round((time.time() - started) / 60, 1), "cpus": os.cpu_count()}
     report["fits"] = [r["tenants"] for r in report["load"] if r["fits"]]
     return report
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except Exception:
+        proc.kill()
 
 
 def subset(work: Path, names: list[str]) -> Path:
@@ -148,25 +174,29 @@ def subset(work: Path, names: list[str]) -> Path:
     return directory
 
 
-def warm_up(names: list[str]) -> dict:
-    """Every integration once for every tenant (in this process), then again until the checks
-    find them idle: the state a scheduled poll meets in steady operation."""
-    from ml_connector.flows import tenants as fan
+def warm_up(server_pid: int, worker_pid: int) -> dict:
+    """Every polled deployment once for every tenant through the worker (the tenants' first runs:
+    cursors, QBO vendors, Sterling partners), then scheduled polls until no tenant has work
+    left: the state a poll meets in steady operation."""
+    from bench.tenant_load import tenant_table
 
-    flows = {d: getattr(fan, fan.FANOUTS[d].flow_ref.rsplit(":", 1)[1] + "_tenants") for d in dict.fromkeys(LOAD)}
-    rounds, busy = [], {}
-    for attempt in range(3):
-        busy = {}
-        for deployment, fn in flows.items():
-            state = fn(skip_idle=attempt > 0, return_state=True)
-            tally = state.result(raise_on_failure=False)
-            tally = tally if isinstance(tally, dict) else getattr(state, "data", None) or {}
-            busy[deployment] = {k: v for k, v in tally.items() if k in ("ran", "failed")}
-        rounds.append(busy)
-        progress(f"  round {attempt + 1}: {busy}")
-        if attempt > 0 and not any(v.get("ran") or v.get("failed") for v in busy.values()):
+    deployments, rounds, tally = list(dict.fromkeys(LOAD)), 0, {}
+    for rounds in range(1, 4):
+        parameters = {"skip_idle": False} if rounds == 1 else {}
+        with Meter(server_pid, worker_pid) as m:
+            done = run_deployments([(f"{d}/{d}", parameters) for d in deployments], timeout=7200)
+        tally = {d: t for r in done for d, t in [(_deployment_of(r, deployments), tenant_table(r.id))]}
+        progress(f"  round {rounds}: {m.wall:.0f} s, worker {m.worker:.0f} + server {m.server:.0f} CPU-s; {tally}")
+        if rounds > 1 and not any(t.get("ran") or t.get("failed") for t in tally.values()):
             break
-    return {"rounds": len(rounds), "last_round": busy}
+    return {"rounds": rounds, "last_round": tally}
+
+
+def _deployment_of(run, deployments: list[str]) -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_deployment(run.deployment_id).name
 
 
 def in_process_polls(server_pid: int, repeats: int, tenant: str, work: Path) -> dict:
@@ -178,9 +208,9 @@ def in_process_polls(server_pid: int, repeats: int, tenant: str, work: Path) -> 
     one = subset(work, [tenant])
     for name, ref in EMPTY_POLL:
         flow_fn, parent = load(ref), getattr(fan, ref.rsplit(":", 1)[1] + "_tenants")
-        for label, call in ((f"{name} flow run", lambda: flow_fn(tenant=tenant)),
+        for label, call in ((f"{name} flow run", lambda f=flow_fn: f(tenant=tenant)),
                             (f"{name} fan-out, one idle tenant",
-                             lambda: _with_tenants(one, lambda: parent(return_state=True)))):
+                             lambda p=parent: _with_tenants(one, lambda: p(return_state=True)))):
             call()  # warm: imports, clients, sessions
             samples = []
             for _ in range(repeats):

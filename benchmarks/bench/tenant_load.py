@@ -50,7 +50,7 @@ class Meter:
     worker_pid: int | None = None
     marks: dict = field(default_factory=dict)
 
-    def __enter__(self) -> "Meter":
+    def __enter__(self) -> Meter:
         self.marks = {"wall": time.monotonic(), "server": tree_cpu(self.server_pid),
                       "worker": tree_cpu(self.worker_pid) if self.worker_pid else 0.0,
                       "self": time.process_time()}
@@ -156,3 +156,23 @@ def env_for(api_url: str, home: Path, work: Path, tenants_dir: Path) -> dict:
             "PREFECT_WORKER_QUERY_SECONDS": "2", "ML_CONNECTOR_WORKDIR": str(work),
             "ML_CONNECTOR_HOME": str(work), "ML_CONNECTOR_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
             "ML_CONNECTOR_TENANTS": str(tenants_dir), "ML_CONNECTOR_TASK_RETRY_DELAYS": "0,0,0"}
+
+
+def tenant_table(flow_run_id) -> dict[str, int]:
+    """A fan-out run's tenants by status (ran, idle, failed, not set up), from its table artifact."""
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    flt = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+    with get_client(sync_client=True) as client:
+        found = [a for a in client.read_artifacts(artifact_filter=flt) if a.key and a.key.endswith("-tenants")]
+    if not found:
+        return {}
+    data = max(found, key=lambda a: a.created).data
+    rows = json.loads(data) if isinstance(data, str) else data
+    tally: dict[str, int] = {}
+    for row in rows:
+        tally[row["status"]] = tally.get(row["status"], 0) + 1
+    return tally

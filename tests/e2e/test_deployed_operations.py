@@ -10,9 +10,17 @@ from datetime import date
 
 from e2e_support import IN, artifact_rows, bill_counts, run, wait_final
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.states import AwaitingRetry
 
 from ml_connector.sandbox.seed import seed_sps_documents
+
+
+def tenant_run(deployment_run_id):
+    """The tenant's own run inside a deployment run (flows/tenants.py: its latest subflow run)."""
+    flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[deployment_run_id]))
+    with get_client(sync_client=True) as client:
+        return max(client.read_flow_runs(flow_run_filter=flt), key=lambda r: r.created)
 
 
 def test_deployed_runs_rerun_backfill_and_replay(deployed):
@@ -33,8 +41,8 @@ def test_deployed_runs_rerun_backfill_and_replay(deployed):
     assert rerun.state.is_completed(), rerun.state
     assert set(bill_counts(intacct)) == seeded.expected_bills
     assert all(c == 1 for c in bill_counts(intacct).values())
-    report = artifact_rows(failed.id)
-    assert report["posted"] == ledger.run_counts(IN, str(failed.id))["posted"] == len(seeded.expected_bills)
+    report = artifact_rows(tenant_run(failed.id).id)
+    assert report["posted"] == ledger.run_counts(IN, str(tenant_run(failed.id).id))["posted"] == len(seeded.expected_bills)
 
     # 3. backfill of a window: reprocesses, dedups, leaves the live cursor where it was
     ledger.set_cursor(IN, "the-live-cursor")
@@ -51,7 +59,7 @@ def test_deployed_runs_rerun_backfill_and_replay(deployed):
     failures = ledger.documents(IN, status="failed")
     assert failures
     intacct.add_gl_account("5020")
-    replayed = run("replay/replay", integration=IN, flow_run_id=str(broken.id), status=None)
+    replayed = run("replay/replay", integration=IN, flow_run_id=str(tenant_run(broken.id).id), status=None)
     assert replayed.state.is_completed()
     assert not ledger.documents(IN, status="failed")
     assert set(bill_counts(intacct)) == seeded.expected_bills

@@ -11,6 +11,8 @@ import shutil
 
 import pytest
 from e2e_support import run
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.settings import PREFECT_API_URL
 
 from ml_connector.sandbox.seed import seed_sps_documents
@@ -41,7 +43,12 @@ def completed_run(deployed):
     seed_sps_documents(deployed["sps"], deployed["mapping"], 10, 31, 0.0, deployed["seeded"])
     flow_run = run("sps-to-intacct/sps-to-intacct")
     assert flow_run.state.is_completed()
-    return flow_run
+    # the tenant's own run (a subflow of the deployment run, flows/tenants.py) holds its report
+    flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id]))
+    with get_client(sync_client=True) as client:
+        [tenant_run] = client.read_flow_runs(flow_run_filter=flt)
+    assert tenant_run.state.is_completed()
+    return tenant_run
 
 
 def test_ui_shows_deployments_and_a_completed_run_with_its_artifact(completed_run, browser, tmp_path):

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+)
 from prefect.flow_engine import run_flow
 from prefect.states import AwaitingRetry
 
@@ -17,10 +22,10 @@ from ml_connector.connectors import _http
 from ml_connector.connectors.intacct.auth import shared_sessions
 from ml_connector.credentials import save_block
 from ml_connector.flows.tenants import sps_to_intacct_tenants
-from ml_connector.mappings.tenant import load_tenant
-from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.mappings.sps_to_intacct import bill_number
+from ml_connector.mappings.tenant import load_tenant
 from ml_connector.sandbox.generator import generate
+from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.seed import Seeded, seed_intacct_master
 from ml_connector.sandbox.sps import SpsEmulator
 from ml_connector.tasks.resources import reset
@@ -87,9 +92,9 @@ def subflow_runs(parent_id) -> dict[str, list]:
 
 
 def tenants_table(parent_id) -> dict[str, dict]:
+    flt = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[parent_id]))
     with get_client(sync_client=True) as client:
-        found = [a for a in client.read_artifacts() if a.key == "sps-to-intacct-tenants"
-                 and a.flow_run_id == parent_id]
+        found = [a for a in client.read_artifacts(artifact_filter=flt) if a.key == "sps-to-intacct-tenants"]
     found.sort(key=lambda a: a.created)
     rows = json.loads(found[-1].data) if isinstance(found[-1].data, str) else found[-1].data
     return {r["tenant"]: r for r in rows}
