@@ -38,6 +38,7 @@ DATA = "/transactions/v5/data/"
 AUDIENCES = ("https://spscommerce.com", "api://api.spscommerce.com/")
 ROOTS = ("in/", "out/")
 PROBLEM = "application/problem+json"
+QUERY_FIELDS = ("limit", "cursor", "after", "until")
 
 
 class SpsEmulator(Emulator):
@@ -325,7 +326,7 @@ class SpsEmulator(Emulator):
                       "requestId": request_id}
         if code or field:
             body["context"] = [{"code": code or "INVALID_INPUT", "message": detail, "field": field,
-                                "source": "query" if field in ("limit", "cursor", "after", "until") else "header", "value": value}]
+                                "source": "query" if field in QUERY_FIELDS else "header", "value": value}]
         return httpx.Response(status, content=json.dumps(body).encode(),
                               headers={"Content-Type": PROBLEM, "X-Request-ID": request_id, **(headers or {})})
 

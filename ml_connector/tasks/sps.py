@@ -143,7 +143,8 @@ class DeliveryTally:
             setattr(self, name, getattr(self, name) + 1)
 
     def counts(self) -> dict[str, int]:
-        return {"delivery_confirmed": self.delivery_confirmed, "possibly_delivered_twice": self.possibly_delivered_twice}
+        return {"delivery_confirmed": self.delivery_confirmed,
+                "possibly_delivered_twice": self.possibly_delivered_twice}
 
 
 def unsure_attempt(row, path: str, *, until: datetime | None = None) -> Attempt | None:

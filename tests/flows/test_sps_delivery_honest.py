@@ -19,7 +19,9 @@ from ml_connector.ledger.store import Ledger
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.tasks.sps import outbox_path
 
-OUT = "intacct-sps"
+from tests.flows.test_sps_qbo_flows import TENANT, qworld_factory  # noqa: F401 - a fixture
+
+OUT, QBO_OUT = "intacct-sps", "qbo-sps"
 
 
 class LoseWrites(FaultPlan):
@@ -192,12 +194,9 @@ def test_heavy_faults_deliver_every_document_exactly_once(world_factory, monkeyp
 
 # -- qbo-sps: the flow's recovery and the webhook fast path -----------------------------------
 
-from tests.flows.test_sps_qbo_flows import TENANT, qworld_factory  # noqa: E402,F401 - a fixture
 
-QBO_OUT = "qbo-sps"
-
-
-def test_qbo_sps_intents_a_killed_run_left_are_looked_for_in_sps_before_any_upload(qworld_factory, monkeypatch):
+def test_qbo_sps_intents_a_killed_run_left_are_looked_for_in_sps_before_any_upload(qworld_factory,  # noqa: F811
+                                                                                    monkeypatch):
     from ml_connector.demo_parts.sps_qbo import seed_qbo_invoices
     from ml_connector.flows.qbo_to_sps import qbo_to_sps
     from ml_connector.tasks.qbo import build_invoice, ingest_invoices, read_changed_invoices
@@ -230,7 +229,7 @@ def test_qbo_sps_intents_a_killed_run_left_are_looked_for_in_sps_before_any_uplo
     assert ledger.status_counts(QBO_OUT) == {POSTED: len(claimed)}
 
 
-def test_the_webhook_fast_path_sends_once_despite_a_lost_answer_and_the_pickup(qworld_factory):
+def test_the_webhook_fast_path_sends_once_despite_a_lost_answer_and_the_pickup(qworld_factory):  # noqa: F811
     from starlette.testclient import TestClient
 
     from ml_connector.tasks.qbo_webhook import qbo_webhook_delivery

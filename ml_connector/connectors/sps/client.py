@@ -385,7 +385,7 @@ def _history_page(response: httpx.Response) -> HistoryPage:
         body = response.json() or {}
         entries = []
         for r in body.get("results") or []:
-            events = [(str(s["status"]), delivery.aware(datetime.fromisoformat(str(s["timestamp"]).replace("Z", "+00:00"))))
+            events = [(str(s["status"]), _utc(str(s["timestamp"])))
                       for s in r.get("status_log") or [] if s.get("status") and s.get("timestamp")]
             entries.append(HistoryEntry(id=str(r.get("id") or ""), path=str(r["path"]).lstrip("/"),
                                         direction=r.get("direction"), events=events))
@@ -396,6 +396,10 @@ def _history_page(response: httpx.Response) -> HistoryPage:
             "SPS returned a history page we cannot read", system="sps", operation="history",
             status=response.status_code, body_excerpt=excerpt(response.content),
         ) from None
+
+
+def _utc(stamp: str) -> datetime:
+    return delivery.aware(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
 
 
 def check(response: httpx.Response, *, operation: str = "") -> None:
