@@ -64,13 +64,17 @@ CHILDREN = {  # integration -> (module, flow function, arguments) of the flow a 
 # Integrations whose part delivers signed webhooks (through the real webhook app) before the
 # first run, as the demo does: half the QBO invoices, half the Commerce order events.
 WEBHOOKS_FIRST = ("qbo-sps", "commerce-intacct-ap")
-# Ledger "integrations" that hold a consumer's stored webhook notifications.
-INBOXES = ("qbo-webhook", "commerce-intacct-ap:webhook")
+# Ledger "integrations" that hold a consumer's stored webhook notifications, and the integration
+# whose tenant they belong to.
+INBOXES = {"qbo-webhook": "qbo-sps", "commerce-intacct-ap:webhook": "commerce-intacct-ap"}
 
 
 def child_env(api_url: str) -> dict:
-    return {**os.environ, "PREFECT_API_URL": api_url, "ML_CONNECTOR_INTENT_LEASE": "2",
-            "ML_CONNECTOR_TASK_RETRY_DELAYS": "0.2,0.5,1", "PREFECT_LOGGING_LEVEL": "ERROR"}
+    # The SPS sandbox reports its history at once, so an upload whose answer was lost can be
+    # looked up a second later instead of after SPS's five-minute reporting lag.
+    return {"ML_CONNECTOR_SPS_HISTORY_LAG": "1", **os.environ, "PREFECT_API_URL": api_url,
+            "ML_CONNECTOR_INTENT_LEASE": "2", "ML_CONNECTOR_TASK_RETRY_DELAYS": "0.2,0.5,1",
+            "PREFECT_LOGGING_LEVEL": "ERROR"}
 
 
 def run_child(module: str, fn: str, args: str, env: dict, kill_after: float | None,
@@ -217,8 +221,12 @@ def soak(documents: int, kills: int, seed: int, api_url: str, max_runs: int = 60
     started = time.monotonic()
     with DemoWorld(documents=max(documents // 2, 1), faults="heavy", seed=seed, parts=soak_parts()) as world:
         world.save_blocks()
-        ledger = tenant_resources(world.tenant).ledger
         parts = {spec.integration: part for part, spec in world.run_specs()}
+        # Each integration's rows are its own tenant's (demo, demo-qbo, demo-commerce): reading
+        # another tenant's ledger would find nothing to drain, reconcile or count.
+        tenants = {spec.integration: spec.tenant for _, spec in world.run_specs()}
+        ledgers = {name: tenant_resources(t).ledger for name, t in tenants.items()}
+        ledger = ledgers[next(iter(ledgers))]  # kill timing counts events of every tenant alike
         unknown = [name for name in parts if name not in CHILDREN]
         if unknown:  # a demo part grew an integration: soak it too rather than skip it quietly
             raise SystemExit(f"chaos soak: no child command for {unknown}; add them to CHILDREN")
@@ -244,12 +252,14 @@ def soak(documents: int, kills: int, seed: int, api_url: str, max_runs: int = 60
                     tally["kills"][integration] += 1
                     runs["killed_mid_work"] += _events(ledger) > before
                     time.sleep(2.5)  # let the lease of the killed run's intents pass
-                elif outcome == "completed" and drained(world, ledger, integration):
+                elif outcome == "completed" and drained(world, ledgers[integration], integration):
                     break
-        recon = {name: reconcile(world, parts[name], ledger, name) for name in order}
-        documents_in_ledger = {name: sum(ledger.status_counts(name).values()) for name in order}
-        failed = [r for name in order for r in ledger.documents(name, status=("failed", "quarantined"))]
-        pending = {name: n for name in (*order, *INBOXES) if (n := _pending(ledger, name))}
+        recon = {name: reconcile(world, parts[name], ledgers[name], name) for name in order}
+        documents_in_ledger = {name: sum(ledgers[name].status_counts(name).values()) for name in order}
+        failed = [r for name in order for r in ledgers[name].documents(name, status=("failed", "quarantined"))]
+        pending = {name: n for name in order if (n := _pending(ledgers[name], name))}
+        pending |= {inbox: n for inbox, owner in INBOXES.items()
+                    if owner in ledgers and (n := _pending(ledgers[owner], inbox))}
         faults = {system: dict(e.faults.counts) for system, e in world.emulators.items()}
     return {
         "documents": sum(documents_in_ledger.values()),
