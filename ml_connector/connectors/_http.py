@@ -4,6 +4,12 @@ Every connector's ``_request`` goes through :func:`send`. It retries only
 :class:`TransientError` (exponential backoff with full jitter, Retry-After honoured and
 clamped, bounded attempts); everything else is raised at once, because retrying a bad
 credential or a rejected document only repeats the failure.
+
+Every answer is read as a stream and bounded twice: in size (``max_bytes``, default
+``ML_CONNECTOR_MAX_RESPONSE_BYTES``, 64 MiB), so a hostile or broken peer cannot fill memory,
+and in time (``deadline``, default ``ML_CONNECTOR_CALL_DEADLINE``, 300 s), since httpx's timeout
+applies per read and a body trickling a byte at a time would otherwise hold a call for ever.
+The deadline is checked as each chunk arrives, so a call ends at most one read timeout past it.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import os
 import random
 import re
 import threading
@@ -26,6 +33,7 @@ from .errors import (
     NotFound,
     RateLimited,
     RejectedError,
+    ResponseTooLarge,
     TransientError,
 )
 
@@ -200,6 +208,24 @@ def error_from_response(response: httpx.Response, *, system: str, operation: str
     return cls(message, **context)
 
 
+def max_response_bytes() -> int:
+    return int(os.environ.get("ML_CONNECTOR_MAX_RESPONSE_BYTES", str(64 * 1024 * 1024)))
+
+
+def call_deadline() -> float:
+    return float(os.environ.get("ML_CONNECTOR_CALL_DEADLINE", "300"))
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How much of an answer one attempt reads, and for how long. ``too_large`` makes the
+    error for a body past ``max_bytes`` (a connector may call it a bad document instead)."""
+
+    max_bytes: int
+    deadline: float
+    too_large: Callable[[httpx.Response, str], IntegrationError] | None = None
+
+
 def send(
     client: httpx.Client,
     build: Callable[[], httpx.Request],
@@ -208,17 +234,20 @@ def send(
     operation: str,
     check: Callable[[httpx.Response], None] | None = None,
     policy: RetryPolicy | None = None,
+    bounds: Bounds | None = None,
 ) -> httpx.Response:
     """Send a request built by ``build`` (called afresh per attempt), retrying transient failures.
 
     ``check`` raises a typed error for failures carried inside a successful HTTP response
     (Intacct's ``<status>failure</status>``, QBO's ``Fault``); it runs after the status check,
-    so one classifier per connector sees every body.
+    so one classifier per connector sees every body. ``bounds`` caps each answer's size and
+    each attempt's time (the module's defaults when not given).
     """
     policy = policy or RetryPolicy()
+    bounds = bounds or Bounds(max_response_bytes(), call_deadline())
     for attempt in range(1, policy.attempts + 1):
         try:
-            return _attempt(client, build, system=system, operation=operation, check=check)
+            return _attempt(client, build, system=system, operation=operation, check=check, bounds=bounds)
         except TransientError as exc:
             if attempt == policy.attempts:
                 raise
@@ -228,9 +257,9 @@ def send(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _attempt(client, build, *, system, operation, check) -> httpx.Response:
+def _attempt(client, build, *, system, operation, check, bounds: Bounds) -> httpx.Response:
     try:
-        response = client.send(build())
+        response = _bounded(client, build(), bounds, system=system, operation=operation)
     except httpx.TimeoutException as exc:
         raise TransientError(f"timeout talking to {system}: {type(exc).__name__}", system=system, operation=operation) from None
     except httpx.TransportError as exc:
@@ -243,6 +272,39 @@ def _attempt(client, build, *, system, operation, check) -> httpx.Response:
     if error is not None:
         raise error
     return response
+
+
+def _bounded(client, request: httpx.Request, bounds: Bounds, *, system: str, operation: str) -> httpx.Response:
+    """The response with its body read in full, or an error once it passes either bound."""
+    started = time.monotonic()
+    response = client.send(request, stream=True)
+    try:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > bounds.max_bytes:
+            raise _too_large(response, bounds, f"declares {int(declared):,} bytes", system, operation)
+        body = bytearray()
+        for chunk in response.iter_bytes():  # decoded bytes: a compressed bomb is counted as it inflates
+            body += chunk
+            if len(body) > bounds.max_bytes:
+                raise _too_large(response, bounds, f"passed {len(body):,} bytes, reading stopped", system, operation)
+            if time.monotonic() - started > bounds.deadline:
+                raise TransientError(f"no complete answer from {system} within {bounds.deadline:g} s "
+                                     f"({len(body):,} bytes so far)", system=system, operation=operation,
+                                     status=response.status_code)
+    finally:
+        response.close()
+    # The body is decoded already: the copy must not claim an encoding or the old length.
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
+    return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request,
+                          extensions=response.extensions)
+
+
+def _too_large(response: httpx.Response, bounds: Bounds, what: str, system: str, operation: str) -> IntegrationError:
+    if bounds.too_large is not None:
+        return bounds.too_large(response, what)
+    return ResponseTooLarge(f"answer from {system} {what}, over the {bounds.max_bytes:,} byte limit",
+                            system=system, operation=operation, status=response.status_code,
+                            request_id=response.headers.get("x-request-id"))
 
 
 def _body_speaks(response: httpx.Response) -> bool:

@@ -9,6 +9,8 @@
     │   ├── DuplicateWrite           the target already applied this write (idempotency key seen)
     │   └── BadDocument              the source document cannot be read or mapped
     │                                (malformed, hostile, unknown partner or item)
+    ├── ResponseTooLarge             an answer past the client's size cap (reading stopped);
+    │                                we must act (a smaller page), retrying repeats it
     └── NotFound                     the record asked for does not exist
 
 Every error carries system, operation, status, request_id and a redacted excerpt of the body,
@@ -105,6 +107,12 @@ class TransientError(IntegrationError):
 
     classification = "transient"
     retryable = True
+
+
+class ResponseTooLarge(IntegrationError):
+    """A response body past the cap: reading stopped there, so memory stays bounded."""
+
+    classification = "response_too_large"
 
 
 class RateLimited(TransientError):

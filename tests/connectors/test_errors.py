@@ -17,12 +17,14 @@ from ml_connector.connectors.errors import (
     NotFound,
     RateLimited,
     RejectedError,
+    ResponseTooLarge,
     TransientError,
     classify,
     is_retryable,
 )
 
-TREE = [IntegrationError, TransientError, RateLimited, AuthError, RejectedError, DuplicateWrite, BadDocument, NotFound]
+TREE = [IntegrationError, TransientError, RateLimited, AuthError, RejectedError, DuplicateWrite, BadDocument,
+        ResponseTooLarge, NotFound]
 
 CONTEXT = dict(
     system="intacct",

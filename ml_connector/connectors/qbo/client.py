@@ -244,10 +244,11 @@ class _FaultsFirst:
     def __init__(self, http: httpx.Client, classify, limit=None) -> None:
         self._http, self._classify, self._limit = http, classify, limit
 
-    def send(self, request: httpx.Request) -> httpx.Response:
+    def send(self, request: httpx.Request, **options) -> httpx.Response:
         # The company's limits count every attempt, retries included: take the slots here.
         with self._limit() if self._limit else contextlib.nullcontext():
-            response = self._http.send(request)
+            response = self._http.send(request, **options)
         if 400 <= response.status_code < 500:
+            response.read()  # a Fault is a few hundred bytes; the classifier needs it now
             self._classify(response)
         return response

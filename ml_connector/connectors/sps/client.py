@@ -27,7 +27,16 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from .._http import RetryPolicy, build_client, error_class_for_status, excerpt, parse_retry_after, send
+from .._http import (
+    Bounds,
+    RetryPolicy,
+    build_client,
+    call_deadline,
+    error_class_for_status,
+    excerpt,
+    parse_retry_after,
+    send,
+)
 from ..errors import BadDocument, IntegrationError, NotFound, RateLimited, TransientError
 from . import delivery
 from .auth import SpsConfig, SpsTokenAuth
@@ -256,13 +265,15 @@ class SpsClient:
         def build() -> httpx.Request:
             return client.build_request(method, url, params=params, content=content, headers=headers)
 
-        http: Any = client if max_bytes is None else _CappedReader(client, max_bytes, label or url)
+        http: Any = client
         if witness is not None:
             witness.http = http
             http = witness
+        bounds = None if max_bytes is None else Bounds(max_bytes, call_deadline(),
+                                                       functools.partial(_too_large, path=label or url, cap=max_bytes))
         return send(
             http, build, system=self.system, operation=operation,
-            check=functools.partial(check, operation=operation), policy=policy or self.policy,
+            check=functools.partial(check, operation=operation), policy=policy or self.policy, bounds=bounds,
         )
 
     def _client(self) -> httpx.Client:
@@ -303,9 +314,9 @@ class _Witness:
         self.http: Any = None
         self.error: httpx.HTTPError | None = None
 
-    def send(self, request: httpx.Request) -> httpx.Response:
+    def send(self, request: httpx.Request, **options: Any) -> httpx.Response:
         try:
-            return self.http.send(request)
+            return self.http.send(request, **options)
         except httpx.HTTPError as exc:
             self.error = exc
             raise
@@ -325,36 +336,10 @@ def _stored(response: httpx.Response, path: str) -> str:
     return str(stored).lstrip("/") if stored else path
 
 
-class _CappedReader:
-    """Stands in for the ``httpx.Client`` inside ``_http.send`` (which keeps the retries): sends
-    with ``stream=True`` and reads the body only up to ``max_bytes``. A timeout or a broken
-    connection while reading stays an httpx error, so the retry layer classifies it as usual."""
-
-    def __init__(self, http: httpx.Client, max_bytes: int, path: str) -> None:
-        self.http, self.max_bytes, self.path = http, max_bytes, path
-
-    def send(self, request: httpx.Request) -> httpx.Response:
-        response = self.http.send(request, stream=True)
-        try:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                raise self._too_large(response, f"declares {int(declared):,} bytes")
-            body = bytearray()
-            for chunk in response.iter_bytes():  # decoded bytes: a compressed bomb is counted as it inflates
-                body += chunk
-                if len(body) > self.max_bytes:
-                    raise self._too_large(response, f"passed {len(body):,} bytes, reading stopped")
-        finally:
-            response.close()
-        # The body is decoded already: the copy must not claim an encoding or the old length.
-        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
-        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=request,
-                              extensions=response.extensions)
-
-    def _too_large(self, response: httpx.Response, what: str) -> BadDocument:
-        return BadDocument(f"SPS file {self.path} {what}, over the {self.max_bytes:,} byte limit",
-                           system="sps", operation="get", status=response.status_code, code="file-too-large",
-                           request_id=response.headers.get("x-request-id"))
+def _too_large(response: httpx.Response, what: str, *, path: str, cap: int) -> BadDocument:
+    """A file past the download cap is a bad document (quarantined), not a failed call."""
+    return BadDocument(f"SPS file {path} {what}, over the {cap:,} byte limit", system="sps", operation="get",
+                       status=response.status_code, code="file-too-large", request_id=response.headers.get("x-request-id"))
 
 
 def _clean(path: str) -> str:
