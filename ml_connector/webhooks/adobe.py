@@ -51,6 +51,7 @@ from ..connectors.errors import BadDocument
 from ..ledger.schema import POSTED, QUARANTINED, RECEIVED
 from ..ledger.store import Claimed, Incoming, Ledger, Outcome
 from ..settings import intent_lease_seconds
+from .body import MAX_BODY, BodyTooLarge, capped_body
 from .dispatch import check_ledger_tenant
 
 log = logging.getLogger("ml_connector.webhooks.adobe")
@@ -61,7 +62,6 @@ ALL = "all"  # the event's ``ml-connector.integration`` label when it is for eve
 # read Commerce by cursor, a notification only means "now"): no fast path, the event for them.
 EVENT_ONLY = ("commerce-intacct-o2c",)
 HMAC_HEADER = "x-adobe-signature"  # the legacy I/O Events header the HMAC variant is sent in
-MAX_BODY = 1_000_000
 
 
 def inbox(integration: str) -> str:
@@ -157,8 +157,9 @@ class AdobeReceiver:
         return kind, new_ids, duplicates
 
     async def handle(self, request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:
+            body = await capped_body(request, MAX_BODY)
+        except BodyTooLarge:
             return JSONResponse({"error": "body too large"}, status_code=413)
         verifier = (await run_in_threadpool(self.settings))[0]
         try:

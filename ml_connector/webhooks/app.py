@@ -37,6 +37,7 @@ from starlette.routing import Route
 from ..connectors.errors import BadDocument
 from ..connectors.qbo.webhooks import SIGNATURE_HEADER, parse_notification, verify_signature
 from ..ledger.store import Incoming, Ledger
+from .body import MAX_BODY, BodyTooLarge, capped_body
 from .dispatch import check_ledger_tenant
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ log = logging.getLogger("ml_connector.webhooks")
 
 WEBHOOK = "qbo-webhook"
 DEPLOYMENT = "qbo-to-sps/qbo-to-sps"
-MAX_BODY = 1_000_000
 
 
 EVENT = "ml-connector.qbo.notification"
@@ -109,8 +109,9 @@ class _QboReceiver:
                 "other_realm": len(events) - len(rows), "new_ids": result.new_ids}
 
     async def handle(self, request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:
+            body = await capped_body(request, MAX_BODY)
+        except BodyTooLarge:
             return JSONResponse({"error": "body too large"}, status_code=413)
         token = (await run_in_threadpool(self.settings))[0]
         if not verify_signature(body, request.headers.get(SIGNATURE_HEADER), token):

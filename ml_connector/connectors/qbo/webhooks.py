@@ -72,6 +72,8 @@ def parse_notification(body: bytes | str) -> list[ChangeEvent]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadDocument("QBO webhook body is not JSON", system="qbo", operation="webhook") from None
+    except RecursionError:  # nested deeper than the parser goes: no notification looks like that
+        raise BadDocument("QBO webhook body is nested too deeply", system="qbo", operation="webhook") from None
     if isinstance(data, list):
         return [_cloud_event(item) for item in data]
     if isinstance(data, dict) and "specversion" in data:  # a single event, not wrapped in an array
