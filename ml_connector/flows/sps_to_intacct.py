@@ -13,13 +13,15 @@ from datetime import date, timedelta
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import State
 from prefect.utilities.annotations import opaque
 
 from ..settings import intent_lease_seconds
 from ..tasks.inbound import INTEGRATION, ingest_page, unwrap
 from ..tasks.intacct import post_bills, resolve_intents
-from ..tasks.ops import finished_runs, publish_report
+from ..tasks.ops import finished_runs
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from ..tasks.sps import consume_files, fetch_page
 
 MAX_PAGES = 100_000  # a guard, not a limit anyone should reach: 100k pages of 500 files
@@ -29,19 +31,27 @@ def current_run_id() -> str:
     return str(flow_run.get_id() or "local")
 
 
-@flow(name="sps-to-intacct", log_prints=False)
+@flow(name="sps-to-intacct", log_prints=False, flow_run_name=run_name(INTEGRATION))
 def sps_to_intacct(
     tenant: str = "demo",
     since: date | None = None,
     until: date | None = None,
     dry_run: bool = False,
     page_size: int = 500,
-) -> dict:
-    """Poll SPS for new RSX documents and post them to Intacct as AP bills."""
+) -> State:
+    """Poll SPS for new RSX documents and post them to Intacct as AP bills.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        since: Backfill window start (document date); leaves the live cursor alone.
+        until: Backfill window end (document date).
+        dry_run: Read and map, write nothing.
+        page_size: SPS files listed per page.
+    """
     run_id = current_run_id()
-    logger = get_run_logger()
     if dry_run:
         return _dry_run(tenant, page_size)
+    retried = replay_earlier_attempts(tenant, INTEGRATION, run_id)
     resolved = resolve_intents(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
                                lease=timedelta(seconds=intent_lease_seconds()))
     ledger = tenant_resources(tenant).ledger
@@ -78,9 +88,8 @@ def sps_to_intacct(
     if consuming is not None:
         consuming.result()
     _post_pending(tenant, run_id)
-    counts = publish_report(tenant, INTEGRATION, run_id, extra={**resolved, "deferred_to_next_poll": deferred})
-    logger.info("sps-to-intacct for %s: %s", tenant, counts)
-    return counts
+    return finish_run(tenant, INTEGRATION, run_id,
+                      extra={**resolved, "deferred_to_next_poll": deferred, "retried": retried})
 
 
 def _post_pending(tenant: str, run_id: str) -> None:

@@ -7,6 +7,7 @@ claim, outcomes, cursors) reads on its own.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Sequence
 
 from sqlalchemy import func, select
@@ -20,20 +21,23 @@ class LedgerReads:
     engine = None  # set by Ledger
     tenant = ""  # set by Ledger
 
-    def run_counts(self, integration: str, run_id: str) -> dict[str, int]:
-        """Events of one run by kind: read, duplicate, posted, failed, quarantined, skipped."""
+    def run_counts(self, integration: str, run_id: str, since: datetime | None = None) -> dict[str, int]:
+        """Events of one run by kind: read, duplicate, posted, failed, quarantined, skipped.
+        ``since``: only the events from then on (one attempt of a retried run, which keeps its id)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(document_events.c.event, func.count())
                 .where(document_events.c.tenant == self.tenant, document_events.c.integration == integration,
-                       document_events.c.flow_run_id == run_id)
+                       document_events.c.flow_run_id == run_id, *_from(since))
                 .group_by(document_events.c.event)
             )
             counts = Counter({r[0]: r[1] for r in rows})
         return {k: counts.get(k, 0) for k in (READ, POSTED, DUPLICATE, FAILED, QUARANTINED, SKIPPED)}
 
-    def run_failures(self, integration: str, run_id: str, limit: int = 200) -> list[dict]:
-        """The documents this run failed or quarantined, with their reasons."""
+    def run_failures(self, integration: str, run_id: str, limit: int = 200,
+                     since: datetime | None = None) -> list[dict]:
+        """The documents this run failed or quarantined, with their reasons (``since``: as in
+        ``run_counts``)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(documents.c.id, documents.c.doc_type, documents.c.partner, documents.c.natural_key,
@@ -44,6 +48,7 @@ class LedgerReads:
                     document_events.c.integration == integration,
                     document_events.c.flow_run_id == run_id,
                     document_events.c.event.in_((FAILED, QUARANTINED)),
+                    *_from(since),
                 )
                 .order_by(documents.c.id)
                 .limit(limit)
@@ -150,3 +155,7 @@ class LedgerReads:
         with self.engine.connect() as conn:
             row = conn.execute(select(documents.c.tenant).where(documents.c.id == doc_id)).first()
         return row.tenant if row else None
+
+
+def _from(since: datetime | None) -> tuple:
+    return () if since is None else (document_events.c.at >= since,)

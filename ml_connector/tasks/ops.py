@@ -7,9 +7,9 @@ import logging
 import re
 import shlex
 import uuid
+from datetime import UTC, datetime
 
 from prefect import task
-from prefect.artifacts import create_table_artifact
 
 from .resources import tenant as tenant_resources
 
@@ -69,29 +69,22 @@ def finished_runs(tenant: str, integration: str, current_run: str) -> list[str]:
 
 @task
 def publish_report(tenant: str, integration: str, run_id: str, extra: dict | None = None) -> dict:
-    """Publish the run's table artifact from the ledger's events, and return the counts.
+    """The run's counts from the ledger's events of this run, with ``extra`` figures the flow adds.
 
-    The counts are a query over this run's ledger events, so the artifact matches the ledger
-    exactly; failed and quarantined documents are listed with their reason and the command
-    that replays them."""
-    ledger = tenant_resources(tenant).ledger
-    counts = ledger.run_counts(integration, run_id)
-    failures = ledger.run_failures(integration, run_id)
-    rows = [{"metric": k, "documents": v} for k, v in counts.items()]
-    rows += [{"metric": k, "documents": v} for k, v in (extra or {}).items()]
-    for f in failures:
-        rows.append({
-            "metric": f"{f['event']}: {f['doc_type']} {f['partner']} {f['natural_key']}",
-            "documents": 1,
-            "reason": f["reason"],
-            "replay": replay_command(tenant, integration, f["id"]),
-        })
-    try:
-        create_table_artifact(
-            key=artifact_key(tenant, f"{integration}-run-report"),
-            table=rows,
-            description=f"{integration} for tenant {tenant}: read, posted, skipped as duplicates, failed, quarantined",
-        )
-    except Exception as exc:  # the report must never fail the run that already did the work
-        log.warning("could not publish the run report artifact: %s", exc)
+    The counts are a query over this run's ledger events, so the report matches the ledger
+    exactly; on a retried run (which keeps its id) only this attempt's events count. The
+    artifacts are published by ``run_state.finish_run`` from the flow itself, so they belong
+    to the flow run rather than to this task run."""
+    counts = tenant_resources(tenant).ledger.run_counts(integration, run_id, since=attempt_started())
     return {**counts, **(extra or {})}
+
+
+def attempt_started() -> datetime | None:
+    """When this attempt of a retried flow run started, by this process's clock (the clock the
+    ledger's events are stamped with); None on a first attempt, whose events are all its own."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None or context.flow_run.run_count <= 1:
+        return None
+    return datetime.fromtimestamp(context.start_time.timestamp(), UTC)
