@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from .errors import (
     AuthError,
@@ -245,16 +246,24 @@ def send(
     """
     policy = policy or RetryPolicy()
     bounds = bounds or Bounds(max_response_bytes(), call_deadline())
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return _attempt(client, build, system=system, operation=operation, check=check, bounds=bounds)
-        except TransientError as exc:
-            if attempt == policy.attempts:
-                raise
-            wait = policy.delay(attempt, exc)
-            log.info("%s %s: %s; retry %d/%d in %.2fs", system, operation, exc, attempt, policy.attempts - 1, wait)
-            policy.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    # tenacity 8 calls ``wait`` with ``retry_state=`` as a keyword, 9 positionally: keep the name.
+    def wait(retry_state: RetryCallState) -> float:
+        return policy.delay(retry_state.attempt_number, retry_state.outcome.exception())
+
+    def before_sleep(retry_state: RetryCallState) -> None:
+        log.info("%s %s: %s; retry %d/%d in %.2fs", system, operation, retry_state.outcome.exception(),
+                 retry_state.attempt_number, policy.attempts - 1, retry_state.next_action.sleep)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait,
+        sleep=policy.sleep,
+        before_sleep=before_sleep,
+        reraise=True,  # the caller sees the last typed error itself, never tenacity's RetryError
+    )
+    return retrying(_attempt, client, build, system=system, operation=operation, check=check, bounds=bounds)
 
 
 def _attempt(client, build, *, system, operation, check, bounds: Bounds) -> httpx.Response:
