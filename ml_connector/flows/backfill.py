@@ -19,8 +19,8 @@ from prefect_dask import DaskTaskRunner
 from ..connectors.errors import keep_our_pickling
 from ..connectors.intacct.listing import read_listing
 from ..tasks.intacct import read_ar_page
-from ..tasks.ops import publish_report
 from ..tasks.outbound import INTEGRATION, ingest_ar_invoices, send_documents
+from ..tasks.run_state import finish_run, run_name
 from .sps_to_intacct import current_run_id
 
 keep_our_pickling()  # distributed (imported by prefect_dask) just installed tblib's reducers
@@ -65,14 +65,22 @@ def _runner() -> DaskTaskRunner:
                                           "dashboard_address": None})
 
 
-@flow(name="backfill-intacct-to-sps", task_runner=_runner())
+@flow(name="backfill-intacct-to-sps", task_runner=_runner(), flow_run_name=run_name(INTEGRATION))
 def backfill_intacct_to_sps(tenant: str = "demo", since: datetime | None = None, until: datetime | None = None,
-                            partition_count: int = 4, page_size: int = 500) -> dict:
-    """Send every AR invoice modified in ``[since, until)``, partitions in parallel on Dask."""
+                            partition_count: int = 4, page_size: int = 500):
+    """Send every AR invoice modified in ``[since, until)``, partitions in parallel on Dask.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        since: Window start (timezone-aware WHENMODIFIED); default 30 days before ``until``.
+        until: Window end; default now.
+        partition_count: Time partitions read in parallel.
+        page_size: Intacct records read per page.
+    """
     run_id = current_run_id()
     until = until or datetime.now().astimezone()
     since = since or until - timedelta(days=30)
     futures = [backfill_window.submit(tenant, a, b, run_id, page_size)
                for a, b in partitions(since, until, partition_count)]
     read = sum(f.result() for f in futures)
-    return publish_report(tenant, INTEGRATION, run_id, extra={"partitions": len(futures), "read_by_partitions": read})
+    return finish_run(tenant, INTEGRATION, run_id, extra={"partitions": len(futures), "read_by_partitions": read})

@@ -9,19 +9,21 @@ Scheduled daily in prefect.yaml and runnable at any time; vendors themselves are
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow
+from prefect.states import State
 
 from ..tasks.commerce_ap_master import sync_vendor_master
 from ..tasks.commerce_ap_vendors import MASTER
-from ..tasks.ops import publish_report
+from ..tasks.run_state import finish_run, run_name
 from .sps_to_intacct import current_run_id
 
 
-@flow(name="commerce-ap-vendor-master")
-def commerce_ap_vendor_master(tenant: str = "demo-commerce") -> dict:
-    """Align linked Intacct vendors and Commerce customers; record every conflict."""
+@flow(name="commerce-ap-vendor-master", flow_run_name=run_name(MASTER))
+def commerce_ap_vendor_master(tenant: str = "demo-commerce") -> State:
+    """Align linked Intacct vendors and Commerce customers; record every conflict.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+    """
     run_id = current_run_id()
-    counts = sync_vendor_master(tenant, run_id)
-    report = publish_report(tenant, MASTER, run_id, extra=counts)
-    get_run_logger().info("commerce-ap-vendor-master for %s: %s", tenant, report)
-    return report
+    return finish_run(tenant, MASTER, run_id, extra=sync_vendor_master(tenant, run_id))

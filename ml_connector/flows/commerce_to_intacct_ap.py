@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
 from ..connectors.adobe import SyncCursor
 from ..settings import intent_lease_seconds
@@ -29,15 +30,16 @@ from ..tasks.commerce_ap_docs import INTEGRATION
 from ..tasks.commerce_ap_post import post_ap_documents, resolve_ap_intents
 from ..tasks.commerce_ap_vendors import MASTER
 from ..tasks.commerce_ap_webhooks import finish_ap_notifications, take_ap_notifications
-from ..tasks.ops import finished_runs, publish_report
+from ..tasks.ops import finished_runs
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from .sps_to_intacct import current_run_id
 
 MAX_PAGES = 100_000  # a guard: 10 million documents of one kind in one run
 PENDING_PASSES = 3  # a credit memo waits for its bill, which the pass before it may post
 
 
-@flow(name="commerce-to-intacct-ap", log_prints=False)
+@flow(name="commerce-to-intacct-ap", log_prints=False, flow_run_name=run_name(INTEGRATION))
 def commerce_to_intacct_ap(
     tenant: str = "demo-commerce",
     since: datetime | None = None,
@@ -45,27 +47,35 @@ def commerce_to_intacct_ap(
     dry_run: bool = False,
     poll: bool = True,
     page_size: int = 100,
-) -> dict:
-    """Post Commerce documents changed since the cursors (and those webhooks named) to Intacct."""
-    run_id, logger = current_run_id(), get_run_logger()
+) -> State:
+    """Post Commerce documents changed since the cursors (and those webhooks named) to Intacct.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        since: Backfill window start (timezone-aware); leaves the live cursors alone.
+        until: Backfill window end (timezone-aware).
+        dry_run: Read and map, write nothing.
+        poll: Read Commerce's changes by cursor; false: only what stored webhook notifications name.
+        page_size: Commerce records read per page.
+    """
+    run_id = current_run_id()
     if (since is not None and since.tzinfo is None) or (until is not None and until.tzinfo is None):
         raise ValueError("since and until must be timezone-aware")
     if dry_run:
         return _dry_run(tenant, since, until or utcnow(), page_size)
+    retried = replay_earlier_attempts(tenant, INTEGRATION, run_id)
     resolved = resolve_ap_intents(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
                                   lease=timedelta(seconds=intent_lease_seconds()),
                                   finished_vendor_runs=finished_runs(tenant, MASTER, run_id))
     notes = _notifications(tenant, run_id)
-    counts = {"pages": 0, "webhook_notifications": notes}
+    counts = {"pages": 0, "webhook_notifications": notes, "retried": retried}
     if poll or since is not None or until is not None:
         window_end = until or utcnow()
         for kind in KINDS:
             counts["pages"] += _read_kind(tenant, kind, run_id, since, window_end, backfill=since is not None or until is not None,
                                           page_size=page_size)
     counts["waiting"] = _post_pending(tenant, run_id)
-    report = publish_report(tenant, INTEGRATION, run_id, extra={**resolved, **counts})
-    logger.info("commerce-to-intacct-ap for %s: %s", tenant, report)
-    return report
+    return finish_run(tenant, INTEGRATION, run_id, extra={**resolved, **counts})
 
 
 def _notifications(tenant: str, run_id: str) -> int:

@@ -26,17 +26,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
 from ..settings import intent_lease_seconds
 from ..tasks.commerce_o2c import FOLLOWUPS, INTEGRATION, KINDS, dry_run_changes, ingest_changes
 from ..tasks.commerce_o2c_customers import sync_customers
 from ..tasks.commerce_o2c_post import ENVELOPE, post_pending, resolve_intents
 from ..tasks.commerce_o2c_writeback import write_back_invoice_keys
-from ..tasks.ops import finished_runs, publish_report
+from ..tasks.ops import finished_runs
+from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from .sps_to_intacct import current_run_id
 
 
-@flow(name="commerce-to-intacct-o2c")
+@flow(name="commerce-to-intacct-o2c", flow_run_name=run_name(INTEGRATION))
 def commerce_to_intacct_o2c(
     tenant: str = "demo-commerce",
     since: datetime | None = None,
@@ -44,14 +46,23 @@ def commerce_to_intacct_o2c(
     dry_run: bool = False,
     page_size: int = 100,
     envelope_size: int = ENVELOPE,
-) -> dict:
-    """Adobe Commerce orders, payments, customers, products, shipments and refunds -> Intacct AR."""
+) -> State | dict:
+    """Adobe Commerce orders, payments, customers, products, shipments and refunds -> Intacct AR.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        since: Backfill window start (Commerce updated_at, timezone-aware); leaves the live cursors alone.
+        until: Backfill window end.
+        dry_run: Read and map, write nothing.
+        page_size: Commerce records read per page.
+        envelope_size: Intacct functions per request.
+    """
     run_id = current_run_id()
-    logger = get_run_logger()
     if dry_run:
         tally = {kind: dry_run_changes(tenant, kind, page_size) for kind in KINDS}
-        logger.info("dry run for %s: %s", tenant, tally)
+        get_run_logger().info("dry run for %s: %s", tenant, tally)
         return tally
+    retried = replay_earlier_attempts(tenant, INTEGRATION, run_id)
     resolved = resolve_intents(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
                                lease=timedelta(seconds=intent_lease_seconds()))
     not_yet, changed = 0, []
@@ -63,8 +74,6 @@ def commerce_to_intacct_o2c(
     customers = sync_customers(tenant, run_id, changed)
     written = write_back_invoice_keys(tenant, run_id, finished_runs(tenant, FOLLOWUPS, run_id),
                                       lease=timedelta(seconds=intent_lease_seconds()))
-    extra = {**resolved, "waiting": posted.get("waiting", 0), "not_yet_documents": not_yet,
+    extra = {**resolved, "waiting": posted.get("waiting", 0), "not_yet_documents": not_yet, "retried": retried,
              **{k: v for k, v in customers.items() if v}, **written}
-    counts = publish_report(tenant, INTEGRATION, run_id, extra=extra)
-    logger.info("commerce-to-intacct-o2c for %s: %s", tenant, counts)
-    return counts
+    return finish_run(tenant, INTEGRATION, run_id, extra=extra)

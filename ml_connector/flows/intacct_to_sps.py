@@ -21,12 +21,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 from prefect.utilities.annotations import opaque
 
 from ..connectors.intacct.listing import LISTING_RESTARTS, read_listing
 from ..tasks.intacct import ArPage, read_ar_page
 from ..settings import intent_lease_seconds
-from ..tasks.ops import finished_runs, publish_report
+from ..tasks.ops import finished_runs
 from ..tasks.outbound import (
     INTEGRATION,
     ingest_ar_invoices,
@@ -36,6 +37,7 @@ from ..tasks.outbound import (
     send_documents,
 )
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from ..tasks.sps import delivery_report
 from .sps_to_intacct import MAX_PAGES, current_run_id
 
@@ -44,15 +46,23 @@ OVERLAP = timedelta(minutes=5)
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-@flow(name="intacct-to-sps")
+@flow(name="intacct-to-sps", flow_run_name=run_name(INTEGRATION))
 def intacct_to_sps(
     tenant: str = "demo",
     since: datetime | None = None,
     until: datetime | None = None,
     dry_run: bool = False,
     page_size: int = 500,
-) -> dict:
-    """Send Intacct AR invoices and order acknowledgements to SPS."""
+) -> State:
+    """Send Intacct AR invoices and order acknowledgements to SPS.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        since: Backfill from this WHENMODIFIED (timezone-aware); leaves the live cursor alone.
+        until: Backfill up to this WHENMODIFIED.
+        dry_run: Read and map, write nothing.
+        page_size: Intacct records read per page.
+    """
     run_id = current_run_id()
     ledger = tenant_resources(tenant).ledger
     backfill = since is not None or until is not None
@@ -60,6 +70,7 @@ def intacct_to_sps(
     start = since or (datetime.fromisoformat(stored) - OVERLAP if stored else EPOCH)
     if dry_run:
         return _dry_run(tenant, start, until, page_size)
+    retried = replay_earlier_attempts(tenant, INTEGRATION, run_id)
     recovered = requeue_stale_uploads(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
                                       lease=timedelta(seconds=intent_lease_seconds()))
     sent: list[dict] = []  # what each send returned: the report adds up its delivery figures
@@ -77,10 +88,8 @@ def intacct_to_sps(
     while ids := ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):
         sent.append(send_documents(tenant, opaque(ids), run_id))
         after = ids[-1]
-    counts = publish_report(tenant, INTEGRATION, run_id, extra={"recovered_intents": recovered,
-                                                                **delivery_report(tenant, INTEGRATION, run_id, sent)})
-    get_run_logger().info("intacct-to-sps for %s: %s", tenant, counts)
-    return counts
+    return finish_run(tenant, INTEGRATION, run_id, extra={"recovered_intents": recovered, "retried": retried,
+                                                          **delivery_report(tenant, INTEGRATION, run_id, sent)})
 
 
 def _ar_listing(tenant: str, start: datetime, until: datetime | None, page_size: int) -> Iterator[ArPage]:

@@ -18,12 +18,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
 from ..connectors.intacct.listing import read_listing
 from ..ledger.x12_controls import ack_counts
 from ..settings import intent_lease_seconds
-from ..tasks.ops import finished_runs, publish_report
+from ..tasks.ops import finished_runs
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from ..tasks.sterling import (
     INTEGRATION, SOURCES, deliver_documents, ingest_records, read_page, resolve_deliveries, settings_of, sync_partners,
 )
@@ -33,13 +35,21 @@ OVERLAP = timedelta(minutes=5)
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-@flow(name="intacct-to-sterling")
+@flow(name="intacct-to-sterling", flow_run_name=run_name(INTEGRATION))
 def intacct_to_sterling(tenant: str = "demo", since: datetime | None = None, until: datetime | None = None,
-                        page_size: int = 500) -> dict:
-    """Sync vendors to Sterling partners and deliver AP bills (810) and POs (850) as X12."""
+                        page_size: int = 500) -> State:
+    """Sync vendors to Sterling partners and deliver AP bills (810) and POs (850) as X12.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        since: Backfill from this WHENMODIFIED (timezone-aware); leaves the live cursors alone.
+        until: Backfill up to this WHENMODIFIED.
+        page_size: Intacct records read per page.
+    """
     run_id = current_run_id()
     res = tenant_resources(tenant)
     settings = settings_of(res)
+    retried = replay_earlier_attempts(tenant, INTEGRATION, run_id)
     resolved = resolve_deliveries(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
                                   lease=timedelta(seconds=intent_lease_seconds()))
     partners = sync_partners(tenant, run_id)
@@ -51,9 +61,7 @@ def intacct_to_sterling(tenant: str = "demo", since: datetime | None = None, unt
         deliver_documents(tenant, ids, run_id)
         after = ids[-1]
     acks = {f"ack_{k}": v for k, v in ack_counts(res.ledger).items()}
-    counts = publish_report(tenant, INTEGRATION, run_id, extra={**resolved, **partners, **acks})
-    get_run_logger().info("intacct-to-sterling for %s: %s", tenant, counts)
-    return counts
+    return finish_run(tenant, INTEGRATION, run_id, extra={**resolved, **partners, **acks, "retried": retried})
 
 
 def _deliver_modified(tenant: str, doc_type: str, since, until, page_size: int, run_id: str) -> None:

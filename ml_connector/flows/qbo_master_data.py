@@ -15,18 +15,20 @@ partner without a vendor before it reads orders.
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow
+from prefect.states import State
 
-from ..tasks.ops import publish_report
 from ..tasks.qbo_master import MASTER, sync_master_data
+from ..tasks.run_state import finish_run, run_name
 from .sps_to_intacct import current_run_id
 
 
-@flow(name="qbo-master-data")
-def qbo_master_data(tenant: str = "demo-qbo") -> dict:
-    """Align QBO vendors and items with the tenant's trading partners and item cross-reference."""
+@flow(name="qbo-master-data", flow_run_name=run_name(MASTER))
+def qbo_master_data(tenant: str = "demo-qbo") -> State:
+    """Align QBO vendors and items with the tenant's trading partners and item cross-reference.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+    """
     run_id = current_run_id()
-    counts = sync_master_data(tenant, run_id)
-    report = publish_report(tenant, MASTER, run_id, extra=counts)
-    get_run_logger().info("qbo-master-data for %s: %s", tenant, report)
-    return report
+    return finish_run(tenant, MASTER, run_id, extra=sync_master_data(tenant, run_id))

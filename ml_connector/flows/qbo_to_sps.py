@@ -22,17 +22,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from prefect import flow, get_run_logger
+from prefect import flow
+from prefect.states import State
 from prefect.utilities.annotations import opaque
 
 from ..settings import intent_lease_seconds
-from ..tasks.ops import finished_runs, publish_report
+from ..tasks.ops import finished_runs
 from ..tasks.outbound import requeue_stale_uploads
 from ..tasks.qbo import (
     CDC_WINDOW, OUTBOUND, WEBHOOK, clamp_since, finish_notifications, ingest_invoices, read_changed_invoices,
     read_invoices, send_invoices, take_notifications, utcnow,
 )
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from ..tasks.sps import delivery_report
 from .sps_to_intacct import current_run_id
 
@@ -40,12 +42,18 @@ CURSOR = "cdc"
 OVERLAP = timedelta(minutes=5)
 
 
-@flow(name="qbo-to-sps")
-def qbo_to_sps(tenant: str = "demo-qbo", since: datetime | None = None) -> dict:
-    """Send QBO invoices changed since the cursor (and those webhooks named) to SPS."""
+@flow(name="qbo-to-sps", flow_run_name=run_name(OUTBOUND))
+def qbo_to_sps(tenant: str = "demo-qbo", since: datetime | None = None) -> State:
+    """Send QBO invoices changed since the cursor (and those webhooks named) to SPS.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        since: Backfill from this time (timezone-aware; CDC, or a query beyond its 30 days);
+            leaves the live cursor alone.
+    """
     run_id, started = current_run_id(), utcnow()
-    logger = get_run_logger()
     ledger = tenant_resources(tenant).ledger
+    retried = replay_earlier_attempts(tenant, OUTBOUND, run_id)
     recovered = requeue_stale_uploads(tenant, run_id, finished_runs(tenant, OUTBOUND, run_id),
                                       lease=timedelta(seconds=intent_lease_seconds()), integration=OUTBOUND)
     note_ids, invoice_ids = take_notifications(tenant, run_id, finished_runs(tenant, WEBHOOK, run_id))
@@ -70,8 +78,6 @@ def qbo_to_sps(tenant: str = "demo-qbo", since: datetime | None = None) -> dict:
         after = ids[-1]
     if since is None:
         ledger.set_cursor(OUTBOUND, started.isoformat(), CURSOR)
-    extra = {"webhook_notifications": len(note_ids), "recovered_intents": recovered,
+    extra = {"webhook_notifications": len(note_ids), "recovered_intents": recovered, "retried": retried,
              **delivery_report(tenant, OUTBOUND, run_id, sent)}
-    counts = publish_report(tenant, OUTBOUND, run_id, extra=extra)
-    logger.info("qbo-to-sps for %s: %s", tenant, counts)
-    return counts
+    return finish_run(tenant, OUTBOUND, run_id, extra=extra)

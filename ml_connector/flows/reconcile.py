@@ -10,12 +10,19 @@ from prefect import flow
 from ..integrations import INTEGRATIONS
 from ..ops.reconcile import publish, reconcile
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import run_name
 
 
-@flow(name="reconcile")
+@flow(name="reconcile", flow_run_name=run_name("reconcile", what="all"))
 def reconcile_flow(tenant: str, integrations: list[str] | None = None,
                    out: str = ".ml-connector/reconcile") -> list[dict]:
-    """Compare source and target of each integration; publish and return the summaries."""
+    """Compare source and target of each integration; publish and return the summaries.
+
+    Args:
+        tenant: The tenant whose ledger and systems are compared.
+        integrations: Only these integrations (default: every one the tenant configures).
+        out: Directory of the CSV files listing each difference.
+    """
     res = tenant_resources(tenant)
     from ..integrations import configured
 

@@ -13,15 +13,16 @@ no document at all) refuses the whole request, so a mistyped id or tenant change
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
 from .. import integrations
 from ..ledger.schema import FAILED, POSTED
-from ..tasks.ops import publish_report
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import finish_run, run_name
 from .sps_to_intacct import current_run_id
 
 
-@flow(name="replay")
+@flow(name="replay", flow_run_name=run_name(what="replay"))
 def replay(
     integration: str,
     tenant: str,
@@ -29,8 +30,17 @@ def replay(
     status: str | None = None,
     flow_run_id: str | None = None,
     dry_run: bool = False,
-) -> dict:
-    """Re-post ledger documents of ``integration`` chosen by ids, status, or failing run."""
+) -> State | dict:
+    """Re-post ledger documents of ``integration`` chosen by ids, status, or failing run.
+
+    Args:
+        integration: The integration whose documents to replay (sps-intacct, intacct-sps, ...).
+        tenant: The tenant whose ledger holds the documents.
+        ids: Ledger document ids to replay.
+        status: Replay every document in this status (failed, quarantined); default failed.
+        flow_run_id: Replay every document this flow run failed or quarantined.
+        dry_run: Say what would be replayed, change nothing.
+    """
     spec = integrations.get(integration)
     run_id = current_run_id()
     ledger = tenant_resources(tenant).ledger
@@ -48,9 +58,7 @@ def replay(
     if moved:
         post = integrations.load(spec.post_task)
         post(tenant, todo, run_id)
-    counts = publish_report(tenant, integration, run_id, extra={"replayed": moved, "posted_refused": len(refused)})
-    logger.info("replay of %s for %s: %s", integration, tenant, counts)
-    return counts
+    return finish_run(tenant, integration, run_id, extra={"replayed": moved, "posted_refused": len(refused)})
 
 
 def select(ledger, integration: str, *, ids=None, status=None, flow_run_id=None) -> list:

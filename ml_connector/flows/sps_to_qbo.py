@@ -16,23 +16,31 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prefect import flow, get_run_logger
+from prefect import flow
+from prefect.states import State
 from prefect.utilities.annotations import opaque
 
 from ..settings import intent_lease_seconds
-from ..tasks.ops import finished_runs, publish_report
+from ..tasks.ops import finished_runs
 from ..tasks.qbo import INBOUND, ingest_orders, post_purchase_orders, resolve_po_intents
 from ..tasks.qbo_master import sync_master_data
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from ..tasks.sps import consume_files, fetch_page
 from .sps_to_intacct import MAX_PAGES, current_run_id
 
 
-@flow(name="sps-to-qbo")
-def sps_to_qbo(tenant: str = "demo-qbo", page_size: int = 500) -> dict:
-    """Poll SPS for RSX orders and create or update them in QBO as purchase orders."""
+@flow(name="sps-to-qbo", flow_run_name=run_name(INBOUND))
+def sps_to_qbo(tenant: str = "demo-qbo", page_size: int = 500) -> State:
+    """Poll SPS for RSX orders and create or update them in QBO as purchase orders.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        page_size: SPS files listed per page.
+    """
     run_id = current_run_id()
     onboarded = sync_master_data(tenant, run_id, vendors_only_missing=True)
+    retried = replay_earlier_attempts(tenant, INBOUND, run_id)
     resolved = resolve_po_intents(tenant, run_id, finished_runs(tenant, INBOUND, run_id),
                                   lease=timedelta(seconds=intent_lease_seconds()))
     ledger = tenant_resources(tenant).ledger
@@ -54,7 +62,5 @@ def sps_to_qbo(tenant: str = "demo-qbo", page_size: int = 500) -> dict:
     while ids := ledger.pending_ids(INBOUND, limit=1000, after_id=after):
         post_purchase_orders(tenant, opaque(ids), run_id)
         after = ids[-1]
-    counts = publish_report(tenant, INBOUND, run_id, extra={**resolved, "deferred_to_next_poll": deferred,
-                                                                   **{f"vendors_{k}": v for k, v in onboarded.items() if v}})
-    get_run_logger().info("sps-to-qbo for %s: %s", tenant, counts)
-    return counts
+    return finish_run(tenant, INBOUND, run_id, extra={**resolved, "deferred_to_next_poll": deferred, "retried": retried,
+                                                      **{f"vendors_{k}": v for k, v in onboarded.items() if v}})

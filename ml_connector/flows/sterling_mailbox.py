@@ -5,19 +5,26 @@ other inbound X12 (partners' 850s) is parsed and stored; unreadable files are qu
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow
+from prefect.states import State
 
 from ..ledger.x12_controls import ack_counts
-from ..tasks.ops import finished_runs, publish_report
+from ..tasks.ops import finished_runs
 from ..tasks.resources import tenant as tenant_resources
+from ..tasks.run_state import finish_run, run_name
 from ..tasks.sterling import settings_of
 from ..tasks.sterling_mailbox import INBOUND, apply_unapplied_acks, flag_overdue, poll_partner
 from .sps_to_intacct import current_run_id
 
 
-@flow(name="sterling-mailbox")
-def sterling_mailbox(tenant: str = "demo", overdue_after_minutes: float | None = None) -> dict:
-    """Poll every configured partner's Outbox, then flag overdue acknowledgments."""
+@flow(name="sterling-mailbox", flow_run_name=run_name(INBOUND))
+def sterling_mailbox(tenant: str = "demo", overdue_after_minutes: float | None = None) -> State:
+    """Poll every configured partner's Outbox, then flag overdue acknowledgments.
+
+    Args:
+        tenant: The tenant whose mapping file, credentials and ledger the run uses.
+        overdue_after_minutes: Overrides the tenant's 997 deadline for this run.
+    """
     run_id = current_run_id()
     res = tenant_resources(tenant)
     settings = settings_of(res)
@@ -28,6 +35,4 @@ def sterling_mailbox(tenant: str = "demo", overdue_after_minutes: float | None =
     minutes = settings.overdue_after_minutes if overdue_after_minutes is None else overdue_after_minutes
     tally["newly_overdue"] = flag_overdue(tenant, minutes)
     tally.update({f"ack_{k}": v for k, v in ack_counts(res.ledger).items()})
-    counts = publish_report(tenant, INBOUND, run_id, extra=tally)
-    get_run_logger().info("sterling-mailbox for %s: %s", tenant, counts)
-    return counts
+    return finish_run(tenant, INBOUND, run_id, extra=tally)

@@ -191,16 +191,18 @@ def _earlier_subflows(tenant: str, run_id: str) -> list[str]:
 # -- the run's name -----------------------------------------------------------------------------
 
 
-def run_name(integration: str):
+def run_name(integration: str | None = None, what: str | None = None):
     """A ``flow_run_name`` callable: ``<integration>/<tenant>/<window or "live">``, so the run
-    list says whose run it is and what it read (``sps-intacct/acme/2024-01-01..2024-02-01``)."""
+    list says whose run it is and what it read (``sps-intacct/acme/2024-01-01..2024-02-01``).
+    ``integration`` None: the run's ``integration`` parameter; ``what`` replaces the window."""
 
     def name() -> str:
         from prefect.context import FlowRunContext
 
         context = FlowRunContext.get()
         parameters = (context.parameters if context else None) or {}
-        return f"{integration}/{parameters.get('tenant', '')}/{window(parameters)}"
+        label = integration or parameters.get("integration", "")
+        return f"{label}/{parameters.get('tenant', '')}/{what or window(parameters)}"
 
     return name
 

@@ -50,9 +50,11 @@ def test_bad_input_is_quarantined_with_reasons_while_the_rest_posts(world):
     world.add_documents(120, bad_fraction=0.2)
     assert world.seeded.bad_inbound, "the generator should have mixed in bad files"
     state, run_id = run(sps_to_intacct)
-    assert state.is_completed()
     assert set(world.bill_counts()) == world.seeded.expected_bills
     rows = world.ledger.documents(IN, status=QUARANTINED)
+    # a person must act on the quarantined input: the run says so, with the count
+    assert state.is_failed() and state.message.startswith(f"{len(rows)} of "), state
+    assert "documents quarantined: " in state.message
     assert len(rows) == len(world.seeded.bad_inbound)
     for row in rows:
         assert row.last_error and "\n" not in row.last_error
@@ -63,7 +65,7 @@ def test_bad_input_is_quarantined_with_reasons_while_the_rest_posts(world):
         assert "unknown trading partner" in reasons
     if "bad:entity-bomb" in labels:
         assert "DOCTYPE" in reasons or "entit" in reasons.lower()
-    assert state.result()["quarantined"] == len(rows)
+    assert state.result(raise_on_failure=False)["quarantined"] == len(rows)
 
 
 def test_lost_responses_after_committed_writes_create_no_duplicates(world_factory):
@@ -149,7 +151,6 @@ def test_outbound_sends_invoices_and_acks_once(world):
     run(sps_to_intacct)
     world.add_ar_invoices(60)
     state, _ = run(intacct_to_sps)
-    assert state.is_completed()
     inbox = world.sps.inbox()
     invoices = {p for p in inbox if p.startswith("in/IN_")}
     acks = {p for p in inbox if p.startswith("in/PR_")}
@@ -157,6 +158,8 @@ def test_outbound_sends_invoices_and_acks_once(world):
     assert len(acks) == len(world.seeded.orders)
     quarantined = world.ledger.documents(OUT, status=QUARANTINED)
     assert {r.natural_key for r in quarantined} == world.seeded.unmapped_invoices
+    # the unmapped invoices need a person: the run is Failed and says how many
+    assert state.is_failed() and state.message.startswith(f"{len(quarantined)} of "), state
     uploads = len(world.sps.history())
     again, _ = run(intacct_to_sps)  # the overlap window re-reads invoices: all duplicates
     assert again.result()["posted"] == 0 and again.result()["duplicate"] > 0
