@@ -1,5 +1,8 @@
 """OAuth 1.0a request signing (RFC 5849 §3.4) as Magento verifies it, pure functions.
 
+The base string and the HMAC are oauthlib's (``oauthlib.oauth1.rfc5849.signature``); what is
+ours is only what Magento adds to RFC 5849, listed below, and the header written and read.
+
 Magento integrations sign every REST call (reference §A.2.2): HMAC-SHA256 (HMAC-SHA1 is
 deprecated but accepted) keyed with ``enc(consumer_secret) & enc(token_secret)`` over
 
@@ -21,17 +24,14 @@ What Magento's side does that shapes ours (``Magento\\Framework\\Oauth\\Helper\\
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 from typing import Iterable, Mapping
 from urllib.parse import quote, unquote, unquote_plus
 
 import httpx
+from oauthlib.oauth1.rfc5849 import signature as rfc5849
 
-METHODS = {"HMAC-SHA256": hashlib.sha256, "HMAC-SHA1": hashlib.sha1}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+METHODS = {"HMAC-SHA256": rfc5849.sign_hmac_sha256, "HMAC-SHA1": rfc5849.sign_hmac_sha1}
 
 Pairs = list[tuple[str, str]]
 
@@ -63,31 +63,27 @@ def decode_query(query: str, *, plus_is_space: bool = True) -> Pairs:
 
 def base_string_uri(url: httpx.URL | str) -> str:
     """``scheme://host[:port]/path``: lower-case scheme and host, default port dropped, no query."""
-    url = httpx.URL(url)
-    scheme = url.scheme.lower()
-    port = f":{url.port}" if url.port is not None and url.port != _DEFAULT_PORTS.get(scheme) else ""
-    path = url.raw_path.split(b"?", 1)[0].decode("ascii") or "/"
-    return f"{scheme}://{url.host.lower()}{port}{path}"
+    # httpx's text form is the one on the wire: path percent-encoded, an IDN host in punycode
+    return rfc5849.base_string_uri(str(httpx.URL(url)))
 
 
 def normalized_parameters(pairs: Iterable[tuple[str, str]]) -> str:
     """RFC 5849 §3.4.1.3.2: encode, sort by name then value, join as ``k=v&...``."""
-    encoded = sorted((percent_encode(k), percent_encode(v)) for k, v in pairs if k not in ("oauth_signature", "realm"))
-    return "&".join(f"{k}={v}" for k, v in encoded)
+    return rfc5849.normalize_parameters(
+        [(str(k), str(v)) for k, v in pairs if k not in ("oauth_signature", "realm")])
 
 
 def signature_base_string(method: str, url: httpx.URL | str, pairs: Iterable[tuple[str, str]]) -> str:
     """The string that is signed. ``pairs``: oauth values plus query (and form body) parameters."""
-    return "&".join((method.upper(), percent_encode(base_string_uri(url)), percent_encode(normalized_parameters(pairs))))
+    return rfc5849.signature_base_string(method, base_string_uri(url), normalized_parameters(pairs))
 
 
 def sign(base_string: str, consumer_secret: str, token_secret: str, method: str = "HMAC-SHA256") -> str:
     """The base64 HMAC of ``base_string`` under ``enc(consumer_secret)&enc(token_secret)``."""
-    digest = METHODS.get(method)
-    if digest is None:
+    signer = METHODS.get(method)
+    if signer is None:
         raise ValueError(f"unsupported OAuth signature method {method!r}")
-    key = f"{percent_encode(consumer_secret)}&{percent_encode(token_secret)}".encode("utf-8")
-    return base64.b64encode(hmac.new(key, base_string.encode("utf-8"), digest).digest()).decode("ascii")
+    return signer(base_string, consumer_secret, token_secret)
 
 
 def protocol_parameters(consumer_key: str, token: str, method: str, timestamp: int, nonce: str | None = None) -> dict[str, str]:
@@ -126,6 +122,8 @@ def signed_header(
 ) -> str:
     """The ``Authorization`` header for one request; the URL's query is part of what is signed."""
     oauth = protocol_parameters(consumer_key, token, signature_method, timestamp, nonce)
+    # The query is read here, not by oauthlib's collect_parameters: that refuses the raw brackets
+    # of Magento's searchCriteria keys, which httpx leaves unencoded and Magento accepts.
     query = decode_query(httpx.URL(url).query.decode("ascii"))
     base = signature_base_string(method, url, [*oauth.items(), *query, *(body_pairs or [])])
     oauth["oauth_signature"] = sign(base, consumer_secret, token_secret, signature_method)
