@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,15 +20,34 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from .ledger.migrate import LedgerSchemaError  # no Prefect import: safe before the demo sets its home
+    from .mappings.tenant import TenantFileError
 
+    workdir = args.top_workdir or os.environ.get("ML_CONNECTOR_WORKDIR")
+    if workdir:  # the one place: tenants/ and .ml-connector/ are found from here by every command
+        for name in ("file",):  # files named on the command line stay relative to where it was typed
+            if getattr(args, name, None):
+                setattr(args, name, str(Path(getattr(args, name)).resolve()))
+        try:
+            os.chdir(workdir)
+        except OSError as exc:
+            return _error(f"work dir {workdir} ({'--workdir' if args.top_workdir else 'ML_CONNECTOR_WORKDIR'}): "
+                          f"{exc.strerror or exc}")
     try:
         return args.func(args)
     except LedgerSchemaError as exc:  # its message is one line and says what to run
         return _error(str(exc))
+    except TenantFileError as exc:  # file, line, key path and what is allowed, in one line
+        return _error(str(exc))
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="ml-connector", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--workdir", dest="top_workdir", metavar="DIR",
+                   help="where tenants/ and .ml-connector/ (the ledger) are (default: $ML_CONNECTOR_WORKDIR, "
+                        "else the current directory)")
     sub = p.add_subparsers(dest="command")
 
     demo = sub.add_parser("demo", help="run every integration against the embedded sandbox")
@@ -108,6 +128,8 @@ def _ops_parsers(sub) -> None:
     setup.add_argument("--file", help="YAML with intacct:, sps: and optional alerts: {notify_block: NAME}; "
                        "without it, ML_CONNECTOR_<SYSTEM>_<FIELD> environment variables")
     setup.add_argument("--no-automations", action="store_true")
+    setup.add_argument("--no-verify", action="store_true",
+                       help="save the credentials without signing in to each system first (offline setups)")
     setup.set_defaults(func=cmd_setup)
 
     check = sub.add_parser("check", help="authenticate against each configured system")
@@ -141,14 +163,63 @@ def _error(message: str) -> int:
     return 2
 
 
+def _prefect_unreachable(env_only: bool = False) -> str | None:
+    """Why the Prefect API cannot be used, in one line naming its URL, or None (reachable, or
+    none configured: Prefect then starts a temporary server of its own). Checked before a
+    command talks to Prefect, so a dead server is not reported as a failure of a target system.
+    ``env_only``: look at PREFECT_API_URL only, without importing Prefect (the demo sets its
+    home first)."""
+    if env_only:
+        import httpx
+
+        url = os.environ.get("PREFECT_API_URL")
+        if not url:
+            return None
+        try:
+            httpx.get(f"{url.rstrip('/')}/health", timeout=10).raise_for_status()
+            return None
+        except httpx.HTTPError as exc:
+            failure: BaseException | None = exc
+    else:
+        from prefect.settings import get_current_settings
+
+        url = get_current_settings().api.url
+        if not url:
+            return None
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            failure = client.api_healthcheck()
+        if failure is None:
+            return None
+    reason = " ".join(str(failure).split()) or type(failure).__name__
+    return (f"the Prefect API at {url} is unreachable ({type(failure).__name__}: {reason}); this is Prefect, "
+            "not the target system: start the server (prefect server start) or fix PREFECT_API_URL")
+
+
+def _note_new_ledger() -> None:
+    """Say where, on stderr, when this command is about to create a new, empty SQLite ledger:
+    an operator in the wrong folder would otherwise read an empty ledger as "nothing to do"."""
+    from sqlalchemy.engine import make_url
+
+    from .settings import ledger_url
+
+    url = make_url(ledger_url())
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        if not path.exists():
+            print(f"note: creating a new ledger at {path.resolve()} (no ledger there yet; the ledger is found "
+                  "from ML_CONNECTOR_WORKDIR or --workdir, else the current directory)", file=sys.stderr)
+
+
 def _unknown_tenant(name: str) -> str | None:
-    """Why ``name`` is not a tenant (it has no mapping file), or None: a mistyped tenant would
-    otherwise read as an empty ledger."""
-    from .mappings.tenant import tenant_path
+    """Why ``name`` is not a usable tenant (no mapping file, or one that does not load), or None:
+    a mistyped tenant would otherwise read as an empty ledger. Checked before any ledger opens."""
+    from .mappings.tenant import TenantFileError, load_tenant, tenant_path
 
     try:
-        tenant_path(name)
-    except FileNotFoundError as exc:
+        load_tenant(tenant_path(name))
+    except TenantFileError as exc:
         return str(exc)
     return None
 
@@ -163,6 +234,8 @@ def _tenant_runs(tenant: str):
 
 
 def cmd_demo(args) -> int:
+    if reason := _prefect_unreachable(env_only=True):
+        return _error(reason)
     from .demo import demo_passed, render, run_demo
 
     report = run_demo(documents=args.documents, faults=args.faults, seed=args.seed, workdir=args.workdir,
@@ -265,6 +338,7 @@ def cmd_status(args) -> int:
 
     if reason := _unknown_tenant(args.tenant):
         return _error(reason)
+    _note_new_ledger()
     res = tenant_resources(args.tenant)
     rows = status(res.ledger, res.mapping)
     print(json.dumps(rows, default=str) if args.json else render(rows, args.tenant))
@@ -272,14 +346,20 @@ def cmd_status(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from .flows.replay import refusal, replay
+    from .flows.replay import refusal, replay, select
     from .tasks.resources import tenant as tenant_resources
 
-    if reason := _unknown_tenant(args.tenant):
+    if reason := _unknown_tenant(args.tenant) or _prefect_unreachable():
         return _error(reason)
+    _note_new_ledger()
     ledger = tenant_resources(args.tenant).ledger  # opened here: a ledger behind is refused before any run starts
     if args.ids and (reason := refusal(ledger, args.integration, args.ids)):
         return _error(reason)
+    if not select(ledger, args.integration, ids=args.ids, status=args.status, flow_run_id=args.run_id):
+        chosen = (f"run {args.run_id} left no failed documents" if args.run_id
+                  else f"no {args.status or 'failed'} documents")
+        print(f"nothing to replay: {chosen} of {args.integration} for tenant {args.tenant}", file=sys.stderr)
+        return 1
     with _tenant_runs(args.tenant):
         result = replay(integration=args.integration, tenant=args.tenant, ids=args.ids, status=args.status,
                         flow_run_id=args.run_id, dry_run=args.dry_run)
@@ -292,8 +372,9 @@ def cmd_reconcile(args) -> int:
     from .integrations import INTEGRATIONS, configured
     from .tasks.resources import tenant as tenant_resources
 
-    if reason := _unknown_tenant(args.tenant):
+    if reason := _unknown_tenant(args.tenant) or _prefect_unreachable():
         return _error(reason)
+    _note_new_ledger()
     res = tenant_resources(args.tenant)
     for name in args.integrations or []:
         if not configured(INTEGRATIONS[name], res.mapping):
@@ -308,25 +389,34 @@ def cmd_reconcile(args) -> int:
 
 
 def cmd_setup(args) -> int:
-    from .ops.setup import create_automations, read_credentials, save_blocks
+    from .ops.setup import create_automations, read_credentials, save_verified
 
     try:
         creds = read_credentials(Path(args.file) if args.file else None)
-    except (OSError, ValueError) as exc:  # yaml errors are ValueErrors too
+    except (OSError, ValueError) as exc:  # CredentialsFileError: file, line and key in one line
         return _error(str(exc)[:300])
-    if not any(k in creds for k in ("intacct", "sps")):
+    if not any(k in creds for k in ("intacct", "sps", "qbo", "sterling", "adobe")):
         return _error("no credentials found (give --file or ML_CONNECTOR_<SYSTEM>_<FIELD> variables)")
+    mapping = None if args.no_automations else _mapping(args.tenant)  # before anything is saved
+    if reason := _prefect_unreachable():
+        return _error(reason)
     try:
-        mapping = None if args.no_automations else _mapping(args.tenant)  # before anything is saved
-        for name in save_blocks(args.tenant, creds):
-            print(f"saved block {name}")
+        saved, failures = save_verified(args.tenant, creds, mapping, verify=not args.no_verify)
+    except Exception as exc:  # a validation error names the bad field; keep it to one line
+        return _error(str(exc)[:500])
+    if failures:  # put back as they were: nothing of this file stays saved
+        why = "; ".join(f"{f['system']}: {f.get('reason', f['status'])}" for f in failures)
+        return _error(f"credentials not saved, {why} (fix them, or --no-verify saves them unchecked)")
+    for name in saved:
+        print(f"saved block {name}")
+    try:
         if mapping is not None:
             notify = (creds.get("alerts") or {}).get("notify_block")
             for name in create_automations(args.tenant, mapping, notify):
                 print(f"automation {name}")
             if not notify:
                 print("note: no alerts.notify_block given; the automations fire into the Prefect UI's event feed only")
-    except Exception as exc:  # a validation error names the bad field; keep it to one line
+    except Exception as exc:
         return _error(str(exc)[:500])
     return 0
 
@@ -341,8 +431,9 @@ def _mapping(tenant: str):
 def cmd_check(args) -> int:
     from .ops.setup import check
 
-    if reason := _unknown_tenant(args.tenant):
+    if reason := _unknown_tenant(args.tenant) or _prefect_unreachable():
         return _error(reason)
+    _note_new_ledger()
     results = check(args.tenant)
     for r in results:
         print(f"{r['system']:<10} {r['status']}" + (f": {r['reason']}" if r.get("reason") else ""))
@@ -358,6 +449,7 @@ def cmd_prune(args) -> int:
 
     if reason := _unknown_tenant(args.tenant):
         return _error(reason)
+    _note_new_ledger()
     print(json.dumps(prune(Ledger(ledger_url(), tenant=args.tenant), timedelta(days=args.days))))
     return 0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .sterling_config import SterlingSettings
 from .qbo_tenant import QboMapping
@@ -121,10 +121,132 @@ class TenantMapping(Strict):
         return self._by_customer.get(customer_id)
 
 
+class TenantFileError(ValueError):
+    """A tenant mapping file that cannot be used, in one line: the file, the line where known,
+    the key path and what is allowed there. Every command and flow that loads a tenant gets it."""
+
+
+class TenantNotFound(TenantFileError, FileNotFoundError):
+    """No mapping file for the tenant (still a FileNotFoundError for callers that expect one)."""
+
+
 def load_tenant(path: str | Path) -> TenantMapping:
-    """Load and validate a tenant mapping file."""
-    data = yaml.safe_load(Path(path).read_text())
-    return TenantMapping.model_validate(data)
+    """Load and validate a tenant mapping file; raises TenantFileError with a one-line message."""
+    path = Path(path)
+    shown = _shown(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise TenantNotFound(f"{shown}: no such tenant mapping file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TenantFileError(f"{shown}: cannot read it ({_one_line(exc)})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        reason = f"{context}, {problem}" if context else problem
+        raise TenantFileError(f"{shown}{where}: not valid YAML: {_one_line(reason)}") from None
+    if not isinstance(data, dict):
+        raise TenantFileError(f"{shown}: expected a mapping with tenant: and partners:, "
+                              f"found {type(data).__name__ if data is not None else 'an empty file'}")
+    try:
+        return TenantMapping.model_validate(data)
+    except ValidationError as exc:
+        raise TenantFileError(_validation_line(shown, text, exc)) from None
+
+
+def _shown(path: Path) -> str:
+    """The path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _one_line(value) -> str:
+    return " ".join(str(value).split())
+
+
+def _validation_line(shown: str, text: str, exc: ValidationError) -> str:
+    """The first error of a validation, as ``file line N: key.path: what is wrong (allowed)``."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(first["loc"])
+    kind = first["type"]
+    line = _line_of(text, loc)
+    where = f"{shown} line {line}" if line else shown
+    path = ".".join(map(str, loc)) or "(top level)"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        message = f"{path}: unknown key {loc[-1]!r}" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    elif kind == "missing":
+        message = f"{path}: required key missing"
+    else:
+        msg = first["msg"].removeprefix("Value error, ")
+        got = first.get("input")
+        shown_input = f" (got {got!r})" if kind not in ("value_error", "assertion_error") and isinstance(
+            got, (str, int, float, bool)) else ""
+        message = f"{path}: {msg}{shown_input}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return _one_line(f"{where}: {message}{more}")
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """The keys the model at ``loc`` accepts (by alias where it has one)."""
+    import typing
+
+    annotation: object = TenantMapping
+    for part in loc:
+        annotation = _model_in(annotation, typing)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = next((f for name, f in annotation.model_fields.items() if (f.alias or name) == part), None)
+            if field is None:
+                return []
+            annotation = field.annotation
+        else:
+            origin = typing.get_origin(annotation)
+            args = typing.get_args(annotation)
+            if origin in (dict, list, tuple) and args:  # a dict key or a list index: the value type
+                annotation = args[-1] if origin is dict else args[0]
+            else:
+                return []
+    model = _model_in(annotation, typing)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or name for name, f in model.model_fields.items()]
+    return []
+
+
+def _model_in(annotation, typing):
+    """``X | None`` -> X (the first model among a union's members)."""
+    if typing.get_origin(annotation) in (typing.Union, __import__("types").UnionType):
+        for arg in typing.get_args(annotation):
+            if arg is not type(None):
+                return arg
+    return annotation
+
+
+def _line_of(text: str, loc: tuple) -> int | None:
+    """The 1-based line of the deepest node of ``loc`` in the YAML text (a key's own line)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if str(k.value) == str(part)), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
 
 
 def tenant_path(tenant: str, directory: str | Path | None = None) -> Path:
@@ -140,4 +262,4 @@ def tenant_path(tenant: str, directory: str | Path | None = None) -> Path:
         path = folder / f"{tenant}.yaml"
         if path.exists():
             return path
-    raise FileNotFoundError(f"no mapping file for tenant {tenant!r} (looked in {', '.join(map(str, candidates))})")
+    raise TenantNotFound(f"no mapping file for tenant {tenant!r} (looked in {', '.join(map(str, candidates))})")

@@ -31,10 +31,20 @@ ZOMBIE_AUTOMATION = f"{AUTOMATION_PREFIX}: crash zombie flow runs"
 ZOMBIE_WINDOW = timedelta(seconds=90)
 
 
+class CredentialsFileError(ValueError):
+    """A credentials file that cannot be used, in one line naming the file, the line where
+    known, and the key."""
+
+
+ALERT_KEYS = ("notify_block",)
+
+
 def read_credentials(path: Path | None, systems: tuple[str, ...] = tuple(BLOCKS)) -> dict:
-    """{system: fields} from a YAML file, else from ML_CONNECTOR_<SYSTEM>_<FIELD> variables."""
+    """{system: fields} from a YAML file, else from ML_CONNECTOR_<SYSTEM>_<FIELD> variables.
+    A broken file (YAML syntax, an unknown system or field, a missing required field) raises
+    CredentialsFileError with one line naming the file and the key."""
     if path is not None:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _credentials_file(path)
         return {s: data[s] for s in systems if data.get(s)} | ({"alerts": data["alerts"]} if data.get("alerts") else {})
     found: dict = {}
     for system in systems:
@@ -48,6 +58,109 @@ def read_credentials(path: Path | None, systems: tuple[str, ...] = tuple(BLOCKS)
     if os.environ.get("ML_CONNECTOR_ALERTS_NOTIFY_BLOCK"):
         found["alerts"] = {"notify_block": os.environ["ML_CONNECTOR_ALERTS_NOTIFY_BLOCK"]}
     return found
+
+
+def _credentials_file(path: Path) -> dict:
+    from pydantic import ValidationError
+
+    shown = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CredentialsFileError(f"{shown}: no such credentials file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CredentialsFileError(f"{shown}: cannot read it ({_line(exc)})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise CredentialsFileError(f"{shown}{where}: not valid YAML: {_line(getattr(exc, 'problem', None) or exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CredentialsFileError(f"{shown}: expected sections {', '.join(BLOCKS)}, alerts; found {type(data).__name__}")
+    allowed = [*BLOCKS, "alerts"]
+    for key, section in data.items():
+        if key not in allowed:
+            raise CredentialsFileError(f"{shown}{_key_line(text, [key])}: unknown key {key!r} (allowed: {', '.join(allowed)})")
+        if section is None:
+            continue
+        fields = list(BLOCKS[key].model_fields) if key in BLOCKS else list(ALERT_KEYS)
+        if not isinstance(section, dict):
+            raise CredentialsFileError(f"{shown}{_key_line(text, [key])}: {key}: expected keys {', '.join(fields)}; "
+                                       f"found {type(section).__name__}")
+        for name in section:
+            if name not in fields:
+                raise CredentialsFileError(f"{shown}{_key_line(text, [key, name])}: {key}.{name}: unknown key {name!r} "
+                                           f"(allowed: {', '.join(fields)})")
+        if key in BLOCKS:
+            try:
+                BLOCKS[key](**section)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                loc = ".".join(map(str, (key, *first["loc"])))
+                what = "required key missing" if first["type"] == "missing" else _line(first["msg"])
+                more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+                raise CredentialsFileError(f"{shown}{_key_line(text, [key, *first['loc']])}: {loc}: {what}{more}") from None
+    return data
+
+
+def _key_line(text: str, keys: list) -> str:
+    """`` line N`` of the deepest of ``keys`` found in the YAML text, or ''."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return ""
+    line = None
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next(((k, v) for k, v in node.value if str(k.value) == str(key)), None)
+        if found is None:
+            break
+        line, node = found[0].start_mark.line + 1, found[1]
+    return f" line {line}" if line else ""
+
+
+def save_verified(tenant: str, credentials: dict, mapping=None, *, verify: bool = True) -> tuple[list[str], list[dict]]:
+    """Save the blocks, then (``verify``) sign in to each system with them as ``check`` does;
+    if any fails, put back what was there before (the earlier block, or none) and return the
+    failures: credentials that do not work are not left saved. Saving first lets every client
+    read its block as it does in a run (QuickBooks keeps its rotated token in it)."""
+    systems = [s for s in credentials if s in BLOCKS]
+    previous = {s: _existing_block(tenant, s) for s in systems} if verify else {}
+    saved = save_blocks(tenant, credentials)
+    if not verify:
+        return saved, []
+    failures = [r for r in ping(tenant, systems, mapping) if r["status"] != "connected"]
+    if failures:
+        for system in systems:
+            name = block_name(tenant, system)
+            if previous[system] is not None:
+                previous[system].save(name, overwrite=True)
+            else:
+                BLOCKS[system].delete(name)
+    return saved, failures
+
+
+def _existing_block(tenant: str, system: str):
+    try:
+        return BLOCKS[system].load(block_name(tenant, system))
+    except ValueError:  # no such block
+        return None
+
+
+def ping(tenant: str, systems, mapping=None) -> list[dict]:
+    """Sign in to each of ``systems`` with the tenant's saved blocks: connected, or why not.
+    Opens no ledger (the clients need none)."""
+    from ..tasks.resources import Tenant
+
+    res = Tenant(tenant, mapping, None)
+    try:
+        return _ping_each(res, systems)
+    finally:
+        res.close()
 
 
 def save_blocks(tenant: str, credentials: dict) -> list[str]:
@@ -251,15 +364,20 @@ def _untenanted_names() -> set[str]:
 
 def check(tenant: str) -> list[dict]:
     """Authenticate against each system the tenant has credentials for: connected, or why not."""
-    from ..connectors.errors import IntegrationError
+    from ..integrations import configured
     from ..tasks.resources import tenant as tenant_resources
 
     res = tenant_resources(tenant)
-    results = []
-    from ..integrations import configured
 
     specs = [spec for spec in INTEGRATIONS.values() if configured(spec, res.mapping)]
-    for system in sorted({s for spec in specs for s in spec.systems}):
+    return _ping_each(res, sorted({s for spec in specs for s in spec.systems}))
+
+
+def _ping_each(res, systems) -> list[dict]:
+    from ..connectors.errors import IntegrationError
+
+    results = []
+    for system in systems:
         try:
             client = getattr(res, system)()
             client.ping()
