@@ -17,7 +17,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
-import os
 import random
 import re
 import threading
@@ -28,6 +27,7 @@ from typing import Callable
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from .. import settings
 from .errors import (
     AuthError,
     IntegrationError,
@@ -210,11 +210,11 @@ def error_from_response(response: httpx.Response, *, system: str, operation: str
 
 
 def max_response_bytes() -> int:
-    return int(os.environ.get("ML_CONNECTOR_MAX_RESPONSE_BYTES", str(64 * 1024 * 1024)))
+    return settings.max_response_bytes()
 
 
 def call_deadline() -> float:
-    return float(os.environ.get("ML_CONNECTOR_CALL_DEADLINE", "300"))
+    return settings.call_deadline()
 
 
 @dataclass(frozen=True)

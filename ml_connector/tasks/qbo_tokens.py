@@ -32,7 +32,6 @@ each refreshes and keeps its own token set.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import tempfile
 import threading
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Iterator
 from uuid import UUID
 
+from .. import settings
 from ..connectors.errors import TransientError
 from ..connectors.qbo.tokens import TokenSet, file_lock
 from ..credentials import BLOCKS, block_name, load_credentials
@@ -57,7 +57,7 @@ LOCK_TIMEOUT_SECONDS = 120
 
 
 def lock_dir() -> Path:
-    base = os.environ.get("ML_CONNECTOR_HOME") or tempfile.gettempdir()
+    base = settings.home() or tempfile.gettempdir()
     return Path(base) / "locks"
 
 

@@ -6,15 +6,13 @@ again, and retrying them only delays the person who must act.
 
 from __future__ import annotations
 
-import os
-
+from .. import settings
 from ..connectors.errors import is_retryable
 
 
 def _delays() -> list[float]:
     # The demo and the tests shorten these; production keeps minutes-long outages in mind.
-    raw = os.environ.get("ML_CONNECTOR_TASK_RETRY_DELAYS", "5,30,120")
-    return [float(x) for x in raw.split(",") if x.strip()]
+    return settings.task_retry_delays()
 
 
 RETRY_DELAYS = _delays()

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from .. import settings
 from ..ledger.schema import POSTED, POSTING, RECEIVED
 from ..ledger.store import Ledger, Outcome
 
@@ -55,7 +56,7 @@ def dispatch_mode() -> str:
 def fallback_seconds() -> float:
     """``ML_CONNECTOR_WEBHOOK_FALLBACK_SECONDS``: how long after a hand-over unfinished
     notifications wait before the trigger event is emitted for them (default 60)."""
-    return float(os.environ.get("ML_CONNECTOR_WEBHOOK_FALLBACK_SECONDS", "60"))
+    return settings.webhook_fallback_seconds()
 
 
 _TENANT_TASKS: dict[tuple[str, str], object] = {}

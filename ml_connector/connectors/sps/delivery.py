@@ -21,13 +21,13 @@ help: the caller decides, and what it uploads then is "possibly delivered twice"
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ... import settings
 from ..errors import AuthError, NotFound, RejectedError, TransientError, keep_our_pickling
 
 if TYPE_CHECKING:
@@ -49,14 +49,14 @@ def history_lag() -> float:
     """How many seconds after an upload, by our clock, SPS's history is sure to show it
     (``ML_CONNECTOR_SPS_HISTORY_LAG``, default 330: SPS says a report may take up to five
     minutes; 30 s more for the two clocks and the time an answer takes)."""
-    return float(os.environ.get("ML_CONNECTOR_SPS_HISTORY_LAG", "330"))
+    return settings.sps_history_lag()
 
 
 def pickup_min() -> float:
     """The fewest seconds SPS leaves an uploaded file in ``in/`` before taking it
     (``ML_CONNECTOR_SPS_PICKUP_MIN``, default 0: SPS publishes none, so a file may be gone at
     once). A file found absent sooner than this after an attempt never arrived."""
-    return float(os.environ.get("ML_CONNECTOR_SPS_PICKUP_MIN", "0"))
+    return settings.sps_pickup_min()
 
 
 def utcnow() -> datetime:
