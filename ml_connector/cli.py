@@ -21,8 +21,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .ledger.migrate import LedgerSchemaError  # no Prefect import: safe before the demo sets its home
     from .mappings.tenant import TenantFileError
+    from .settings import SettingsError, current
 
-    workdir = args.top_workdir or os.environ.get("ML_CONNECTOR_WORKDIR")
+    try:  # a bad ML_CONNECTOR_* value: one line naming it, before any command starts work
+        configured = current()
+    except SettingsError as exc:
+        return _error(str(exc))
+    workdir = args.top_workdir or configured.workdir
     if workdir:  # the one place: tenants/ and .ml-connector/ are found from here by every command
         for name in ("file",):  # files named on the command line stay relative to where it was typed
             if getattr(args, name, None):

@@ -103,3 +103,23 @@ def test_every_bad_variable_is_named_and_a_ledger_url_never_echoed(monkeypatch):
 def test_the_table_printed_by_the_module_is_the_docs():
     out = subprocess.run([sys.executable, "-m", "ml_connector.settings"], capture_output=True, text=True, check=True)
     assert out.stdout == settings.markdown_table()
+
+
+def test_the_cli_says_one_line_and_starts_nothing(monkeypatch, capsys):
+    from ml_connector import cli
+
+    monkeypatch.setenv("ML_CONNECTOR_INTENT_LEASE", "abc")
+    monkeypatch.setattr(cli, "_parser", _parser_that_must_not_run(cli._parser))
+    assert cli.main(["--workdir", ".", "status", "--tenant", "acme"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: bad setting: ML_CONNECTOR_INTENT_LEASE='abc'")
+
+
+def _parser_that_must_not_run(make):
+    def parser():
+        p = make()
+        for action in p._subparsers._group_actions:
+            for sub in action.choices.values():
+                sub.set_defaults(func=lambda args: pytest.fail("a command ran on a bad setting"))
+        return p
+    return parser
