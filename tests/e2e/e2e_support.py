@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from prefect.client.orchestration import get_client
@@ -28,13 +27,18 @@ def wait_final(flow_run_id, timeout: float = 240):
 
 
 def artifact_rows(flow_run_id) -> dict:
+    """The counts of a run's summary artifact (tasks/run_state.py), by what they count."""
     with get_client(sync_client=True) as client:
-        artifacts = [a for a in client.read_artifacts() if str(a.flow_run_id) == str(flow_run_id)]
+        artifacts = [a for a in client.read_artifacts() if str(a.flow_run_id) == str(flow_run_id)
+                     and (a.key or "").endswith("-run-summary")]
     assert artifacts, "every run publishes its report"
     artifacts.sort(key=lambda a: a.created)  # a rerun keeps its run id: the newest report wins
-    data = artifacts[-1].data
-    rows = json.loads(data) if isinstance(data, str) else data
-    return {r["metric"]: r["documents"] for r in rows}
+    counts = {}
+    for line in str(artifacts[-1].data).splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 2 and cells[1].isdigit():
+            counts[cells[0].replace(" ", "_")] = int(cells[1])
+    return counts
 
 
 def bill_counts(intacct) -> dict:

@@ -55,9 +55,8 @@ def test_deployed_runs_rerun_backfill_and_replay(deployed):
     ledger.set_cursor(IN, None)
     intacct.store.gl_accounts.discard("5020")
     broken = run("sps-to-intacct/sps-to-intacct")
-    assert broken.state.is_completed()
     failures = ledger.documents(IN, status="failed")
-    assert failures
+    assert failures and broken.state.is_failed() and "documents failed" in broken.state.message
     intacct.add_gl_account("5020")
     replayed = run("replay/replay", integration=IN, flow_run_id=str(tenant_run(broken.id).id), status=None)
     assert replayed.state.is_completed()
@@ -65,6 +64,41 @@ def test_deployed_runs_rerun_backfill_and_replay(deployed):
     assert set(bill_counts(intacct)) == seeded.expected_bills
     assert all(c == 1 for c in bill_counts(intacct).values())
     assert artifact_rows(replayed.id)["replayed"] == len(failures)
+
+
+def test_a_run_with_failed_documents_is_red_and_retrying_it_posts_exactly_them(deployed):
+    """Issue 15: the deployment run that leaves documents failed ends Failed with the counts in
+    its message; after the fix, Retry on that same run (through the API, as the UI does) posts
+    exactly the documents it left failed, once, and the run ends Completed."""
+    intacct, sps, ledger, seeded = deployed["intacct"], deployed["sps"], deployed["ledger"], deployed["seeded"]
+    ledger.set_cursor(IN, None)
+    posted_before = {d.id for d in ledger.documents(IN, status="posted")}
+    intacct.store.gl_accounts.discard("5020")
+    seed_sps_documents(sps, deployed["mapping"], 40, 23, 0.0, seeded)
+
+    red = run("sps-to-intacct/sps-to-intacct")
+    failed = {d.id for d in ledger.documents(IN, status="failed")}
+    assert failed and red.state.is_failed(), red.state
+    assert "tenants failed" in red.state.message and "documents failed" in red.state.message
+    first = tenant_run(red.id)
+    assert first.state.is_failed() and first.state.message.startswith(f"{len(failed)} of "), first.state.message
+    assert "invalid GL account '5020'" in first.state.message
+    assert first.name == "sps-intacct/e2e/live"
+
+    intacct.add_gl_account("5020")  # the fix
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(red.id, AwaitingRetry(), force=True)
+    retried = wait_final(red.id)
+    assert retried.state.is_completed(), retried.state
+    second = tenant_run(red.id)
+    assert second.id != first.id and second.state.is_completed(), second.state
+    assert ledger.run_counts(IN, str(second.id))["posted"] == len(failed)
+    assert artifact_rows(second.id)["retried"] == len(failed)
+    assert not ledger.documents(IN, status="failed")
+    assert {d.id for d in ledger.documents(IN, status="posted")} == posted_before | failed | {
+        d.id for d in ledger.documents(IN, run_id=str(first.id), status="posted")}
+    assert set(bill_counts(intacct)) == seeded.expected_bills
+    assert all(c == 1 for c in bill_counts(intacct).values())
 
 
 def test_webhook_event_starts_the_outbound_deployment(deployed):

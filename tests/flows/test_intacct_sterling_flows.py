@@ -179,9 +179,10 @@ def test_bad_inbound_x12_is_quarantined(sworld):
     w.sterling.put_message("/ACME_DIST/Outbox", "trunc.x12", good[:60], extractable_always=True)
     wrong = good.replace(b"SE*", b"SE*9").replace(b"SE*99", b"SE*9")
     w.sterling.put_message("/ACME_DIST/Outbox", "counts.x12", wrong, extractable_always=True)
-    assert sterling_mailbox(tenant="demo", return_state=True).is_completed()
+    state = sterling_mailbox(tenant="demo", return_state=True)
     rows = w.ledger.documents(IN, status=QUARANTINED)
     assert len(rows) == 2 and all(r.last_error for r in rows)
+    assert state.is_failed() and state.message.startswith("2 of 3 documents quarantined: "), state
     stored = w.ledger.documents(IN, doc_type="850")
     assert [r.natural_key for r in stored] == ["IN-850-1"]
     # read once: a second poll finds nothing new

@@ -105,9 +105,9 @@ def test_orders_become_purchase_orders_once_with_batches_and_requestids(qworld):
 def test_bad_input_is_quarantined_with_reasons_while_the_rest_posts(qworld):
     qworld.add_documents(120, bad_fraction=0.2)
     state, _ = run(sps_to_qbo)
-    assert state.is_completed()
     assert set(qworld.po_counts()) == qworld.expected_numbers()
     rows = qworld.ledger.documents(IN, status=QUARANTINED)
+    assert state.is_failed() and state.message.startswith(f"{len(rows)} of "), state
     assert rows and all(r.last_error and "\n" not in r.last_error and r.raw_payload for r in rows)
     assert any("unknown" in r.last_error for r in rows)
 
@@ -172,7 +172,8 @@ def test_cdc_catches_an_invoice_whose_webhook_never_came_and_webhooks_are_proces
     qworld.qbo.add_invoice(qworld.unmapped_customer, [{"item_id": "9", "qty": 1, "unit_price": "1"}],
                            doc_number="INV-X", txn_date="2026-11-02")
     state, _ = run(qbo_to_sps)
-    assert state.is_completed()
+    # INV-X's customer maps to no partner: quarantined, so the run asks for a person
+    assert state.is_failed() and state.message.startswith("1 of 4 documents quarantined: "), state
     inbox = qworld.sps.inbox()
     assert sorted(inbox) == ["in/IN_ACMEDIST0001_INV-1.xml", "in/IN_ACMEDIST0001_INV-2.xml"]
     assert qworld.ledger.status_counts("qbo-webhook") == {"posted": 1}
