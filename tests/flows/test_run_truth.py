@@ -104,3 +104,16 @@ def test_runs_are_named_by_integration_tenant_and_window(world):
     with get_client(sync_client=True) as client:
         names = [client.read_flow_run(s.state_details.flow_run_id).name for s in (live, window)]
     assert names == ["sps-intacct/demo/live", "sps-intacct/demo/2024-01-01..2024-02-01"]
+
+
+def test_every_integration_flow_parameter_has_a_description_in_the_run_form():
+    from prefect.utilities.callables import parameter_schema
+
+    from ml_connector.integrations import load
+    from ml_connector.flows.tenants import FANOUTS
+
+    for fan in FANOUTS.values():
+        tenant_flow = load(fan.flow_ref)
+        properties = parameter_schema(tenant_flow.fn).properties
+        missing = [name for name, spec in properties.items() if not spec.get("description")]
+        assert not missing, f"{tenant_flow.name}: no description for {missing}"
