@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         report = _run(args, counts, work, server, api_url, emulators)
     finally:
         emulators.close()
-        server.terminate()
-        server.wait(timeout=30)
+        _stop(server)
         shutil.rmtree(work, ignore_errors=True)
     print_report(report)
     if args.json:
@@ -125,7 +124,7 @@ def _run(args, counts: list[int], work: Path, server, api_url: str, emulators: E
         deploy_all(env)
         old = {name: deploy_per_tenant(ref, f"per-tenant-{name}", names[0], str(work)) for name, ref in EMPTY_POLL}
         progress(f"first runs of every integration for {len(names)} tenants (cursors, vendors, partners)")
-        worker = start_worker({**env, "ML_CONNECTOR_TENANT_CONCURRENCY": "8"}, work / "worker-warm-up.log")
+        worker = start_worker(env, work / "worker-warm-up.log")
         try:
             warm = warm_up(server.pid, worker.pid)
         finally:
@@ -184,19 +183,14 @@ def warm_up(server_pid: int, worker_pid: int) -> dict:
     for rounds in range(1, 4):
         parameters = {"skip_idle": False} if rounds == 1 else {}
         with Meter(server_pid, worker_pid) as m:
-            done = run_deployments([(f"{d}/{d}", parameters) for d in deployments], timeout=7200)
-        tally = {d: t for r in done for d, t in [(_deployment_of(r, deployments), tenant_table(r.id))]}
+            # one deployment at a time: all of them at once, each running tenants 4 at a time,
+            # is more than the Prefect server's SQLite takes ("database is locked", 503s)
+            done = [run for d in deployments for run in run_deployments([(f"{d}/{d}", parameters)], timeout=7200)]
+        tally = {d: tenant_table(r.id) for d, r in zip(deployments, done)}
         progress(f"  round {rounds}: {m.wall:.0f} s, worker {m.worker:.0f} + server {m.server:.0f} CPU-s; {tally}")
         if rounds > 1 and not any(t.get("ran") or t.get("failed") for t in tally.values()):
             break
     return {"rounds": rounds, "last_round": tally}
-
-
-def _deployment_of(run, deployments: list[str]) -> str:
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        return client.read_deployment(run.deployment_id).name
 
 
 def in_process_polls(server_pid: int, repeats: int, tenant: str, work: Path) -> dict:

@@ -25,13 +25,13 @@ document until the next full run at worst; it never decides that one is done.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from .tenant_selection import last_run
 
 Check = Callable[[object], "str | None"]  # a tenant's resources -> why it is busy, or None
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)  # where the Intacct listings start without a cursor
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # where the Intacct listings start without a cursor
 
 
 def full_run_after() -> timedelta:
@@ -48,7 +48,7 @@ def busy_reason(integration: str, res) -> str | None:
         ran = last_run(res.ledger, integration)
         if ran is None:
             return "no completed run yet"
-        if datetime.now(timezone.utc) - _aware(ran) > full_run_after():
+        if datetime.now(UTC) - _aware(ran) > full_run_after():
             return f"last full run {ran.isoformat(timespec='minutes')}"
         return check(res)
     except Exception as exc:  # the subflow will say it properly
@@ -65,7 +65,7 @@ def _ledger(ledger, *names: str) -> str | None:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _sps_out(res, ledger_name: str) -> str | None:
@@ -81,7 +81,7 @@ def _intacct_since(res, object_name: str, since: datetime, extra: str = "") -> b
     from ..connectors.intacct import codec
     from ..connectors.intacct._xml import DATETIME_FORMAT
 
-    stamp = _aware(since).astimezone(timezone.utc).strftime(DATETIME_FORMAT)
+    stamp = _aware(since).astimezone(UTC).strftime(DATETIME_FORMAT)
     page = res.intacct().read_by_query(object_name, f"WHENMODIFIED >= {codec.quote(stamp)}{extra}", page_size=1)
     return bool(page.records) or bool(page.num_remaining)
 
@@ -134,7 +134,7 @@ def qbo_sps(res) -> str | None:
     if stored is None:
         return "no CDC cursor yet"
     since = _aware(datetime.fromisoformat(stored))
-    if datetime.now(timezone.utc) - since > CDC_WINDOW - timedelta(days=1):
+    if datetime.now(UTC) - since > CDC_WINDOW - timedelta(days=1):
         return "the CDC cursor is about to leave QBO's 30-day window"
     result = qbo_client(res).cdc(["Invoice"], since)
     if result.capped or result.changed("Invoice"):
@@ -174,7 +174,7 @@ def sterling_inbound(res) -> str | None:
     if reason := _ledger(res.ledger, INBOUND):
         return reason
     if ack_counts(res.ledger).get("delivered"):
-        due = datetime.now(timezone.utc) - timedelta(minutes=settings.overdue_after_minutes)
+        due = datetime.now(UTC) - timedelta(minutes=settings.overdue_after_minutes)
         if any(_aware(r.delivered_at) <= due for r in ack_rows(res.ledger, "delivered") if r.delivered_at):
             return "documents past their 997 deadline"
     client = res.sterling()
@@ -232,7 +232,7 @@ def commerce_o2c(res) -> str | None:
         return "no Intacct customer cursor yet"
     from ..connectors.intacct._xml import DATETIME_FORMAT
 
-    if _intacct_since(res, "CUSTOMER", datetime.strptime(stored, DATETIME_FORMAT).replace(tzinfo=timezone.utc)):
+    if _intacct_since(res, "CUSTOMER", datetime.strptime(stored, DATETIME_FORMAT).replace(tzinfo=UTC)):
         return "customers modified in Intacct"
     return None
 

@@ -17,7 +17,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..credentials import block_name
@@ -99,7 +99,10 @@ def unfinished_tenants(flow_run_id: str) -> list[str]:
     """Tenants whose latest subflow run under ``flow_run_id`` did not complete (a rerun of the
     parent run re-attempts exactly those)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
 
     flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uuid.UUID(flow_run_id)]))
     latest: dict[str, tuple] = {}
@@ -109,7 +112,7 @@ def unfinished_tenants(flow_run_id: str) -> list[str]:
             offset += len(page)
             for run in page:
                 tenant = tenant_of(run.tags)
-                stamp = run.start_time or run.created or datetime.min.replace(tzinfo=timezone.utc)
+                stamp = run.start_time or run.created or datetime.min.replace(tzinfo=UTC)
                 if tenant and (tenant not in latest or stamp > latest[tenant][0]):
                     latest[tenant] = (stamp, run.state is not None and run.state.is_completed())
     return sorted(t for t, (_, completed) in latest.items() if not completed)

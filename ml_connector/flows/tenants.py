@@ -13,7 +13,9 @@ that start once per poll and then, for every tenant (README, "Many tenants"):
    tenant's cheap check whether there is anything to do (flows/tenant_checks.py), in plain code;
 3. runs each tenant that has work as its own subflow run of the integration's flow, named
    ``<deployment>/<tenant>`` and tagged ``tenant:<tenant>`` (its task runs too), a few at a time
-   (``ML_CONNECTOR_TENANT_CONCURRENCY``, default 4); a tenant that fails does not stop the others;
+   (``ML_CONNECTOR_TENANT_CONCURRENCY``, default 2: every deployment's run does the same, and
+   a Prefect server on SQLite answers "database is locked" when a few dozen subflows write at
+   once); a tenant that fails does not stop the others;
 4. publishes a table artifact ``<deployment>-tenants`` with one row per tenant (ran, idle,
    failed, not set up), and ends Failed naming the failed tenants when there are any. Retrying
    that run from the UI re-attempts exactly them.
@@ -27,11 +29,12 @@ import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from prefect import flow, get_run_logger, tags, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -50,7 +53,7 @@ IDLE_EVENT = "ml-connector.tenants.idle"
 
 def tenant_concurrency() -> int:
     """Tenant subflows run at once by one fan-out run (ML_CONNECTOR_TENANT_CONCURRENCY)."""
-    return max(1, int(os.environ.get("ML_CONNECTOR_TENANT_CONCURRENCY", "4")))
+    return max(1, int(os.environ.get("ML_CONNECTOR_TENANT_CONCURRENCY", "2")))
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,11 @@ def run_tenant(deployment: str, tenant: str, parameters: dict) -> dict:
     this task run is Failed with the subflow's message."""
     fan = FANOUTS[deployment]
     tenant_flow = integrations.load(fan.flow_ref)
-    started = datetime.now(timezone.utc)
-    with tags(tenant_tag(tenant)):
+    started = datetime.now(UTC)
+    # No heartbeat thread of its own: the deployment run's heartbeats stand for the process
+    # (the zombie automation watches deployment runs only), and joining that thread at the end
+    # of every subflow run cost up to a second of wall time each.
+    with tags(tenant_tag(tenant)), temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         state = tenant_flow.with_options(flow_run_name=f"{deployment}/{tenant}")(
             tenant=tenant, **parameters, return_state=True)
     run_id = str(state.state_details.flow_run_id or "")
