@@ -21,7 +21,7 @@ RUN = "from ml_connector.flows.sps_to_intacct import sps_to_intacct; sps_to_inta
 def test_three_workers_same_flow_same_time_post_each_document_once(postgres_url, prefect_server, tmp_path):
     from sqlalchemy import text
 
-    ledger = Ledger(postgres_url, tenant="t")
+    ledger = Ledger(postgres_url, tenant="pgdemo")
     with ledger.engine.begin() as conn:
         conn.execute(text("DELETE FROM document_events WHERE integration = 'sps-intacct'"))
         conn.execute(text("DELETE FROM documents WHERE integration = 'sps-intacct'"))
