@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps demo test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,14 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/python -m pytest $(ARGS)
+
+# The fast tier (about two minutes): connectors, mappings, ledger, tasks, emulators, webhooks
+# and the CLI, on SQLite, with no Prefect flow runs to wait for. `make test` runs everything.
+FAST := tests/connectors tests/mappings tests/ledger tests/tasks tests/sandbox tests/webhooks \
+	tests/test_cli.py tests/test_cli_tenants.py tests/test_cli_errors.py tests/test_settings.py \
+	tests/test_readme_commands.py
+test-fast: install
+	$(BIN)/python -m pytest $(FAST) $(ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(ARGS)

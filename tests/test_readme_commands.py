@@ -30,6 +30,7 @@ CLI = str(Path(sys.executable).with_name("ml-connector"))
 COVERED_ELSEWHERE = {
     "make demo": "tests/test_demo_tenants.py::test_every_integration_of_every_tenant_reconciles (run_demo, what make demo runs)",
     "make test": "the suite itself",
+    "make test-fast": "the suite itself (its fast tier)",
     "make install": "tests/e2e/conftest.py (the e2e suite runs from the installed .venv)",
     ".": "shell: activates the venv (no command of ours)",
     "export": "shell: sets a variable (tests/e2e/conftest.py sets the same PREFECT_API_URL and ML_CONNECTOR_WORKDIR)",
