@@ -48,6 +48,23 @@ def add_order(world, *, customer=None, email=None, po=None, store_id=1, qty=2, w
                                  po_number=po, created_at=when)
 
 
+def assert_needs_a_person(state, *, failed: int = 0, quarantined: int = 0, reasons: tuple[str, ...] = ()) -> dict:
+    """The run left exactly these documents for a person: it is Failed, its message starts with
+    their count and names the reasons; returns its counts."""
+    assert state.is_failed(), state
+    head = f"{failed} of " if failed else f"{quarantined} of "
+    assert state.message.startswith(head), state.message
+    assert ("documents failed" in state.message) == bool(failed), state.message
+    assert ("quarantined" in state.message) == bool(quarantined), state.message
+    assert all(reason in state.message for reason in reasons), state.message
+    counts = state.result(raise_on_failure=False)
+    assert counts["failed"] == failed and counts["quarantined"] == quarantined, counts
+    return counts
+
+
+GUEST_WITHOUT_VENDOR = "no Intacct vendor has this email"  # seed_procure gives half the guests a vendor
+
+
 def present(world) -> Counter:
     counts = Counter(("APBILL", b["RECORDID"]) for b in world.intacct.bills())
     counts.update(("PODOCUMENT", p["DOCNO"]) for p in world.intacct.po_documents())
@@ -94,8 +111,10 @@ def test_rerun_posts_nothing_twice_and_bad_input_is_quarantined_with_reasons(com
     assert tally["would_post"] > 0 and tally["would_quarantine"] == 3  # the unreadable amount, no email, store 9
     assert not present(world) and world.ledger.status_counts(INTEGRATION) == {}  # nothing written anywhere
     state, first = run(commerce_to_intacct_ap)
-    assert state.is_completed(), state
     quarantined = {r.natural_key: r.last_error for r in world.ledger.documents(INTEGRATION, status="quarantined")}
+    # the three bad orders need a person: the run is Failed and names them
+    assert len(quarantined) == 3
+    assert_needs_a_person(state, quarantined=3, reasons=("customer_email", "grand_total", "store_id 9"))
     by_label = {label: _order(world, inc)["entity_id"] for inc, label in seeded.bad.items()}
     for label in ("bad:no-customer-email", "bad:non-numeric-amount", "bad:unknown-store"):
         reason = quarantined[str(by_label[label])]
@@ -127,7 +146,10 @@ def test_vendors_are_matched_by_email_or_commerce_id_and_created_once(commerce_w
     seed(world, orders=24)
     customers = sorted(world.adobe.store.rows("customer"), key=lambda c: c["id"])
     state, _ = run(commerce_to_intacct_ap)
-    assert state.is_completed(), state
+    # the one guest seed_procure gave no vendor needs a person; nothing else does
+    [guest] = world.ledger.documents(INTEGRATION, status="failed")
+    assert guest.last_error.startswith("guest order of ") and GUEST_WITHOUT_VENDOR in guest.last_error
+    assert_needs_a_person(state, failed=1, reasons=(guest.last_error.split(":")[0], GUEST_WITHOUT_VENDOR))
     links = {r.natural_key: r.target_id for r in world.ledger.documents(MASTER, status="posted", doc_type="vendor")}
     by_email, by_id = customers[0], customers[1]  # seed_procure: V-1000 by email, V-1001 by custom field
     if str(by_email["id"]) in links:
@@ -212,13 +234,14 @@ def test_a_vendor_create_whose_answer_was_lost_is_adopted_not_duplicated(commerc
     world = commerce_world_factory(intacct_transport=intacct_transport)
     seed(world, orders=6, vendors=False)
     state, _ = run(commerce_to_intacct_ap)
-    assert state.is_completed(), state
     assert lost["n"] == 1
     ids = Counter(v["COMMERCE_CUSTOMER_ID"] for v in world.intacct.vendors())
     assert ids and max(ids.values()) == 1
     assert world.ledger.status_counts(MASTER) == {"posted": len(ids)}
     failed = world.ledger.documents(INTEGRATION, status="failed")  # only guests: nobody may make their vendor
-    assert all(r.last_error.startswith("guest order of ") for r in failed), [r.last_error for r in failed]
+    assert failed and all(r.last_error.startswith("guest order of ") for r in failed), [r.last_error for r in failed]
+    # the guests need a person (no vendor was given them); the lost answer left nothing failed
+    assert_needs_a_person(state, failed=len(failed), reasons=(GUEST_WITHOUT_VENDOR,))
 
 
 def test_purchase_order_its_invoice_and_a_credit_memo_on_that_invoice(commerce_world_factory):
@@ -364,7 +387,8 @@ def test_webhook_signatures_replays_and_the_run_they_start(commerce_world_factor
 def test_vendor_master_records_conflicts_and_aligns_both_ways(commerce_world_factory):
     world = commerce_world_factory()
     seed(world, orders=24)
-    assert run(commerce_to_intacct_ap)[0].is_completed()
+    # the procure run leaves only the guest without a vendor for a person
+    assert_needs_a_person(run(commerce_to_intacct_ap)[0], failed=1, reasons=(GUEST_WITHOUT_VENDOR,))
     state, _ = run(commerce_ap_vendor_master)
     assert state.is_completed(), state
     conflicts = world.ledger.documents(MASTER, doc_type="conflict")
@@ -389,9 +413,11 @@ def test_guest_without_vendor_fails_reconcile_finds_it_and_replay_posts_it(comme
             store_id=1, guest={"email": "walk.in@example.net", "firstname": "Wal", "lastname": "Kin"}, method="checkmo",
             lines=[{"sku": product["sku"], "name": product["name"], "product_id": product["id"],
                     "price": product["price"], "qty": 1}])
-    assert run(commerce_to_intacct_ap)[0].is_completed()
+    first = run(commerce_to_intacct_ap)[0]
     [failed] = world.ledger.documents(INTEGRATION, status="failed")
     assert failed.natural_key == str(guest["entity_id"]) and "walk.in@example.net" in failed.last_error
+    # the walk-in guest needs a person: the run is Failed and names the guest and the reason
+    assert_needs_a_person(first, failed=1, reasons=("walk.in@example.net", GUEST_WITHOUT_VENDOR))
     summary = reconcile(tenant(TENANT), INTEGRATION, tmp_path)
     assert summary["missing"] == 1 and summary["duplicated"] == 0 and summary["source"] == summary["present"] + 1
     world.intacct.add_vendor("V-WALKIN", "Walk-in supplier", email="walk.in@example.net")  # the fix
