@@ -47,8 +47,12 @@ def conflicts(qworld) -> list:
 
 def test_master_data_onboards_the_vendor_adopts_and_creates_items_and_records_the_conflict(qworld):
     state, _ = run(qbo_master_data)
-    assert state.is_completed()
-    counts = state.result()
+    # the open conflict needs a person: the run is Failed, with its count and what differs
+    assert state.is_failed() and state.message.startswith("1 of "), state
+    assert "documents failed: " in state.message and "quarantined" not in state.message
+    assert f"item {CONFLICT_ITEM} (QBO " in state.message and "differs in QBO" in state.message  # the full reason is the row's
+    counts = state.result(raise_on_failure=False)
+    assert counts[FAILED] == 1
     assert (counts["created"], counts["adopted"], counts["conflicts_open"]) == (2, 1, 1)
     # the new partner's vendor: created once, under the tenant file's vendor_name
     vendors = [v for v in qworld.qbo.entities("Vendor") if v["DisplayName"] == "Fabrikam Supply Co."]
@@ -68,6 +72,7 @@ def test_master_data_onboards_the_vendor_adopts_and_creates_items_and_records_th
     assert "Sku: tenant file 'WID-300', QBO 'WID-300-OLD'" in row.last_error
 
     again, _ = run(qbo_master_data)  # nothing new: no second vendor or item, the conflict not re-reported
+    assert again.is_completed(), again
     assert (again.result()["created"], again.result().get("failed", 0)) == (0, 0)
     assert len(qworld.qbo.entities("Vendor")) == len(vendors) + 4 and len(items_by(qworld, "Sku", CREATED_ITEM)) == 1
 
