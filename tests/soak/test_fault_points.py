@@ -18,6 +18,7 @@ from ml_connector.credentials import save_block
 from ml_connector.demo_parts.sps_qbo import TENANT, seed_qbo_company, seed_qbo_invoices
 from ml_connector.flows.intacct_to_sps import CURSOR, LISTING_RESTARTS, intacct_to_sps
 from ml_connector.flows.qbo_to_sps import qbo_to_sps
+from ml_connector.ledger.schema import FAILED, QUARANTINED
 from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.sps import SpsEmulator
@@ -35,12 +36,23 @@ def sent_invoices(world) -> list[str]:
     return [p for p in world.sps.inbox() if p.startswith("in/IN_")]
 
 
+def assert_only_unmapped_quarantined(world, state) -> None:
+    """The run finished and is Failed only because the seeded invoices of the customer without
+    a trading partner are quarantined (a person must map it), and its message says so."""
+    quarantined = world.ledger.documents(OUT, status=QUARANTINED)
+    assert {r.natural_key for r in quarantined} == world.seeded.unmapped_invoices
+    assert state.is_failed() and state.message.startswith(f"{len(quarantined)} of "), state
+    assert "documents quarantined: " in state.message and "is not mapped to a trading partner" in state.message
+    counts = state.result(raise_on_failure=False)
+    assert counts[QUARANTINED] == len(quarantined) and counts[FAILED] == 0, counts
+
+
 def test_a_resent_readmore_loses_no_invoice(world, monkeypatch):
     world.add_ar_invoices(100)
     outage = LineReadOutage(world.intacct, after={2})
     monkeypatch.setattr(world.intacct, "dispatch", outage)
     state = intacct_to_sps(tenant="demo", page_size=10, return_state=True)
-    assert state.is_completed()
+    assert_only_unmapped_quarantined(world, state)
     assert outage.refused == outage.times  # the task failed once, after readMore had moved on
     assert len(world.ledger.documents(OUT)) == 100
     assert len(sent_invoices(world)) == len(world.seeded.expected_invoices)
@@ -54,13 +66,16 @@ def test_a_listing_that_keeps_skipping_fails_the_run_without_moving_the_cursor(w
     outage = LineReadOutage(world.intacct, after=range(1, 1000, 2))
     monkeypatch.setattr(world.intacct, "dispatch", outage)
     state = intacct_to_sps(tenant="demo", page_size=10, return_state=True)
-    assert state.is_failed()
+    # Failed because the listing could not be read without a gap (it raised), not for a document
+    assert state.is_failed() and "without a gap" in state.message, state
+    assert "quarantined" not in state.message and "documents failed" not in state.message
+    assert isinstance(state.result(raise_on_failure=False), Exception)
     assert "without a gap" in str(state.result(raise_on_failure=False))
     assert world.ledger.get_cursor(OUT, CURSOR) is None
     assert outage.read_mores == 2 * (LISTING_RESTARTS + 1)  # each listing read to its first gap only
     monkeypatch.setattr(world.intacct, "dispatch", outage.dispatch)  # the outage ends
     again = intacct_to_sps(tenant="demo", page_size=10, return_state=True)
-    assert again.is_completed()
+    assert_only_unmapped_quarantined(world, again)  # the whole listing read: only the unmapped customer is left
     assert len(sent_invoices(world)) == len(world.seeded.expected_invoices)
     assert len(world.ledger.documents(OUT)) == 60
 
