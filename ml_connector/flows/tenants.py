@@ -189,7 +189,9 @@ def _announce_idle(deployment: str, idle: list[str], logger) -> None:
 
 
 def _row(tenant: str, status: str, detail: str, flow_run_id: str = "", what_to_do: str = "") -> dict:
-    if not what_to_do:
+    if not what_to_do and detail.startswith("mapping file"):
+        what_to_do = f"fix the tenant's mapping file ({tenant}.yaml); the next poll picks it up"
+    elif not what_to_do:
         what_to_do = {"not set up": f"ml-connector setup --tenant {tenant}",
                       "failed": "fix the cause, then Retry this run: it re-attempts the failed tenants"}.get(status, "")
     return {"tenant": tenant, "status": status, "detail": detail, "flow_run": flow_run_id, "what_to_do": what_to_do}
