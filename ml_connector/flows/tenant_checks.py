@@ -10,7 +10,8 @@ the server. What each check looks at, in this order:
    includes stored webhook notifications and documents waiting on another one), and cursors
    a listing left half-way;
 2. when the tenant's last completed run of the integration started: never, or longer ago than
-   ``ML_CONNECTOR_FULL_RUN_HOURS`` (default 6), runs it anyway. That is the safety net for what
+   ``ML_CONNECTOR_FULL_RUN_HOURS`` (default 6; each tenant's turn comes between half of it and
+   all of it, so tenants set up together do not all run in one poll), runs it anyway. That is the safety net for what
    a check cannot see: a record committed late with a modification time inside the flows'
    overlap window, a vendor or partner setting changed in the mapping file;
 3. the source: the first page (of one) of what the run would read, strictly after the stored
@@ -24,6 +25,7 @@ document until the next full run at worst; it never decides that one is done.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -34,9 +36,13 @@ Check = Callable[[object], "str | None"]  # a tenant's resources -> why it is bu
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # where the Intacct listings start without a cursor
 
 
-def full_run_after() -> timedelta:
-    """How long a tenant may go without a real run of an integration (ML_CONNECTOR_FULL_RUN_HOURS)."""
-    return timedelta(hours=float(os.environ.get("ML_CONNECTOR_FULL_RUN_HOURS", "6")))
+def full_run_after(tenant: str = "", integration: str = "") -> timedelta:
+    """How long a tenant may go without a real run of an integration: between half of
+    ML_CONNECTOR_FULL_RUN_HOURS and all of it, at a point fixed per tenant and integration, so
+    tenants set up together do not all come due in the same poll (and again every period)."""
+    hours = float(os.environ.get("ML_CONNECTOR_FULL_RUN_HOURS", "6"))
+    spread = int.from_bytes(hashlib.sha256(f"{tenant}|{integration}".encode()).digest()[:4], "big") / 2**32
+    return timedelta(hours=hours * (0.5 + 0.5 * spread))
 
 
 def busy_reason(integration: str, res) -> str | None:
@@ -48,7 +54,7 @@ def busy_reason(integration: str, res) -> str | None:
         ran = last_run(res.ledger, integration)
         if ran is None:
             return "no completed run yet"
-        if datetime.now(UTC) - _aware(ran) > full_run_after():
+        if datetime.now(UTC) - _aware(ran) > full_run_after(res.name, integration):
             return f"last full run {ran.isoformat(timespec='minutes')}"
         return check(res)
     except Exception as exc:  # the subflow will say it properly
