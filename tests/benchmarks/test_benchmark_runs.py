@@ -77,12 +77,14 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
     for product, raw in zip(inbound["product"]["runs"], inbound["raw"]["runs"]):
         assert product["intacct_requests"] == raw["intacct_requests"] > 0
         assert product["sps_requests"] == raw["sps_requests"] > 0
-        assert product["counts"] == raw["counts"]
+        # every outcome the raw pipeline reports is the product's too (the product adds what only
+        # a flow run does, e.g. documents a retried run re-attempted)
+        assert {k: product["counts"].get(k) for k in raw["counts"]} == raw["counts"]
     for section in (outbound, to_qbo):
         for product, raw in zip(section["product"]["runs"], section["raw"]["runs"]):
             for key in ("intacct_requests", "qbo_requests", "sps_requests"):
                 assert product[key] == raw[key], key
-            assert product["counts"] == raw["counts"]
+            assert {k: product["counts"].get(k) for k in raw["counts"]} == raw["counts"]
 
     # ratios and rates are positive and plausible
     assert inbound["ratio_product_to_raw"] > 0 and inbound["ratio_product_to_naive"] > 0
