@@ -43,6 +43,7 @@ if str(HERE.parent) not in sys.path:
 
 from bench.tenant_load import (
     Meter,
+    Peak,
     deploy_all,
     deploy_per_tenant,
     env_for,
@@ -227,11 +228,13 @@ def _with_tenants(directory: Path, call):
 
 
 def _measured_runs(server_pid: int, worker_pid: int, idle: dict, runs: list[tuple[str, dict]]) -> dict:
+    peak = Peak(worker_pid)
     with Meter(server_pid, worker_pid) as m:
-        done = run_deployments(runs)
+        done = run_deployments(runs, sample=peak)
     states = sorted({r.state_name for r in done})
     return {"wall": run_span(done), "worker": m.worker - idle["worker"] * m.wall,
-            "server": m.server - idle["server"] * m.wall, "window": m.wall, "states": states}
+            "server": m.server - idle["server"] * m.wall, "window": m.wall, "states": states,
+            "peak_rss_mb": round(peak.rss_mb), "peak_threads": peak.threads}
 
 
 def deployment_polls(server_pid: int, worker_pid: int, idle: dict, repeats: int, tenant: str, old: dict) -> dict:
@@ -288,6 +291,8 @@ def load_cycles(server_pid: int, worker_pid: int, idle: dict, n: int, cycles: in
             "period_cpu": period_cpu, "utilization": round(period_cpu / (PERIOD_S * CORES), 3),
             "cpu_per_poll": round((median([s["worker"] + s["server"] for s in samples])) / (n * len(LOAD)), 4),
             "states": sorted({st for s in samples for st in s["states"]}),
+            "peak_flow_run_rss_mb": max(s["peak_rss_mb"] for s in samples),
+            "peak_flow_run_threads": max(s["peak_threads"] for s in samples),
             "fits": period_cpu <= budget and cycle_s <= PERIOD_S}
 
 
@@ -316,6 +321,8 @@ def print_report(r: dict) -> None:
               f"{f['cycle_worker_cpu']:7.1f} + server {f['cycle_server_cpu']:6.1f} CPU-s, per poll "
               f"{f['cpu_per_poll']:.4f}; period {f['period_cpu']:6.1f} CPU-s = {f['utilization']:.0%} of the machine "
               f"-> {'fits' if f['fits'] else 'does not fit'}  {f['states']}")
+        print(f"        largest flow run process: {f['peak_flow_run_rss_mb']} MB resident, "
+              f"{f['peak_flow_run_threads']} threads")
     fits = r.get("fits") or []
     print(f"\nTenants x {len(r['config']['load'])} polls served per 2-core machine at a 5-minute poll (measured): "
           f"{max(fits) if fits else 'none of the sizes run'}")

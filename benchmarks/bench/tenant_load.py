@@ -107,8 +107,9 @@ def start_worker(env: dict, log: Path) -> subprocess.Popen:
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT)
 
 
-def run_deployments(runs: list[tuple[str, dict]], timeout: float = 1800, poll: float = 2.0) -> list:
-    """Start ``(deployment name or id, parameters)`` runs at once; return them when all are final."""
+def run_deployments(runs: list[tuple[str, dict]], timeout: float = 1800, poll: float = 2.0, sample=None) -> list:
+    """Start ``(deployment name or id, parameters)`` runs at once; return them when all are final.
+    ``sample()`` is called at every poll (to watch the flow run processes)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -121,6 +122,8 @@ def run_deployments(runs: list[tuple[str, dict]], timeout: float = 1800, poll: f
         flt = FlowRunFilter(id=FlowRunFilterId(any_=ids))
         deadline = time.monotonic() + timeout
         while True:
+            if sample is not None:
+                sample()
             found = client.read_flow_runs(flow_run_filter=flt)
             if len(found) == len(ids) and all(r.state is not None and r.state.is_final() for r in found):
                 return found
@@ -176,3 +179,22 @@ def tenant_table(flow_run_id) -> dict[str, int]:
     for row in rows:
         tally[row["status"]] = tally.get(row["status"], 0) + 1
     return tally
+
+
+class Peak:
+    """The largest flow run process under the worker: resident memory and threads."""
+
+    def __init__(self, worker_pid: int) -> None:
+        self.worker_pid, self.rss_mb, self.threads = worker_pid, 0.0, 0
+
+    def __call__(self) -> None:
+        try:
+            children = psutil.Process(self.worker_pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for child in children:
+            try:
+                self.rss_mb = max(self.rss_mb, child.memory_info().rss / 2**20)
+                self.threads = max(self.threads, child.num_threads())
+            except psutil.NoSuchProcess:
+                continue
