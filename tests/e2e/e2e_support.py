@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
@@ -28,9 +29,12 @@ def wait_final(flow_run_id, timeout: float = 240):
 
 def artifact_rows(flow_run_id) -> dict:
     """The counts of a run's summary artifact (tasks/run_state.py), by what they count."""
-    with get_client(sync_client=True) as client:
-        artifacts = [a for a in client.read_artifacts() if str(a.flow_run_id) == str(flow_run_id)
-                     and (a.key or "").endswith("-run-summary")]
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    by_run = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(str(flow_run_id))]))
+    with get_client(sync_client=True) as client:  # by run: the server holds more than one page
+        artifacts = [a for a in client.read_artifacts(artifact_filter=by_run)
+                     if (a.key or "").endswith("-run-summary")]
     assert artifacts, "every run publishes its report"
     artifacts.sort(key=lambda a: a.created)  # a rerun keeps its run id: the newest report wins
     counts = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from datetime import date
 
 import pytest
@@ -38,8 +40,11 @@ def test_inbound_posts_every_document_once_and_reports_it(world):
     assert world.ledger.get_cursor(IN) is None  # listing finished: the next poll starts at the top
     # the artifact's numbers are the ledger's numbers for this run
     assert world.ledger.run_counts(IN, run_id) == {k: counts[k] for k in world.ledger.run_counts(IN, run_id)}
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts()
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:  # by run: the session's server holds more than one page
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(run_id)])))
     assert any(a.key == f"demo-{IN}-run-report" and str(a.flow_run_id) == run_id for a in artifacts)
     # a second poll finds nothing new and posts nothing
     again, _ = run(sps_to_intacct)

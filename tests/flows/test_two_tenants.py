@@ -14,6 +14,8 @@ mapping file under another ``tenant:`` name (:func:`twin_mapping`).
 
 from __future__ import annotations
 
+import uuid
+
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -175,9 +177,13 @@ def test_sps_intacct_each_tenant_posts_its_own_documents(sps_intacct_pair):
     counts = run(sps_to_intacct, first)
     assert len(twin.sps.files("out/")) == 8  # the first tenant's run left the twin's files alone
     twin_counts = run(sps_to_intacct, twin)
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    runs = [uuid.UUID(side.last_run) for side in (first, twin)]
     with get_client(sync_client=True) as client:  # each run reports under its own tenant's key
-        reports = {str(a.flow_run_id): a.key for a in client.read_artifacts()
-                   if a.key and a.key.endswith("-run-report")}
+        # filtered by run: the session's server holds more artifacts than one unfiltered page
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=runs)))
+        reports = {str(a.flow_run_id): a.key for a in found if a.key and a.key.endswith("-run-report")}
     for side in (first, twin):
         assert reports[side.last_run] == artifact_key(side.name, "sps-intacct-run-report")
     for side, c in ((first, counts), (twin, twin_counts)):
