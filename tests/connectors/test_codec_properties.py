@@ -56,7 +56,7 @@ def test_qbo_webhook_parser_never_raises_anything_untyped(body):
 @FAST
 @given(st.binary(max_size=200), st.one_of(st.none(), st.text(max_size=60)))
 def test_qbo_signature_check_only_answers_yes_or_no(body, header):
-    assert verify_signature(body, header, "verifier-token") in (True, False)
+    assert isinstance(verify_signature(body, header, "verifier-token"), bool)  # never raises, never None
 
 
 # Adobe Commerce entities: random values under the field names the models type, so parsing
