@@ -125,7 +125,7 @@ def _run(args, counts: list[int], work: Path, server, api_url: str, emulators: E
         deploy_all(env)
         old = {name: deploy_per_tenant(ref, f"per-tenant-{name}", names[0], str(work)) for name, ref in EMPTY_POLL}
         progress(f"first runs of every integration for {len(names)} tenants (cursors, vendors, partners)")
-        worker = start_worker({**env, "ML_CONNECTOR_TENANT_CONCURRENCY": "4"}, work / "worker-warm-up.log")
+        worker = start_worker(env, work / "worker-warm-up.log")
         try:
             warm = warm_up(server.pid, worker.pid)
         finally:
