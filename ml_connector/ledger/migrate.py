@@ -23,8 +23,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from .engine import ledger_engine, shown
 
-HEAD = "0002"
+HEAD = "0003"
 BASELINE = "0001"
+TENANTS = "0002"  # the first schema with tenants: upgrading from it needs none named
 VERSION_TABLE = "ledger_schema_version"
 # The tables of the baseline schema, as ledgers before versioning created them.
 BASELINE_TABLES = ("documents", "document_events", "cursors", "control_numbers", "x12_acks")
@@ -92,8 +93,10 @@ def rows_without_tenant(conn: Connection) -> int:
 
 
 def _check_upgradable(engine: Engine, current: str | None, tenant: str | None) -> None:
-    if current not in ("unversioned", BASELINE):
+    if current not in ("unversioned", BASELINE, TENANTS):
         raise LedgerSchemaError(_refusal(engine, current))
+    if current == TENANTS:
+        return
     if current == "unversioned":
         columns = {c["name"] for c in inspect(engine).get_columns("documents")}
         if "tenant" in columns:
@@ -114,6 +117,9 @@ def _refusal(engine: Engine, current: str | None) -> str:
         at = "predates schema versions" if current == "unversioned" else f"is at schema {current}"
         return (f"ledger {where} {at}, behind this build's {HEAD} (tenant-scoped keys); "
                 f"upgrade it first: {UPGRADE_HINT}")
+    if current == TENANTS:
+        return (f"ledger {where} is at schema {current}, behind this build's {HEAD} (document revisions); "
+                "upgrade it first: ml-connector ledger upgrade")
     if current is None:
         return f"ledger {where} has no tables yet: ml-connector ledger upgrade creates it"
     return (f"ledger {where} is at schema {current!r}, which this build (schema {HEAD}) does not know: "

@@ -7,12 +7,45 @@ claim, outcomes, cursors) reads on its own.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
 from sqlalchemy import func, select
 
-from .schema import DUPLICATE, FAILED, POSTED, POSTING, QUARANTINED, READ, SKIPPED, document_events, documents
+from .schema import (
+    DUPLICATE,
+    FAILED,
+    POSTED,
+    POSTING,
+    QUARANTINED,
+    READ,
+    SKIPPED,
+    document_events,
+    document_revisions,
+    documents,
+)
+
+
+@dataclass(frozen=True)
+class LatestRevision:
+    """Where a document stands against its latest revision, for reconciliation: ``stale`` when
+    the target holds an earlier revision than the latest (a change, cancellation or replacement
+    not applied yet, or one waiting for a person)."""
+
+    id: int
+    doc_type: str
+    partner: str
+    natural_key: str
+    revision: int
+    applied_revision: int | None
+    effect: str | None
+    status: str
+    target_id: str | None
+
+    @property
+    def stale(self) -> bool:
+        return self.applied_revision is not None and self.applied_revision < self.revision
 
 
 class LedgerReads:
@@ -79,6 +112,31 @@ class LedgerReads:
         with self.engine.connect() as conn:
             return conn.execute(query.order_by(documents.c.id)).all()
 
+
+    def latest_revisions(self, integration: str, *, doc_type: str | None = None,
+                         ids: Sequence[int] | None = None, stale_only: bool = False) -> list[LatestRevision]:
+        """Each document's latest revision and the one its target reflects (``stale_only``:
+        only the documents whose target is behind)."""
+        query = select(documents.c.id, documents.c.doc_type, documents.c.partner, documents.c.natural_key,
+                       documents.c.revision, documents.c.applied_revision, documents.c.effect, documents.c.status,
+                       documents.c.target_id).where(documents.c.tenant == self.tenant,
+                                                    documents.c.integration == integration)
+        if doc_type is not None:
+            query = query.where(documents.c.doc_type == doc_type)
+        if ids is not None:
+            query = query.where(documents.c.id.in_(list(ids)))
+        if stale_only:
+            query = query.where(documents.c.applied_revision < documents.c.revision)
+        with self.engine.connect() as conn:
+            return [LatestRevision(**r._mapping) for r in conn.execute(query.order_by(documents.c.id))]
+
+    def revisions_of(self, doc_id: int) -> list:
+        """The recorded revisions of one of this tenant's documents, oldest first (none for a
+        document only ever read without revision information)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(document_revisions).where(
+                document_revisions.c.tenant == self.tenant, document_revisions.c.document_id == doc_id,
+            ).order_by(document_revisions.c.id)).all()
 
     def doc_types(self, integration: str, ids: Sequence[int]) -> dict[int, str]:
         """The document type of each of ``ids`` (this tenant's only)."""

@@ -12,6 +12,13 @@ tenant it was opened for. Its ``status`` moves
 and every move is also written to ``document_events`` with the flow run that made it, so a
 run's counts are a query over events, never a tally kept on the side.
 
+A document has revisions, identified by the hash of their source payload (``ledger/revisions.py``
+holds the rules). The row always carries the latest revision (``revision``, its payload, its
+``effect`` and ``source_version``); ``applied_revision`` is the last one the target reflects
+and ``claimed_revision`` the one a write is in flight for. ``document_revisions`` keeps every
+revision's payload and what became of it (pending, applied, replaced, superseded, waiting,
+skipped, needs_person).
+
 The schema is versioned with Alembic (``ledger/migrations/``); change a table here and add a
 revision there together.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -48,6 +56,8 @@ STATUSES = (RECEIVED, POSTING, POSTED, FAILED, QUARANTINED, SKIPPED)
 
 # Event kinds, one per line of a run's report.
 READ, DUPLICATE = "read", "duplicate"
+# Event kinds of revisions and resends (ledger/revisions.py).
+REVISED, SUPERSEDED, WAITING, RESEND = "revised", "superseded", "waiting", "resend"
 
 _id_type = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
 
@@ -77,6 +87,12 @@ documents = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("intent_at", DateTime(timezone=True), nullable=True),
     Column("posted_at", DateTime(timezone=True), nullable=True),
+    Column("revision", Integer, nullable=False, default=1, server_default="1"),  # the latest revision
+    Column("applied_revision", Integer, nullable=True),  # the last revision the target reflects
+    Column("claimed_revision", Integer, nullable=True),  # the revision the write in flight is for
+    Column("effect", String(16), nullable=True),  # the latest revision's effect, as the source said
+    Column("source_version", String(64), nullable=True),  # the latest revision's source ordering value
+    Column("resending", Boolean, nullable=True),  # a resend on purpose is pending (Ledger.resend)
     UniqueConstraint("tenant", "integration", "doc_type", "partner", "natural_key", name="uq_document_key"),
     Index("ix_documents_status", "tenant", "integration", "status"),
     Index("ix_documents_run", "flow_run_id"),
@@ -93,8 +109,32 @@ document_events = Table(
     Column("event", String(16), nullable=False),
     Column("reason", Text, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("revision", Integer, nullable=True),  # the document's revision the event is about
     Index("ix_events_run", "flow_run_id", "tenant", "integration"),
     Index("ix_events_doc", "document_id"),
+)
+
+# Every revision of a document the ledger was told about, with its payload and fate. A document
+# read only by callers that pass no revision information has none (its one revision is the row).
+document_revisions = Table(
+    "document_revisions",
+    metadata,
+    Column("id", _id_type, primary_key=True, autoincrement=True),
+    Column("document_id", _id_type, ForeignKey("documents.id"), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("integration", String(64), nullable=False),
+    Column("revision", Integer, nullable=True),  # none for one never current (superseded, waiting)
+    Column("payload_hash", String(64), nullable=True),
+    Column("raw_payload", LargeBinary, nullable=True),
+    Column("source_version", String(64), nullable=True),
+    Column("effect", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("target_id", String(128), nullable=True),
+    Column("flow_run_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=True),
+    Index("ix_revisions_doc", "document_id", "state"),
 )
 
 cursors = Table(

@@ -13,18 +13,19 @@ engine (:meth:`Ledger.for_tenant`).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from . import revisions as rv
 from .engine import ledger_engine
+from .keys import idempotency_key, payload_hash
 from .migrate import prepare
 from .reads import LedgerReads
 from .schema import (
@@ -35,31 +36,23 @@ from .schema import (
     QUARANTINED,
     READ,
     RECEIVED,
+    RESEND,
+    REVISED,
     SKIPPED,
+    SUPERSEDED,
+    WAITING,
     cursors,
     document_events,
     documents,
 )
+
+__all__ = ["Claimed", "IngestResult", "Incoming", "Ledger", "Outcome", "idempotency_key", "payload_hash", "utcnow"]
 
 _CHUNK = 500  # keys per IN (...) clause; stays under SQLite's variable limit
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def payload_hash(payload: bytes | None) -> str | None:
-    return hashlib.sha256(payload).hexdigest() if payload is not None else None
-
-
-def idempotency_key(tenant: str, integration: str, doc_type: str, partner: str, natural_key: str,
-                    generation: int = 0) -> str:
-    """The one key a document's write carries on every retry (Intacct function controlid,
-    QBO requestid). A replay after a definite failure starts a new generation. The tenant is
-    part of it: two companies posting the same partner's document number into one target must
-    not be taken for retries of each other."""
-    digest = hashlib.sha256(f"{tenant}|{integration}|{doc_type}|{partner}|{natural_key}".encode()).hexdigest()[:32]
-    return f"mlc-{digest}" + (f"-r{generation}" if generation else "")
 
 
 @dataclass(frozen=True)
@@ -76,6 +69,15 @@ class Incoming:
     error_class: str | None = None
     last_error: str | None = None
     doc_date: str | None = None
+    # Revision information (ledger/revisions.py); without an effect, a known key is a duplicate
+    # unless it failed or was quarantined, as before revisions.
+    effect: str | None = None  # create, update, cancel, replace or needs_person
+    source_version: str | int | None = None  # the source's order: sequence, updated_at, SyncToken
+    reason: str | None = None  # one line, for needs_person
+
+    def revision(self) -> rv.Revision:
+        version = None if self.source_version is None else str(self.source_version)
+        return rv.Revision(self.raw_payload, self.effect, version, self.reason, self.source_ref, self.target_ref)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ class IngestResult:
     duplicates: int
     quarantined: int
     refreshed: int = 0
+    revised: int = 0  # known documents whose new content is now their pending revision
+    superseded: int = 0  # content older than the document's: recorded, never applied
+    waiting: int = 0  # new content of a document being written: taken up after the outcome
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,10 @@ class Claimed:
     target_ref: str | None
     idempotency_key: str
     attempts: int
+    revision: int = 1
+    effect: str = rv.CREATE  # what the write must do in the target (revisions.sink_effect)
+    target_id: str | None = None  # the target's id of the document, when an earlier revision is there
+    resend: bool = False  # a resend on purpose of what the target holds (Ledger.resend)
 
 
 @dataclass(frozen=True)
@@ -137,16 +146,27 @@ class Ledger(LedgerReads):
 
     # -- ingest ----------------------------------------------------------------------------
     def ingest(self, integration: str, items: Sequence[Incoming], run_id: str) -> IngestResult:
-        """Store a page of documents. New keys become rows; known keys are duplicates, except
-        a changed payload for a document that never posted, which replaces the old one."""
+        """Store a page of documents. New keys become rows. A known key is a duplicate, except
+        a changed payload for a document that never posted, which replaces the old one; items
+        that carry an ``effect`` follow the revision rules instead (``ledger/revisions.py``)."""
+        for item in items:
+            if item.effect is not None:
+                rv.check(item.effect, item.reason)
         now = utcnow()
         keys = [(i.doc_type, i.partner, i.natural_key) for i in items]
         with self.engine.begin() as conn:
             existing = self._existing(conn, integration, keys)
-            fresh, dup_events, refreshed = [], [], []
-            seen: set[tuple] = set()
+            fresh, dup_events, refreshed, later = [], [], [], []
+            revised: list[tuple] = []
+            seen: dict[tuple, Incoming] = {}
             for item in items:
                 key = (item.doc_type, item.partner, item.natural_key)
+                if item.effect is not None and (key in existing or key in seen):
+                    if key in existing:
+                        revised.append(self._revise(conn, existing[key], item, run_id, now))
+                    else:
+                        later.append(item)  # a second content in this page: once the first is stored
+                    continue
                 if key in existing or key in seen:
                     row = existing.get(key)
                     if row and self._refresh(conn, row, item, run_id, now):
@@ -156,20 +176,63 @@ class Ledger(LedgerReads):
                     doc_id = row.id if row else None
                     dup_events += [(doc_id, READ, None), (doc_id, DUPLICATE, f"already {row.status if row else 'read'}")]
                     continue
-                seen.add(key)
+                seen[key] = item
                 fresh.append(self._row(integration, item, run_id, now))
             new_rows, lost = self._insert_new(conn, integration, fresh)
-            dup_events += [e for row in lost for e in ((row.id, READ, None), (row.id, DUPLICATE, "read by another run"))]
-            events = dup_events + [(r.id, READ, None) for r in new_rows]
-            events += [(r.id, QUARANTINED, r.last_error) for r in new_rows if r.status == QUARANTINED]
-            events += [(r.id, SKIPPED, r.last_error) for r in new_rows if r.status == SKIPPED]
+            for row in lost:
+                item = seen[(row.doc_type, row.partner, row.natural_key)]
+                if item.effect is not None:
+                    later.append(item)
+                else:
+                    dup_events += [(row.id, READ, None), (row.id, DUPLICATE, "read by another run")]
+            rv.first_revisions(conn, [(r, seen[(r.doc_type, r.partner, r.natural_key)].revision()) for r in new_rows
+                                      if seen[(r.doc_type, r.partner, r.natural_key)].effect is not None], run_id, now)
+            for item in later:
+                row = self._existing(conn, integration, [(item.doc_type, item.partner, item.natural_key)])
+                revised.append(self._revise(conn, next(iter(row.values())), item, run_id, now))
+            events = dup_events + [(r.id, READ, None, r.revision) for r in new_rows]
+            events += [(r.id, QUARANTINED, r.last_error, r.revision) for r in new_rows if r.status == QUARANTINED]
+            events += [(r.id, SKIPPED, r.last_error, r.revision) for r in new_rows if r.status == SKIPPED]
+            events += [e for outcome in revised for e in outcome[2]]
             self._events(conn, integration, run_id, events, now)
+        kinds = [outcome[1] for outcome in revised]
         return IngestResult(
-            new_ids=[r.id for r in new_rows if r.status == RECEIVED] + [i for i, s in refreshed if s == RECEIVED],
-            duplicates=sum(1 for e in dup_events if e[1] == DUPLICATE),
-            quarantined=sum(1 for r in new_rows if r.status == QUARANTINED),
+            new_ids=list(dict.fromkeys(
+                [r.id for r in new_rows if r.status == RECEIVED] + [i for i, s in refreshed if s == RECEIVED]
+                + [doc_id for doc_id, kind, _events, status in revised if kind == REVISED and status == RECEIVED])),
+            duplicates=sum(1 for e in dup_events if e[1] == DUPLICATE) + kinds.count(DUPLICATE),
+            quarantined=sum(1 for r in new_rows if r.status == QUARANTINED)
+            + sum(1 for _i, kind, _e, status in revised if kind == REVISED and status == QUARANTINED),
             refreshed=len(refreshed),
+            revised=kinds.count(REVISED),
+            superseded=kinds.count(SUPERSEDED),
+            waiting=kinds.count(WAITING),
         )
+
+    def _revise(self, conn, row, item: Incoming, run_id: str, now: datetime,
+                waiting_id: int | None = None) -> tuple[int, str, list[tuple], str | None]:
+        """Apply the revision rules to new content of a known document: (id, kind, events, status)."""
+        rev = item.revision() if isinstance(item, Incoming) else item
+        known = set() if rev.hash == row.payload_hash else rv.known_hashes(conn, row.id, but=waiting_id)
+        decision, reason = rv.decide(row, rev, known)
+        read = [] if waiting_id is not None else [(row.id, READ, None, row.revision)]
+        if decision == rv.REVISE:
+            done = rv.revise(conn, row, rev, known, run_id, now, waiting_id=waiting_id)
+            if done is None:
+                return row.id, DUPLICATE, read + [(row.id, DUPLICATE, "changed by another run", row.revision)], None
+            number, status = done
+            events = [(row.id, REVISED, f"revision {number}: {rev.effect}", number)]
+            if status in (SKIPPED, QUARANTINED):
+                events.append((row.id, status, rev.reason if status == QUARANTINED else rv.CANCELLED_UNPOSTED, number))
+            return row.id, REVISED, read + events, status
+        if decision in (SUPERSEDED, WAITING):
+            if waiting_id is None:
+                rv.record(conn, row, rev, revision=None, state=decision, run_id=run_id, now=now, reason=reason)
+            else:
+                rv.set_state(conn, [waiting_id], decision, reason)
+        elif waiting_id is not None:
+            rv.set_state(conn, [waiting_id], rv.REPLACED, reason)
+        return row.id, decision, read + [(row.id, decision, reason, row.revision)], None
 
     def _insert_new(self, conn, integration: str, fresh: list[dict]) -> tuple[list, list]:
         """Insert rows whose keys were free a moment ago. Another worker may have inserted some
@@ -194,6 +257,9 @@ class Ledger(LedgerReads):
         return [r for r in rows if r.id in ours], [r for r in rows if r.id not in ours]
 
     def _row(self, integration: str, item: Incoming, run_id: str, now: datetime) -> dict:
+        status, error_class, last_error = item.status, item.error_class, item.last_error
+        if item.effect is not None and status == RECEIVED:
+            status, error_class, last_error = rv.outcome_of(item.effect, item.reason, False, first=True)
         return dict(
             tenant=self.tenant,
             integration=integration,
@@ -203,16 +269,20 @@ class Ledger(LedgerReads):
             source_ref=item.source_ref,
             raw_payload=item.raw_payload,
             payload_hash=payload_hash(item.raw_payload),
-            status=item.status,
+            status=status,
             target_ref=item.target_ref,
             idempotency_key=idempotency_key(self.tenant, integration, item.doc_type, item.partner, item.natural_key),
             attempts=0,
-            error_class=item.error_class,
-            last_error=item.last_error,
+            error_class=error_class,
+            last_error=last_error,
             flow_run_id=run_id,
             doc_date=item.doc_date,
             created_at=now,
             updated_at=now,
+            revision=1,
+            applied_revision=1 if status == POSTED else None,
+            effect=item.effect,
+            source_version=None if item.source_version is None else str(item.source_version),
         )
 
     def _refresh(self, conn, row, item: Incoming, run_id: str, now: datetime) -> bool:
@@ -236,7 +306,7 @@ class Ledger(LedgerReads):
                 flow_run_id=run_id,
                 updated_at=now,
                 idempotency_key=idempotency_key(self.tenant, row.integration, row.doc_type, row.partner,
-                                                row.natural_key, generation),
+                                                row.natural_key, generation, row.revision),
             )
         )
         return True
@@ -278,10 +348,11 @@ class Ledger(LedgerReads):
         return found
 
     def _events(self, conn, integration: str, run_id: str, events: Iterable[tuple], now: datetime) -> None:
+        # (document id, kind, reason) or (document id, kind, reason, revision)
         rows = [
-            dict(document_id=doc_id, tenant=self.tenant, integration=integration, flow_run_id=run_id, event=kind,
-                 reason=reason, at=now)
-            for doc_id, kind, reason in events
+            dict(document_id=e[0], tenant=self.tenant, integration=integration, flow_run_id=run_id, event=e[1],
+                 reason=e[2], at=now, revision=e[3] if len(e) > 3 else None)
+            for e in events
         ]
         if rows:
             conn.execute(insert(document_events), rows)
@@ -309,30 +380,69 @@ class Ledger(LedgerReads):
                         updated_at=now,
                         flow_run_id=run_id,
                         attempts=documents.c.attempts + 1,
+                        claimed_revision=documents.c.revision,
                     )
                 )
             rows = conn.execute(select(documents).where(documents.c.claim_token == token).order_by(documents.c.id))
             return [_claimed(r) for r in rows]
 
-    def record_outcomes(self, integration: str, outcomes: Sequence[Outcome], run_id: str) -> None:
+    def record_outcomes(self, integration: str, outcomes: Sequence[Outcome], run_id: str) -> list[int]:
         """Write the outcome of each claimed document, and its event, in one transaction: one
         executemany UPDATE for the posted and one for the rest (a statement per document
-        cost more than the post itself)."""
+        cost more than the post itself). A posted outcome applies the claimed revision.
+
+        Revisions that arrived while a document was being written are taken up now; returns
+        the documents that went back to received for one."""
         now = utcnow()
         common = dict(updated_at=now, flow_run_id=run_id, claim_token=None)
         posted = [dict(b_id=o.id, b_target=o.target_id) for o in outcomes if o.status == POSTED]
         other = [dict(b_id=o.id, b_status=o.status, b_class=o.error_class, b_error=o.error)
                  for o in outcomes if o.status != POSTED]
         by_id = update(documents).where(documents.c.id == bindparam("b_id"), documents.c.tenant == self.tenant)
+        ids = [o.id for o in outcomes]
         with self.engine.begin() as conn:
+            claimed = self._claimed_revisions(conn, ids)
             if posted:
-                conn.execute(by_id.values(status=POSTED, target_id=bindparam("b_target"), posted_at=now,
-                                          error_class=None, last_error=None, **common), posted)
+                conn.execute(by_id.values(status=POSTED, posted_at=now, error_class=None, last_error=None,
+                                          target_id=func.coalesce(bindparam("b_target"), documents.c.target_id),
+                                          applied_revision=func.coalesce(documents.c.claimed_revision,
+                                                                         documents.c.revision),
+                                          resending=None, **common), posted)
+                rv.mark_applied(conn, [p for p in posted if p["b_id"] in claimed], now)
             if other:
                 conn.execute(by_id.values(status=bindparam("b_status"), error_class=bindparam("b_class"),
                                           last_error=bindparam("b_error"), **common), other)
-            events = [(o.id, o.status, o.error) for o in outcomes if o.status in (POSTED, FAILED, QUARANTINED)]
+            events = [(o.id, o.status, o.error, claimed.get(o.id)) for o in outcomes
+                      if o.status in (POSTED, FAILED, QUARANTINED)]
             self._events(conn, integration, run_id, events, now)
+            return self._take_up_waiting(conn, integration, list(claimed), run_id, now)
+
+    def _claimed_revisions(self, conn, ids: list[int]) -> dict[int, int]:
+        found = {}
+        for start in range(0, len(ids), _CHUNK):
+            rows = conn.execute(select(documents.c.id, documents.c.claimed_revision, documents.c.revision).where(
+                documents.c.id.in_(ids[start:start + _CHUNK]), documents.c.tenant == self.tenant))
+            found.update({r.id: r.claimed_revision or r.revision for r in rows})
+        return found
+
+    def _take_up_waiting(self, conn, integration: str, ids: list[int], run_id: str, now: datetime) -> list[int]:
+        """The newest revision that waited for each document's write becomes its revision now
+        (the others it overtook are replaced)."""
+        waiting = rv.waiting(conn, self.tenant, ids)
+        if not waiting:
+            return []
+        rows = {r.id: r for r in conn.execute(select(documents).where(documents.c.id.in_(list(waiting))))}
+        reopened, events = [], []
+        for doc_id, revs in waiting.items():
+            latest = rv.latest_of(revs)
+            rv.set_state(conn, [r.id for r in revs if r.id != latest.id], rv.REPLACED, "overtaken while waiting")
+            rev = rv.Revision(latest.raw_payload, latest.effect, latest.source_version, latest.reason)
+            _id, kind, evs, status = self._revise(conn, rows[doc_id], rev, run_id, now, waiting_id=latest.id)
+            events += evs
+            if kind == REVISED and status == RECEIVED:
+                reopened.append(doc_id)
+        self._events(conn, integration, run_id, events, now)
+        return reopened
 
     def pending_ids(self, integration: str, *, limit: int = 1000, after_id: int = 0,
                     doc_type: str | None = None) -> list[int]:
@@ -386,7 +496,7 @@ class Ledger(LedgerReads):
             ).all()
             for row in rows:
                 key = idempotency_key(self.tenant, integration, row.doc_type, row.partner, row.natural_key,
-                                      int(row.attempts) + 1)
+                                      int(row.attempts) + 1, row.revision)
                 result = conn.execute(
                     update(documents)
                     .where(documents.c.id == row.id, documents.c.status == row.status)
@@ -395,6 +505,39 @@ class Ledger(LedgerReads):
                 moved += result.rowcount
             self._events(conn, integration, run_id, [(r.id, "requeued", reason) for r in rows], now)
         return moved
+
+    def resend(self, ids: Sequence[int], who: str, why: str, *, run_id: str = "resend") -> int:
+        """Send posted documents again on purpose: each goes back to received with a new
+        idempotency generation (so the target takes its write as a new one, not a retry of the
+        last), audited as a ``resend`` event naming who asked and why.
+
+        All or nothing: refuses, in one line (ValueError), ids that are not this tenant's
+        or documents that are not posted (a failed one is replayed, not resent)."""
+        if not who or not why or "\n" in who + why:
+            raise ValueError("a resend names who asks for it and why, each in one line")
+        ids = list(dict.fromkeys(ids))
+        now = utcnow()
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(documents).where(documents.c.tenant == self.tenant,
+                                                        documents.c.id.in_(ids))).all()
+            unknown = sorted(set(ids) - {r.id for r in rows})
+            if unknown:
+                raise ValueError(f"no document {unknown[0]} in tenant {self.tenant}: nothing resent")
+            for row in rows:
+                if row.status != POSTED:
+                    raise ValueError(f"document {row.id} is {row.status}, not posted: only a posted document is "
+                                     f"resent (replay sends a failed one); nothing resent")
+            for row in rows:
+                key = idempotency_key(self.tenant, row.integration, row.doc_type, row.partner, row.natural_key,
+                                      int(row.attempts) + 1, row.revision)
+                moved = conn.execute(
+                    update(documents).where(documents.c.id == row.id, documents.c.status == POSTED)
+                    .values(status=RECEIVED, idempotency_key=key, resending=True, updated_at=now, flow_run_id=run_id)
+                ).rowcount
+                if not moved:
+                    raise ValueError(f"document {row.id} changed while being resent: nothing resent")
+                self._events(conn, row.integration, run_id, [(row.id, RESEND, f"{who}: {why}", row.revision)], now)
+        return len(rows)
 
     # -- cursors ---------------------------------------------------------------------------
     def get_cursor(self, integration: str, name: str = "live") -> str | None:
@@ -427,4 +570,8 @@ def _claimed(row) -> Claimed:
         target_ref=row.target_ref,
         idempotency_key=row.idempotency_key,
         attempts=row.attempts,
+        revision=row.claimed_revision or row.revision,
+        effect=rv.sink_effect(row),
+        target_id=row.target_id,
+        resend=bool(row.resending),
     )

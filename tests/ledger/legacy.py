@@ -43,3 +43,31 @@ def write_legacy_ledger(url: str, *, documents: int = 3, with_x12: bool = True) 
             if with_x12:
                 conn.execute(t["control_numbers"].insert(), [dict(partner="WALMART", value=41, updated_at=now)])
     engine.dispose()
+
+
+def write_tenant_ledger(url: str, tenant: str = "acme") -> None:
+    """A ledger at schema 0002 (tenants, before revisions), with a posted, a received, a failed
+    document and one whose write was in flight, each keyed as that release keyed them."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from ml_connector.ledger.keys import idempotency_key
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(migrate._config(conn, None), "0002")
+    now = datetime.now(timezone.utc)
+    rows = [("PO-0", "posted", "BILL-0"), ("PO-1", "received", None), ("PO-2", "failed", None),
+            ("PO-3", "posting", None)]
+    with engine.begin() as conn:
+        for key, status, target in rows:
+            conn.execute(text(
+                "INSERT INTO documents (tenant, integration, doc_type, partner, natural_key, source_ref, raw_payload,"
+                " payload_hash, status, target_id, idempotency_key, attempts, flow_run_id, created_at, updated_at)"
+                " VALUES (:tenant, 'sps-intacct', 'order', 'WALMART', :key, :ref, :raw, NULL, :status, :target,"
+                " :idem, 1, 'old-run', :now, :now)"),
+                dict(tenant=tenant, key=key, ref=f"out/{key}.xml", raw=f"<{key}/>".encode(), status=status,
+                     target=target, idem=idempotency_key(tenant, "sps-intacct", "order", "WALMART", key), now=now))
+        conn.execute(text("INSERT INTO document_events (document_id, tenant, integration, flow_run_id, event, at)"
+                          " VALUES (1, :tenant, 'sps-intacct', 'old-run', 'posted', :now)"), dict(tenant=tenant, now=now))
+    engine.dispose()
