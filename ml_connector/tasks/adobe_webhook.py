@@ -2,7 +2,7 @@
 warm delivery worker (webhooks/worker.py), as tasks/qbo_webhook.py is for QBO.
 
 The webhook service (webhooks/adobe.py, ``ML_CONNECTOR_WEBHOOK_DISPATCH=task-worker``, the
-default) stores a verified notification once per consuming integration, then hands each
+default) stores a verified notification once per consuming integration (ml_connector/inbox.py), then hands each
 consumer's new ledger ids to :func:`adobe_webhook_delivery` with ``.delay()``, under the tenant's
 own task key (webhooks/dispatch.tenant_task), which only a worker serving that tenant runs. For
 ``commerce-intacct-ap`` the task does what the ``_notifications`` step of the
@@ -27,19 +27,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from ..webhooks.adobe import emit_adobe_event, inbox, named_entities
-from ..webhooks.dispatch import release_notifications
+from ..inbox import adobe
+from ..runtime.tenant import tenant as tenant_resources
 from .commerce_ap import KINDS as AP_KINDS
 from .commerce_ap import fetch_by_ids, ingest_entities
 from .commerce_ap_docs import INTEGRATION as AP
 from .commerce_ap_post import post_ap_documents
-from .commerce_ap_webhooks import finish_ap_notifications
-from .resources import tenant as tenant_resources
+from .commerce_ap_webhooks import finish_ap_notifications, named_entities
 
 log = logging.getLogger("ml_connector.tasks.adobe_webhook")
 
@@ -52,7 +51,7 @@ def deliver_ap(tenant: str, note_ids: list[int], run_id: str) -> dict[str, int]:
     The tasks are called through ``.fn`` (their code, no task run each): nested task runs'
     state events kept the Prefect server busy and stalled the next ``.delay()`` about 2 s
     (measured for QBO, README Performance)."""
-    claimed = tenant_resources(tenant).ledger.claim(inbox(AP), note_ids, run_id)  # a flow run may have them
+    claimed = adobe(AP).take(tenant_resources(tenant).ledger, run_id, note_ids)  # a flow run may have them
     named = named_entities(claimed)
     counts: Counter = Counter(notifications=len(claimed))
     for kind in AP_KINDS:
@@ -97,17 +96,17 @@ def adobe_webhook_delivery(tenant: str, integration: str, note_ids: list[int], k
     if integration not in DELIVERIES:
         raise ValueError(f"no webhook delivery for {integration[:60]!r} (known: {', '.join(DELIVERIES)})")
     deliver, _ = DELIVERIES[integration]
-    run_id = _run_id()
+    inbox, run_id = adobe(integration), _run_id()
     try:
         counts = deliver(tenant, list(note_ids), run_id)
     except Exception:
         log.warning("webhook delivery of %s for %s failed; handing its notifications to the deployment",
                     integration, tenant)
-        release_notifications(tenant_resources(tenant).ledger, inbox(integration), list(note_ids), run_id)
-        emit_adobe_event(tenant, kind, integration)
+        inbox.release(tenant_resources(tenant).ledger, list(note_ids), run_id)
+        inbox.emit(tenant, {"entity-kind": kind})
         raise
     if counts.get("waiting"):  # a vendor another run is creating, or the bill a credit memo credits:
-        emit_adobe_event(tenant, kind, integration)  # the deployment's run posts them once they can
+        inbox.emit(tenant, {"entity-kind": kind})  # the deployment's run posts them once they can
     return counts
 
 

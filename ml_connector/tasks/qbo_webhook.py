@@ -17,6 +17,9 @@ processes it. If the hand-over fails, the task fails, or the notifications are n
 within the grace period (webhooks/dispatch.py), the deployment's trigger event is emitted and
 the ``qbo-to-sps`` flow takes over; its hourly CDC run catches the rest. Ledger claims keep a
 delivery and a concurrent flow run from sending the same document twice.
+
+The flow's own tasks over the same inbox (ml_connector/inbox.py) are here too:
+:func:`take_notifications` and :func:`finish_notifications`.
 """
 
 from __future__ import annotations
@@ -28,20 +31,22 @@ from collections.abc import Iterable
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from ..inbox import QBO
 from ..ledger.store import Claimed
-from ..webhooks.dispatch import release_notifications
-from .qbo import WEBHOOK, finish_notifications, ingest_invoices, qbo_client, read_invoices, send_invoices
+from ..runtime.clients import qbo_client
+from ..runtime.tenant import tenant as tenant_resources
+from .qbo import ingest_invoices, read_invoices, send_invoices
 from .qbo_master import effective_mapping
-from .resources import tenant as tenant_resources
+from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.qbo_webhook")
 
 DELIVERY = "qbo-webhook-delivery"
+WEBHOOK = QBO.box  # the ledger integration holding the notifications
 
 
 def named_invoices(claimed: Iterable[Claimed]) -> list[str]:
-    """The invoice Ids the notifications name (deletes and voids have nothing to send), as
-    take_notifications reads them."""
+    """The invoice Ids the notifications name (deletes and voids have nothing to send)."""
     ids = set()
     for c in claimed:
         event = json.loads(c.raw_payload or b"{}")
@@ -50,17 +55,29 @@ def named_invoices(claimed: Iterable[Claimed]) -> list[str]:
     return sorted(ids)
 
 
+@task(cache_policy=NO_CACHE, **retry_options())
+def take_notifications(tenant: str, run_id: str,
+                       finished_runs: list[str] | None = None) -> tuple[list[int], list[str]]:
+    """Claim the stored webhook notifications; returns their ledger ids and the invoice Ids they name.
+
+    Claims a run left unfinished are taken back first: at once when that run is over
+    (``finished_runs``, as tasks/ops.finished_runs finds them: it crashed or failed between
+    taking and finishing them), otherwise after the intent lease."""
+    claimed = QBO.take(tenant_resources(tenant).ledger, run_id, finished_runs=finished_runs or ())
+    return [c.id for c in claimed], named_invoices(claimed)
+
+
+@task(cache_policy=NO_CACHE)
+def finish_notifications(tenant: str, ids: list[int], run_id: str) -> None:
+    """Mark notifications handled once the invoices they name are in the ledger."""
+    QBO.finish(tenant_resources(tenant).ledger, ids, run_id)
+
+
 def _run_id() -> str:
     from prefect.context import TaskRunContext
 
     ctx = TaskRunContext.get()
     return str(ctx.task_run.id) if ctx else "webhook-delivery"
-
-
-def _fall_back(tenant: str) -> None:
-    from ..webhooks.app import emit_notification_event
-
-    emit_notification_event(tenant)
 
 
 # The tasks of tasks/qbo.py are called through ``.fn``: their code, without a task run each.
@@ -76,15 +93,15 @@ def qbo_webhook_delivery(tenant: str, note_ids: list[int]) -> dict:
     run_id = _run_id()
     ledger = tenant_resources(tenant).ledger
     try:
-        claimed = ledger.claim(WEBHOOK, note_ids, run_id)  # a flow run may have taken them already
+        claimed = QBO.take(ledger, run_id, note_ids)  # a flow run may have taken them already
         invoice_ids = named_invoices(claimed)
         new_ids = ingest_invoices.fn(tenant, read_invoices.fn(tenant, invoice_ids), run_id) if invoice_ids else []
         finish_notifications.fn(tenant, [c.id for c in claimed], run_id)
         sent = send_invoices.fn(tenant, new_ids, run_id) if new_ids else {}
     except Exception:
         log.warning("webhook delivery for %s failed; handing its notifications to the qbo-to-sps deployment", tenant)
-        release_notifications(ledger, WEBHOOK, list(note_ids), run_id)
-        _fall_back(tenant)
+        QBO.release(ledger, list(note_ids), run_id)
+        QBO.emit(tenant)
         raise
     return {"notifications": len(claimed), "invoices_read": len(invoice_ids), "documents": len(new_ids),
             **{k: v for k, v in sent.items() if isinstance(v, int)}}

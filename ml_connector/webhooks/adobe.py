@@ -13,9 +13,9 @@ does), mounted by :func:`ml_connector.webhooks.app.create_app`:
    is stored;
 2. store the notification in the ledger once per *consumer*: every integration of
    ``integrations.py`` with ``webhook_source="adobe"`` that the tenant's mapping configures has
-   its own inbox, ledger integration ``<integration>:webhook`` (doc type = entity kind, natural
-   key = the event's delivery key), so a redelivered event is a duplicate and each consumer
-   processes it once (:func:`take_notifications` / :func:`finish_notifications`);
+   its own inbox (ml_connector/inbox.py: ledger integration ``<integration>:webhook``, doc type =
+   entity kind, natural key = the event's delivery key), so a redelivered event is a duplicate
+   and each consumer processes it once;
 3. hand the new notifications on as ``ML_CONNECTOR_WEBHOOK_DISPATCH`` says (webhooks/dispatch.py):
    ``task-worker`` (default): each consumer with a fast path (tasks/adobe_webhook.py) gets its
    new ones through ``.delay()`` of ``adobe-webhook-delivery`` (fallback: the event, labelled
@@ -38,55 +38,44 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import timedelta
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..connectors.adobe.webhooks import WebhookRefused, WebhookVerifier, parse_webhook, success_reply
+from ..connectors.adobe.webhooks import (
+    WebhookRefused,
+    WebhookVerifier,
+    parse_webhook,
+    success_reply,
+)
 from ..connectors.errors import BadDocument
-from ..ledger.schema import POSTED, QUARANTINED, RECEIVED
-from ..ledger.store import Claimed, Incoming, Ledger, Outcome
-from ..settings import intent_lease_seconds
+from ..inbox import ADOBE_EVENT, ALL, adobe, emit, store
+from ..ledger.schema import QUARANTINED, RECEIVED
+from ..ledger.store import Incoming, Ledger
 from .body import MAX_BODY, BodyTooLarge, capped_body
 from .dispatch import check_ledger_tenant
 
 log = logging.getLogger("ml_connector.webhooks.adobe")
 
-EVENT = "ml-connector.adobe.notification"
-ALL = "all"  # the event's ``ml-connector.integration`` label when it is for every deployment listening
 # Integrations whose deployment the event starts but which keep no inbox (integrations.py: they
 # read Commerce by cursor, a notification only means "now"): no fast path, the event for them.
 EVENT_ONLY = ("commerce-intacct-o2c",)
 HMAC_HEADER = "x-adobe-signature"  # the legacy I/O Events header the HMAC variant is sent in
 
 
-def inbox(integration: str) -> str:
-    """The ledger integration holding one consumer's Adobe notifications."""
-    return f"{integration}:webhook"
-
-
 def emit_adobe_event(tenant: str, kind: str, integration: str = ALL) -> None:
     """Tell Prefect a tenant has new Commerce notifications of ``kind``, for ``integration``
     (``all``: every consuming deployment); their triggers (prefect.yaml) start the runs."""
-    from prefect.events import emit_event
-
-    try:  # queued to Prefect's events worker: the answer to Commerce does not wait for it
-        emit_event(event=EVENT, resource={"prefect.resource.id": f"ml-connector.tenant.{tenant}",
-                                          "ml-connector.tenant": tenant, "ml-connector.entity-kind": kind,
-                                          "ml-connector.integration": integration})
-    except Exception as exc:  # no Prefect API: the scheduled poll picks the change up
-        log.warning("could not signal %s for %s (%s); the scheduled poll will pick the change up",
-                    EVENT, tenant, " ".join(str(exc).split())[:200])
+    emit(tenant, ADOBE_EVENT, {"entity-kind": kind, "integration": integration})
 
 
 def adobe_consumers(tenant: str) -> list[str]:
     """The integrations that consume this tenant's Adobe notifications."""
     from .. import integrations
-    from ..tasks.resources import tenant as tenant_resources
+    from ..runtime.tenant import tenant as tenant_resources
 
     mapping = tenant_resources(tenant).mapping
     return [spec.name for spec in integrations.INTEGRATIONS.values()
@@ -122,7 +111,7 @@ class AdobeReceiver:
         if self._verifier is None:
             self._verifier = verifier_from_block(self.tenant)
         if self._ledger is None:
-            from ..tasks.resources import tenant as tenant_resources
+            from ..runtime.tenant import tenant as tenant_resources
 
             self._ledger = tenant_resources(self.tenant).ledger
         if self._consumers is None:
@@ -147,14 +136,8 @@ class AdobeReceiver:
                                 raw_payload=body, status=QUARANTINED, error_class=exc.classification,
                                 last_error=" ".join(str(exc).split())[:300])
             kind = None
-        new_ids: dict[str, list[int]] = {}
-        duplicates = 0
-        for consumer in consumers:
-            result = ledger.ingest(inbox(consumer), [incoming], "webhook")
-            if result.new_ids:
-                new_ids[consumer] = list(result.new_ids)
-            duplicates += result.duplicates
-        return kind, new_ids, duplicates
+        stored = store(ledger, [adobe(consumer) for consumer in consumers], [incoming])
+        return kind, stored.new_ids, stored.duplicates
 
     async def handle(self, request: Request) -> JSONResponse:
         try:
@@ -204,7 +187,7 @@ def adobe_handover(dispatch, emit: Callable[..., None] = emit_adobe_event,
         for consumer, ids in new_ids.items():
             fallback = partial(emit, tenant, kind, consumer)
             if consumer in DELIVERIES:
-                dispatch(Handover(tenant, inbox(consumer), tuple(ids), ledger, fallback=fallback,
+                dispatch(Handover(tenant, adobe(consumer), tuple(ids), ledger, fallback=fallback,
                                   submit=partial(_delay_adobe, tenant, consumer, list(ids), kind),
                                   what=f"{consumer} notification(s)"))
             else:
@@ -221,42 +204,3 @@ def _delay_adobe(tenant: str, integration: str, note_ids: list[int], kind: str) 
     from .dispatch import tenant_task
 
     tenant_task(adobe_webhook_delivery, tenant).delay(tenant, integration, note_ids, kind)
-
-
-# -- the consumer side (flows' tasks) ---------------------------------------------------------
-
-def take_notifications(ledger: Ledger, integration: str, run_id: str, *, finished_runs: Iterable[str] = (),
-                       lease: timedelta | None = None, limit: int = 5000) -> tuple[list[int], dict[str, list[str]]]:
-    """Claim a consumer's stored notifications: their ledger ids, and the entity ids they name by
-    kind (``orders``, ``invoices``, ``creditmemos``, ``customers``...).
-
-    Claims another run left unfinished are taken back first: at once when that run is over
-    (``finished_runs``, as tasks/ops.finished_runs finds them for the inbox: it crashed or failed
-    between taking and finishing them), otherwise once older than ``lease`` (default
-    ``intent_lease_seconds()``). A notification only names what to read; reading twice is harmless."""
-    box = inbox(integration)
-    lease = lease if lease is not None else timedelta(seconds=intent_lease_seconds())
-    stale = ledger.stale_intents(box, run_ids=list(finished_runs), older_than=lease, claimer=run_id)
-    if stale:
-        ledger.record_outcomes(box, [Outcome(c.id, RECEIVED, error_class="recovered") for c in stale], run_id)
-    claimed = ledger.claim(box, ledger.pending_ids(box, limit=limit), run_id)
-    return [c.id for c in claimed], named_entities(claimed)
-
-
-def named_entities(claimed: Iterable[Claimed]) -> dict[str, list[str]]:
-    """The entity ids claimed notifications name, by kind (sorted, once each)."""
-    named: dict[str, list[str]] = {}
-    for c in claimed:
-        try:
-            note = json.loads(c.raw_payload or b"{}")
-        except ValueError:
-            continue
-        if isinstance(note, dict) and note.get("kind"):
-            named.setdefault(str(note["kind"]), []).extend(str(i) for i in note.get("ids") or [])
-    return {k: sorted(set(v)) for k, v in named.items()}
-
-
-def finish_notifications(ledger: Ledger, integration: str, ids: list[int], run_id: str) -> None:
-    """Mark notifications handled once what they name is in the consumer's ledger."""
-    if ids:
-        ledger.record_outcomes(inbox(integration), [Outcome(i, POSTED, target_id="ingested") for i in ids], run_id)

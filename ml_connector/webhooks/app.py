@@ -4,9 +4,9 @@
 
 1. verify ``intuit-signature`` (base64 HMAC-SHA256 of the raw body with the tenant's verifier
    token, compared in constant time); a bad or missing signature gets 401 and nothing is stored;
-2. parse the legacy or CloudEvents payload and store each event in the ledger (integration
-   ``qbo-webhook``, natural key = the event id), so a redelivered notification is a duplicate
-   and is processed once;
+2. parse the legacy or CloudEvents payload and store each event in the inbox of ``qbo-sps``
+   (ml_connector/inbox.py: ledger integration ``qbo-webhook``, natural key = the event id), so a
+   redelivered notification is a duplicate and is processed once;
 3. answer 200 at once (Intuit wants an answer within 3 s), after handing the new notifications
    on as ``ML_CONNECTOR_WEBHOOK_DISPATCH`` says (webhooks/dispatch.py): ``task-worker`` (default)
    hands their ledger ids to the warm delivery worker with ``.delay()`` (the ``qbo-webhook-delivery``
@@ -26,7 +26,8 @@ import json
 import logging
 import signal
 import threading
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +36,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..connectors.errors import BadDocument
-from ..connectors.qbo.webhooks import SIGNATURE_HEADER, parse_notification, verify_signature
+from ..connectors.qbo.webhooks import (
+    SIGNATURE_HEADER,
+    parse_notification,
+    verify_signature,
+)
+from ..inbox import QBO, store
 from ..ledger.store import Incoming, Ledger
 from .body import MAX_BODY, BodyTooLarge, capped_body
 from .dispatch import check_ledger_tenant
@@ -45,24 +51,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ml_connector.webhooks")
 
-WEBHOOK = "qbo-webhook"
 DEPLOYMENT = "qbo-to-sps/qbo-to-sps"
-
-
-EVENT = "ml-connector.qbo.notification"
 
 
 def emit_notification_event(tenant: str) -> None:
     """Tell Prefect a tenant has new notifications; the ``qbo-to-sps`` deployment's trigger
     (prefect.yaml) starts a run for that tenant."""
-    from prefect.events import emit_event
-
-    try:  # queued to Prefect's events worker, so the webhook answer does not wait for it
-        emit_event(event=EVENT, resource={"prefect.resource.id": f"ml-connector.tenant.{tenant}",
-                                          "ml-connector.tenant": tenant})
-    except Exception as exc:  # no Prefect API: the hourly CDC run picks the change up
-        log.warning("could not signal %s for %s (%s); the scheduled CDC run will pick the change up",
-                    EVENT, tenant, " ".join(str(exc).split())[:200])
+    QBO.emit(tenant)
 
 
 class _QboReceiver:
@@ -86,7 +81,7 @@ class _QboReceiver:
                 self._token = block.verifier_token.get_secret_value() if block.verifier_token else ""
                 self._realm = self._realm or block.realm_id
             if self._ledger is None:
-                from ..tasks.resources import tenant as tenant_resources
+                from ..runtime.tenant import tenant as tenant_resources
 
                 self._ledger = tenant_resources(self.tenant).ledger
             self._loaded = True
@@ -104,9 +99,9 @@ class _QboReceiver:
                                                  "last_updated": e.last_updated.isoformat() if e.last_updated else None
                                                  }).encode())
                 for e in events if realm is None or e.realm_id == realm]
-        result = ledger.ingest(WEBHOOK, rows, "webhook")
-        return {"events": len(events), "stored": len(result.new_ids), "duplicates": result.duplicates,
-                "other_realm": len(events) - len(rows), "new_ids": result.new_ids}
+        stored = store(ledger, [QBO], rows)
+        return {"events": len(events), "stored": stored.count, "duplicates": stored.duplicates,
+                "other_realm": len(events) - len(rows), "new_ids": stored.new_ids.get(QBO.consumer, [])}
 
     async def handle(self, request: Request) -> JSONResponse:
         try:
@@ -149,7 +144,7 @@ def create_app(tenant: str, *, verifier_token: str | Callable[[], str] | None = 
                              *adobe_routes(tenant, ledger=ledger, **(adobe or {})), Route("/health", health)])
 
 
-def qbo_handover(dispatch: "TaskWorkerDispatch"):
+def qbo_handover(dispatch: TaskWorkerDispatch):
     """``create_app``'s ``deliver``: each batch of new QBO notifications to ``qbo-webhook-delivery``
     through ``dispatch``, the trigger event as its fallback."""
     from functools import partial
@@ -157,7 +152,7 @@ def qbo_handover(dispatch: "TaskWorkerDispatch"):
     from .dispatch import Handover
 
     def deliver(tenant: str, note_ids: list[int], ledger: Ledger) -> None:
-        dispatch(Handover(tenant, WEBHOOK, tuple(note_ids), ledger, submit=partial(_delay_qbo, tenant, list(note_ids)),
+        dispatch(Handover(tenant, QBO, tuple(note_ids), ledger, submit=partial(_delay_qbo, tenant, list(note_ids)),
                           fallback=partial(emit_notification_event, tenant), what="QBO notification(s)"))
 
     return deliver
@@ -170,7 +165,7 @@ def _delay_qbo(tenant: str, note_ids: list[int]) -> None:
     tenant_task(qbo_webhook_delivery, tenant).delay(tenant, note_ids)
 
 
-def dispatch_options(mode: str | None = None, dispatch: "TaskWorkerDispatch | None" = None) -> dict:
+def dispatch_options(mode: str | None = None, dispatch: TaskWorkerDispatch | None = None) -> dict:
     """``create_app`` keywords for the dispatch mode (``ML_CONNECTOR_WEBHOOK_DISPATCH`` unless
     given): in task-worker mode both routes hand over through ``dispatch`` (a new one unless given)."""
     from .adobe import adobe_handover

@@ -30,13 +30,13 @@ import os
 import re
 import threading
 import types
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
 
 from .. import settings
-from ..ledger.schema import POSTED, POSTING, RECEIVED
-from ..ledger.store import Ledger, Outcome
+from ..inbox import Inbox
+from ..ledger.store import Ledger
 
 log = logging.getLogger("ml_connector.webhooks")
 
@@ -104,12 +104,12 @@ def check_ledger_tenant(tenant: str, ledger: Ledger | None) -> None:
 
 @dataclass(frozen=True)
 class Handover:
-    """One hand-over: stored notifications (ledger ``inbox``, ``note_ids``), the ``.delay()``
-    that gives them to their delivery task, and the ``fallback`` that emits the trigger event
-    the deployment of the same work listens for."""
+    """One hand-over: stored notifications (``note_ids`` of ``inbox``), the ``.delay()`` that
+    gives them to their delivery task, and the ``fallback`` that emits the trigger event the
+    deployment of the same work listens for."""
 
     tenant: str
-    inbox: str  # the ledger integration holding the notifications
+    inbox: Inbox
     note_ids: tuple[int, ...]
     ledger: Ledger
     submit: Callable[[], object]
@@ -161,8 +161,7 @@ class TaskWorkerDispatch:
 
     def check(self, handover: Handover) -> bool:
         """If any of the notifications is not finished yet, emit the trigger; True if it did."""
-        docs = handover.ledger.documents(handover.inbox, ids=list(handover.note_ids))
-        left = [d.id for d in docs if d.status != POSTED]
+        left = handover.inbox.unfinished(handover.ledger, handover.note_ids)
         if not left:
             return False
         log.warning("%d %s of %s not handled by the task worker within %g s; using the trigger",
@@ -184,19 +183,3 @@ def _safely(fallback: Callable[[], object]) -> None:
         fallback()
     except Exception as exc:  # the emitters log and swallow already; this is the last guard
         log.warning("webhook fallback failed: %s", " ".join(str(exc).split())[:200])
-
-
-def release_notifications(ledger: Ledger, box: str, note_ids: list[int], run_id: str) -> int:
-    """Give back (to received) the notifications of inbox ``box`` that a failed delivery
-    ``run_id`` still holds, so the run its fallback event starts takes them at once, whether or
-    not Prefect has marked the delivery's task run failed yet. Returns how many. Documents the
-    delivery left between intent and outcome are not touched: the flow's recovery settles them
-    once the task run is over. A ledger that cannot be reached leaves them to the intent lease."""
-    try:
-        held = [d.id for d in ledger.documents(box, ids=note_ids) if d.status == POSTING and d.flow_run_id == run_id]
-        if held:
-            ledger.record_outcomes(box, [Outcome(i, RECEIVED, error_class="recovered") for i in held], run_id)
-        return len(held)
-    except Exception as exc:
-        log.warning("could not release the notifications of %s: %s", box, " ".join(str(exc).split())[:200])
-        return 0

@@ -34,8 +34,8 @@ def serve_worker(tenants: list[str], limit: int = 1) -> None:
     delivery)."""
     from prefect.task_worker import serve
 
+    from ..runtime.tenant import tenant as tenant_resources
     from ..tasks import adobe_webhook, qbo_webhook
-    from ..tasks.resources import tenant as tenant_resources
 
     for name in tenants:
         try:

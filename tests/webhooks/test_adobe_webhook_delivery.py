@@ -13,18 +13,17 @@ import pytest
 from starlette.testclient import TestClient
 
 from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
+from ml_connector.inbox import adobe
 from ml_connector.tasks import adobe_webhook
 from ml_connector.tasks.adobe_webhook import adobe_webhook_delivery
 from ml_connector.tasks.commerce_ap import fetch_by_ids
 from ml_connector.tasks.commerce_ap_docs import INTEGRATION
-from ml_connector.webhooks.adobe import inbox
 from ml_connector.webhooks.app import create_app
-
 from tests.flows.conftest import commerce_world_factory  # noqa: F401 - a fixture
 from tests.flows.test_commerce_ap_flows import TENANT, add_order, present, run, seed
 from tests.waiting import wait_for
 
-BOX = inbox(INTEGRATION)
+BOX = adobe(INTEGRATION).box
 
 
 def _notified(world, email: str) -> tuple[dict, list[int]]:
@@ -118,17 +117,20 @@ def test_a_flow_run_during_a_delivery_leaves_its_notifications_alone_and_the_ord
 
 def test_a_failed_delivery_hands_its_notification_to_the_trigger_which_posts_it(world, monkeypatch):
     order, ids = _notified(world, "down@example.org")
-    signalled: list[tuple] = []
+    signalled: list[dict] = []
 
     def commerce_down(*args, **kwargs):
         raise RuntimeError("Commerce is down")
 
     with monkeypatch.context() as patch:
-        patch.setattr(adobe_webhook, "emit_adobe_event", lambda *a: signalled.append(a))
+        patch.setattr("prefect.events.emit_event", lambda **kw: signalled.append(kw))
         patch.setattr(adobe_webhook, "fetch_by_ids", SimpleNamespace(fn=commerce_down))
         with pytest.raises(RuntimeError, match="Commerce is down"):
             adobe_webhook_delivery(TENANT, INTEGRATION, ids, "orders")
-    assert signalled == [(TENANT, "orders", INTEGRATION)]  # the ap deployment's own event
+    # the ap deployment's own event
+    assert [(e["event"], e["resource"]["ml-connector.tenant"], e["resource"]["ml-connector.entity-kind"],
+             e["resource"]["ml-connector.integration"]) for e in signalled] == [
+        ("ml-connector.adobe.notification", TENANT, "orders", INTEGRATION)]
     assert present(world)[_bill(order)] == 0
     assert world.ledger.status_counts(BOX) == {"received": 1}  # handed back at once
     state, _ = run(commerce_to_intacct_ap, poll=False)  # what the event starts

@@ -12,14 +12,31 @@ import yaml
 from starlette.testclient import TestClient
 
 from ml_connector.connectors.adobe import WebhookVerifier
+from ml_connector.inbox import ADOBE_EVENT as EVENT
+from ml_connector.inbox import adobe
 from ml_connector.ledger.store import Ledger
-from ml_connector.sandbox._adobe_seed import seed_adobe
 from ml_connector.sandbox.adobe import AdobeEmulator
-from ml_connector.webhooks.adobe import EVENT, HMAC_HEADER, emit_adobe_event, finish_notifications, inbox, \
-    take_notifications
+from ml_connector.sandbox.adobe.seed import seed_adobe
+from ml_connector.tasks.commerce_ap_webhooks import named_entities
+from ml_connector.webhooks.adobe import HMAC_HEADER, emit_adobe_event
 from ml_connector.webhooks.app import create_app
 
 CONSUMERS = ("commerce-intacct-ap", "commerce-intacct-o2c")
+
+
+def inbox(consumer: str) -> str:
+    """The ledger integration holding a consumer's notifications."""
+    return adobe(consumer).box
+
+
+def take_notifications(ledger, consumer: str, run_id: str, **options) -> tuple[list[int], dict[str, list[str]]]:
+    """What a consumer's run takes from the inbox: the ledger ids and the entity ids named by kind."""
+    claimed = adobe(consumer).take(ledger, run_id, **options)
+    return [c.id for c in claimed], named_entities(claimed)
+
+
+def finish_notifications(ledger, consumer: str, ids: list[int], run_id: str) -> None:
+    adobe(consumer).finish(ledger, ids, run_id)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +182,7 @@ def test_with_task_worker_dispatch_each_consumer_is_handed_over_or_signalled(tmp
     assert client.post("/webhooks/adobe", content=body, headers=headers).headers["x-ml-connector-stored"] == "2"
     [h] = handed
     [ap_row] = ledger.documents(inbox("commerce-intacct-ap"))
-    assert (h.tenant, h.inbox, h.note_ids, h.ledger) == ("t", inbox("commerce-intacct-ap"), (ap_row.id,), ledger)
+    assert (h.tenant, h.inbox, h.note_ids, h.ledger) == ("t", adobe("commerce-intacct-ap"), (ap_row.id,), ledger)
     assert h.submit.args == ("t", "commerce-intacct-ap", [ap_row.id], "orders")
     h.fallback()
     assert emitted == [("t", "orders", "commerce-intacct-o2c"),  # a consumer here, without a fast path

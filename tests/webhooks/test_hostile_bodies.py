@@ -11,9 +11,12 @@ import hmac
 import pytest
 from starlette.testclient import TestClient
 
+from ml_connector.inbox import QBO
 from ml_connector.ledger.store import Ledger
-from ml_connector.webhooks.app import WEBHOOK, create_app
+from ml_connector.webhooks.app import create_app
 from ml_connector.webhooks.body import MAX_BODY
+
+WEBHOOK = QBO.box  # the ledger integration holding the QBO notifications
 
 TOKEN = "verifier-token"
 

@@ -7,9 +7,12 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
+from ml_connector.inbox import QBO
 from ml_connector.ledger.store import Ledger
 from ml_connector.sandbox.qbo import QboEmulator
-from ml_connector.webhooks.app import WEBHOOK, create_app
+from ml_connector.webhooks.app import create_app
+
+WEBHOOK = QBO.box  # the ledger integration holding the QBO notifications
 
 
 @pytest.fixture()

@@ -7,16 +7,21 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from ml_connector.inbox import QBO
 from ml_connector.ledger.store import Ledger
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.tasks.qbo_webhook import named_invoices, qbo_webhook_delivery
-from ml_connector.webhooks.app import WEBHOOK, create_app, dispatch_options, emit_notification_event
+from ml_connector.webhooks.app import (
+    create_app,
+    dispatch_options,
+    emit_notification_event,
+)
 from ml_connector.webhooks.dispatch import Handover, TaskWorkerDispatch, dispatch_mode
-
 from tests.flows.conftest import fresh_ledger, mount  # noqa: F401 - mount is a fixture
 from tests.flows.test_sps_qbo_flows import TENANT, make_world
 
 OUT = "qbo-sps"
+WEBHOOK = QBO.box  # the ledger integration holding the QBO notifications
 
 
 @pytest.mark.parametrize(("value", "mode"), [(None, "task-worker"), ("", "task-worker"), ("trigger", "trigger"),
@@ -48,7 +53,7 @@ def test_the_service_options_follow_the_mode(monkeypatch):
 
 
 def _handover(ledger, ids, submit, fallback) -> Handover:
-    return Handover("t", WEBHOOK, tuple(ids), ledger, submit=submit, fallback=fallback)
+    return Handover("t", QBO, tuple(ids), ledger, submit=submit, fallback=fallback)
 
 
 def _stored(tmp_path) -> tuple[Ledger, list[int]]:
@@ -130,7 +135,7 @@ def test_the_hand_over_runs_off_the_request_in_arrival_order(tmp_path):
     seen: list[Handover] = []
     qbo_handover(seen.append)("t", ids, ledger)
     [h] = seen
-    assert (h.tenant, h.inbox, h.note_ids, h.ledger) == ("t", WEBHOOK, tuple(ids), ledger)
+    assert (h.tenant, h.inbox, h.note_ids, h.ledger) == ("t", QBO, tuple(ids), ledger)
     assert h.fallback.func is emit_notification_event and h.fallback.args == ("t",)
 
 
@@ -182,22 +187,24 @@ def test_the_delivery_sends_the_notified_invoice_once_and_the_flow_finds_nothing
 
 
 def test_a_failed_delivery_hands_over_to_the_flow_which_sends_it(qworld, monkeypatch):
-    import ml_connector.webhooks.app as app_module
     from ml_connector.flows.qbo_to_sps import qbo_to_sps
     from ml_connector.tasks.qbo import read_invoices
 
     ids = _notify(qworld, qworld.invoice("INV-W3"))
-    signalled: list[str] = []
+    signalled: list[dict] = []
 
     def qbo_down(*args, **kwargs):
         raise RuntimeError("QBO is down")
 
     with monkeypatch.context() as patch:
-        patch.setattr(app_module, "emit_notification_event", signalled.append)
+        patch.setattr("prefect.events.emit_event", lambda **kw: signalled.append(kw))
         patch.setattr(read_invoices, "fn", qbo_down)
         with pytest.raises(RuntimeError, match="QBO is down"):
             qbo_webhook_delivery(TENANT, ids)
-    assert signalled == [TENANT] and qworld.sps.inbox() == {}
+    # the qbo-to-sps deployment's event, for this tenant
+    assert [(e["event"], e["resource"]["ml-connector.tenant"]) for e in signalled] == [
+        ("ml-connector.qbo.notification", TENANT)]
+    assert qworld.sps.inbox() == {}
     # the failed delivery gave its claim back before it signalled: any run can take it at once
     assert qworld.ledger.status_counts("qbo-webhook") == {"received": 1}
     # what the trigger starts: the flow takes the notification and sends its invoice

@@ -14,7 +14,6 @@ import psutil
 import pytest
 
 from ml_connector.webhooks.worker import WorkerSupervisor, worker_argv, worker_env
-
 from tests.waiting import wait_for
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
