@@ -22,10 +22,9 @@ from datetime import datetime, timedelta
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from ..connectors.adobe import SyncCursor
+from ..connectors.adobe import OVERLAP, SyncCursor
 from ..settings import intent_lease_seconds
-from ..tasks.commerce_ap import KINDS, OVERLAP, fetch_by_ids, fetch_changes, ingest_entities, \
-    page_rows, utcnow
+from ..tasks.commerce_ap import KINDS, fetch_by_ids, fetch_changes, ingest_entities, page_rows, utcnow
 from ..tasks.commerce_ap_docs import INTEGRATION
 from ..tasks.commerce_ap_post import post_ap_documents, resolve_ap_intents
 from ..tasks.commerce_ap_vendors import MASTER

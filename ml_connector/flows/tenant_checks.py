@@ -197,8 +197,8 @@ def sterling_inbound(res) -> str | None:
 def _commerce_after(res, kind: str, stored: str | None) -> bool:
     """Whether Commerce has ``kind`` entities changed strictly after the stored keyset cursor
     (without one, any: a read that found nothing stores no cursor)."""
-    from ..connectors.adobe import SyncCursor
-    from ..tasks.commerce_ap import utcnow, window_criteria
+    from ..connectors.adobe import SyncCursor, window_criteria
+    from ..tasks.commerce_ap import utcnow
 
     after = SyncCursor.decode(stored) if stored else None
     criteria = window_criteria(None, utcnow() + timedelta(seconds=1), after)

@@ -1,32 +1,20 @@
 """Prefect tasks of Adobe Commerce -> Intacct procure (``commerce-intacct-ap``): read changed
 orders, invoices and credit memos, and record them in the ledger.
 
-Reading is keyset paging on (``updated_at``, ``entity_id``) inside a window with a fixed upper
-bound: every request is page 1 of "after the last key seen, before ``until``"::
-
-    updated_at >= T  AND  (updated_at > T OR entity_id > X)  AND  updated_at < until
-    sort updated_at ASC, entity_id ASC
-
-Magento's offset paging has two traps this avoids: past the last page it answers the last page
-again (so a walk waiting for an empty page never ends), and an entity updated during the walk
-leaves the window and shifts every later entity one place left, so the next offset skips one
-(and a cursor past it loses it for good). A keyset page never repeats and never skips; a page
-that brings no key past the cursor ends the walk (the repeat guard), and the ledger dedups by
-entity id whatever comes twice. The (``updated_at``, id) cursor is the connector's
-:class:`SyncCursor`, stored per kind after each page is durable in the ledger; a new run starts
-``OVERLAP`` before it, because Magento stamps to the second and a transaction can commit after
-a read covered its second.
+Changes are read through the connector's keyset change feed (:mod:`ml_connector.connectors.adobe.changes`,
+shared with order to cash), one page per task: the flow passes each page's ``after`` to the next
+call and stores the page's ``cursor`` per kind once the page is durable in the ledger and posted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from prefect import task
 
-from ..connectors.adobe import AdobeClient, Filter, SearchCriteria, SearchPage, SyncCursor
+from ..connectors.adobe import PAGE_SIZE, AdobeClient, Filter, SearchCriteria, SearchPage
 from ..connectors.errors import BadDocument
 from ..mappings.commerce_tenant import CommerceSettings
 from .commerce_ap_docs import DOC_TYPES, INTEGRATION, entity_row, rejected_row
@@ -34,10 +22,7 @@ from .resources import tenant as tenant_resources
 from .retry import retry_options
 
 KINDS = ("orders", "invoices", "creditmemos")  # in this order: a credit memo credits a bill
-OVERLAP = timedelta(minutes=2)
 ID_CHUNK = 100  # ids per "entity_id in (...)" search (under Magento's optional 300 cap)
-
-
 
 
 @dataclass
@@ -55,18 +40,6 @@ class EntityPage:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def window_criteria(since: datetime | None, until: datetime, after: SyncCursor | None) -> SearchCriteria:
-    """The keyset search of the module docstring."""
-    criteria = SearchCriteria()
-    if after is not None:
-        criteria = criteria.where(Filter("updated_at", after.updated_at, "gteq"))
-        criteria = criteria.where(Filter("updated_at", after.updated_at, "gt"), Filter("entity_id", after.id, "gt"))
-    elif since is not None:
-        criteria = criteria.where(Filter("updated_at", since, "gteq"))
-    criteria = criteria.where(Filter("updated_at", until, "lt"))
-    return criteria.order_by("updated_at", "ASC").order_by("entity_id", "ASC")
 
 
 def raw_items(page: SearchPage) -> tuple[list[dict], list[tuple[str | None, Any, BadDocument]]]:
@@ -92,17 +65,14 @@ def orders_of(client: AdobeClient, kind: str, items: list[dict], rejects: list) 
 
 @task(**retry_options())
 def fetch_changes(tenant: str, kind: str, after: str | None, since: datetime | None, until: datetime,
-                  page_size: int = 100) -> EntityPage:
-    """One keyset page of ``kind`` changed in [``since``, ``until``) after the key ``after``."""
+                  page_size: int = PAGE_SIZE) -> EntityPage:
+    """The change feed's page of ``kind`` changed in [``since``, ``until``) after the walk position
+    ``after`` (the ``cursor`` of the page before; None: the window's first page)."""
     client = tenant_resources(tenant).adobe()
-    start = SyncCursor.decode(after) if after else None
-    page = client.search(kind, window_criteria(since, until, start).page(1, page_size))
+    page = client.changes(kind, since=since, until=until, page_size=page_size).page(after)
     items, rejects = raw_items(page)
-    cursor = SyncCursor.after(start, page)
-    progressed = cursor is not None and cursor != start
     return EntityPage(kind=kind, items=items, rejects=rejects, orders=orders_of(client, kind, items, rejects),
-                      cursor=cursor.encode() if cursor else after,
-                      more=progressed and page.received >= page_size)
+                      cursor=page.after, more=page.more)
 
 
 @task(**retry_options())

@@ -1,7 +1,8 @@
 """Adobe Commerce -> Sage Intacct order to cash: reading Commerce into the ledger.
 
-One task per Commerce kind walks its change feed (``updated_at``, then id) from the kind's
-stored cursor. Every entity of a page becomes a ledger row before that page's cursor is stored:
+One task per Commerce kind walks the connector's keyset change feed (``updated_at``, then id;
+:mod:`ml_connector.connectors.adobe.changes`, shared with payables) from the kind's stored
+cursor. Every entity of a page becomes a ledger row before that page's cursor is stored:
 
 * ``products`` -> ``item`` rows (SKU), configurable parents skipped (their children are the stock);
 * ``customers`` -> ``customer`` rows (Commerce id), or a re-check of a linked customer that changed;
@@ -27,7 +28,7 @@ from typing import Any
 
 from prefect import task
 
-from ..connectors.adobe.pagination import BadCursor
+from ..connectors.adobe import MAX_PAGES, PAGE_SIZE, BadCursor
 from ..connectors.errors import BadDocument
 from ..ledger.schema import POSTED, POSTING, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Incoming
@@ -253,7 +254,7 @@ def _replace_payload(res: Tenant, doc_id: int, raw: bytes) -> None:
 
 @task(**retry_options())
 def ingest_changes(tenant: str, kind: str, run_id: str, since: datetime | None = None,
-                   until: datetime | None = None, page_size: int = 100, max_pages: int = 1000) -> ReadReport:
+                   until: datetime | None = None, page_size: int = PAGE_SIZE, max_pages: int = MAX_PAGES) -> ReadReport:
     """Walk one Commerce kind's changes into the ledger, storing the cursor after each page.
 
     A backfill (``since``/``until``) reads its window and leaves the live cursor alone."""
@@ -278,12 +279,14 @@ def ingest_changes(tenant: str, kind: str, run_id: str, since: datetime | None =
         report.new_ids += result.new_ids if result else []
         if not backfill and page.cursor:
             res.ledger.set_cursor(INTEGRATION, page.cursor, name=kind)  # the page is durable
+    if feed.stalled:
+        log.warning("%s: a page of %s without a readable updated_at stopped the walk at its cursor", tenant, kind)
     report.not_yet = seen.not_yet
     return report
 
 
 @task(**retry_options())
-def dry_run_changes(tenant: str, kind: str, page_size: int = 100, max_pages: int = 1000) -> dict[str, int]:
+def dry_run_changes(tenant: str, kind: str, page_size: int = PAGE_SIZE, max_pages: int = MAX_PAGES) -> dict[str, int]:
     """What a run would make of one kind's pending changes, writing nothing anywhere."""
     res = tenant_resources(tenant)
     commerce, doc_type = res.commerce("o2c"), KINDS[kind]

@@ -32,12 +32,12 @@ from .errors import SYSTEM, check, json_body
 from .kinds import Kind, kind_of, parse_entity, raw_id
 from .models import Company, CompanyCredit, CreditMemo, Customer, Invoice, Order, Product, Shipment
 from .oauth1 import encode_query
-from .pagination import ChangeFeed, Reject, SearchPage, SearchPaginator, SyncCursor
+from .changes import MAX_PAGES, OVERLAP, PAGE_SIZE, ChangeFeed
+from .pagination import Reject, SearchPage, SearchPaginator, SyncCursor
 from .search import Filter, SearchCriteria, format_ts
 
-__all__ = ["AdobeClient", "DEFAULT_OVERLAP", "dumps"]
+__all__ = ["AdobeClient", "dumps"]
 
-DEFAULT_OVERLAP = timedelta(minutes=2)
 _ONE_SHOT = RetryPolicy(attempts=1)
 
 
@@ -74,9 +74,9 @@ class AdobeClient:
         body = self._request("GET", spec.list_path, params=criteria.to_pairs(), operation=f"search-{spec.name}")
         return _search_page(spec, body, criteria)
 
-    def pages(self, kind: str, criteria: SearchCriteria | None = None, *, page_size: int = 100,
-              max_pages: int = 1000) -> SearchPaginator:
-        """Every page of a search, with the loop guards of :class:`SearchPaginator`."""
+    def pages(self, kind: str, criteria: SearchCriteria | None = None, *, page_size: int = PAGE_SIZE,
+              max_pages: int = MAX_PAGES) -> SearchPaginator:
+        """Every page of a listing, with the loop guards of :class:`SearchPaginator` (changes: :meth:`changes`)."""
         criteria = criteria or SearchCriteria()
         if not criteria.sort:  # a stable order, or offset paging skips and repeats
             criteria = criteria.order_by("entity_id", "ASC")
@@ -84,13 +84,13 @@ class AdobeClient:
                                page_size=page_size, max_pages=max_pages)
 
     def changes(self, kind: str, cursor: str | None = None, *, since: datetime | None = None,
-                until: datetime | None = None, overlap: timedelta = DEFAULT_OVERLAP, page_size: int = 100,
-                max_pages: int = 1000, criteria: SearchCriteria | None = None) -> ChangeFeed:
-        """Entities of ``kind`` with ``since <= updated_at < until``, oldest first (then by id).
+                until: datetime | None = None, overlap: timedelta = OVERLAP, page_size: int = PAGE_SIZE,
+                max_pages: int = MAX_PAGES, criteria: SearchCriteria | None = None) -> ChangeFeed:
+        """The keyset change feed of ``kind``: ``since <= updated_at < until``, oldest first (then by id).
 
         ``cursor`` (a page's ``.cursor`` from an earlier run) sets ``since`` to its timestamp
         minus ``overlap``; a backfill passes ``since``/``until`` instead and leaves the live
-        cursor alone. ``until`` defaults to now, to the second."""
+        cursor alone. ``until`` defaults to now, to the second. ``criteria`` adds filters."""
         spec = kind_of(kind)
         if not spec.incremental:
             raise ValueError(f"{kind} has no updated_at to sync on; list it with pages()")
@@ -100,12 +100,8 @@ class AdobeClient:
         until = until or datetime.fromtimestamp(int(self._clock()), timezone.utc)
         if since is not None and since >= until:
             raise ValueError(f"empty window: since {since.isoformat()} is not before until {until.isoformat()}")
-        base = criteria or SearchCriteria()
-        if since is not None:
-            base = base.where(Filter("updated_at", since, "gteq"))
-        base = base.where(Filter("updated_at", until, "lt")).order_by("updated_at", "ASC").order_by("entity_id", "ASC")
-        return ChangeFeed(lambda n, size: self.search(kind, base.page(n, size)), start=start, since=since,
-                          until=until, page_size=page_size, max_pages=max_pages)
+        return ChangeFeed(lambda c: self.search(kind, c), start=start, since=since, until=until,
+                          page_size=page_size, max_pages=max_pages, base=criteria)
 
     def get(self, kind: str, id: int | str) -> Any:
         """One entity by id (by SKU for products); missing -> ``NotFound``, malformed -> ``BadDocument``."""

@@ -1,4 +1,4 @@
-"""Walking Magento search results without looping, and the incremental sync cursor.
+"""Walking Magento search results without looping, and the (``updated_at``, id) sync cursor.
 
 Magento clamps ``currentPage`` to the last page: asking past the end returns the last page
 *again*, with the same ``total_count`` (reference §A.4; some 2.4 endpoints may answer an
@@ -13,10 +13,9 @@ stops at the first of:
 Items are de-duplicated by id across pages (an entity updated while paging can move to a
 later page and show up twice).
 
-:class:`SyncCursor` is what a flow stores in the ledger: the greatest (``updated_at``, id) seen,
-as an opaque string. The next window starts ``overlap`` before it, because Magento stamps
-``updated_at`` to the second and a transaction can commit after a read that covered its
-timestamp; the ledger's dedup absorbs what the overlap reads again.
+:class:`SearchPaginator` pages by offset, which is safe only for a listing whose order does not
+move while it is walked (``entity_id``); changes are read by keyset, with :mod:`.changes`.
+:class:`SyncCursor` is the key that walk resumes after, stored in the ledger as an opaque string.
 """
 
 from __future__ import annotations
@@ -57,7 +56,12 @@ class SearchPage:
     received: int = 0
     keys: tuple[str, ...] = ()  # ids of all raw entries, in order (items and rejects)
     duplicates: int = 0
-    cursor: str | None = None  # set by ChangeFeed: resume after this page
+    # set by the change feed (.changes): the durable cursor to store once the page is durable,
+    # the walk position the next page starts after, and whether the window holds more
+    cursor: str | None = None
+    after: str | None = None
+    more: bool = False
+    stalled: bool = False  # a page of entities none of which had a readable updated_at
 
     def __len__(self) -> int:
         return len(self.items)
@@ -166,27 +170,3 @@ def _raw_ts(raw: Any) -> datetime | None:
         return parse_ts(raw.get("updated_at")) if isinstance(raw, dict) else None
     except (ValueError, TypeError):
         return None
-
-
-class ChangeFeed:
-    """The pages of one incremental window, each carrying the cursor that resumes after it.
-
-    Store a page's ``cursor`` only once its documents are durable (DESIGN §3). The window is
-    ``since <= updated_at < until``; ``until`` is fixed when the feed is made, so paging is
-    stable while Commerce keeps writing, and what changes meanwhile lands in the next window."""
-
-    def __init__(self, fetch: PageFetcher, *, start: SyncCursor | None, since: datetime | None, until: datetime,
-                 page_size: int = 100, max_pages: int = 1000) -> None:
-        self.since, self.until = since, until
-        self.cursor = start
-        self.paginator = SearchPaginator(fetch, page_size=page_size, max_pages=max_pages)
-
-    @property
-    def truncated(self) -> bool:
-        """Whether the page budget ran out before the window was read to its end."""
-        return self.paginator.truncated
-
-    def __iter__(self) -> Iterator[SearchPage]:
-        for page in self.paginator:
-            self.cursor = SyncCursor.after(self.cursor, page)
-            yield replace(page, cursor=self.cursor.encode() if self.cursor else None)
