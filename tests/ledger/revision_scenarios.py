@@ -119,7 +119,7 @@ def a_cancel_first_is_skipped_and_its_original_superseded(ledger: Ledger) -> Non
 
 
 def a_cancel_after_post_is_a_revision_and_before_post_nothing(ledger: Ledger) -> None:
-    [posted_id, pending_id] = ledger.ingest(I, [po(b"<a/>", key="PO-A"), po(b"<b/>", key="PO-B")], "r1").new_ids
+    [posted_id, _pending_id] = ledger.ingest(I, [po(b"<a/>", key="PO-A"), po(b"<b/>", key="PO-B")], "r1").new_ids
     post(ledger, [posted_id], target="BILL-A")
     cancels = ledger.ingest(I, [po(b"<a cancel/>", CANCEL, key="PO-A"), po(b"<b cancel/>", CANCEL, key="PO-B")], "r2")
     assert cancels.new_ids == [posted_id] and cancels.revised == 2
