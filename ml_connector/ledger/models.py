@@ -36,7 +36,8 @@ class Incoming:
 
     def revision(self) -> rv.Revision:
         version = None if self.source_version is None else str(self.source_version)
-        return rv.Revision(self.raw_payload, self.effect, version, self.reason, self.source_ref, self.target_ref)
+        return rv.Revision(self.raw_payload, self.effect, version, self.reason, self.source_ref, self.target_ref,
+                           self.status, self.error_class, self.last_error)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,11 @@ class Revision:
     reason: str | None = None
     source_ref: str | None = None
     target_ref: str | None = None
+    # The reader's verdict on the content: anything but received (unparseable, routed nowhere)
+    # holds the revision back with that status and error, whatever its effect.
+    status: str = RECEIVED
+    error_class: str | None = None
+    error: str | None = None
 
     @property
     def hash(self) -> str | None:
@@ -170,6 +175,8 @@ def revise(conn, row, rev: Revision, known: set[str | None], run_id: str, now: d
     posted = row.status == POSTED
     number = row.revision + 1 if posted else row.revision
     status, error_class, error = outcome_of(rev.effect, rev.reason, in_target)
+    if rev.status != RECEIVED:
+        status, error_class, error = rev.status, rev.error_class, rev.error
     if posted:
         key = idempotency_key(row.tenant, row.integration, row.doc_type, row.partner, row.natural_key, 0, number)
     elif row.status == RECEIVED:
@@ -273,7 +280,7 @@ def take(conn, row, rev: Revision, run_id: str, now: datetime,
         number, status = done
         events = [(row.id, REVISED, f"revision {number}: {rev.effect}", number)]
         if status in (SKIPPED, QUARANTINED):
-            events.append((row.id, status, rev.reason if status == QUARANTINED else CANCELLED_UNPOSTED, number))
+            events.append((row.id, status, _held_because(rev, status), number))
         return row.id, REVISED, read + events, status
     if decision in (SUPERSEDED, WAITING):
         if waiting_id is None:
@@ -283,3 +290,9 @@ def take(conn, row, rev: Revision, run_id: str, now: datetime,
     elif waiting_id is not None:
         set_state(conn, [waiting_id], REPLACED, reason)
     return row.id, decision, read + [(row.id, decision, reason, row.revision)], None
+
+
+def _held_because(rev: Revision, status: str) -> str | None:
+    if rev.status != RECEIVED:
+        return rev.error
+    return rev.reason if status == QUARANTINED else CANCELLED_UNPOSTED
