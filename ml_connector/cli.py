@@ -302,7 +302,7 @@ def _emulator(system: str, faults):
 
 def _seed_for_serve(system: str, emulator, documents: int) -> None:
     if system == "adobe":
-        from .sandbox._adobe_seed import seed_adobe
+        from .sandbox.adobe.seed import seed_adobe
 
         with emulator.lock:
             seed_adobe(emulator.store, orders=documents)

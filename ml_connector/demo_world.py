@@ -103,7 +103,7 @@ class DemoWorld:
     def catalogue(self, catalogue=None):
         """The generator's catalogue (the demo one by default) at this world's prices; None (the
         generator's default, untouched) in the first world when no catalogue is given."""
-        from .sandbox.generator import demo_catalogue
+        from .sandbox.catalogue import demo_catalogue
 
         if self.index == 1:
             return catalogue

@@ -25,7 +25,7 @@ from ml_connector.demo_parts import commerce_intacct_ap, sps_intacct, sps_qbo
 from ml_connector.demo_parts.intacct_sterling import delivered_documents, sterling
 from ml_connector.demo_parts.sps_intacct import inbox_documents
 from ml_connector.mappings.tenant import load_tenant, tenant_path
-from ml_connector.sandbox.generator import demo_catalogue
+from ml_connector.sandbox.catalogue import demo_catalogue
 
 DOCUMENTS = 16
 TENANTS = {"demo": ["demo", "demo-qbo", "demo-commerce"], "demo-2": ["demo-2", "demo-qbo-2", "demo-commerce-2"]}

@@ -139,7 +139,7 @@ def emulator_host_main() -> int:
         """Adobe Commerce (a small seeded store) and the Commerce company in Intacct (procure
         side, vendors already there), served over HTTP; Intacct documents' creation is timed."""
         from ml_connector.demo_parts.commerce_intacct_ap import seed_procure, setup_commerce_company
-        from ml_connector.sandbox._adobe_seed import seed_adobe
+        from ml_connector.sandbox.adobe.seed import seed_adobe
         from ml_connector.sandbox.adobe import AdobeEmulator
 
         stop()

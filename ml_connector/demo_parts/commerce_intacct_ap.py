@@ -23,7 +23,7 @@ from collections import Counter
 from ..credentials import save_block
 from ..demo_world import DemoWorld, RunSpec, recon
 from ..mappings.tenant import load_tenant, tenant_path
-from ..sandbox._adobe_seed import AdobeSeeded, seed_adobe
+from ..sandbox.adobe.seed import AdobeSeeded, seed_adobe
 from ..sandbox.adobe import AdobeEmulator
 from ..sandbox.intacct import IntacctEmulator
 

@@ -16,7 +16,7 @@ from ..connectors.errors import BadDocument
 from ..credentials import save_block
 from ..demo_world import DemoWorld, RunSpec, money_of, recon
 from ..ledger.x12_controls import ack_counts
-from ..sandbox._intacct_po import add_purchase_order
+from ..sandbox.intacct.po import add_purchase_order
 from ..sandbox.sterling import SterlingEmulator
 from ..tasks.resources import tenant as tenant_resources
 from .sps_intacct import intacct

@@ -28,7 +28,8 @@ from ..credentials import save_block
 from ..demo_world import DemoWorld, RunSpec, money_of, recon
 from ..mappings.tenant import load_tenant, tenant_path
 from ..mappings.qbo_master import vendor_name
-from ..sandbox.generator import Catalogue, ItemSpec, PartnerSpec, generate
+from ..sandbox.catalogue import Catalogue, ItemSpec, PartnerSpec
+from ..sandbox.generator import generate
 from ..sandbox.qbo import QboEmulator
 from ..sandbox.seed import Seeded, seed_sps_documents
 from ..sandbox.sps import SpsEmulator

@@ -12,7 +12,7 @@ import httpx
 
 from ml_connector.flows.commerce_ap_vendor_master import commerce_ap_vendor_master
 from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
-from ml_connector.sandbox._adobe_seed import seed_adobe
+from ml_connector.sandbox.adobe.seed import seed_adobe
 from ml_connector.tasks.commerce_ap_docs import INTEGRATION
 from ml_connector.tasks.commerce_ap_vendors import MASTER
 

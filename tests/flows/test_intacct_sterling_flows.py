@@ -15,7 +15,7 @@ from ml_connector.flows.sterling_mailbox import sterling_mailbox
 from ml_connector.ledger.schema import QUARANTINED
 from ml_connector.ledger.store import Ledger
 from ml_connector.ledger.x12_controls import ack_counts, ack_rows, next_control_numbers
-from ml_connector.sandbox._intacct_po import add_purchase_order
+from ml_connector.sandbox.intacct.po import add_purchase_order
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.sterling import SterlingEmulator
 

@@ -34,7 +34,8 @@ from ml_connector.flows.sps_to_intacct import sps_to_intacct
 from ml_connector.ledger.schema import POSTED
 from ml_connector.mappings.sps_to_intacct import rsx_to_apbill
 from ml_connector.mappings.tenant import TenantMapping, load_tenant, tenant_path
-from ml_connector.sandbox.generator import Catalogue, demo_catalogue, generate
+from ml_connector.sandbox.catalogue import Catalogue, demo_catalogue
+from ml_connector.sandbox.generator import generate
 from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master
@@ -268,7 +269,7 @@ def test_intacct_sterling_and_the_mailbox_deliver_and_settle_each_tenants_own(sp
     from ml_connector.flows.intacct_to_sterling import intacct_to_sterling
     from ml_connector.flows.sterling_mailbox import sterling_mailbox
     from ml_connector.ledger.x12_controls import ack_rows
-    from ml_connector.sandbox._intacct_po import add_purchase_order
+    from ml_connector.sandbox.intacct.po import add_purchase_order
 
     first, twin = sps_intacct_pair
     vendors = ["V-ACMEDI", "V-SPSALL", "V-NWTRAD", "V-GLOBEX"]
@@ -577,7 +578,7 @@ def test_commerce_intacct_ap_each_tenant_posts_its_own_documents_and_webhooks(co
 
     from ml_connector.demo_parts.commerce_intacct_ap import seed_procure
     from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
-    from ml_connector.sandbox._adobe_seed import seed_adobe
+    from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.tasks.adobe_webhook import adobe_webhook_delivery
     from ml_connector.tasks.commerce_ap_docs import INTEGRATION
     from ml_connector.webhooks.adobe import inbox
@@ -636,7 +637,7 @@ def test_commerce_intacct_o2c_each_tenant_closes_its_own_loop(tmp_path, monkeypa
 
     from ml_connector.demo_parts.commerce_intacct_o2c import seed_catalogue, seed_company, seed_customers
     from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
-    from ml_connector.sandbox._adobe_seed import seed_adobe
+    from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.sandbox.adobe import AdobeEmulator
     from tests.flows.test_commerce_o2c_flows import O2C, problems
 

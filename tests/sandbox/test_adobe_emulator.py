@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_HMAC_SHA256, Client
 
-from ml_connector.sandbox._adobe_seed import BAD_LABELS, seed_adobe
-from ml_connector.sandbox._adobe_webhooks import verify_rsa
+from ml_connector.sandbox.adobe.seed import BAD_LABELS, seed_adobe
+from ml_connector.sandbox.adobe.webhooks import verify_rsa
 from ml_connector.sandbox.adobe import AdobeEmulator
 from ml_connector.sandbox.base import FaultPlan
 

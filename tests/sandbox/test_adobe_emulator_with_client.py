@@ -21,7 +21,7 @@ from ml_connector.connectors.adobe.client import AdobeClient
 from ml_connector.connectors.adobe.config import AdobeConfig
 from ml_connector.connectors.adobe.search import SearchCriteria
 from ml_connector.connectors.errors import AuthError, NotFound
-from ml_connector.sandbox._adobe_seed import seed_adobe
+from ml_connector.sandbox.adobe.seed import seed_adobe
 from ml_connector.sandbox.adobe import AdobeEmulator
 from ml_connector.sandbox.base import FaultPlan
 

@@ -11,16 +11,8 @@ import pytest
 from ml_connector.connectors.errors import BadDocument
 from ml_connector.connectors.sps import rsx
 from ml_connector.connectors.sps.models import RsxInvoice, RsxOrder, RsxShipment, natural_key
-from ml_connector.sandbox._rsx_builders import gs1_check_digit
-from ml_connector.sandbox.generator import (
-    BAD_LABELS,
-    Catalogue,
-    GeneratedDoc,
-    ItemSpec,
-    PartnerSpec,
-    demo_catalogue,
-    generate,
-)
+from ml_connector.sandbox.catalogue import Catalogue, ItemSpec, PartnerSpec, demo_catalogue, gs1_check_digit
+from ml_connector.sandbox.generator import BAD_LABELS, GeneratedDoc, generate
 
 CATALOGUE = demo_catalogue()
 PARTNERS = {p.partner_id for p in CATALOGUE.partners}

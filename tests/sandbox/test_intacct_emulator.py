@@ -13,7 +13,7 @@ from ml_connector.connectors.intacct import codec
 from ml_connector.connectors.intacct.codec import Login
 from ml_connector.connectors.intacct.models import ApBill, ApBillLine
 from ml_connector.sandbox.base import FaultPlan
-from ml_connector.sandbox.intacct import CONTENT_TYPE, PATH, IntacctEmulator
+from ml_connector.sandbox.intacct.emulator import CONTENT_TYPE, PATH, IntacctEmulator
 
 
 class Clock:

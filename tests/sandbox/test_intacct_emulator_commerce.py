@@ -15,7 +15,7 @@ from lxml.builder import E
 from ml_connector.connectors.intacct import codec
 from ml_connector.connectors.intacct.codec import Login
 from ml_connector.sandbox.base import FaultPlan
-from ml_connector.sandbox.intacct import DUPLICATE_CONTROLID, PATH, IntacctEmulator
+from ml_connector.sandbox.intacct.emulator import DUPLICATE_CONTROLID, PATH, IntacctEmulator
 
 # -- helpers ------------------------------------------------------------------------------------
 

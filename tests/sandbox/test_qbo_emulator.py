@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from ml_connector.sandbox._qbo_limits import QboLimits, Throttle
+from ml_connector.sandbox.qbo.limits import QboLimits, Throttle
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.serve import serve_in_thread

@@ -13,7 +13,7 @@ import pytest
 from ml_connector.connectors._http import RetryPolicy
 from ml_connector.connectors.adobe import AdobeClient, AdobeConfig, WebhookVerifier, parse_webhook
 from ml_connector.connectors.errors import AuthError
-from ml_connector.sandbox._adobe_seed import seed_adobe
+from ml_connector.sandbox.adobe.seed import seed_adobe
 from ml_connector.sandbox.adobe import AdobeEmulator
 
 

@@ -16,7 +16,8 @@ from ml_connector.connectors.qbo import (
 )
 from ml_connector.connectors.qbo.client import dumps, quote_literal
 from ml_connector.sandbox.base import FaultPlan
-from ml_connector.sandbox.qbo import QboEmulator, QboLimits
+from ml_connector.sandbox.qbo import QboEmulator
+from ml_connector.sandbox.qbo.limits import QboLimits
 
 
 class Clock:
