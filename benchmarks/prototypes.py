@@ -67,7 +67,7 @@ def fetch_page_io(tenant: str, cursor: str | None, limit: int = 500):
     """``tasks/sps.py::fetch_page`` with the downloads on a bounded pool (same requests, same
     result order, same per-file isolation of failures)."""
     from ml_connector.connectors.errors import NotFound, TransientError
-    from ml_connector.tasks.resources import tenant as tenant_resources
+    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.tasks.sps import INBOX, FetchedFile, FetchedPage
 
     sps = tenant_resources(tenant).sps()
@@ -94,7 +94,7 @@ def fetch_page_io(tenant: str, cursor: str | None, limit: int = 500):
 def consume_files_io(tenant: str, paths: list[str]) -> int:
     """``tasks/sps.py::consume_files`` with the deletes on a bounded pool."""
     from ml_connector.connectors.errors import NotFound, TransientError
-    from ml_connector.tasks.resources import tenant as tenant_resources
+    from ml_connector.runtime.tenant import tenant as tenant_resources
 
     sps = tenant_resources(tenant).sps()
 
@@ -167,12 +167,12 @@ def flows() -> dict:
     from prefect import flow, task
     from prefect.utilities.annotations import quote
 
-    from ml_connector.flows.sps_to_intacct import MAX_PAGES, current_run_id
+    from ml_connector.engine import MAX_PAGES, current_run_id
     from ml_connector.settings import intent_lease_seconds
     from ml_connector.tasks.inbound import INTEGRATION, ingest_page
     from ml_connector.tasks.intacct import post_bills, resolve_intents
     from ml_connector.tasks.ops import finished_runs, publish_report
-    from ml_connector.tasks.resources import tenant as tenant_resources
+    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.tasks.retry import retry_options
     from ml_connector.tasks.sps import consume_files, fetch_page
 
@@ -216,7 +216,7 @@ def flows() -> dict:
     def concurrent(tenant: str = "demo", page_size: int = 500) -> dict:
         return body(tenant, page_size, io=True)
 
-    from ml_connector.flows.intacct_to_sps import CURSOR, EPOCH, OVERLAP
+    from ml_connector.pipelines.intacct_sps import CURSOR, EPOCH, OVERLAP
     from ml_connector.tasks.intacct import read_ar_page
     from ml_connector.tasks.outbound import INTEGRATION as OUTBOUND
     from ml_connector.tasks.outbound import ingest_ar_invoices, queue_orderacks, requeue_stale_uploads, send_documents
@@ -262,12 +262,12 @@ def flows() -> dict:
 def raw_io(tenant: str, page_size: int = 500) -> dict:
     """``bench.raw_pipelines.raw_sps_to_intacct`` with product+io's changes: pooled downloads and deletes, and
     the next page prefetched on a thread."""
-    from ml_connector.flows.sps_to_intacct import MAX_PAGES
+    from ml_connector.engine import MAX_PAGES
     from ml_connector.settings import intent_lease_seconds
     from ml_connector.tasks.inbound import INTEGRATION, ingest_page
     from ml_connector.tasks.intacct import post_bills, resolve_intents
     from ml_connector.tasks.ops import finished_runs
-    from ml_connector.tasks.resources import tenant as tenant_resources
+    from ml_connector.runtime.tenant import tenant as tenant_resources
 
     run_id = f"raw-{uuid.uuid4()}"
     resolved = resolve_intents.fn(tenant, run_id, finished_runs.fn(tenant, INTEGRATION, run_id),

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # documents and answers
     intent_lease: float = Field(600.0, description=(
         "Seconds an unresolved write intent must age before any run may resolve it, when the run "
-        "that wrote it cannot be asked (tasks/recovery.py)."))
+        "that wrote it cannot be asked (engine/recovery.py)."))
     max_document_bytes: int = Field(5_000_000, description=(
         "The largest inbound document accepted; larger ones are quarantined unparsed, which keeps "
         "memory bounded per document."))
@@ -181,7 +181,7 @@ def tenants_folder() -> str | None:
 
 def intent_lease_seconds() -> float:
     """How old an unresolved intent must be before any run may resolve it, when the run that
-    wrote it cannot be asked (its own state is the faster signal; see tasks/recovery.py)."""
+    wrote it cannot be asked (its own state is the faster signal; see engine/recovery.py)."""
     return current().intent_lease
 
 
@@ -203,7 +203,7 @@ def call_deadline() -> float:
 
 def sps_concurrency() -> int:
     """The most SPS requests one task keeps in flight (``ML_CONNECTOR_SPS_CONCURRENCY``,
-    default 32, at least 1); tasks/io_pool.py runs fewer when the round trip is short. SPS
+    default 32, at least 1); runtime/io_pool.py runs fewer when the round trip is short. SPS
     serves one file per request and publishes no rate limit, so a page of 500 is 500 downloads
     and 500 deletes: over a WAN the overlap is what sets the throughput. Its 429s are honoured
     by the retry layer."""

@@ -162,6 +162,11 @@ def classify(exc: BaseException) -> str:
     return "internal"
 
 
+def one_line(exc: BaseException) -> str:
+    """The error as one line of at most 1000 characters: how a reason is stored and shown."""
+    return " ".join(str(exc).split())[:1000]
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Prefect task retry condition: only transient errors deserve another attempt."""
     return isinstance(exc, TransientError)

@@ -13,15 +13,15 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
 from ..connectors.errors import keep_our_pickling
-from ..connectors.intacct.listing import read_listing
-from ..tasks.intacct import read_ar_page
-from ..tasks.outbound import INTEGRATION, ingest_ar_invoices, send_documents
+from ..engine import Run, current_run_id
+from ..engine.pages import record_page
+from ..pipelines.intacct_sps import PIPELINE
+from ..tasks.outbound import INTEGRATION, send_documents
 from ..tasks.run_state import finish_run, run_name
-from .sps_to_intacct import current_run_id
 
 keep_our_pickling()  # distributed (imported by prefect_dask) just installed tblib's reducers
 
@@ -39,19 +39,16 @@ def partitions(since: datetime, until: datetime, count: int) -> list[tuple[datet
 def backfill_window(tenant: str, since: datetime, until: datetime, run_id: str, page_size: int = 500) -> int:
     """Read, record and send one partition's AR invoices; returns how many were read.
 
-    The listing goes through connectors/intacct/listing.py as the scheduled flow's does: an
-    answered readMore resent by the HTTP layer (lost response) would skip a page, so a page that
-    does not follow from the previous one restarts the partition's listing (a task retry
-    restarts it too). Invoices read twice are ledger duplicates and counted once here."""
+    The partition is read by the scheduled flow's own pipeline (pipelines/intacct_sps.py): a
+    page that does not follow from the previous one restarts the partition's listing (a task
+    retry restarts it too). Invoices read twice are ledger duplicates and counted once here."""
+    part = Run(tenant, PIPELINE.name, run_id, since=since, until=until, page_size=page_size)
     read: set[str] = set()
-    for page in read_listing(lambda result_id: read_ar_page.fn(tenant, since, until, result_id, page_size),
-                             lambda page: len(page.invoices),
-                             what=f"AR invoice partition [{since.isoformat()}, {until.isoformat()})",
-                             logger=get_run_logger()):
-        report = ingest_ar_invoices.fn(tenant, page.invoices, run_id)
-        if report.new_ids:
-            send_documents.fn(tenant, report.new_ids, run_id)
-        read.update(inv.record_no for inv in page.invoices)
+    for page in PIPELINE.read(part, None):
+        recorded = record_page.fn(PIPELINE, part, page)
+        if recorded.new_ids:
+            send_documents.fn(tenant, recorded.new_ids, run_id)
+        read.update(inv.record_no for inv in page.items)
     return len(read)
 
 

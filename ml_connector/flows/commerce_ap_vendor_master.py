@@ -15,7 +15,7 @@ from prefect.states import State
 from ..tasks.commerce_ap_master import sync_vendor_master
 from ..tasks.commerce_ap_vendors import MASTER
 from ..tasks.run_state import finish_run, run_name
-from .sps_to_intacct import current_run_id
+from ..engine import current_run_id
 
 
 @flow(name="commerce-ap-vendor-master", flow_run_name=run_name(MASTER))

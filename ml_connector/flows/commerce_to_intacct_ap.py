@@ -30,9 +30,9 @@ from ..tasks.commerce_ap_post import post_ap_documents, resolve_ap_intents
 from ..tasks.commerce_ap_vendors import MASTER
 from ..tasks.commerce_ap_webhooks import finish_ap_notifications, take_ap_notifications
 from ..tasks.ops import finished_runs
-from ..tasks.resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
-from .sps_to_intacct import current_run_id
+from ..engine import current_run_id
 
 MAX_PAGES = 100_000  # a guard: 10 million documents of one kind in one run
 PENDING_PASSES = 3  # a credit memo waits for its bill, which the pass before it may post

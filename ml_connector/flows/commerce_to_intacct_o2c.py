@@ -35,7 +35,7 @@ from ..tasks.commerce_o2c_post import ENVELOPE, post_pending, resolve_intents
 from ..tasks.commerce_o2c_writeback import write_back_invoice_keys
 from ..tasks.ops import finished_runs
 from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
-from .sps_to_intacct import current_run_id
+from ..engine import current_run_id
 
 
 @flow(name="commerce-to-intacct-o2c", flow_run_name=run_name(INTEGRATION))

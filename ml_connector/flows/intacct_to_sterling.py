@@ -24,12 +24,12 @@ from ..connectors.intacct.listing import read_listing
 from ..ledger.x12_controls import ack_counts
 from ..settings import intent_lease_seconds
 from ..tasks.ops import finished_runs
-from ..tasks.resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from ..tasks.sterling import (
     INTEGRATION, SOURCES, deliver_documents, ingest_records, read_page, resolve_deliveries, settings_of, sync_partners,
 )
-from .sps_to_intacct import current_run_id
+from ..engine import current_run_id
 
 OVERLAP = timedelta(minutes=5)
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)

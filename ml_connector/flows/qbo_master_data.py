@@ -20,7 +20,7 @@ from prefect.states import State
 
 from ..tasks.qbo_master import MASTER, sync_master_data
 from ..tasks.run_state import finish_run, run_name
-from .sps_to_intacct import current_run_id
+from ..engine import current_run_id
 
 
 @flow(name="qbo-master-data", flow_run_name=run_name(MASTER))

@@ -28,15 +28,15 @@ from prefect.utilities.annotations import opaque
 
 from ..settings import intent_lease_seconds
 from ..tasks.ops import finished_runs
-from ..tasks.outbound import requeue_stale_uploads
+from ..tasks.sps import requeue_stale_uploads
 from ..tasks.qbo import (
-    CDC_WINDOW, OUTBOUND, WEBHOOK, clamp_since, finish_notifications, ingest_invoices, read_changed_invoices,
-    read_invoices, send_invoices, take_notifications, utcnow,
+    CDC_WINDOW, OUTBOUND, clamp_since, ingest_invoices, read_changed_invoices, read_invoices, send_invoices, utcnow,
 )
-from ..tasks.resources import tenant as tenant_resources
+from ..tasks.qbo_webhook import WEBHOOK, finish_notifications, take_notifications
+from ..runtime.tenant import tenant as tenant_resources
 from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from ..tasks.sps import delivery_report
-from .sps_to_intacct import current_run_id
+from ..engine import current_run_id
 
 CURSOR = "cdc"
 OVERLAP = timedelta(minutes=5)

@@ -9,7 +9,7 @@ from prefect import flow
 
 from ..integrations import INTEGRATIONS
 from ..ops.reconcile import publish, reconcile
-from ..tasks.resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 from ..tasks.run_state import run_name
 
 

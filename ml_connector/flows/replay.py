@@ -17,9 +17,9 @@ from prefect.states import State
 
 from .. import integrations
 from ..ledger.schema import FAILED, POSTED
-from ..tasks.resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 from ..tasks.run_state import finish_run, run_name
-from .sps_to_intacct import current_run_id
+from ..engine import current_run_id
 
 
 @flow(name="replay", flow_run_name=run_name(what="replay"))

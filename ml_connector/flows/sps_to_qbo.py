@@ -24,10 +24,10 @@ from ..settings import intent_lease_seconds
 from ..tasks.ops import finished_runs
 from ..tasks.qbo import INBOUND, ingest_orders, post_purchase_orders, resolve_po_intents
 from ..tasks.qbo_master import sync_master_data
-from ..tasks.resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 from ..tasks.run_state import finish_run, replay_earlier_attempts, run_name
 from ..tasks.sps import consume_files, fetch_page
-from .sps_to_intacct import MAX_PAGES, current_run_id
+from ..engine import MAX_PAGES, current_run_id
 
 
 @flow(name="sps-to-qbo", flow_run_name=run_name(INBOUND))

@@ -10,11 +10,11 @@ from prefect.states import State
 
 from ..ledger.x12_controls import ack_counts
 from ..tasks.ops import finished_runs
-from ..tasks.resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 from ..tasks.run_state import finish_run, run_name
 from ..tasks.sterling import settings_of
 from ..tasks.sterling_mailbox import INBOUND, apply_unapplied_acks, flag_overdue, poll_partner
-from .sps_to_intacct import current_run_id
+from ..engine import current_run_id
 
 
 @flow(name="sterling-mailbox", flow_run_name=run_name(INBOUND))

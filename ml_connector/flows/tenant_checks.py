@@ -100,13 +100,13 @@ def _after_cursor(stored: str | None) -> datetime:
 
 
 def sps_intacct(res) -> str | None:
-    from ..tasks.inbound import INTEGRATION
+    from ..tasks.intacct import INTEGRATION
 
     return _ledger(res.ledger, INTEGRATION) or _sps_out(res, INTEGRATION)
 
 
 def intacct_sps(res) -> str | None:
-    from ..tasks.inbound import INTEGRATION as INBOUND
+    from ..tasks.intacct import INTEGRATION as INBOUND
     from ..tasks.outbound import INTEGRATION
 
     if reason := _ledger(res.ledger, INTEGRATION):
@@ -132,7 +132,9 @@ def sps_qbo(res) -> str | None:
 
 
 def qbo_sps(res) -> str | None:
-    from ..tasks.qbo import CDC_WINDOW, OUTBOUND, WEBHOOK, qbo_client
+    from ..runtime.clients import qbo_client
+    from ..tasks.qbo import CDC_WINDOW, OUTBOUND
+    from ..tasks.qbo_webhook import WEBHOOK
 
     if reason := _ledger(res.ledger, OUTBOUND, WEBHOOK):
         return reason
@@ -209,10 +211,10 @@ def commerce_ap(res) -> str | None:
     from ..tasks.commerce_ap import KINDS
     from ..tasks.commerce_ap_docs import INTEGRATION
     from ..tasks.commerce_ap_vendors import MASTER
-    from ..webhooks.adobe import inbox
+    from ..tasks.commerce_ap_webhooks import INBOX
 
     res.commerce("procure")
-    if reason := _ledger(res.ledger, INTEGRATION, inbox(INTEGRATION), MASTER):
+    if reason := _ledger(res.ledger, INTEGRATION, INBOX.box, MASTER):
         return reason
     for kind in KINDS:
         if _commerce_after(res, kind, res.ledger.get_cursor(INTEGRATION, kind)):

@@ -58,8 +58,8 @@ def tenant_names(directory: Path | None = None) -> list[str]:
 def candidates(spec: Integration | None, names: list[str] | None = None) -> list[Candidate]:
     """The tenants whose file configures ``spec`` (every tenant when None), each with the
     problem that keeps it from running, if any. Mapping files are loaded (and cached) through
-    ``tasks.resources``, so the runs that follow reuse them."""
-    from ..tasks.resources import tenant as tenant_resources
+    ``runtime.tenant``, so the runs that follow reuse them."""
+    from ..runtime.tenant import tenant as tenant_resources
 
     found: list[Candidate] = []
     for name in tenant_names() if names is None else names:

@@ -112,7 +112,7 @@ def run_tenant(deployment: str, tenant: str, parameters: dict) -> dict:
     if not state.is_completed():
         raise TenantRunFailed(" ".join(f"{state.name}: {state.message or ''}".split())[:300], run_id)
     if fan.integration:
-        from ..tasks.resources import tenant as tenant_resources
+        from ..runtime.tenant import tenant as tenant_resources
 
         record_run(tenant_resources(tenant).ledger, fan.integration, started)
     try:
@@ -156,7 +156,7 @@ def fan_out(deployment: str, tenants: list[str] | None, tenant: str | None, skip
 
 def _check_all(integration: str, names: list[str]) -> dict[str, str | None]:
     """Each tenant's reason to run (None: idle), checked a few at a time in plain code."""
-    from ..tasks.resources import tenant as tenant_resources
+    from ..runtime.tenant import tenant as tenant_resources
     from .tenant_checks import busy_reason
 
     def one(name: str) -> str | None:

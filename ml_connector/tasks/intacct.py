@@ -1,9 +1,9 @@
-"""Prefect tasks over the Intacct connector: post AP bills, resolve unfinished intents."""
+"""Prefect tasks over the Intacct connector: post AP bills, read AR invoices."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -11,17 +11,16 @@ from pydantic import BaseModel
 
 from ..connectors.errors import DuplicateWrite, RejectedError
 from ..connectors.intacct.models import ApBill, ArInvoice
-from ..ledger.schema import POSTED, RECEIVED
-from ..ledger.store import Claimed, Outcome
-from ..mappings.sps_to_intacct import parse_bill_ref
-from .inbound import INTEGRATION, remap
-from .posting import Prepared, WriteResult, post_documents
-from .resources import Tenant
-from .resources import tenant as tenant_resources
+from ..ledger.store import Claimed
+from ..mappings.sps_rows import remap
+from ..engine.posting import Prepared, WriteResult, post_documents
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.intacct")
 
+INTEGRATION = "sps-intacct"
 BATCH = 100  # functions per request envelope: one HTTP request posts up to 100 bills
 
 
@@ -63,10 +62,11 @@ def find_bills(client, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str
 
 # Never cached (see tasks/sps.py): posting and reading are side effects or live data.
 @task(cache_policy=NO_CACHE, **retry_options())
-def post_bills(tenant: str, ids: list[int], run_id: str, bills: dict | None = None) -> dict[str, int]:
-    """Post the documents ``ids`` as AP bills, reusing bills mapped at ingest when given."""
+def post_bills(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict[str, int]:
+    """Post the documents ``ids`` as AP bills, reusing the bills mapped at ingest when given
+    (``payloads`` by (doc_type, partner, natural_key))."""
     res = tenant_resources(tenant)
-    bills = bills or {}
+    bills = payloads or {}
 
     def build(c: Claimed) -> ApBill:
         bill = bills.get((c.doc_type, c.partner, c.natural_key))
@@ -74,28 +74,6 @@ def post_bills(tenant: str, ids: list[int], run_id: str, bills: dict | None = No
 
     return post_documents(res.ledger, INTEGRATION, ids, run_id, build=build,
                           write=lambda prepared: write_bills(res, prepared), batch_size=BATCH)
-
-
-@task(cache_policy=NO_CACHE, **retry_options())
-def resolve_intents(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None) -> dict[str, int]:
-    """Settle documents a dead run left between intent and outcome: found in Intacct by bill
-    number -> posted; not found -> received again (the same function controlid makes a
-    second post safe even if the first one is still in flight somewhere)."""
-    res = tenant_resources(tenant)
-    stale = res.ledger.stale_intents(INTEGRATION, run_ids=finished_runs, older_than=lease, claimer=run_id)
-    if not stale:
-        return {"resolved_posted": 0, "resolved_requeued": 0}
-    refs = {c.id: parse_bill_ref(c.target_ref) for c in stale if c.target_ref and parse_bill_ref(c.target_ref)}
-    found = find_bills(res.intacct(), list(set(refs.values())))
-    outcomes = [
-        Outcome(c.id, POSTED, target_id=found[refs[c.id]]) if refs.get(c.id) in found
-        else Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not found in Intacct")
-        for c in stale
-    ]
-    res.ledger.record_outcomes(INTEGRATION, outcomes, run_id)
-    posted = sum(1 for o in outcomes if o.status == POSTED)
-    log.info("resolved %d unfinished intents: %d already in Intacct, %d to post again", len(stale), posted, len(stale) - posted)
-    return {"resolved_posted": posted, "resolved_requeued": len(stale) - posted}
 
 
 class ArPage(BaseModel):

@@ -14,14 +14,13 @@ whole page are looked up (``DocNumber IN (...)``, 100 per query, once per page r
 once per batch of 30), so a PO that exists already (an earlier lost answer under another
 batch, or one keyed in by hand) is updated with its current SyncToken, or left alone when equal.
 
-Every QBO request takes the company's Prefect limits first (tasks/qbo_limits.py).
+Every QBO request takes the company's Prefect limits first (runtime/qbo_limits.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,11 +29,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from ..connectors.errors import BadDocument, IntegrationError, NotFound, RejectedError
-from ..connectors.qbo import BatchOp, Invoice, PurchaseOrder, QboClient, QboConfig, StaleObject
+from ..connectors.qbo import BatchOp, Invoice, PurchaseOrder, QboClient, StaleObject
 from ..connectors.qbo.client import quote_literal
 from ..connectors.sps import rsx
 from ..connectors.sps.models import natural_key
-from ..credentials import load_credentials
 from ..ledger.schema import POSTED, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Incoming, Outcome
 from ..mappings.qbo_to_sps import (
@@ -42,14 +40,12 @@ from ..mappings.qbo_to_sps import (
 )
 from ..mappings.sps_to_qbo import order_to_po, routed, same_po
 from ..mappings.tenant import TenantMapping
+from ..runtime.clients import qbo_client
+from ..runtime.tenant import tenant as tenant_resources
 from ..settings import intent_lease_seconds, max_document_bytes
-from .inbound import doc_date, refused_row
-from .posting import Prepared, WriteResult, one_line, post_documents
-from .qbo_limits import PrefectLimiter
+from ..mappings.sps_rows import doc_date, refused_row
+from ..engine.posting import Prepared, WriteResult, one_line, post_documents
 from .qbo_master import effective_mapping
-from .qbo_tokens import BlockTokenStore
-from .resources import Tenant
-from .resources import tenant as tenant_resources
 from .retry import retry_options
 from .sps import FetchedPage, outbox_path, send_to_sps
 
@@ -59,19 +55,6 @@ INBOUND, OUTBOUND, WEBHOOK = "sps-qbo", "qbo-sps", "qbo-webhook"
 BATCH = 30  # QBO's batch maximum: one request creates up to 30 purchase orders
 LOOKUP = 100  # DocNumbers per existing-PO query (one IN list; QBO's URL and grammar take it)
 CDC_WINDOW = timedelta(days=30)
-_LOCK = threading.Lock()
-
-
-def qbo_client(res: Tenant) -> QboClient:
-    """The tenant's QBO client, built once per process from its ``<tenant>-qbo`` block."""
-    with _LOCK:
-        if "qbo" not in res._clients:
-            block = load_credentials(res.name, "qbo")
-            config = QboConfig(realm_id=block.realm_id, client_id=block.client_id, client_secret=block.client_secret,
-                               base_url=block.base_url, token_url=block.token_url, verify=block.verify_tls)
-            res._clients["qbo"] = QboClient(config, BlockTokenStore(res.name, block.realm_id),
-                                            limiter=PrefectLimiter(block.realm_id))
-        return res._clients["qbo"]
 
 
 # -- inbound: SPS orders -> QBO purchase orders ------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Sequence, TypeVar
 
 from prefect import task
@@ -15,12 +15,12 @@ from pydantic import BaseModel
 from ..connectors.errors import BadDocument, NotFound, RejectedError, TransientError
 from ..connectors.sps import delivery
 from ..connectors.sps.delivery import Attempt, DeliveryUnknown, Verdict
-from ..ledger.schema import RECEIVED
-from ..ledger.store import Claimed, Ledger
+from ..ledger.schema import POSTING, RECEIVED
+from ..ledger.store import Claimed, Ledger, Outcome
 from ..settings import max_document_bytes, sps_concurrency
-from .io_pool import pool_for
-from .posting import Prepared, WriteResult, one_line, post_documents
-from .resources import tenant as tenant_resources
+from ..runtime.io_pool import pool_for
+from ..engine.posting import Prepared, WriteResult, one_line, post_documents
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.sps")
@@ -163,6 +163,43 @@ def unsure_attempt(row, path: str, *, until: datetime | None = None) -> Attempt 
         since = delivery.aware(row.intent_at or row.created_at)  # an intent a run left: from its start
     latest = marker.until if marker is not None else delivery.aware(row.updated_at)
     return Attempt(path, since, max(latest, until) if until is not None else latest)
+
+
+def find_uploads(ledger: Ledger, integration: str, stale: Sequence[Claimed], left: dict) -> list[Outcome]:
+    """The recovery of uploads a dead run left between intent and outcome (the pipelines'
+    ``find`` for intacct-sps and qbo-sps).
+
+    Whether each reached SPS is unknown, and SPS passes on whatever it takes from ``in/``, so
+    none is simply sent again: each goes back to received as "delivery unknown", with the
+    window in which its upload may have landed (from its intent, or from the earlier unsure
+    upload it carried, until now: the run may have been uploading it until it died). The upload
+    step looks for it in SPS before anything is sent (:func:`upload`): still in ``in/`` or in
+    the history -> posted; absent from a history complete past that window -> uploaded; too
+    recent to tell -> left for a later run. ``left``: the rows as the dead runs left them."""
+    now = delivery.utcnow()
+    late = {r.id: r for r in ledger.documents(integration, ids=[c.id for c in stale if c.id not in left])}
+    outcomes = []
+    for c in stale:
+        path = c.target_ref or ""
+        row = left.get(c.id)
+        # a row that turned up in posting after ``left`` was read: from its creation, to be sure
+        attempt = unsure_attempt(row, path, until=now) if row is not None else \
+            Attempt(path, delivery.aware(late[c.id].created_at), now)
+        outcomes.append(Outcome(c.id, RECEIVED, error_class=DeliveryUnknown.classification,
+                                error=one_line(DeliveryUnknown.of(attempt, "intent without outcome"))))
+    return outcomes
+
+
+@task(cache_policy=NO_CACHE)
+def requeue_stale_uploads(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None,
+                          integration: str = "qbo-sps") -> int:
+    """:func:`find_uploads` for a flow not yet on the engine (qbo-sps); returns how many."""
+    ledger = tenant_resources(tenant).ledger
+    left = {r.id: r for r in ledger.documents(integration, status=POSTING)}
+    stale = ledger.stale_intents(integration, run_ids=finished_runs, older_than=lease, claimer=run_id)
+    if stale:
+        ledger.record_outcomes(integration, find_uploads(ledger, integration, stale, left), run_id)
+    return len(stale)
 
 
 def unsure_uploads(ledger: Ledger, integration: str, ids: Sequence[int]) -> dict[int, Attempt]:

@@ -16,8 +16,8 @@ from ml_connector.flows.sps_to_qbo import sps_to_qbo
 from ml_connector.ledger.schema import POSTED, QUARANTINED, RECEIVED
 from ml_connector.ops.reconcile import reconcile, spreadsheet_safe
 from ml_connector.sandbox.generator import generate
-from ml_connector.tasks.inbound import unwrap
-from ml_connector.tasks.resources import reset, tenant
+from ml_connector.mappings.sps_rows import unwrap
+from ml_connector.runtime.tenant import reset, tenant
 
 from tests.flows.conftest import fresh_ledger
 from tests.flows.test_sps_qbo_flows import TENANT as QBO_TENANT

@@ -103,7 +103,7 @@ def test_a_run_killed_after_its_uploads_reached_sps_and_were_taken_is_not_upload
     assert state.is_completed()
     assert_each_delivered_once(world)
     assert len(world.sps.history()) == sent  # not one upload more
-    assert counts["recovered_intents"] == sent and counts["delivery_confirmed"] == sent
+    assert counts["recovered_requeued"] == sent and counts["delivery_confirmed"] == sent
     assert counts["posted"] == sent and counts["delivery_unknown"] == 0
 
 
@@ -127,7 +127,7 @@ def test_a_run_killed_before_its_uploads_reached_sps_waits_for_the_history_then_
     # At once, nothing can tell whether the dead run's uploads arrived and were taken: wait.
     state, counts = run()
     assert state.is_completed() and world.sps.history() == []  # nothing uploaded on a guess
-    assert counts["recovered_intents"] == sent and counts["delivery_unknown"] == sent and counts["posted"] == 0
+    assert counts["recovered_requeued"] == sent and counts["delivery_unknown"] == sent and counts["posted"] == 0
     rows = world.ledger.documents(OUT, status=RECEIVED)
     assert len(rows) == sent and all(r.error_class == "delivery_unknown" for r in rows)
     assert all(r.last_error.startswith("delivery unknown until SPS history catches up") for r in rows)
@@ -197,11 +197,11 @@ def test_heavy_faults_deliver_every_document_exactly_once(world_factory, monkeyp
 
 def test_qbo_sps_intents_a_killed_run_left_are_looked_for_in_sps_before_any_upload(qworld_factory,  # noqa: F811
                                                                                     monkeypatch):
-    from ml_connector.demo_parts.sps_qbo import seed_qbo_invoices
+    from ml_connector.demo.parts.sps_qbo import seed_qbo_invoices
     from ml_connector.flows.qbo_to_sps import qbo_to_sps
     from ml_connector.tasks.qbo import build_invoice, ingest_invoices, read_changed_invoices
     from ml_connector.tasks.qbo_master import effective_mapping
-    from ml_connector.tasks.resources import tenant
+    from ml_connector.runtime.tenant import tenant
 
     w = qworld_factory()
     w.sps.pickup_after = 0

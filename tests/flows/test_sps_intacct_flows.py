@@ -103,7 +103,7 @@ def test_crash_between_intent_and_outcome_is_resolved_without_a_duplicate(world,
     assert stuck > 0 and len(world.intacct.bills()) >= stuck  # posted in Intacct, unknown to us
     state, _ = run(sps_to_intacct)
     assert state.is_completed()
-    assert state.result()["resolved_posted"] == stuck
+    assert state.result()["recovered_posted"] == stuck
     assert world.ledger.status_counts(IN).get(POSTING, 0) == 0
     assert set(world.bill_counts()) == world.seeded.expected_bills
     assert_no_duplicates(world)

@@ -12,7 +12,7 @@ from ml_connector.ledger.schema import QUARANTINED, RECEIVED
 from ml_connector.mappings.commerce_common import text
 from ml_connector.mappings.identifiers import identifier, printable
 from ml_connector.mappings.tenant import load_tenant
-from ml_connector.tasks.inbound import unwrap
+from ml_connector.mappings.sps_rows import unwrap
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 TENANT = load_tenant(FIXTURES / "tenants" / "golden.yaml")

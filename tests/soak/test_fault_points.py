@@ -15,16 +15,19 @@ import pytest
 
 from ml_connector.connectors.intacct.models import ArInvoice
 from ml_connector.credentials import save_block
-from ml_connector.demo_parts.sps_qbo import TENANT, seed_qbo_company, seed_qbo_invoices
-from ml_connector.flows.intacct_to_sps import CURSOR, LISTING_RESTARTS, intacct_to_sps
+from ml_connector.demo.parts.sps_qbo import TENANT, seed_qbo_company, seed_qbo_invoices
+from ml_connector.connectors.intacct.listing import LISTING_RESTARTS
+from ml_connector.flows.intacct_to_sps import intacct_to_sps
+from ml_connector.pipelines.intacct_sps import CURSOR
 from ml_connector.flows.qbo_to_sps import qbo_to_sps
 from ml_connector.ledger.schema import FAILED, QUARANTINED
 from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.sps import SpsEmulator
 from ml_connector.tasks.qbo import OUTBOUND as QBO_OUT
-from ml_connector.tasks.qbo import WEBHOOK, ingest_invoices, read_changed_invoices
-from ml_connector.tasks.resources import reset, tenant
+from ml_connector.tasks.qbo import ingest_invoices, read_changed_invoices
+from ml_connector.tasks.qbo_webhook import WEBHOOK
+from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.webhooks.app import create_app
 
 from tests.soak.outages import LineReadOutage

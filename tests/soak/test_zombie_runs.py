@@ -15,9 +15,10 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from ml_connector.flows.intacct_to_sps import EPOCH, intacct_to_sps
+from ml_connector.flows.intacct_to_sps import intacct_to_sps
+from ml_connector.pipelines.intacct_sps import EPOCH
 from ml_connector.tasks.outbound import INTEGRATION, invoice_row
-from ml_connector.tasks.resources import tenant
+from ml_connector.runtime.tenant import tenant
 
 from tests.waiting import wait_for as shared_wait_for
 
@@ -25,8 +26,8 @@ from tests.waiting import wait_for as shared_wait_for
 CHILD = """
 import sys, time
 from prefect import flow, tags
-from ml_connector.flows.sps_to_intacct import current_run_id
-from ml_connector.tasks.resources import tenant
+from ml_connector.engine import current_run_id
+from ml_connector.runtime.tenant import tenant
 
 @flow(name="zombie-probe")
 def probe():
@@ -108,6 +109,6 @@ def test_a_killed_run_is_marked_crashed_and_its_intents_recovered_without_the_le
 
     state = intacct_to_sps(tenant="demo", return_state=True)
     assert state.is_completed()
-    assert state.result()["recovered_intents"] == expected
+    assert state.result()["recovered_requeued"] == expected
     sent = [p for p in world.sps.inbox() if p.startswith("in/IN_")]
     assert len(sent) == len(world.seeded.expected_invoices)

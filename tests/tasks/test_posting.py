@@ -14,7 +14,7 @@ from ml_connector.connectors.errors import (
 )
 from ml_connector.ledger.schema import FAILED, POSTED, POSTING, QUARANTINED, RECEIVED
 from ml_connector.ledger.store import Claimed, Incoming, Ledger
-from ml_connector.tasks.posting import Prepared, WriteResult, post_documents
+from ml_connector.engine.posting import Prepared, WriteResult, post_documents
 
 I = "sps-intacct"
 RUN = "run-1"

@@ -1,45 +1,24 @@
-"""SPS -> Intacct: unwrap, route, map and record a page of RSX files in the ledger.
+"""SPS RSX files as ledger rows: unwrap, route and map each document of a file. Pure.
 
-Every file ends as ledger rows before it is consumed from SPS: a document that posts, one that
-is a duplicate, one routed nowhere (skipped), or one that cannot be read or mapped
-(quarantined, with its raw bytes and the one-line reason). Nothing read is ever dropped.
+Every file becomes rows: a document that posts, one routed nowhere (skipped), or one that
+cannot be read or mapped (quarantined, with its raw bytes and the one-line reason). Nothing
+read is ever dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import date
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from ..connectors.errors import BadDocument
+from ..connectors.errors import BadDocument, one_line
 from ..connectors.intacct.models import ApBill
 from ..connectors.sps import rsx
 from ..connectors.sps.models import RsxInvoice, RsxOrder, RsxShipment, natural_key
 from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Incoming
-from ..mappings.sps_to_intacct import bill_ref, route, rsx_to_apbill
-from ..mappings.tenant import TenantMapping
 from ..settings import max_document_bytes
-from .posting import one_line
-from .resources import tenant as tenant_resources
-from .sps import FetchedFile, FetchedPage
-
-INTEGRATION = "sps-intacct"
-
-
-@dataclass
-class IngestReport:
-    """What one page became: ids to post (with their bills already mapped), files to consume."""
-
-    new_ids: list[int] = field(default_factory=list)
-    bills: dict[tuple[str, str, str], ApBill] = field(default_factory=dict)
-    consumed: list[str] = field(default_factory=list)
-    duplicates: int = 0
-    quarantined: int = 0
-    out_of_window: int = 0
+from .sps_to_intacct import bill_ref, route, rsx_to_apbill
+from .tenant import TenantMapping
 
 
 def doc_date(doc) -> date:
@@ -77,8 +56,9 @@ def unwrap(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Inco
     return rows, bills
 
 
-def refused_row(f: FetchedFile) -> Incoming:
-    """The quarantined row of a file refused at download (over the size limit). No bytes were
+def refused_row(f) -> Incoming:
+    """The quarantined row of a file refused at download (``f.refused``: over the size limit;
+    ``f``: tasks/sps.FetchedFile). No bytes were
     kept, so the key is the path alone: the same file read again (its delete failed) is a
     duplicate, not a second row."""
     return Incoming("unreadable", "", f"{f.path}#refused", f.path, None, status=QUARANTINED,
@@ -98,25 +78,3 @@ def in_window(row: Incoming, since: date | None, until: date | None) -> bool:
         return since is None and until is None
     day = date.fromisoformat(row.doc_date)
     return (since is None or day >= since) and (until is None or day < until)
-
-
-@task(cache_policy=NO_CACHE)  # writes the ledger; hashing the page for a cache key is pure cost
-def ingest_page(tenant: str, page: FetchedPage, run_id: str, since: date | None = None,
-                until: date | None = None) -> IngestReport:
-    """Record a fetched page in the ledger; return what to post and which files to consume.
-
-    In a backfill window, documents dated outside it are left untouched in SPS (not read)."""
-    res = tenant_resources(tenant)
-    report, rows = IngestReport(), []
-    for f in page.files:
-        file_rows, bills = ([refused_row(f)], {}) if f.refused else unwrap(f.path, f.content, res.mapping)
-        if (since or until) and not all(in_window(r, since, until) for r in file_rows):
-            report.out_of_window += 1
-            continue
-        rows += file_rows
-        report.bills.update(bills)
-        report.consumed.append(f.path)
-    result = res.ledger.ingest(INTEGRATION, rows, run_id)
-    report.new_ids = result.new_ids
-    report.duplicates, report.quarantined = result.duplicates, result.quarantined
-    return report

@@ -1,7 +1,7 @@
 """The write path every integration shares: claim, build, write in batches, record outcomes.
 
 Intent and outcome are two ledger writes around the target write. A crash between them leaves
-the document in ``posting``; recovery (tasks/recovery.py) looks it up in the target before
+the document in ``posting``; recovery (engine/recovery.py) looks it up in the target before
 anything posts it again. A transient failure of a whole batch puts its documents back to
 ``received`` with the reason, records that durably, and only then re-raises, so a Prefect
 retry (or the next run) picks them up with the same idempotency keys.
@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Generic, Sequence, TypeVar
 
-from ..connectors.errors import BadDocument, IntegrationError, TransientError, classify
+from ..connectors.errors import BadDocument, IntegrationError, TransientError, classify, one_line
 from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED
 from ..ledger.store import Claimed, Ledger, Outcome
 
@@ -35,10 +35,6 @@ class WriteResult:
 class Prepared(Generic[P]):
     claimed: Claimed
     payload: P
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:1000]
 
 
 def post_documents(

@@ -1,0 +1,80 @@
+"""The page loop: read, record, post, settle, and store the cursor only once a page is durable."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import opaque
+
+from .context import MAX_PAGES, Run
+from .pipeline import Page, Pipeline
+
+
+@dataclass
+class Recorded:
+    """What recording one page left to do: post ``new_ids`` (their payloads already mapped) and
+    settle ``settle`` at the source."""
+
+    new_ids: list[int]
+    payloads: dict = field(default_factory=dict)
+    settle: list[Any] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+# Never cached: it writes the ledger, and hashing a page of 500 documents for a key nobody
+# uses costs more than the write.
+@task(name="record_page", cache_policy=NO_CACHE)
+def record_page(pipeline: Pipeline, run: Run, page: Page) -> Recorded:
+    """Map one page to ledger rows and store them: every document read ends as a row (to post,
+    duplicate, skipped or quarantined with its reason) before anything consumes it."""
+    batch = pipeline.to_rows(run, page)
+    result = run.ledger.ingest(pipeline.name, batch.rows, run.run_id)
+    counters = Counter(page.counters) + Counter(batch.counters)
+    return Recorded(new_ids=result.new_ids, payloads=batch.payloads, settle=batch.settle, counters=dict(counters))
+
+
+def read_pages(pipeline: Pipeline, run: Run) -> dict[str, int]:
+    """Page through the source from the stored cursor (from the window's start in a backfill),
+    recording and posting each page; returns the pages' counters for the report.
+
+    A page's settle step (SPS deletes) runs while the next page is recorded and posted, one
+    page of it in flight: only documents durable in the ledger are settled, so a settle that
+    never happens (a crash) costs a duplicate on a later read, never a document."""
+    ledger = run.ledger
+    cursor = None if run.backfill else ledger.get_cursor(pipeline.name, pipeline.cursor_name)
+    totals: Counter[str] = Counter()
+    settling = None
+    pages = pipeline.read(run, cursor)
+    for _, page in zip(range(MAX_PAGES), pages):
+        # opaque: plain data holds no futures, and Prefect would otherwise walk every document
+        # of the page (twice per call) looking for them
+        recorded = record_page(opaque(pipeline), opaque(run), opaque(page))
+        if recorded.new_ids and pipeline.post_per_page:
+            run.posted.append(pipeline.post(run.tenant, opaque(recorded.new_ids), run.run_id, opaque(recorded.payloads)))
+        if pipeline.settle is not None and recorded.settle:
+            if settling is not None:
+                settling.result()
+            settling = pipeline.settle.submit(run.tenant, opaque(recorded.settle))
+        if page.store_cursor and not run.backfill:
+            # The page is durable; a crash from here on resumes after it.
+            ledger.set_cursor(pipeline.name, page.cursor, pipeline.cursor_name)
+        totals.update(recorded.counters)
+    if settling is not None:
+        settling.result()
+    return dict(totals)
+
+
+def drain(pipeline: Pipeline, run: Run) -> None:
+    """Post what earlier runs (or this one's page loop) left received: a transient failure, an
+    outage, a replay, a document that waited for another."""
+    if pipeline.drain is not None:
+        pipeline.drain(run)
+        return
+    after = 0
+    while ids := run.ledger.pending_ids(pipeline.name, limit=1000, after_id=after):
+        run.posted.append(pipeline.post(run.tenant, opaque(ids), run.run_id))
+        after = ids[-1]

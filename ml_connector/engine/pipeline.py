@@ -1,0 +1,79 @@
+"""An integration as the engine sees it: where documents come from, what they become, where they go.
+
+Every integration is one :class:`Pipeline`; :func:`engine.run.run` does the rest the same way
+for all of them (recovery of a dead run's intents, the page loop, the pending drain, the dry
+run, the report). The callables are the integration's own: its reader, its mapping to ledger
+rows, its posting task and its lookup of what a lost response created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+from ..ledger.store import Claimed, Incoming, Outcome
+from .context import Run
+
+
+@dataclass
+class Page:
+    """One page as the source returned it, and where the listing stands after it.
+
+    ``cursor`` is stored once the page is durable when ``store_cursor`` is set: a source whose
+    pages are ordered by its cursor stores it page by page; one whose listing is not ordered
+    (Intacct's readByQuery) yields its pages with ``store_cursor`` unset and a last, empty page
+    carrying the high-water mark once the whole listing is read."""
+
+    items: Any
+    cursor: str | None = None
+    store_cursor: bool = True
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Batch:
+    """What one page becomes: ledger rows, the target payloads mapped on the way (so posting
+    does not map them again, keyed by (doc_type, partner, natural_key)), and the source items
+    to settle (consume) once the rows are durable."""
+
+    rows: list[Incoming]
+    payloads: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    settle: list[Any] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class PostTask(Protocol):
+    """The Prefect task that posts ledger documents (claim, build, write, record outcomes)."""
+
+    def __call__(self, tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict: ...
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One integration: ``read`` pages from the source after a cursor, ``to_rows`` makes a page
+    into ledger rows, ``post`` writes ledger documents to the target, ``find`` settles the
+    intents a dead run left (one :class:`Outcome` per document: posted with what the target
+    holds, or back to received). The optional parts:
+
+    - ``settle``: a task consuming source items once their rows are durable (SPS deletes its
+      ``out/`` files); it runs while the next page is recorded and posted.
+    - ``cursor_name``: the ledger cursor the reader resumes from.
+    - ``post_per_page``: False when documents post only after every page is read (order to
+      cash posts in dependency order across kinds).
+    - ``drain``: replaces the default drain (post every received document in id order).
+    - ``followups``: steps after the drain (acknowledgements, master data, write-backs), each
+      returning figures for the report.
+    - ``report``: figures for the report from what the posting steps returned.
+    """
+
+    name: str
+    read: Callable[[Run, str | None], Iterator[Page]]
+    to_rows: Callable[[Run, Page], Batch]
+    post: PostTask
+    find: Callable[[Run, list[Claimed], dict[int, Any]], list[Outcome]]
+    settle: Any = None
+    cursor_name: str = "live"
+    post_per_page: bool = True
+    drain: Callable[[Run], None] | None = None
+    followups: Sequence[Callable[[Run], dict]] = ()
+    report: Callable[[Run], dict] | None = None

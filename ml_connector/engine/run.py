@@ -1,0 +1,45 @@
+"""One run of one integration for one tenant, the same for every integration.
+
+1. A retried run first sends back to received what its earlier attempt left failed (the UI's
+   Retry is the replay).
+2. Intents a dead run left are settled through the pipeline's ``find`` (engine/recovery.py).
+3. The source is read page by page from the stored cursor; each page is recorded in the ledger,
+   posted, settled at the source, and only then is the cursor stored (engine/pages.py).
+4. What is still received (earlier failures, replays, waiting documents) is posted.
+5. Follow-up steps run (acknowledgements, master data, write-backs).
+6. The run ends Failed when it left documents failed or quarantined, with its report on the
+   flow run (tasks/run_state.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from prefect.states import State
+from prefect.utilities.annotations import opaque
+
+from ..tasks.ops import finished_runs
+from ..tasks.run_state import finish_run, replay_earlier_attempts
+from .context import Run, current_run_id
+from .dry_run import dry_run as tally_dry_run
+from .pages import drain, read_pages
+from .pipeline import Pipeline
+from .recovery import recover_intents
+
+
+def run(pipeline: Pipeline, tenant: str, *, since: date | datetime | None = None, until: date | datetime | None = None,
+        dry_run: bool = False, page_size: int = 500) -> State | dict:
+    """Run ``pipeline`` for ``tenant`` (a backfill when ``since``/``until`` is given); return the
+    state the flow returns, or the dry run's tally."""
+    this = Run(tenant, pipeline.name, current_run_id(), since=since, until=until, page_size=page_size)
+    if dry_run:
+        return tally_dry_run(pipeline, this)
+    retried = replay_earlier_attempts(tenant, pipeline.name, this.run_id)
+    recovered = recover_intents(opaque(pipeline), opaque(this), finished_runs(tenant, pipeline.name, this.run_id))
+    figures = {**recovered, **read_pages(pipeline, this)}
+    drain(pipeline, this)
+    for step in pipeline.followups:
+        figures.update(step(this))
+    if pipeline.report is not None:
+        figures.update(pipeline.report(this))
+    return finish_run(tenant, pipeline.name, this.run_id, extra={**figures, "retried": retried})

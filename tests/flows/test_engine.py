@@ -1,0 +1,169 @@
+"""The engine's run loop on a small pipeline of its own: an in-memory source of numbered
+documents and an in-memory target, over the demo tenant's real ledger and a real Prefect API.
+
+What every integration relies on is checked once here: the cursor is stored only after a page
+is durable, a failed page is read again (never skipped), a dead run's intents are settled
+through ``find`` (found -> posted, never written twice; not found -> written once), the drain
+posts what earlier runs left, a dry run writes nothing, and a backfill leaves the cursor alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterator
+
+import pytest
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from ml_connector import engine
+from ml_connector.connectors.errors import TransientError
+from ml_connector.engine import Batch, Page, Pipeline, Run
+from ml_connector.engine.posting import WriteResult, post_documents
+from ml_connector.ledger.schema import POSTED, RECEIVED
+from ml_connector.ledger.store import Claimed, Incoming, Outcome
+from ml_connector.runtime.tenant import tenant
+
+NAME = "engine-probe"
+PAGE = 3
+
+
+class Source:
+    """Documents ``0..n-1``; a page is ``PAGE`` of them after the cursor (the last number read)."""
+
+    def __init__(self, n: int) -> None:
+        self.numbers = list(range(n))
+        self.reads: list[str | None] = []
+
+    def read(self, run: Run, cursor: str | None) -> Iterator[Page]:
+        self.reads.append(cursor)
+        start = int(cursor) + 1 if cursor is not None else 0
+        while start < len(self.numbers):
+            chunk = self.numbers[start:start + PAGE]
+            start += len(chunk)
+            yield Page(chunk, cursor=str(chunk[-1]))
+
+
+class Target:
+    """Writes by idempotency key; ``fail_on`` makes the write of that document raise (a whole
+    batch lost to an outage), once."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+        self.by_key: dict[str, str] = {}
+        self.fail_on: set[str] = set()
+        self.lock = threading.Lock()
+
+    def write(self, prepared) -> list[WriteResult]:
+        with self.lock:
+            for p in prepared:
+                if p.payload in self.fail_on:
+                    self.fail_on.discard(p.payload)
+                    raise TransientError("target unavailable", system="probe", operation="write")
+            out = []
+            for p in prepared:
+                self.writes.append(p.payload)
+                self.by_key[p.claimed.idempotency_key] = f"T-{p.payload}"
+                out.append(WriteResult(ok=True, target_id=f"T-{p.payload}"))
+            return out
+
+
+def make_pipeline(source: Source, target: Target) -> Pipeline:
+    @task(cache_policy=NO_CACHE)
+    def post(tenant_name: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict:
+        return post_documents(tenant(tenant_name).ledger, NAME, ids, run_id, build=lambda c: c.natural_key,
+                              write=target.write, batch_size=2)
+
+    def to_rows(run: Run, page: Page) -> Batch:
+        return Batch(rows=[Incoming("probe", "P1", f"D{n}", f"probe/{n}", str(n).encode()) for n in page.items])
+
+    def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
+        return [Outcome(c.id, POSTED, target_id=target.by_key[c.idempotency_key]) if c.idempotency_key in target.by_key
+                else Outcome(c.id, RECEIVED, error_class="recovered", error="not found in the probe target")
+                for c in stale]
+
+    return Pipeline(name=NAME, read=source.read, to_rows=to_rows, post=post, find=find)
+
+
+def run_once(pipeline: Pipeline, **params):
+    @flow(name="engine-probe")
+    def probe():
+        return engine.run(pipeline, "demo", **params)
+
+    return probe(return_state=True)
+
+
+def test_every_document_is_posted_once_and_the_cursor_follows_the_pages(world):
+    source, target = Source(8), Target()
+    pipeline = make_pipeline(source, target)
+    state = run_once(pipeline)
+    assert state.is_completed()
+    assert sorted(target.writes) == [f"D{n}" for n in range(8)]
+    assert world.ledger.get_cursor(NAME) == "7"
+    assert state.result()["posted"] == 8
+
+    source.numbers += [8, 9]
+    assert run_once(pipeline).is_completed()
+    assert source.reads == [None, "7"]
+    assert sorted(target.writes) == [f"D{n}" for n in range(10)]
+
+
+def test_a_page_that_fails_is_read_again_and_nothing_is_skipped(world):
+    source, target = Source(9), Target()
+    target.fail_on = {"D4"}  # the second page's write fails: the run fails after page one
+    pipeline = make_pipeline(source, target)
+    state = run_once(pipeline)
+    assert not state.is_completed()
+    assert world.ledger.get_cursor(NAME) == "2"  # page one is durable; page two is not past
+
+    assert run_once(pipeline).is_completed()
+    assert source.reads == [None, "2"]
+    assert sorted(target.writes) == [f"D{n}" for n in range(9)]
+    assert len(target.writes) == len(set(target.writes))
+
+
+def test_a_dead_runs_intents_are_settled_through_find_without_a_second_write(world):
+    source, target = Source(4), Target()
+    pipeline = make_pipeline(source, target)
+    ledger = world.ledger
+    ledger.ingest(NAME, [Incoming("probe", "P1", f"D{n}", f"probe/{n}", b"x") for n in range(4)], "dead-run")
+    claimed = ledger.claim(NAME, ledger.pending_ids(NAME), "dead-run")
+    # the dead run's writes of D0 and D1 reached the target; its outcomes were never recorded
+    for c in claimed[:2]:
+        target.by_key[c.idempotency_key] = f"T-{c.natural_key}"
+
+    state = run_once(pipeline)
+    assert state.is_completed()
+    figures = state.result()
+    assert (figures["recovered_posted"], figures["recovered_requeued"]) == (2, 2)
+    assert sorted(target.writes) == ["D2", "D3"]  # D0 and D1 are not written again
+    assert {d.status for d in ledger.documents(NAME)} == {POSTED}
+
+
+def test_the_drain_posts_what_an_earlier_run_left_received(world):
+    source, target = Source(0), Target()
+    pipeline = make_pipeline(source, target)
+    world.ledger.ingest(NAME, [Incoming("probe", "P1", "D-left", "probe/left", b"x")], "earlier-run")
+    assert run_once(pipeline).is_completed()
+    assert target.writes == ["D-left"]
+
+
+def test_a_dry_run_writes_nothing_and_says_what_a_run_would_do(world):
+    source, target = Source(5), Target()
+    pipeline = make_pipeline(source, target)
+    tally = run_once(pipeline, dry_run=True).result()
+    assert tally == {"read": 5, "would_post": 5, "would_skip": 0, "would_quarantine": 0}
+    assert target.writes == []
+    assert world.ledger.documents(NAME) == []
+    assert world.ledger.get_cursor(NAME) is None
+
+
+@pytest.mark.parametrize("window", [{"since": "2000-01-01"}, {"until": "2100-01-01"}])
+def test_a_backfill_reads_from_the_start_and_leaves_the_live_cursor_alone(world, window):
+    source, target = Source(4), Target()
+    pipeline = make_pipeline(source, target)
+    world.ledger.set_cursor(NAME, "1")
+    assert run_once(pipeline, **window).is_completed()
+    assert source.reads == [None]
+    assert sorted(target.writes) == ["D0", "D1", "D2", "D3"]
+    assert world.ledger.get_cursor(NAME) == "1"
