@@ -17,7 +17,6 @@ class Integration:
     deployment: str  # "<flow name>/<deployment name>" as in prefect.yaml
     systems: tuple[str, ...]  # credential blocks it needs: <tenant>-<system>
     post_task: str  # "module:function" of the task that posts ledger ids
-    schedule_minutes: int
     # The tenant mapping section the integration needs (None: always configured); commands
     # that act on every integration skip it for tenants without that section. A dotted path
     # ("commerce.procure") names a subsection.
@@ -35,7 +34,6 @@ INTEGRATIONS: dict[str, Integration] = {
         deployment="sps-to-intacct/sps-to-intacct",
         systems=("sps", "intacct"),
         post_task="ml_connector.tasks.intacct:post_bills",
-        schedule_minutes=10,
     ),
     "intacct-sps": Integration(
         name="intacct-sps",
@@ -44,7 +42,6 @@ INTEGRATIONS: dict[str, Integration] = {
         deployment="intacct-to-sps/intacct-to-sps",
         systems=("intacct", "sps"),
         post_task="ml_connector.tasks.outbound:send_documents",
-        schedule_minutes=10,
     ),
     "sps-qbo": Integration(
         name="sps-qbo",
@@ -53,7 +50,6 @@ INTEGRATIONS: dict[str, Integration] = {
         deployment="sps-to-qbo/sps-to-qbo",
         systems=("sps", "qbo"),
         post_task="ml_connector.tasks.qbo:post_purchase_orders",
-        schedule_minutes=10,
         mapping_section="qbo",
     ),
     "qbo-sps": Integration(
@@ -63,7 +59,6 @@ INTEGRATIONS: dict[str, Integration] = {
         deployment="qbo-to-sps/qbo-to-sps",
         systems=("qbo", "sps"),
         post_task="ml_connector.tasks.qbo:send_invoices",
-        schedule_minutes=60,
         mapping_section="qbo",
     ),
     "intacct-sterling": Integration(
@@ -73,7 +68,6 @@ INTEGRATIONS: dict[str, Integration] = {
         deployment="intacct-to-sterling/intacct-to-sterling",
         systems=("intacct", "sterling"),
         post_task="ml_connector.tasks.sterling:deliver_documents",
-        schedule_minutes=10,
         mapping_section="sterling",
     ),
     "sterling-inbound": Integration(
@@ -83,7 +77,6 @@ INTEGRATIONS: dict[str, Integration] = {
         deployment="sterling-mailbox/sterling-mailbox",
         systems=("sterling",),
         post_task="ml_connector.tasks.sterling:deliver_documents",  # inbound posts nothing; replay is outbound
-        schedule_minutes=2,
         mapping_section="sterling",
     ),
     "commerce-intacct-ap": Integration(
@@ -93,7 +86,6 @@ INTEGRATIONS: dict[str, Integration] = {
         deployment="commerce-to-intacct-ap/commerce-to-intacct-ap",
         systems=("adobe", "intacct"),
         post_task="ml_connector.tasks.commerce_ap_post:post_ap_documents",
-        schedule_minutes=15,
         mapping_section="commerce.procure",
         webhook_source="adobe",
     ),
@@ -106,7 +98,6 @@ INTEGRATIONS: dict[str, Integration] = {
         deployment="commerce-to-intacct-o2c/commerce-to-intacct-o2c",
         systems=("adobe", "intacct"),
         post_task="ml_connector.tasks.commerce_o2c_post:post_o2c",
-        schedule_minutes=10,
         mapping_section="commerce.o2c",
     ),
 }

@@ -13,6 +13,7 @@ Running it again replaces what it made for that tenant, and leaves other tenants
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 from datetime import timedelta
@@ -22,6 +23,8 @@ import yaml
 
 from ..credentials import BLOCKS, block_name
 from ..integrations import INTEGRATIONS
+
+log = logging.getLogger("ml_connector.ops.setup")
 
 AUTOMATION_PREFIX = "ml-connector"
 ZOMBIE_AUTOMATION = f"{AUTOMATION_PREFIX}: crash zombie flow runs"
@@ -154,7 +157,7 @@ def _existing_block(tenant: str, system: str):
 def ping(tenant: str, systems, mapping=None) -> list[dict]:
     """Sign in to each of ``systems`` with the tenant's saved blocks: connected, or why not.
     Opens no ledger (the clients need none)."""
-    from ..tasks.resources import Tenant
+    from ..runtime.tenant import Tenant
 
     res = Tenant(tenant, mapping, None)
     try:
@@ -173,8 +176,8 @@ def save_blocks(tenant: str, credentials: dict) -> list[str]:
         block = BLOCKS[system](**fields)
         block.save(name, overwrite=True)
         saved.append(name)
-        if system == "qbo":  # the company's QBO request limits as Prefect global limits (tasks/qbo_limits.py)
-            from ..tasks.qbo_limits import ensure_limits
+        if system == "qbo":  # the company's QBO request limits as Prefect global limits (runtime/qbo_limits.py)
+            from ..runtime.qbo_limits import ensure_limits
 
             ensure_limits(block.realm_id)
     return saved
@@ -252,11 +255,11 @@ def _failed(tenant: str, spec, flow_name: str, block_id):
     )
 
 
-def _absent(tenant: str, spec, flow_name: str, block_id):
+def _absent(tenant: str, spec, flow_name: str, block_id, every: timedelta):
     from prefect.automations import Automation
     from prefect.events.schemas.automations import EventTrigger, Posture
 
-    minutes = 3 * spec.schedule_minutes
+    minutes = round(3 * every.total_seconds() / 60)
     body = (f"No completed run of {spec.name} for tenant {tenant} within {minutes} minutes. "
             f"Where it stands: ml-connector status --tenant {shlex.quote(tenant)}")
     return Automation(
@@ -272,13 +275,20 @@ def automations(tenant: str, mapping, notify_block: str | None = None) -> list:
     """The tenant's alert automations (for the integrations its mapping configures) and the
     server's zombie automation, as objects (not yet created)."""
     from ..integrations import configured, load
+    from .schedules import period
 
     block_id = _notify_block_id(notify_block)
     made = []
     for spec in INTEGRATIONS.values():
         if configured(spec, mapping):
             flow_name = load(f"{spec.flow_module}:{spec.flow_name}").name
-            made += [_failed(tenant, spec, flow_name, block_id), _absent(tenant, spec, flow_name, block_id)]
+            made.append(_failed(tenant, spec, flow_name, block_id))
+            every = period(spec.deployment)
+            if every is None:
+                log.warning("%s has no schedule (not in prefect.yaml, not deployed): no 'absent' alert for it",
+                            spec.deployment)
+            else:
+                made.append(_absent(tenant, spec, flow_name, block_id, every))
     return made + [zombie_automation()]
 
 
@@ -365,7 +375,7 @@ def _untenanted_names() -> set[str]:
 def check(tenant: str) -> list[dict]:
     """Authenticate against each system the tenant has credentials for: connected, or why not."""
     from ..integrations import configured
-    from ..tasks.resources import tenant as tenant_resources
+    from ..runtime.tenant import tenant as tenant_resources
 
     res = tenant_resources(tenant)
 
