@@ -22,7 +22,7 @@ from pathlib import Path
 
 def measure(documents: int, page_size: int, seed: int = 11) -> dict:
     """One measured run on a fresh sandbox and ledger. Needs a Prefect API (see main)."""
-    from ml_connector.demo import save_blocks
+    from ml_connector.demo.run import save_blocks
     from ml_connector.flows.sps_to_intacct import sps_to_intacct
     from ml_connector.mappings.tenant import load_tenant, tenant_path
     from ml_connector.sandbox.intacct import IntacctEmulator

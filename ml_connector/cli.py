@@ -314,7 +314,7 @@ def _seed_for_serve(system: str, emulator, documents: int) -> None:
     if system == "sterling":
         return  # trading partners come from Intacct vendors once the Sterling flows exist
     if system == "qbo":  # the demo-qbo company (Ids as in tenants/demo-qbo.yaml) and its invoices
-        from .demo_parts.sps_qbo import seed_qbo_company, seed_qbo_invoices
+        from .demo.parts.sps_qbo import seed_qbo_company, seed_qbo_invoices
 
         qbo_mapping = load_tenant(tenant_path("demo-qbo"))
         seed_qbo_invoices(emulator, qbo_mapping, documents, 7, seed_qbo_company(emulator, qbo_mapping))

@@ -101,7 +101,7 @@ def drained(world, ledger, integration: str) -> bool:
     """Whether the product has nothing left to do for ``integration``: its source queue is
     empty and no document waits in received or posting. Deliberately not "the target
     reconciles": a document the product skipped must show up as missing, not as another run."""
-    from ml_connector.demo_parts import intacct_sterling, sps_intacct, sps_qbo
+    from ml_connector.demo.parts import intacct_sterling, sps_intacct, sps_qbo
 
     counts = ledger.status_counts(integration)
     if integration == "sps-intacct":
@@ -138,9 +138,9 @@ def soak_parts() -> list:
     """The demo's parts in the demo's order (``demo.run_demo``): SPS <-> Intacct, SPS <-> QBO,
     Intacct -> Sterling, then Commerce order to cash before Commerce procure (it seeds the items
     with stock that purchase orders name too)."""
-    from ml_connector.demo_parts import all_parts
-    from ml_connector.demo_parts.commerce_intacct_ap import CommerceIntacctApPart
-    from ml_connector.demo_parts.commerce_intacct_o2c import CommerceIntacctO2cPart
+    from ml_connector.demo.parts import all_parts
+    from ml_connector.demo.parts.commerce_intacct_ap import CommerceIntacctApPart
+    from ml_connector.demo.parts.commerce_intacct_o2c import CommerceIntacctO2cPart
 
     parts = all_parts()
     for kind in (CommerceIntacctO2cPart, CommerceIntacctApPart):
@@ -164,8 +164,8 @@ def reconcile(world, part, ledger, integration: str) -> dict:
 
 def _writeback_reconciliation(world, ledger) -> dict:
     """Every order posted as an AR invoice carries exactly one comment naming it in Commerce."""
-    from ml_connector.demo_parts.commerce_intacct_ap import adobe
-    from ml_connector.demo_world import recon
+    from ml_connector.demo.parts.commerce_intacct_ap import adobe
+    from ml_connector.demo.world import recon
 
     expected = {str(r.natural_key) for r in ledger.documents("commerce-intacct-o2c", status="posted", doc_type="order")}
     with adobe(world).lock:
@@ -179,8 +179,8 @@ def _ack_reconciliation(world, ledger) -> dict:
     """Every delivered 810/850 ends as its partner's 997 said (accepted or rejected), or overdue
     when the partner stays silent; one still ``delivered`` (or settled otherwise) is missing:
     its 997 was lost on our side."""
-    from ml_connector.demo_parts.intacct_sterling import sterling
-    from ml_connector.demo_world import recon
+    from ml_connector.demo.parts.intacct_sterling import sterling
+    from ml_connector.demo.world import recon
     from ml_connector.ledger.x12_controls import ack_rows
 
     verdicts = {(a["partner"], int(a["interchange"])): "accepted" if a["accepted"] else "rejected"
@@ -211,7 +211,7 @@ def soak(documents: int, kills: int, seed: int, api_url: str, max_runs: int = 60
     is when a kill lands, in seconds after the run's first ledger write; the integrations in
     ``spare`` run under faults but are never killed; ``only`` (default: all) names the
     integrations to run, every part being seeded all the same."""
-    from ml_connector.demo_world import DemoWorld
+    from ml_connector.demo.world import DemoWorld
     from ml_connector.tasks.resources import tenant as tenant_resources
 
     rng = random.Random(seed)

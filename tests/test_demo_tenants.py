@@ -20,10 +20,10 @@ from decimal import Decimal
 import pytest
 
 from ml_connector.cli import main
-from ml_connector.demo import demo_passed, demo_report, demo_worlds, render, run_worlds
-from ml_connector.demo_parts import commerce_intacct_ap, sps_intacct, sps_qbo
-from ml_connector.demo_parts.intacct_sterling import delivered_documents, sterling
-from ml_connector.demo_parts.sps_intacct import inbox_documents
+from ml_connector.demo.run import demo_passed, demo_report, demo_worlds, render, run_worlds
+from ml_connector.demo.parts import commerce_intacct_ap, sps_intacct, sps_qbo
+from ml_connector.demo.parts.intacct_sterling import delivered_documents, sterling
+from ml_connector.demo.parts.sps_intacct import inbox_documents
 from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.sandbox.catalogue import demo_catalogue
 
@@ -212,8 +212,8 @@ def test_every_run_is_on_the_one_prefect_server_for_its_own_tenant(demo):
 def test_a_document_with_another_tenants_content_fails_the_demo():
     """The cross-tenant check itself: the same key with the same money in two tenants' targets
     is a document that crossed over (unexpected, and the demo fails); other money is not."""
-    from ml_connector.demo import _ok
-    from ml_connector.demo_world import cross_tenant_check, money_of
+    from ml_connector.demo.run import _ok
+    from ml_connector.demo.world import cross_tenant_check, money_of
 
     def section():
         recon = {"expected": 2, "present": 2, "missing": 0, "duplicated": 0, "unexpected": 0}

@@ -48,7 +48,7 @@ def emulator_host_main() -> int:
         started = time.perf_counter()
         sps, seeded = SpsEmulator(), Seeded()
         if target == "qbo":
-            from ml_connector.demo_parts.sps_qbo import seed_qbo_company
+            from ml_connector.demo.parts.sps_qbo import seed_qbo_company
             from ml_connector.sandbox.qbo import QboEmulator
 
             other = QboEmulator()
@@ -138,7 +138,7 @@ def emulator_host_main() -> int:
     def adobe_world(seed: int = 11) -> dict:
         """Adobe Commerce (a small seeded store) and the Commerce company in Intacct (procure
         side, vendors already there), served over HTTP; Intacct documents' creation is timed."""
-        from ml_connector.demo_parts.commerce_intacct_ap import seed_procure, setup_commerce_company
+        from ml_connector.demo.parts.commerce_intacct_ap import seed_procure, setup_commerce_company
         from ml_connector.sandbox.adobe.seed import seed_adobe
         from ml_connector.sandbox.adobe import AdobeEmulator
 

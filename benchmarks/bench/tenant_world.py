@@ -46,7 +46,7 @@ def emulators_main() -> int:
     os.dup2(2, 1)  # uvicorn and warnings go to stderr
     sys.stdout = sys.stderr
 
-    from ml_connector.demo_parts.commerce_intacct_ap import setup_commerce_company
+    from ml_connector.demo.parts.commerce_intacct_ap import setup_commerce_company
     from ml_connector.mappings.tenant import TenantMapping
     from ml_connector.sandbox.adobe import AdobeEmulator
     from ml_connector.sandbox.intacct import IntacctEmulator

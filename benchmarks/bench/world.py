@@ -17,7 +17,7 @@ def fresh_world(host: EmulatorHost, work: Path, **world_args) -> dict:
     """New emulators (seeded), a new ledger file, the blocks pointing at them, no cached
     clients or Intacct sessions: every measured path starts from the same cold state."""
     from ml_connector.connectors.intacct.auth import shared_sessions
-    from ml_connector.demo import save_blocks
+    from ml_connector.demo.run import save_blocks
     from ml_connector.tasks.resources import reset
 
     world = host.call("world", **world_args)

@@ -114,7 +114,7 @@ def expected_balances(data: dict, commerce, links: dict[str, str]) -> dict[str, 
 
 
 def check_o2c(adobe, intacct, commerce, opening: dict, ledger) -> tuple[set, Counter, dict]:
-    """(expected keys, keys present in Intacct, extra figures) for ``demo_world.recon``."""
+    """(expected keys, keys present in Intacct, extra figures) for ``demo.world.recon``."""
     data = _commerce(adobe)
     expected = expected_documents(data, commerce)
     present = present_documents(intacct, {p["sku"] for p in data["product"]})

@@ -146,7 +146,7 @@ class O2cWorld:
 
 def make_o2c_world(tmp_path, monkeypatch, *, orders: int = 30, adobe_faults=None, intacct_faults=None,
                    seed: int = 5, bad: bool = True) -> O2cWorld:
-    from ml_connector.demo_parts.commerce_intacct_o2c import seed_catalogue, seed_company, seed_customers
+    from ml_connector.demo.parts.commerce_intacct_o2c import seed_catalogue, seed_company, seed_customers
     from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.sandbox.adobe import AdobeEmulator
 
@@ -213,7 +213,7 @@ class CommerceWorld:
 
 def make_commerce_world(tmp_path, monkeypatch, *, adobe_faults=None, intacct_faults=None, adobe_transport=None,
                         intacct_transport=None, **adobe_options) -> CommerceWorld:
-    from ml_connector.demo_parts.commerce_intacct_ap import setup_commerce_company
+    from ml_connector.demo.parts.commerce_intacct_ap import setup_commerce_company
     from ml_connector.sandbox.adobe import AdobeEmulator
 
     monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")

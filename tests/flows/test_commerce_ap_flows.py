@@ -25,7 +25,7 @@ def run(flow_fn, **params):
 
 
 def seed(world, *, orders: int = 16, seed: int = 7, bad: bool = False, vendors: bool = True):
-    from ml_connector.demo_parts.commerce_intacct_ap import seed_procure
+    from ml_connector.demo.parts.commerce_intacct_ap import seed_procure
 
     with world.adobe.lock:
         seeded = seed_adobe(world.adobe.store, orders=orders, seed=seed, bad=bad)

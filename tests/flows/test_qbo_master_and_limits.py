@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from ml_connector.demo_parts.sps_qbo import (
+from ml_connector.demo.parts.sps_qbo import (
     ADOPTED_ITEM, CONFLICT_ITEM, CREATED_ITEM, NEW_PARTNER, seed_master_data_cases, seed_new_partner_orders,
 )
 from ml_connector.flows.qbo_master_data import qbo_master_data

@@ -109,7 +109,7 @@ def webhooks(world) -> None:
 
 
 def test_adobe_procure_canaries_in_every_auth_mode_and_webhooks(commerce_world_factory, mount, caplog, prefect_home):
-    from ml_connector.demo_parts.commerce_intacct_ap import seed_procure
+    from ml_connector.demo.parts.commerce_intacct_ap import seed_procure
     from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
     from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.tasks.commerce_ap_docs import INTEGRATION

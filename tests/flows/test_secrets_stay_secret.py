@@ -58,7 +58,7 @@ def test_qbo_canary_secrets_and_rotated_tokens_never_leave_the_credentials(mount
     from starlette.testclient import TestClient
 
     from ml_connector.credentials import save_block
-    from ml_connector.demo_parts.sps_qbo import TENANT, seed_qbo_company, seed_qbo_invoices
+    from ml_connector.demo.parts.sps_qbo import TENANT, seed_qbo_company, seed_qbo_invoices
     from ml_connector.flows.qbo_to_sps import qbo_to_sps
     from ml_connector.flows.sps_to_qbo import sps_to_qbo
     from ml_connector.mappings.tenant import load_tenant, tenant_path

@@ -3,7 +3,7 @@ number, never by another vendor's PO that happens to carry the same number."""
 
 from __future__ import annotations
 
-from ml_connector.demo_parts.sps_qbo import TENANT
+from ml_connector.demo.parts.sps_qbo import TENANT
 from ml_connector.flows.sps_to_qbo import sps_to_qbo
 from ml_connector.ledger.schema import POSTED
 from ml_connector.tasks.qbo import ingest_orders

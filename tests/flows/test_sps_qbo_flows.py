@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from ml_connector.credentials import load_credentials, save_block
-from ml_connector.demo_parts.sps_qbo import TENANT, seed_qbo_company
+from ml_connector.demo.parts.sps_qbo import TENANT, seed_qbo_company
 from ml_connector.flows.qbo_to_sps import qbo_to_sps
 from ml_connector.flows.sps_to_qbo import sps_to_qbo
 from ml_connector.ledger.schema import QUARANTINED

@@ -319,7 +319,7 @@ def test_intacct_sterling_and_the_mailbox_deliver_and_settle_each_tenants_own(sp
 
 
 class InRealm:
-    """A QBO emulator whose seeding helpers act on one realm (demo_parts' seeders use the
+    """A QBO emulator whose seeding helpers act on one realm (the demo parts' seeders use the
     default one)."""
 
     def __init__(self, qbo: QboEmulator, realm: str) -> None:
@@ -335,7 +335,7 @@ def qbo_pair(tmp_path, monkeypatch, prefect_server, mount):
     own SPS. ``shared``: both companies are realms of one QBO (one URL, one Intuit app: client,
     secret and verifier token alike), as in production; otherwise the twin has a QBO of its own
     whose company has the same realm id (what a cache or lock keyed by realm alone would mix up)."""
-    from ml_connector.demo_parts.sps_qbo import seed_qbo_company
+    from ml_connector.demo.parts.sps_qbo import seed_qbo_company
     from tests.flows.test_sps_qbo_flows import make_world as make_qbo_world
 
     def make(shared: bool) -> tuple[Side, Side]:
@@ -382,7 +382,7 @@ def po_totals(side: Side) -> dict[str, Decimal]:
 
 
 def test_sps_qbo_each_tenant_posts_its_own_orders(qbo_pair):
-    from ml_connector.demo_parts.sps_qbo import NEW_PARTNER
+    from ml_connector.demo.parts.sps_qbo import NEW_PARTNER
     from ml_connector.flows.sps_to_qbo import sps_to_qbo
     from ml_connector.tasks.qbo_master import MASTER
 
@@ -423,7 +423,7 @@ def qbo_invoice_totals(side: Side) -> dict[str, Decimal]:
 
 
 def test_qbo_sps_cdc_each_tenant_sends_its_own_invoices(qbo_pair):
-    from ml_connector.demo_parts.sps_qbo import seed_qbo_invoices
+    from ml_connector.demo.parts.sps_qbo import seed_qbo_invoices
     from ml_connector.flows.qbo_to_sps import qbo_to_sps
 
     first, twin = qbo_pair(shared=True)  # two realms of one QBO: the same URL
@@ -494,7 +494,7 @@ def test_qbo_webhooks_are_stored_and_delivered_per_tenant(qbo_pair):
 
 
 def test_qbo_master_data_each_tenant_syncs_its_own_company(qbo_pair):
-    from ml_connector.demo_parts.sps_qbo import CONFLICT_ITEM, CREATED_ITEM, seed_master_data_cases
+    from ml_connector.demo.parts.sps_qbo import CONFLICT_ITEM, CREATED_ITEM, seed_master_data_cases
     from ml_connector.flows.qbo_master_data import qbo_master_data
     from ml_connector.ledger.schema import FAILED
     from ml_connector.tasks.qbo_master import CONFLICT, MASTER
@@ -545,7 +545,7 @@ def commerce_pair(tmp_path, monkeypatch, mount, commerce_world_factory):
     instance (its own webhook key pair) and multi-entity Intacct company, on hosts of their own."""
     import time
 
-    from ml_connector.demo_parts.commerce_intacct_ap import setup_commerce_company
+    from ml_connector.demo.parts.commerce_intacct_ap import setup_commerce_company
     from ml_connector.sandbox.adobe import AdobeEmulator
 
     world = commerce_world_factory()
@@ -576,7 +576,7 @@ def commerce_totals(side: Side) -> dict[str, Decimal]:
 def test_commerce_intacct_ap_each_tenant_posts_its_own_documents_and_webhooks(commerce_pair):
     from starlette.testclient import TestClient
 
-    from ml_connector.demo_parts.commerce_intacct_ap import seed_procure
+    from ml_connector.demo.parts.commerce_intacct_ap import seed_procure
     from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
     from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.tasks.adobe_webhook import adobe_webhook_delivery
@@ -635,7 +635,7 @@ def test_commerce_intacct_o2c_each_tenant_closes_its_own_loop(tmp_path, monkeypa
     test_commerce_o2c_flows, per tenant), at its own amounts."""
     import time
 
-    from ml_connector.demo_parts.commerce_intacct_o2c import seed_catalogue, seed_company, seed_customers
+    from ml_connector.demo.parts.commerce_intacct_o2c import seed_catalogue, seed_company, seed_customers
     from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
     from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.sandbox.adobe import AdobeEmulator

@@ -24,15 +24,15 @@ from collections import Counter
 from decimal import Decimal
 from typing import Callable
 
-from ..credentials import save_block
-from ..demo_world import DemoWorld, RunSpec, money_of, recon
-from ..mappings.tenant import load_tenant, tenant_path
-from ..mappings.qbo_master import vendor_name
-from ..sandbox.catalogue import Catalogue, ItemSpec, PartnerSpec
-from ..sandbox.generator import generate
-from ..sandbox.qbo import QboEmulator
-from ..sandbox.seed import Seeded, seed_sps_documents
-from ..sandbox.sps import SpsEmulator
+from ...credentials import save_block
+from ..world import DemoWorld, RunSpec, money_of, recon
+from ...mappings.tenant import load_tenant, tenant_path
+from ...mappings.qbo_master import vendor_name
+from ...sandbox.catalogue import Catalogue, ItemSpec, PartnerSpec
+from ...sandbox.generator import generate
+from ...sandbox.qbo import QboEmulator
+from ...sandbox.seed import Seeded, seed_sps_documents
+from ...sandbox.sps import SpsEmulator
 from .sps_intacct import inbox_documents
 
 TENANT = "demo-qbo"
@@ -161,7 +161,7 @@ class SpsQboPart:
         """Half the invoice changes arrive as a signed webhook (the rest only CDC finds)."""
         from starlette.testclient import TestClient
 
-        from ..webhooks.app import create_app
+        from ...webhooks.app import create_app
 
         changes = [c for c in qbo(world).changes() if c.entity == "Invoice"][::2]
         if not changes:
@@ -171,9 +171,9 @@ class SpsQboPart:
             client.post("/webhooks/qbo", content=body, headers=headers)
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
-        from ..flows.qbo_master_data import qbo_master_data
-        from ..flows.qbo_to_sps import qbo_to_sps
-        from ..flows.sps_to_qbo import sps_to_qbo
+        from ...flows.qbo_master_data import qbo_master_data
+        from ...flows.qbo_to_sps import qbo_to_sps
+        from ...flows.sps_to_qbo import sps_to_qbo
 
         def outbound(tenant: str, return_state: bool = True):
             if not getattr(self, "_delivered", False):
@@ -184,7 +184,7 @@ class SpsQboPart:
         name = world.tenant_name(TENANT)
 
         def notifications_taken() -> bool:  # every webhook notification handled
-            from ..tasks.resources import tenant as tenant_resources
+            from ...tasks.resources import tenant as tenant_resources
 
             waiting = tenant_resources(name).ledger.status_counts("qbo-webhook")
             return not waiting.get("received") and not waiting.get("posting")
@@ -205,7 +205,7 @@ class SpsQboPart:
         return recon(self.expected_invoices, counts)
 
     def contents(self, world: DemoWorld, integration: str) -> dict | None:
-        """The money of each document in the target, by its key (demo_world.cross_tenant_check);
+        """The money of each document in the target, by its key (world.cross_tenant_check);
         master data carries none."""
         if integration == "sps-qbo":
             vendors = self.vendor_ids(world)

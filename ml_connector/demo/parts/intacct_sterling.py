@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from ..connectors import x12
-from ..connectors.errors import BadDocument
-from ..credentials import save_block
-from ..demo_world import DemoWorld, RunSpec, money_of, recon
-from ..ledger.x12_controls import ack_counts
-from ..sandbox.intacct.po import add_purchase_order
-from ..sandbox.sterling import SterlingEmulator
-from ..tasks.resources import tenant as tenant_resources
+from ...connectors import x12
+from ...connectors.errors import BadDocument
+from ...credentials import save_block
+from ..world import DemoWorld, RunSpec, money_of, recon
+from ...ledger.x12_controls import ack_counts
+from ...sandbox.intacct.po import add_purchase_order
+from ...sandbox.sterling import SterlingEmulator
+from ...tasks.resources import tenant as tenant_resources
 from .sps_intacct import intacct
 
 
@@ -55,8 +55,8 @@ class IntacctSterlingPart:
         save_block(world.tenant, "sterling", sterling(world).credentials())
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
-        from ..flows.intacct_to_sterling import intacct_to_sterling
-        from ..flows.sterling_mailbox import sterling_mailbox
+        from ...flows.intacct_to_sterling import intacct_to_sterling
+        from ...flows.sterling_mailbox import sterling_mailbox
 
         def mailbox(**kwargs):
             return sterling_mailbox(overdue_after_minutes=0, **kwargs)
@@ -79,7 +79,7 @@ class IntacctSterlingPart:
         return {**recon(expected, counts), **{f"ack_{k}": v for k, v in ack_counts(ledger).items()}}
 
     def contents(self, world: DemoWorld, integration: str) -> dict | None:
-        """The money of each X12 document delivered, by its key (demo_world.cross_tenant_check)."""
+        """The money of each X12 document delivered, by its key (world.cross_tenant_check)."""
         if integration != "intacct-sterling":
             return None
         return {key: money_of(doc) for key, doc in delivered_documents(sterling(world)) if doc is not None}

@@ -1,7 +1,7 @@
 """The demo's sandbox world: emulators served over HTTP, the integrations' demo parts, and the
 reconciliation report.
 
-Each integration contributes a *demo part* (``ml_connector/demo_parts/``): it seeds the
+Each integration contributes a *demo part* (``ml_connector/demo/parts/``): it seeds the
 emulators it needs, saves its credentials blocks, names the flows to run, and reconciles its
 target at the end. Emulators are shared between parts through :meth:`DemoWorld.emulator`
 (Intacct and SPS each serve several integrations).
@@ -24,11 +24,11 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Callable, Protocol
 
-from .mappings.tenant import load_tenant, tenant_path
-from .sandbox.base import Emulator, FaultPlan
-from .sandbox.serve import serve_in_thread
-from .tasks.resources import reset as reset_resources
-from .tasks.resources import tenant as tenant_resources
+from ..mappings.tenant import load_tenant, tenant_path
+from ..sandbox.base import Emulator, FaultPlan
+from ..sandbox.serve import serve_in_thread
+from ..tasks.resources import reset as reset_resources
+from ..tasks.resources import tenant as tenant_resources
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class DemoWorld:
     def catalogue(self, catalogue=None):
         """The generator's catalogue (the demo one by default) at this world's prices; None (the
         generator's default, untouched) in the first world when no catalogue is given."""
-        from .sandbox.catalogue import demo_catalogue
+        from ..sandbox.catalogue import demo_catalogue
 
         if self.index == 1:
             return catalogue

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..credentials import save_block
-from ..demo_world import DemoWorld, RunSpec, recon
-from ..mappings.tenant import load_tenant, tenant_path
-from ..sandbox.adobe.seed import AdobeSeeded, seed_adobe
-from ..sandbox.adobe import AdobeEmulator
-from ..sandbox.intacct import IntacctEmulator
+from ...credentials import save_block
+from ..world import DemoWorld, RunSpec, recon
+from ...mappings.tenant import load_tenant, tenant_path
+from ...sandbox.adobe.seed import AdobeSeeded, seed_adobe
+from ...sandbox.adobe import AdobeEmulator
+from ...sandbox.intacct import IntacctEmulator
 
 TENANT = "demo-commerce"
 CUSTOM_FIELD = "COMMERCE_CUSTOMER_ID"
@@ -159,15 +159,15 @@ class CommerceIntacctApPart:
         """Half the order events as signed Commerce webhooks, through the webhook app."""
         from starlette.testclient import TestClient
 
-        from ..webhooks.app import create_app
+        from ...webhooks.app import create_app
 
         events = [e for e in adobe(world).events() if e.kind == "order"][::2]
         with TestClient(create_app(world.tenant_name(TENANT), trigger=None, adobe={"trigger": None})) as client:
             adobe(world).send_webhooks("http://testserver/webhooks/adobe", events, http=client)
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
-        from ..flows.commerce_ap_vendor_master import commerce_ap_vendor_master
-        from ..flows.commerce_to_intacct_ap import commerce_to_intacct_ap
+        from ...flows.commerce_ap_vendor_master import commerce_ap_vendor_master
+        from ...flows.commerce_to_intacct_ap import commerce_to_intacct_ap
 
         def documents(tenant: str, return_state: bool = True):
             if not self._delivered:
@@ -178,7 +178,7 @@ class CommerceIntacctApPart:
         name = world.tenant_name(TENANT)
 
         def notifications_taken() -> bool:  # every stored webhook notification handled (the poll reads the rest)
-            from ..tasks.resources import tenant as tenant_resources
+            from ...tasks.resources import tenant as tenant_resources
 
             return not tenant_resources(name).ledger.status_counts("commerce-intacct-ap:webhook").get("received")
 
@@ -192,7 +192,7 @@ class CommerceIntacctApPart:
         return recon(self.expected(world), present)
 
     def contents(self, world: DemoWorld, integration: str) -> dict | None:
-        """Each bill's, purchase order's and adjustment's total, by its key (demo_world.cross_tenant_check)."""
+        """Each bill's, purchase order's and adjustment's total, by its key (world.cross_tenant_check)."""
         if integration != "commerce-intacct-ap":
             return None
         return {key: ("total", str(total)) for key, total in target_documents(intacct(world))}
@@ -229,8 +229,8 @@ class CommerceIntacctApPart:
     def reconcile_vendors(self, world: DemoWorld) -> dict:
         """Every customer account whose documents posted has exactly one vendor: by its Commerce
         id in the custom field, or (for a vendor matched by email) by that email."""
-        from ..tasks.commerce_ap_vendors import MASTER
-        from ..tasks.resources import tenant as tenant_resources
+        from ...tasks.commerce_ap_vendors import MASTER
+        from ...tasks.resources import tenant as tenant_resources
 
         ledger = tenant_resources(world.tenant_name(TENANT)).ledger
         links = {r.natural_key: r.target_id for r in ledger.documents(MASTER, status="posted", doc_type="vendor")}

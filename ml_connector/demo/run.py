@@ -7,7 +7,7 @@ fails is rerun, as an operator would from the UI, until the sandbox is drained; 
 targets are reconciled against what was seeded.
 
 ``tenants=N`` runs N tenants at once on the same ledger and Prefect server, each with its own
-companies (one ``DemoWorld`` each, see demo_world.py): the first is today's demo, the others
+companies (one ``DemoWorld`` each, see world.py): the first is today's demo, the others
 have the same partner ids and document numbers at other prices, under the names ``<name>-k``
 (mapping files copied into the workdir's ``tenants`` folder). Each tenant is reconciled on its
 own, and every target is checked for another tenant's documents.
@@ -64,7 +64,7 @@ def prefect_api():
 
 def save_blocks(tenant: str, intacct_creds: dict, sps_creds: dict) -> None:
     """Save sandbox credentials as a tenant's Intacct and SPS blocks (benchmarks, scripts)."""
-    from .credentials import save_block
+    from ..credentials import save_block
 
     save_block(tenant, "intacct", intacct_creds)
     save_block(tenant, "sps", sps_creds)
@@ -75,7 +75,7 @@ def run_until_drained(flow_fn, tenant: str, integration: str, attempts: int = 6,
     """Run a flow; rerun it after a failure (as an operator would) or while the source still
     holds documents (as the schedule would), until a run completes with nothing left pending.
     Returns one record per run: its id, final state and counts."""
-    from .tasks.resources import tenant as tenant_resources
+    from ..tasks.resources import tenant as tenant_resources
 
     ledger = tenant_resources(tenant).ledger
     runs = []
@@ -92,9 +92,9 @@ def run_until_drained(flow_fn, tenant: str, integration: str, attempts: int = 6,
 
 def demo_parts() -> list:
     """Every integration's demo part, in the order the demo runs them."""
-    from .demo_parts import all_parts
-    from .demo_parts.commerce_intacct_ap import CommerceIntacctApPart
-    from .demo_parts.commerce_intacct_o2c import CommerceIntacctO2cPart
+    from .parts import all_parts
+    from .parts.commerce_intacct_ap import CommerceIntacctApPart
+    from .parts.commerce_intacct_o2c import CommerceIntacctO2cPart
 
     parts = all_parts()
     if not any(isinstance(p, CommerceIntacctO2cPart) for p in parts):  # Adobe Commerce order to cash
@@ -109,7 +109,7 @@ def tenant_files(folder: Path, bases: list[str], count: int):
     """The mapping files of ``count`` copies of the tenants ``bases`` in ``folder`` (the first
     copy as found, copy k under the name ``<base>-k``: the same file with its ``tenant:``
     changed), with ``ML_CONNECTOR_TENANTS`` naming that folder for the duration."""
-    from .mappings.tenant import tenant_path
+    from ..mappings.tenant import tenant_path
 
     folder.mkdir(parents=True, exist_ok=True)
     sources = {base: tenant_path(base).read_text() for base in bases}
@@ -160,7 +160,7 @@ def demo_worlds(documents: int = 200, faults: str = "none", seed: int = 7, workd
     work = Path(workdir or tempfile.mkdtemp(prefix="ml-connector-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     prepare_environment(work)
-    from .demo_world import DemoWorld
+    from .world import DemoWorld
 
     parts = [demo_parts() for _ in range(tenants)]
     bases = list(dict.fromkeys(["demo", *(p.tenant_base for p in parts[0] if p.tenant_base)]))
@@ -178,7 +178,7 @@ def demo_worlds(documents: int = 200, faults: str = "none", seed: int = 7, workd
 def demo_report(worlds: list, runs: dict[str, dict[str, list[dict]]]) -> dict:
     """The report of worlds that ran (while they still run): the first tenant's sections at the
     top level, where they always were, and every tenant's under ``tenants``."""
-    from .demo_world import cross_tenant_check
+    from .world import cross_tenant_check
 
     reports = {w.tenant: w.report(runs[w.tenant]) for w in worlds}
     if len(worlds) > 1:
@@ -208,14 +208,14 @@ def demo_passed(report: dict) -> bool:
 
 
 def _ok(section: dict) -> bool:
-    from .report import demo_ok
+    from ..report import demo_ok
 
     return demo_ok(section) and not any(d["reconciliation"].get("foreign") for d in section["integrations"].values())
 
 
 def render(report: dict) -> str:
     """The report for a person: today's page for one tenant, one page per tenant and a verdict for more."""
-    from .report import render_demo
+    from ..report import render_demo
 
     tenants = report.get("tenants") or {}
     if len(tenants) <= 1:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..connectors.errors import BadDocument
-from ..connectors.sps import rsx
-from ..connectors.sps.models import natural_key
-from ..credentials import save_block
-from ..demo_world import DemoWorld, RunSpec, money_of, recon
-from ..sandbox.intacct import IntacctEmulator
-from ..sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
-from ..sandbox.sps import SpsEmulator
-from ..tasks.resources import tenant as tenant_resources
+from ...connectors.errors import BadDocument
+from ...connectors.sps import rsx
+from ...connectors.sps.models import natural_key
+from ...credentials import save_block
+from ..world import DemoWorld, RunSpec, money_of, recon
+from ...sandbox.intacct import IntacctEmulator
+from ...sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
+from ...sandbox.sps import SpsEmulator
+from ...tasks.resources import tenant as tenant_resources
 
 BAD_FRACTION = 0.03  # the share of hostile or broken inbound files the demo mixes in
 
@@ -47,8 +47,8 @@ class SpsIntacctPart:
         save_block(world.tenant, "sps", sps(world).credentials())
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
-        from ..flows.intacct_to_sps import intacct_to_sps
-        from ..flows.sps_to_intacct import sps_to_intacct
+        from ...flows.intacct_to_sps import intacct_to_sps
+        from ...flows.sps_to_intacct import sps_to_intacct
 
         def acknowledged() -> bool:  # every posted order has its OrderAck
             ledger = tenant_resources(world.tenant).ledger
@@ -69,7 +69,7 @@ class SpsIntacctPart:
         return recon(expected, counts)
 
     def contents(self, world: DemoWorld, integration: str) -> dict:
-        """The money of each document in the target, by its key (see demo_world.cross_tenant_check)."""
+        """The money of each document in the target, by its key (see world.cross_tenant_check)."""
         if integration == "sps-intacct":
             return {(b["VENDORID"], b["RECORDID"]): ("total", str(b["total"])) for b in intacct(world).bills()}
         return {key: money_of(doc) for key, doc in inbox_documents(sps(world)) if doc is not None}

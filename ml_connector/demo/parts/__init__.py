@@ -1,4 +1,4 @@
-"""One demo part per integration (or pair of directions); see demo_world.DemoPart."""
+"""One demo part per integration (or pair of directions); see world.DemoPart."""
 
 from __future__ import annotations
 

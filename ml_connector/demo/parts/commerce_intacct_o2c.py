@@ -20,16 +20,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..connectors.intacct import functions_parties
-from ..connectors.intacct.auth import IntacctConfig
-from ..connectors.intacct.client import IntacctClient
-from ..connectors.intacct.models_commerce import Contact, Customer
-from ..credentials import save_block
-from ..demo_world import DemoWorld, RunSpec, recon
-from ..mappings.commerce_tenant import CommerceSettings
-from ..mappings.tenant import load_tenant, tenant_path
-from ..sandbox.adobe import AdobeEmulator
-from ..sandbox.intacct import IntacctEmulator
+from ...connectors.intacct import functions_parties
+from ...connectors.intacct.auth import IntacctConfig
+from ...connectors.intacct.client import IntacctClient
+from ...connectors.intacct.models_commerce import Contact, Customer
+from ...credentials import save_block
+from ..world import DemoWorld, RunSpec, recon
+from ...mappings.commerce_tenant import CommerceSettings
+from ...mappings.tenant import load_tenant, tenant_path
+from ...sandbox.adobe import AdobeEmulator
+from ...sandbox.intacct import IntacctEmulator
 from .commerce_intacct_ap import commerce_sandboxes
 
 TENANT = "demo-commerce"
@@ -148,10 +148,10 @@ class CommerceIntacctO2cPart:
         save_block(world.tenant_name(TENANT), "intacct", intacct.credentials())
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
-        from ..flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
+        from ...flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
 
-        from ..tasks.commerce_o2c import FOLLOWUPS
-        from ..tasks.resources import tenant as tenant_resources
+        from ...tasks.commerce_o2c import FOLLOWUPS
+        from ...tasks.resources import tenant as tenant_resources
 
         def written_back() -> bool:  # every write-back to Commerce (order comments, customer ids) done
             waiting = tenant_resources(world.tenant_name(TENANT)).ledger.status_counts(FOLLOWUPS)
@@ -160,8 +160,8 @@ class CommerceIntacctO2cPart:
         return [RunSpec(INTEGRATION, commerce_to_intacct_o2c, written_back, tenant=world.tenant_name(TENANT))]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
-        from ..ops.reconcile_commerce_o2c import check_o2c
-        from ..tasks.resources import tenant as tenant_resources
+        from ...ops.reconcile_commerce_o2c import check_o2c
+        from ...tasks.resources import tenant as tenant_resources
 
         adobe, intacct = sandboxes(world)
         expected, present, extra = check_o2c(adobe, intacct, self.mapping.commerce, self.opening,
@@ -170,7 +170,7 @@ class CommerceIntacctO2cPart:
 
     def contents(self, world: DemoWorld, integration: str) -> dict:
         """Each AR invoice's, payment's and adjustment's total, by the key ``check_o2c`` gives it
-        (demo_world.cross_tenant_check); items, customers and inventory moves carry no money."""
+        (world.cross_tenant_check); items, customers and inventory moves carry no money."""
         intacct = sandboxes(world)[1]
         found = {("invoice", r["RECORDID"], r["entity"]): r["total"] for r in intacct.ar_invoices()}
         found |= {("payment", r["DOCNUMBER"], r["entity"]): r["total"] for r in intacct.ar_payments()}
