@@ -29,7 +29,17 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import bindparam, insert, or_, select, update
 
 from .keys import idempotency_key, payload_hash
-from .schema import POSTED, POSTING, QUARANTINED, RECEIVED, SKIPPED, document_revisions, documents
+from .schema import (
+    POSTED,
+    POSTING,
+    QUARANTINED,
+    READ,
+    RECEIVED,
+    REVISED,
+    SKIPPED,
+    document_revisions,
+    documents,
+)
 
 CREATE, UPDATE, CANCEL, REPLACE, NEEDS_PERSON = "create", "update", "cancel", "replace", "needs_person"
 EFFECTS = (CREATE, UPDATE, CANCEL, REPLACE, NEEDS_PERSON)
@@ -38,7 +48,7 @@ EFFECTS = (CREATE, UPDATE, CANCEL, REPLACE, NEEDS_PERSON)
 PENDING, APPLIED, REPLACED, SUPERSEDED, WAITING, SKIPPED_REV = (
     "pending", "applied", "replaced", "superseded", "waiting", "skipped")
 
-# Decisions for new content of a known document.
+# Decisions for new content of a known document (besides SUPERSEDED and WAITING, the states).
 DUPLICATE, REVISE = "duplicate", "revise"
 
 CANCELLED_FIRST = "cancelled before any original was seen: nothing to apply"
@@ -55,6 +65,11 @@ class Revision:
     reason: str | None = None
     source_ref: str | None = None
     target_ref: str | None = None
+    # The reader's verdict on the content: anything but received (unparseable, routed nowhere)
+    # holds the revision back with that status and error, whatever its effect.
+    status: str = RECEIVED
+    error_class: str | None = None
+    error: str | None = None
 
     @property
     def hash(self) -> str | None:
@@ -160,6 +175,8 @@ def revise(conn, row, rev: Revision, known: set[str | None], run_id: str, now: d
     posted = row.status == POSTED
     number = row.revision + 1 if posted else row.revision
     status, error_class, error = outcome_of(rev.effect, rev.reason, in_target)
+    if rev.status != RECEIVED:
+        status, error_class, error = rev.status, rev.error_class, rev.error
     if posted:
         key = idempotency_key(row.tenant, row.integration, row.doc_type, row.partner, row.natural_key, 0, number)
     elif row.status == RECEIVED:
@@ -220,16 +237,25 @@ def mark_applied(conn, posted: list[dict], now: datetime) -> None:
     ).values(state=APPLIED, applied_at=now, target_id=bindparam("b_target")), posted)
 
 
-def waiting(conn, tenant: str, ids: list[int]) -> dict[int, list]:
-    """Revisions recorded while a write of their document was in flight, by document."""
+def open_revisions(conn, tenant: str, ids: list[int]) -> dict[int, list]:
+    """The revisions of these documents still to be applied or taken up (pending, for a person,
+    skipped, waiting), by document, without their payloads; documents with none are absent, so
+    documents read without revision information cost one indexed look-up per page."""
     found: dict[int, list] = {}
+    columns = [c for c in document_revisions.c if c.name != "raw_payload"]
     for start in range(0, len(ids), 500):
-        rows = conn.execute(select(document_revisions).where(
+        rows = conn.execute(select(*columns).where(
             document_revisions.c.tenant == tenant, document_revisions.c.document_id.in_(ids[start:start + 500]),
-            document_revisions.c.state == WAITING).order_by(document_revisions.c.id))
+            document_revisions.c.state.in_((PENDING, NEEDS_PERSON, SKIPPED_REV, WAITING)),
+        ).order_by(document_revisions.c.id))
         for r in rows:
             found.setdefault(r.document_id, []).append(r)
     return found
+
+
+def payload_of(conn, revision_id: int) -> bytes | None:
+    return conn.execute(select(document_revisions.c.raw_payload)
+                        .where(document_revisions.c.id == revision_id)).scalar_one()
 
 
 def latest_of(waiting_rows: list) -> object:
@@ -247,3 +273,35 @@ def set_state(conn, revision_ids: list[int], state: str, reason: str | None = No
         values = dict(state=state) if reason is None else dict(state=state, reason=reason)
         conn.execute(update(document_revisions).where(document_revisions.c.id.in_(revision_ids)).values(**values))
 
+
+def take(conn, row, rev: Revision, run_id: str, now: datetime,
+         waiting_id: int | None = None) -> tuple[int, str, list[tuple], str | None]:
+    """Apply the rules to new content of a known document: (id, what it was, its events, the
+    document's status when it became a revision). ``waiting_id``: the content is that waiting
+    revision, taken up after a write's outcome (its read was counted when it arrived)."""
+    known = set() if rev.hash == row.payload_hash else known_hashes(conn, row.id, but=waiting_id)
+    decision, reason = decide(row, rev, known)
+    read = [] if waiting_id is not None else [(row.id, READ, None, row.revision)]
+    if decision == REVISE:
+        done = revise(conn, row, rev, known, run_id, now, waiting_id=waiting_id)
+        if done is None:
+            return row.id, DUPLICATE, read + [(row.id, DUPLICATE, "changed by another run", row.revision)], None
+        number, status = done
+        events = [(row.id, REVISED, f"revision {number}: {rev.effect}", number)]
+        if status in (SKIPPED, QUARANTINED):
+            events.append((row.id, status, _held_because(rev, status), number))
+        return row.id, REVISED, read + events, status
+    if decision in (SUPERSEDED, WAITING):
+        if waiting_id is None:
+            record(conn, row, rev, revision=None, state=decision, run_id=run_id, now=now, reason=reason)
+        else:
+            set_state(conn, [waiting_id], decision, reason)
+    elif waiting_id is not None:
+        set_state(conn, [waiting_id], REPLACED, reason)
+    return row.id, decision, read + [(row.id, decision, reason, row.revision)], None
+
+
+def _held_because(rev: Revision, status: str) -> str | None:
+    if rev.status != RECEIVED:
+        return rev.error
+    return rev.reason if status == QUARANTINED else CANCELLED_UNPOSTED

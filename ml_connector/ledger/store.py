@@ -14,8 +14,7 @@ engine (:meth:`Ledger.for_tenant`).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
@@ -27,7 +26,9 @@ from . import revisions as rv
 from .engine import ledger_engine
 from .keys import idempotency_key, payload_hash
 from .migrate import prepare
+from .models import Claimed, Incoming, IngestResult, Outcome, claimed_from, utcnow
 from .reads import LedgerReads
+from .replays import LedgerReplays
 from .schema import (
     DUPLICATE,
     FAILED,
@@ -36,7 +37,6 @@ from .schema import (
     QUARANTINED,
     READ,
     RECEIVED,
-    RESEND,
     REVISED,
     SKIPPED,
     SUPERSEDED,
@@ -51,77 +51,7 @@ __all__ = ["Claimed", "IngestResult", "Incoming", "Ledger", "Outcome", "idempote
 _CHUNK = 500  # keys per IN (...) clause; stays under SQLite's variable limit
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A document as read from the source, before posting."""
-
-    doc_type: str
-    partner: str
-    natural_key: str
-    source_ref: str
-    raw_payload: bytes | None
-    status: str = RECEIVED
-    target_ref: str | None = None
-    error_class: str | None = None
-    last_error: str | None = None
-    doc_date: str | None = None
-    # Revision information (ledger/revisions.py); without an effect, a known key is a duplicate
-    # unless it failed or was quarantined, as before revisions.
-    effect: str | None = None  # create, update, cancel, replace or needs_person
-    source_version: str | int | None = None  # the source's order: sequence, updated_at, SyncToken
-    reason: str | None = None  # one line, for needs_person
-
-    def revision(self) -> rv.Revision:
-        version = None if self.source_version is None else str(self.source_version)
-        return rv.Revision(self.raw_payload, self.effect, version, self.reason, self.source_ref, self.target_ref)
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    new_ids: list[int]
-    duplicates: int
-    quarantined: int
-    refreshed: int = 0
-    revised: int = 0  # known documents whose new content is now their pending revision
-    superseded: int = 0  # content older than the document's: recorded, never applied
-    waiting: int = 0  # new content of a document being written: taken up after the outcome
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A document claimed for posting by one run: everything the post step needs."""
-
-    id: int
-    doc_type: str
-    partner: str
-    natural_key: str
-    source_ref: str
-    raw_payload: bytes | None
-    target_ref: str | None
-    idempotency_key: str
-    attempts: int
-    revision: int = 1
-    effect: str = rv.CREATE  # what the write must do in the target (revisions.sink_effect)
-    target_id: str | None = None  # the target's id of the document, when an earlier revision is there
-    resend: bool = False  # a resend on purpose of what the target holds (Ledger.resend)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one claimed document. ``status`` RECEIVED means "try again later"."""
-
-    id: int
-    status: str
-    target_id: str | None = None
-    error_class: str | None = None
-    error: str | None = None
-
-
-class Ledger(LedgerReads):
+class Ledger(LedgerReads, LedgerReplays):
     """One tenant's documents, events and cursors, on any SQLAlchemy URL.
 
     Opening a ledger creates a new database at the current schema; an existing one must be at
@@ -163,7 +93,7 @@ class Ledger(LedgerReads):
                 key = (item.doc_type, item.partner, item.natural_key)
                 if item.effect is not None and (key in existing or key in seen):
                     if key in existing:
-                        revised.append(self._revise(conn, existing[key], item, run_id, now))
+                        revised.append(rv.take(conn, existing[key], item.revision(), run_id, now))
                     else:
                         later.append(item)  # a second content in this page: once the first is stored
                     continue
@@ -189,7 +119,7 @@ class Ledger(LedgerReads):
                                       if seen[(r.doc_type, r.partner, r.natural_key)].effect is not None], run_id, now)
             for item in later:
                 row = self._existing(conn, integration, [(item.doc_type, item.partner, item.natural_key)])
-                revised.append(self._revise(conn, next(iter(row.values())), item, run_id, now))
+                revised.append(rv.take(conn, next(iter(row.values())), item.revision(), run_id, now))
             events = dup_events + [(r.id, READ, None, r.revision) for r in new_rows]
             events += [(r.id, QUARANTINED, r.last_error, r.revision) for r in new_rows if r.status == QUARANTINED]
             events += [(r.id, SKIPPED, r.last_error, r.revision) for r in new_rows if r.status == SKIPPED]
@@ -208,31 +138,6 @@ class Ledger(LedgerReads):
             superseded=kinds.count(SUPERSEDED),
             waiting=kinds.count(WAITING),
         )
-
-    def _revise(self, conn, row, item: Incoming, run_id: str, now: datetime,
-                waiting_id: int | None = None) -> tuple[int, str, list[tuple], str | None]:
-        """Apply the revision rules to new content of a known document: (id, kind, events, status)."""
-        rev = item.revision() if isinstance(item, Incoming) else item
-        known = set() if rev.hash == row.payload_hash else rv.known_hashes(conn, row.id, but=waiting_id)
-        decision, reason = rv.decide(row, rev, known)
-        read = [] if waiting_id is not None else [(row.id, READ, None, row.revision)]
-        if decision == rv.REVISE:
-            done = rv.revise(conn, row, rev, known, run_id, now, waiting_id=waiting_id)
-            if done is None:
-                return row.id, DUPLICATE, read + [(row.id, DUPLICATE, "changed by another run", row.revision)], None
-            number, status = done
-            events = [(row.id, REVISED, f"revision {number}: {rev.effect}", number)]
-            if status in (SKIPPED, QUARANTINED):
-                events.append((row.id, status, rev.reason if status == QUARANTINED else rv.CANCELLED_UNPOSTED, number))
-            return row.id, REVISED, read + events, status
-        if decision in (SUPERSEDED, WAITING):
-            if waiting_id is None:
-                rv.record(conn, row, rev, revision=None, state=decision, run_id=run_id, now=now, reason=reason)
-            else:
-                rv.set_state(conn, [waiting_id], decision, reason)
-        elif waiting_id is not None:
-            rv.set_state(conn, [waiting_id], rv.REPLACED, reason)
-        return row.id, decision, read + [(row.id, decision, reason, row.revision)], None
 
     def _insert_new(self, conn, integration: str, fresh: list[dict]) -> tuple[list, list]:
         """Insert rows whose keys were free a moment ago. Another worker may have inserted some
@@ -384,7 +289,7 @@ class Ledger(LedgerReads):
                     )
                 )
             rows = conn.execute(select(documents).where(documents.c.claim_token == token).order_by(documents.c.id))
-            return [_claimed(r) for r in rows]
+            return [claimed_from(r) for r in rows]
 
     def record_outcomes(self, integration: str, outcomes: Sequence[Outcome], run_id: str) -> list[int]:
         """Write the outcome of each claimed document, and its event, in one transaction: one
@@ -402,20 +307,22 @@ class Ledger(LedgerReads):
         ids = [o.id for o in outcomes]
         with self.engine.begin() as conn:
             claimed = self._claimed_revisions(conn, ids)
+            open_revs = rv.open_revisions(conn, self.tenant, list(claimed))
             if posted:
                 conn.execute(by_id.values(status=POSTED, posted_at=now, error_class=None, last_error=None,
                                           target_id=func.coalesce(bindparam("b_target"), documents.c.target_id),
                                           applied_revision=func.coalesce(documents.c.claimed_revision,
                                                                          documents.c.revision),
                                           resending=None, **common), posted)
-                rv.mark_applied(conn, [p for p in posted if p["b_id"] in claimed], now)
+                rv.mark_applied(conn, [p for p in posted if p["b_id"] in open_revs], now)
             if other:
                 conn.execute(by_id.values(status=bindparam("b_status"), error_class=bindparam("b_class"),
                                           last_error=bindparam("b_error"), **common), other)
             events = [(o.id, o.status, o.error, claimed.get(o.id)) for o in outcomes
                       if o.status in (POSTED, FAILED, QUARANTINED)]
             self._events(conn, integration, run_id, events, now)
-            return self._take_up_waiting(conn, integration, list(claimed), run_id, now)
+            waiting = {doc_id: [r for r in revs if r.state == rv.WAITING] for doc_id, revs in open_revs.items()}
+            return self._take_up_waiting(conn, integration, {d: w for d, w in waiting.items() if w}, run_id, now)
 
     def _claimed_revisions(self, conn, ids: list[int]) -> dict[int, int]:
         found = {}
@@ -425,10 +332,10 @@ class Ledger(LedgerReads):
             found.update({r.id: r.claimed_revision or r.revision for r in rows})
         return found
 
-    def _take_up_waiting(self, conn, integration: str, ids: list[int], run_id: str, now: datetime) -> list[int]:
+    def _take_up_waiting(self, conn, integration: str, waiting: dict[int, list], run_id: str,
+                         now: datetime) -> list[int]:
         """The newest revision that waited for each document's write becomes its revision now
         (the others it overtook are replaced)."""
-        waiting = rv.waiting(conn, self.tenant, ids)
         if not waiting:
             return []
         rows = {r.id: r for r in conn.execute(select(documents).where(documents.c.id.in_(list(waiting))))}
@@ -436,8 +343,8 @@ class Ledger(LedgerReads):
         for doc_id, revs in waiting.items():
             latest = rv.latest_of(revs)
             rv.set_state(conn, [r.id for r in revs if r.id != latest.id], rv.REPLACED, "overtaken while waiting")
-            rev = rv.Revision(latest.raw_payload, latest.effect, latest.source_version, latest.reason)
-            _id, kind, evs, status = self._revise(conn, rows[doc_id], rev, run_id, now, waiting_id=latest.id)
+            rev = rv.Revision(rv.payload_of(conn, latest.id), latest.effect, latest.source_version, latest.reason)
+            _id, kind, evs, status = rv.take(conn, rows[doc_id], rev, run_id, now, waiting_id=latest.id)
             events += evs
             if kind == REVISED and status == RECEIVED:
                 reopened.append(doc_id)
@@ -479,65 +386,7 @@ class Ledger(LedgerReads):
                 .values(claim_token=token, intent_at=utcnow(), flow_run_id=claimer or documents.c.flow_run_id)
             )
             rows = conn.execute(select(documents).where(documents.c.claim_token == token).order_by(documents.c.id))
-            return [_claimed(r) for r in rows]
-
-    def requeue(self, integration: str, ids: Sequence[int], run_id: str, *, reason: str = "replay") -> int:
-        """Send failed, quarantined or skipped documents back to received, with a new
-        idempotency generation (their earlier write definitely did not happen)."""
-        now, moved = utcnow(), 0
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(documents).where(
-                    documents.c.tenant == self.tenant,
-                    documents.c.integration == integration,
-                    documents.c.id.in_(list(ids)),
-                    documents.c.status.in_((FAILED, QUARANTINED, SKIPPED)),
-                )
-            ).all()
-            for row in rows:
-                key = idempotency_key(self.tenant, integration, row.doc_type, row.partner, row.natural_key,
-                                      int(row.attempts) + 1, row.revision)
-                result = conn.execute(
-                    update(documents)
-                    .where(documents.c.id == row.id, documents.c.status == row.status)
-                    .values(status=RECEIVED, idempotency_key=key, updated_at=now, flow_run_id=run_id)
-                )
-                moved += result.rowcount
-            self._events(conn, integration, run_id, [(r.id, "requeued", reason) for r in rows], now)
-        return moved
-
-    def resend(self, ids: Sequence[int], who: str, why: str, *, run_id: str = "resend") -> int:
-        """Send posted documents again on purpose: each goes back to received with a new
-        idempotency generation (so the target takes its write as a new one, not a retry of the
-        last), audited as a ``resend`` event naming who asked and why.
-
-        All or nothing: refuses, in one line (ValueError), ids that are not this tenant's
-        or documents that are not posted (a failed one is replayed, not resent)."""
-        if not who or not why or "\n" in who + why:
-            raise ValueError("a resend names who asks for it and why, each in one line")
-        ids = list(dict.fromkeys(ids))
-        now = utcnow()
-        with self.engine.begin() as conn:
-            rows = conn.execute(select(documents).where(documents.c.tenant == self.tenant,
-                                                        documents.c.id.in_(ids))).all()
-            unknown = sorted(set(ids) - {r.id for r in rows})
-            if unknown:
-                raise ValueError(f"no document {unknown[0]} in tenant {self.tenant}: nothing resent")
-            for row in rows:
-                if row.status != POSTED:
-                    raise ValueError(f"document {row.id} is {row.status}, not posted: only a posted document is "
-                                     f"resent (replay sends a failed one); nothing resent")
-            for row in rows:
-                key = idempotency_key(self.tenant, row.integration, row.doc_type, row.partner, row.natural_key,
-                                      int(row.attempts) + 1, row.revision)
-                moved = conn.execute(
-                    update(documents).where(documents.c.id == row.id, documents.c.status == POSTED)
-                    .values(status=RECEIVED, idempotency_key=key, resending=True, updated_at=now, flow_run_id=run_id)
-                ).rowcount
-                if not moved:
-                    raise ValueError(f"document {row.id} changed while being resent: nothing resent")
-                self._events(conn, row.integration, run_id, [(row.id, RESEND, f"{who}: {why}", row.revision)], now)
-        return len(rows)
+            return [claimed_from(r) for r in rows]
 
     # -- cursors ---------------------------------------------------------------------------
     def get_cursor(self, integration: str, name: str = "live") -> str | None:
@@ -557,21 +406,3 @@ class Ledger(LedgerReads):
 
     def _cursor(self, integration: str, name: str):
         return and_(cursors.c.tenant == self.tenant, cursors.c.integration == integration, cursors.c.name == name)
-
-
-def _claimed(row) -> Claimed:
-    return Claimed(
-        id=row.id,
-        doc_type=row.doc_type,
-        partner=row.partner,
-        natural_key=row.natural_key,
-        source_ref=row.source_ref,
-        raw_payload=row.raw_payload,
-        target_ref=row.target_ref,
-        idempotency_key=row.idempotency_key,
-        attempts=row.attempts,
-        revision=row.claimed_revision or row.revision,
-        effect=rv.sink_effect(row),
-        target_id=row.target_id,
-        resend=bool(row.resending),
-    )
