@@ -51,6 +51,8 @@ PENDING, APPLIED, REPLACED, SUPERSEDED, WAITING, SKIPPED_REV = (
 # Decisions for new content of a known document (besides SUPERSEDED and WAITING, the states).
 DUPLICATE, REVISE = "duplicate", "revise"
 
+_RACES = 5  # compare-and-set attempts of one content against runs changing the same document
+
 CANCELLED_FIRST = "cancelled before any original was seen: nothing to apply"
 CANCELLED_UNPOSTED = "cancelled before it was posted: nothing to apply"
 
@@ -279,13 +281,20 @@ def take(conn, row, rev: Revision, run_id: str, now: datetime,
     """Apply the rules to new content of a known document: (id, what it was, its events, the
     document's status when it became a revision). ``waiting_id``: the content is that waiting
     revision, taken up after a write's outcome (its read was counted when it arrived)."""
-    known = set() if rev.hash == row.payload_hash else known_hashes(conn, row.id, but=waiting_id)
-    decision, reason = decide(row, rev, known)
     read = [] if waiting_id is not None else [(row.id, READ, None, row.revision)]
-    if decision == REVISE:
+    for _ in range(_RACES):
+        known = set() if rev.hash == row.payload_hash else known_hashes(conn, row.id, but=waiting_id)
+        decision, reason = decide(row, rev, known)
+        if decision != REVISE:
+            break
         done = revise(conn, row, rev, known, run_id, now, waiting_id=waiting_id)
-        if done is None:
-            return row.id, DUPLICATE, read + [(row.id, DUPLICATE, "changed by another run", row.revision)], None
+        if done is not None:
+            break
+        # another run changed the document since it was read: decide again against what it wrote
+        row = conn.execute(select(documents).where(documents.c.id == row.id)).one()
+    else:
+        return row.id, DUPLICATE, read + [(row.id, DUPLICATE, "changed by other runs meanwhile", row.revision)], None
+    if decision == REVISE:
         number, status = done
         events = [(row.id, REVISED, f"revision {number}: {rev.effect}", number)]
         if status in (SKIPPED, QUARANTINED):

@@ -119,7 +119,7 @@ def a_cancel_first_is_skipped_and_its_original_superseded(ledger: Ledger) -> Non
 
 
 def a_cancel_after_post_is_a_revision_and_before_post_nothing(ledger: Ledger) -> None:
-    [posted_id, pending_id] = ledger.ingest(I, [po(b"<a/>", key="PO-A"), po(b"<b/>", key="PO-B")], "r1").new_ids
+    [posted_id, _pending_id] = ledger.ingest(I, [po(b"<a/>", key="PO-A"), po(b"<b/>", key="PO-B")], "r1").new_ids
     post(ledger, [posted_id], target="BILL-A")
     cancels = ledger.ingest(I, [po(b"<a cancel/>", CANCEL, key="PO-A"), po(b"<b cancel/>", CANCEL, key="PO-B")], "r2")
     assert cancels.new_ids == [posted_id] and cancels.revised == 2
@@ -143,6 +143,20 @@ def a_revision_for_a_person_waits_quarantined(ledger: Ledger) -> None:
                                                                          "bill BILL-1 is paid", 2)
     assert [s.stale for s in ledger.latest_revisions(I)] == [True]
     assert ledger.run_failures(I, "r2")[0]["reason"] == "bill BILL-1 is paid"
+
+
+def an_unreadable_revision_is_held_back_and_a_fixed_one_applied(ledger: Ledger) -> None:
+    [doc_id] = ledger.ingest(I, [po(b"<v1/>")], "r1").new_ids
+    post(ledger, [doc_id], target="BILL-1")
+    broken = Incoming("order", "WALMART", "PO-1", "out/PO-1.xml", b"<v2", status=QUARANTINED,
+                      error_class="parse", last_error="not XML", effect=UPDATE)
+    result = ledger.ingest(I, [broken], "r2")
+    assert result.new_ids == [] and result.quarantined == 1
+    assert ledger.run_failures(I, "r2")[0]["reason"] == "not XML"
+    fixed = ledger.ingest(I, [po(b"<v2/>", UPDATE)], "r3")
+    assert fixed.new_ids == [doc_id]
+    [c] = ledger.claim(I, [doc_id], "r3")
+    assert (c.revision, c.effect, c.raw_payload, c.target_id) == (2, UPDATE, b"<v2/>", "BILL-1")
 
 
 def a_revision_during_a_write_waits_for_its_outcome(ledger: Ledger) -> None:
@@ -243,6 +257,7 @@ SCENARIOS = [
     change_before_post_replaces_the_pending_payload, change_of_a_failed_document_starts_a_new_generation,
     an_older_source_version_is_superseded, a_cancel_first_is_skipped_and_its_original_superseded,
     a_cancel_after_post_is_a_revision_and_before_post_nothing, a_revision_for_a_person_waits_quarantined,
+    an_unreadable_revision_is_held_back_and_a_fixed_one_applied,
     a_revision_during_a_write_waits_for_its_outcome, stale_intents_recover_per_revision,
     a_resend_is_a_new_generation_audited_and_refused_unless_posted, two_contents_in_one_page_are_two_revisions,
     callers_without_revisions_behave_as_before, revisions_stay_within_their_tenant,

@@ -37,7 +37,7 @@ def test_revision_one_keeps_the_key_of_before_and_each_revision_has_its_own():
     assert idempotency_key("t", I, "order", "WALMART", "PO-1", 0, revision=1) == f"mlc-{digest}"
     keys = {idempotency_key("t", I, "order", "WALMART", "PO-1", g, r) for g in (0, 1, 2) for r in (1, 2, 3)}
     assert len(keys) == 9
-    # the same length for every revision: the targets' key fields have limits (QBO requestid 50)
+    # the same length for every revision: the targets bound their key fields
     assert {len(idempotency_key("t", I, "order", "WALMART", "PO-1", 0, r)) for r in (1, 2, 99)} == {36}
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from ml_connector.ledger import migrate
 from ml_connector.ledger.migrate import HEAD
 from ml_connector.ledger.revisions import UPDATE
-from ml_connector.ledger.store import Ledger, idempotency_key
+from ml_connector.ledger.store import Ledger, Outcome, idempotency_key
 
 
 @pytest.fixture()
@@ -70,4 +70,33 @@ def test_one_revision_wins_when_workers_read_it_at_once(database):
         t.join()
     assert sum(r.revised for r in results) == 1 and sum(r.duplicates for r in results) == 3
     assert [r.revision for r in ledger.revisions_of(doc_id)] == [1, 2]
+    ledger.dispose()
+
+
+def test_two_new_contents_read_at_once_both_count_and_the_newest_is_applied(database):
+    import threading
+
+    ledger = Ledger(database, tenant="t")
+    for attempt in range(5):  # each round races two workers with different contents
+        key = f"PO-{attempt}"
+        [doc_id] = ledger.ingest(I, [po(b"<v1/>", key=key)], "r0").new_ids
+        post(ledger, [doc_id])
+        barrier = threading.Barrier(2)
+        results = []
+
+        def worker(content, version, key=key, barrier=barrier, results=results):
+            barrier.wait()
+            results.append(ledger.ingest(I, [po(content, UPDATE, version, key=key)], f"w{version}"))
+
+        threads = [threading.Thread(target=worker, args=(c, v)) for c, v in ((b"<v2/>", 2), (b"<v3/>", 3))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(r.duplicates for r in results) == 0  # neither content is lost as a duplicate
+        row = ledger.documents(I, ids=[doc_id])[0]
+        assert (row.revision, row.raw_payload, row.source_version) == (2, b"<v3/>", "3")
+        assert ledger.pending_ids(I) == [doc_id]
+        ledger.claim(I, [doc_id], "r1")
+        ledger.record_outcomes(I, [Outcome(doc_id, "posted", target_id=None)], "r1")
     ledger.dispose()
