@@ -2,8 +2,9 @@
 orders, invoices and credit memos, and record them in the ledger.
 
 Changes are read through the connector's keyset change feed (:mod:`ml_connector.connectors.adobe.changes`,
-shared with order to cash), one page per task: the flow passes each page's ``after`` to the next
-call and stores the page's ``cursor`` per kind once the page is durable in the ledger and posted.
+shared with order to cash), one page per task: a page's ``cursor`` is the key the walk reached,
+which the flow passes to the next call and stores per kind once the page is durable in the
+ledger and posted (a run starts ``OVERLAP`` before the stored key, so it reads a little again).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from prefect import task
 
-from ..connectors.adobe import PAGE_SIZE, AdobeClient, Filter, SearchCriteria, SearchPage
+from ..connectors.adobe import PAGE_SIZE, AdobeClient, SearchPage
 from ..connectors.errors import BadDocument
 from ..mappings.commerce_tenant import CommerceSettings
 from .commerce_ap_docs import DOC_TYPES, INTEGRATION, entity_row, rejected_row
@@ -22,7 +23,6 @@ from .resources import tenant as tenant_resources
 from .retry import retry_options
 
 KINDS = ("orders", "invoices", "creditmemos")  # in this order: a credit memo credits a bill
-ID_CHUNK = 100  # ids per "entity_id in (...)" search (under Magento's optional 300 cap)
 
 
 @dataclass
@@ -51,12 +51,9 @@ def orders_of(client: AdobeClient, kind: str, items: list[dict], rejects: list) 
     """The orders of a page of invoices or credit memos, by entity id (raw, readable or not)."""
     if kind == "orders":
         return {}
-    wanted = sorted({str(d.get("order_id")) for d in items + [r[1] for r in rejects if isinstance(r[1], dict)]
-                     if str(d.get("order_id") or "").isdigit()}, key=int)
+    wanted = {str(d.get("order_id")) for d in items + [r[1] for r in rejects if isinstance(r[1], dict)]}
     found: dict[str, dict] = {}
-    for start in range(0, len(wanted), ID_CHUNK):
-        chunk = wanted[start:start + ID_CHUNK]
-        page = client.search("orders", SearchCriteria().where(Filter("entity_id", chunk, "in")).page(1, len(chunk)))
+    for page in client.by_ids("orders", wanted):
         items_, rejects_ = raw_items(page)
         found.update({str(o["entity_id"]): o for o in items_})
         found.update({str(r[0]): r[1] for r in rejects_ if r[0] and isinstance(r[1], dict)})
@@ -79,11 +76,8 @@ def fetch_changes(tenant: str, kind: str, after: str | None, since: datetime | N
 def fetch_by_ids(tenant: str, kind: str, ids: list[str]) -> EntityPage:
     """The entities of ``kind`` with these ids (named by webhooks); a vanished one is absent."""
     client = tenant_resources(tenant).adobe()
-    numeric = sorted({i for i in ids if str(i).isdigit()}, key=int)
     out = EntityPage(kind=kind)
-    for start in range(0, len(numeric), ID_CHUNK):
-        chunk = numeric[start:start + ID_CHUNK]
-        page = client.search(kind, SearchCriteria().where(Filter("entity_id", chunk, "in")).page(1, len(chunk)))
+    for page in client.by_ids(kind, ids):
         items, rejects = raw_items(page)
         out.items += items
         out.rejects += rejects

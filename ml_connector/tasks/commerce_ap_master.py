@@ -24,14 +24,13 @@ import logging
 
 from prefect import task
 
-from ..connectors.adobe import Customer, Filter, SearchCriteria
+from ..connectors.adobe import ID_CHUNK, Customer, Filter, SearchCriteria
 from ..connectors.errors import BadDocument, DuplicateWrite
 from ..connectors.intacct.functions_parties import vendor_update_function
 from ..ledger.schema import POSTED, SKIPPED
 from ..ledger.store import Incoming, Outcome
 from ..mappings import commerce_to_intacct_ap as ap
 from ..mappings.commerce_parties import FieldConflict, intacct_party
-from .commerce_ap import ID_CHUNK
 from .commerce_ap_vendors import MASTER, VENDOR
 from .posting import one_line
 from .resources import Tenant

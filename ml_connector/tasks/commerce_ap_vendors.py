@@ -21,13 +21,12 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from ..connectors.adobe import Filter, SearchCriteria
+from ..connectors.adobe import ID_CHUNK, Filter, SearchCriteria
 from ..connectors.errors import BadDocument, RejectedError, TransientError
 from ..connectors.intacct.functions_parties import vendor_create_function
 from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED
 from ..ledger.store import Incoming, Ledger, Outcome
 from ..mappings import commerce_to_intacct_ap as ap
-from .commerce_ap import ID_CHUNK
 from .commerce_ap_docs import Party
 from .posting import Prepared, WriteResult, post_documents
 from .resources import Tenant

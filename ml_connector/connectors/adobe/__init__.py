@@ -4,7 +4,7 @@ signed webhooks."""
 
 from .auth import AdminTokenAuth, ImsAuth, OAuth1Auth, StaticBearerAuth, make_auth
 from .changes import MAX_PAGES, OVERLAP, PAGE_SIZE, ChangeFeed, window_criteria
-from .client import AdobeClient
+from .client import ID_CHUNK, AdobeClient
 from .config import AdobeConfig, detect_deployment
 from .errors import render_message
 from .kinds import KINDS, parse_entity
@@ -18,7 +18,7 @@ from .webhooks import WebhookEvent, WebhookRefused, WebhookVerifier, parse_webho
 
 __all__ = [
     "Address", "AdminTokenAuth", "AdobeClient", "AdobeConfig", "BadCursor", "ChangeFeed", "Company", "CompanyCredit",
-    "CreditMemo", "CustomAttribute", "Customer", "Filter", "ImsAuth", "Invoice", "KINDS", "MAX_PAGES",
+    "CreditMemo", "CustomAttribute", "Customer", "Filter", "ID_CHUNK", "ImsAuth", "Invoice", "KINDS", "MAX_PAGES",
     "OAuth1Auth", "OVERLAP", "Order", "OrderItem", "OrderPayment", "PAGE_SIZE", "Product", "Reject", "SearchCriteria", "SearchPage",
     "SearchPaginator", "Shipment", "StaticBearerAuth", "SyncCursor", "WebhookEvent", "WebhookRefused",
     "WebhookVerifier", "detect_deployment", "format_ts", "make_auth", "parse_entity", "parse_ts", "parse_webhook",

@@ -167,3 +167,76 @@ def test_criteria_limits_keep_oauth_ordering_safe():
     with pytest.raises(ValueError):
         Filter("status", "x", "between")
     assert SearchCriteria().to_pairs() == [("searchCriteria", "")]
+
+
+def test_each_page_starts_after_the_last_key_read_even_inside_a_second():
+    rows = orders(10)  # pairs share a minute, so pages of 3 split ties (6 and 7 share 00:03)
+    magento = FakeMagento({"orders": list(reversed(rows))})
+    until = datetime(2025, 6, 2, tzinfo=UTC)
+    with client_for(magento) as client:
+        pages = list(client.changes("orders", since=datetime(2025, 6, 1, tzinfo=UTC), until=until, page_size=3))
+    assert [[o.entity_id for o in p.items] for p in pages] == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]]
+    assert len(magento.requests) == 4  # the short last page ends the walk
+    for request, before in zip(magento.requests[1:], pages):
+        criteria = magento_query(request.url.query.decode())["searchCriteria"]
+        last = before.items[-1]
+        assert criteria["filter_groups"]["1"]["filters"] == {  # one group: OR-ed
+            "0": {"field": "updated_at", "value": last.updated_at.strftime("%Y-%m-%d %H:%M:%S"), "condition_type": "gt"},
+            "1": {"field": "entity_id", "value": str(last.entity_id), "condition_type": "gt"}}
+        assert criteria["currentPage"] == "1" and criteria["pageSize"] == "3"
+
+
+def test_total_count_ends_the_walk_without_asking_for_an_empty_page():
+    with client_for(FakeMagento({"orders": orders(6)})) as counted:
+        walked = list(counted.changes("orders", since=datetime(2025, 6, 1, tzinfo=UTC), page_size=3))
+    magento = FakeMagento({"orders": orders(6)}, with_total=False)
+    with client_for(magento) as client:
+        uncounted = list(client.changes("orders", since=datetime(2025, 6, 1, tzinfo=UTC), page_size=3))
+    assert ids(walked) == ids(uncounted) == [1, 2, 3, 4, 5, 6]
+    assert [p.more for p in walked] == [True, False] and len(uncounted) == 3 and uncounted[-1].items == []
+
+
+def test_a_page_at_a_time_walks_as_the_iteration_does():
+    magento = FakeMagento({"orders": orders(7)})
+    window = {"since": datetime(2025, 6, 1, tzinfo=UTC), "until": datetime(2025, 6, 2, tzinfo=UTC), "page_size": 3}
+    with client_for(magento) as client:
+        iterated = list(client.changes("orders", **window))
+        stepped, after = [], None
+        while not stepped or stepped[-1].more:
+            stepped.append(client.changes("orders", **window).page(after))
+            after = stepped[-1].after
+    assert [(ids([p]), p.cursor, p.after, p.more) for p in stepped] == \
+        [(ids([p]), p.cursor, p.after, p.more) for p in iterated]
+
+
+def test_reading_the_overlap_again_never_moves_the_stored_cursor_back():
+    stored = SyncCursor(datetime(2025, 6, 1, 0, 5, tzinfo=UTC), 10)
+    with client_for(FakeMagento({"orders": orders(10)}), clock=lambda: datetime(2025, 6, 1, 1, tzinfo=UTC).timestamp()) as client:
+        pages = list(client.changes("orders", stored.encode(), overlap=timedelta(minutes=3), page_size=2))
+    assert ids(pages) == [4, 5, 6, 7, 8, 9, 10]  # from 00:02
+    assert [SyncCursor.decode(p.cursor) for p in pages] == [stored] * 4  # what is stored stays put
+    assert [SyncCursor.decode(p.after).id for p in pages] == [5, 7, 9, 10]  # while the walk moves on
+
+
+def test_a_full_page_without_a_readable_updated_at_stops_the_walk_at_its_cursor():
+    rows = [{"entity_id": i, "increment_id": f"{i:09d}", "grand_total": "1.00", "updated_at": "yesterday"}
+            for i in (1, 2)]
+    calls = []
+    start = SyncCursor(datetime(2025, 6, 1, tzinfo=UTC), 0)
+    with client_for(lambda r: calls.append(r) or httpx.Response(200, json={"items": rows, "total_count": 50})) as client:
+        feed = client.changes("orders", start.encode(), until=datetime(2025, 6, 2, tzinfo=UTC), page_size=2)
+        pages = list(feed)
+    assert len(calls) == 1 and feed.stalled and not pages[0].more
+    assert len(pages[0].rejects) == 2 and SyncCursor.decode(pages[0].cursor) == start
+
+
+def test_by_ids_asks_one_page_per_chunk_of_numeric_ids():
+    magento = FakeMagento({"orders": orders(250)})
+    wanted = [*range(250, 0, -1), "not-an-id", 999]  # 999 is gone from Commerce
+    with client_for(magento) as client:
+        pages = list(client.by_ids("orders", wanted))
+    assert sorted(ids(pages)) == list(range(1, 251)) and len(magento.requests) == 3
+    first = magento_query(magento.requests[0].url.query.decode())["searchCriteria"]
+    assert first["filter_groups"]["0"]["filters"]["0"]["condition_type"] == "in"
+    assert first["filter_groups"]["0"]["filters"]["0"]["value"] == ",".join(str(i) for i in range(1, 101))
+    assert first["pageSize"] == "100" and first["currentPage"] == "1"
