@@ -115,29 +115,25 @@ class Ledger(LedgerReads, LedgerReplays):
                     later.append(item)
                 else:
                     dup_events += [(row.id, READ, None), (row.id, DUPLICATE, "read by another run")]
-            rv.first_revisions(conn, [(r, seen[(r.doc_type, r.partner, r.natural_key)].revision()) for r in new_rows
-                                      if seen[(r.doc_type, r.partner, r.natural_key)].effect is not None], run_id, now)
-            for item in later:
-                row = self._existing(conn, integration, [(item.doc_type, item.partner, item.natural_key)])
-                revised.append(rv.take(conn, next(iter(row.values())), item.revision(), run_id, now))
+            revised += self._revise_later(conn, integration, new_rows, seen, later, run_id, now)
             events = dup_events + [(r.id, READ, None, r.revision) for r in new_rows]
             events += [(r.id, QUARANTINED, r.last_error, r.revision) for r in new_rows if r.status == QUARANTINED]
             events += [(r.id, SKIPPED, r.last_error, r.revision) for r in new_rows if r.status == SKIPPED]
             events += [e for outcome in revised for e in outcome[2]]
             self._events(conn, integration, run_id, events, now)
-        kinds = [outcome[1] for outcome in revised]
-        return IngestResult(
-            new_ids=list(dict.fromkeys(
-                [r.id for r in new_rows if r.status == RECEIVED] + [i for i, s in refreshed if s == RECEIVED]
-                + [doc_id for doc_id, kind, _events, status in revised if kind == REVISED and status == RECEIVED])),
-            duplicates=sum(1 for e in dup_events if e[1] == DUPLICATE) + kinds.count(DUPLICATE),
-            quarantined=sum(1 for r in new_rows if r.status == QUARANTINED)
-            + sum(1 for _i, kind, _e, status in revised if kind == REVISED and status == QUARANTINED),
-            refreshed=len(refreshed),
-            revised=kinds.count(REVISED),
-            superseded=kinds.count(SUPERSEDED),
-            waiting=kinds.count(WAITING),
-        )
+        return _result(new_rows, refreshed, dup_events, revised)
+
+    def _revise_later(self, conn, integration: str, new_rows: list, seen: dict[tuple, Incoming],
+                      later: list[Incoming], run_id: str, now: datetime) -> list[tuple]:
+        """Revision 1 of the new documents that carry revision information, then the contents
+        that had to wait for a document of this page (or another run's) to be stored."""
+        first = [(r, seen[(r.doc_type, r.partner, r.natural_key)]) for r in new_rows]
+        rv.first_revisions(conn, [(r, item.revision()) for r, item in first if item.effect is not None], run_id, now)
+        revised = []
+        for item in later:
+            row = self._existing(conn, integration, [(item.doc_type, item.partner, item.natural_key)])
+            revised.append(rv.take(conn, next(iter(row.values())), item.revision(), run_id, now))
+        return revised
 
     def _insert_new(self, conn, integration: str, fresh: list[dict]) -> tuple[list, list]:
         """Insert rows whose keys were free a moment ago. Another worker may have inserted some
@@ -406,3 +402,20 @@ class Ledger(LedgerReads, LedgerReplays):
 
     def _cursor(self, integration: str, name: str):
         return and_(cursors.c.tenant == self.tenant, cursors.c.integration == integration, cursors.c.name == name)
+
+
+def _result(new_rows: list, refreshed: list[tuple], dup_events: list[tuple], revised: list[tuple]) -> IngestResult:
+    """A page's counts; ``revised`` holds (id, kind, events, status) of known documents' new contents."""
+    kinds = [kind for _id, kind, _events, _status in revised]
+    became = [(doc_id, status) for doc_id, kind, _events, status in revised if kind == REVISED]
+    return IngestResult(
+        new_ids=list(dict.fromkeys([r.id for r in new_rows if r.status == RECEIVED]
+                                   + [i for i, s in refreshed + became if s == RECEIVED])),
+        duplicates=sum(1 for e in dup_events if e[1] == DUPLICATE) + kinds.count(DUPLICATE),
+        quarantined=sum(1 for r in new_rows if r.status == QUARANTINED)
+        + sum(1 for _i, s in became if s == QUARANTINED),
+        refreshed=len(refreshed),
+        revised=kinds.count(REVISED),
+        superseded=kinds.count(SUPERSEDED),
+        waiting=kinds.count(WAITING),
+    )
