@@ -29,7 +29,7 @@ def measure(documents: int, page_size: int, seed: int = 11) -> dict:
     from ml_connector.sandbox.seed import Seeded, seed_intacct_master, seed_sps_documents
     from ml_connector.sandbox.serve import serve_in_thread
     from ml_connector.sandbox.sps import SpsEmulator
-    from ml_connector.tasks.resources import reset
+    from ml_connector.runtime.tenant import reset
 
     work = Path(tempfile.mkdtemp(prefix="mlc-bench-"))
     os.environ["ML_CONNECTOR_LEDGER_URL"] = f"sqlite:///{work / 'ledger.db'}"

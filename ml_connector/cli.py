@@ -339,7 +339,7 @@ def cmd_preview(args) -> int:
 
 def cmd_status(args) -> int:
     from .ops.status import render, status
-    from .tasks.resources import tenant as tenant_resources
+    from .runtime.tenant import tenant as tenant_resources
 
     if reason := _unknown_tenant(args.tenant):
         return _error(reason)
@@ -352,7 +352,7 @@ def cmd_status(args) -> int:
 
 def cmd_replay(args) -> int:
     from .flows.replay import refusal, replay, select
-    from .tasks.resources import tenant as tenant_resources
+    from .runtime.tenant import tenant as tenant_resources
 
     if reason := _unknown_tenant(args.tenant) or _prefect_unreachable():
         return _error(reason)
@@ -375,7 +375,7 @@ def cmd_replay(args) -> int:
 def cmd_reconcile(args) -> int:
     from .flows.reconcile import reconcile_flow
     from .integrations import INTEGRATIONS, configured
-    from .tasks.resources import tenant as tenant_resources
+    from .runtime.tenant import tenant as tenant_resources
 
     if reason := _unknown_tenant(args.tenant) or _prefect_unreachable():
         return _error(reason)

@@ -67,7 +67,7 @@ class SterlingCredentials(Block):
 
 class QboCredentials(Block):
     """QuickBooks Online: one company (realm) of an OAuth 2.0 app. The refresh token rotates:
-    the connector writes the newest one back here (``tasks/qbo_tokens.BlockTokenStore``), so
+    the connector writes the newest one back here (``runtime/qbo_tokens.BlockTokenStore``), so
     this block always holds the only refresh token that still works."""
 
     _block_type_name = "ML Connector QuickBooks Online"

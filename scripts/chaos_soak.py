@@ -212,7 +212,7 @@ def soak(documents: int, kills: int, seed: int, api_url: str, max_runs: int = 60
     ``spare`` run under faults but are never killed; ``only`` (default: all) names the
     integrations to run, every part being seeded all the same."""
     from ml_connector.demo.world import DemoWorld
-    from ml_connector.tasks.resources import tenant as tenant_resources
+    from ml_connector.runtime.tenant import tenant as tenant_resources
 
     rng = random.Random(seed)
     env = child_env(api_url)

@@ -30,7 +30,7 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "tenants").mkdir()
     monkeypatch.chdir(tmp_path)
     yield tmp_path
-    from ml_connector.tasks.resources import reset
+    from ml_connector.runtime.tenant import reset
 
     reset()
 

@@ -163,7 +163,7 @@ def _adobe_world(host: EmulatorHost, work: Path) -> dict:
     them, no cached clients (as ``world.fresh_world`` does for the other targets)."""
     from ml_connector.connectors.intacct.auth import shared_sessions
     from ml_connector.credentials import save_block
-    from ml_connector.tasks.resources import reset
+    from ml_connector.runtime.tenant import reset
 
     world = host.call("world", target="adobe")
     os.environ["ML_CONNECTOR_LEDGER_URL"] = f"sqlite:///{work / f'ledger-{uuid.uuid4().hex[:8]}.db'}"

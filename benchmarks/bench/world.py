@@ -18,7 +18,7 @@ def fresh_world(host: EmulatorHost, work: Path, **world_args) -> dict:
     clients or Intacct sessions: every measured path starts from the same cold state."""
     from ml_connector.connectors.intacct.auth import shared_sessions
     from ml_connector.demo.run import save_blocks
-    from ml_connector.tasks.resources import reset
+    from ml_connector.runtime.tenant import reset
 
     world = host.call("world", **world_args)
     ledger = work / f"ledger-{uuid.uuid4().hex[:8]}.db"
@@ -40,7 +40,7 @@ def finish(host: EmulatorHost, name: str, documents: int, seconds: float, counts
            task_runs: int | None = None, cpu_seconds: float | None = None) -> dict:
     """The record of one timed run: throughput, the emulators' request counts per posted
     document, what is missing or duplicated in the target, and the ledger's counts."""
-    from ml_connector.tasks.resources import reset
+    from ml_connector.runtime.tenant import reset
 
     reset()
     stats = host.call("stats")

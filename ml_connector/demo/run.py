@@ -75,7 +75,7 @@ def run_until_drained(flow_fn, tenant: str, integration: str, attempts: int = 6,
     """Run a flow; rerun it after a failure (as an operator would) or while the source still
     holds documents (as the schedule would), until a run completes with nothing left pending.
     Returns one record per run: its id, final state and counts."""
-    from ..tasks.resources import tenant as tenant_resources
+    from ..runtime.tenant import tenant as tenant_resources
 
     ledger = tenant_resources(tenant).ledger
     runs = []

@@ -27,8 +27,8 @@ from typing import Any, Callable, Protocol
 from ..mappings.tenant import load_tenant, tenant_path
 from ..sandbox.base import Emulator, FaultPlan
 from ..sandbox.serve import serve_in_thread
-from ..tasks.resources import reset as reset_resources
-from ..tasks.resources import tenant as tenant_resources
+from ..runtime.tenant import reset as reset_resources
+from ..runtime.tenant import tenant as tenant_resources
 
 
 @dataclass(frozen=True)

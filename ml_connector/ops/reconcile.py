@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..ledger.schema import QUARANTINED, SKIPPED
 from ..mappings.sps_to_intacct import parse_bill_ref
-from ..tasks.resources import Tenant
+from ..runtime.tenant import Tenant
 
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 

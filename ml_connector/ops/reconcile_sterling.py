@@ -9,14 +9,14 @@ from ..connectors import x12
 from ..connectors.errors import BadDocument
 from ..connectors.sterling import partner_inbox
 from ..ledger.schema import POSTED
-from ..tasks.resources import Tenant
+from ..runtime.tenant import Tenant
 
 KEY = ["partner", "doc_type", "number"]
 
 
 def sterling_frames(res: Tenant, integration: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(source, target, key): ledger documents posted vs documents found in Sterling."""
-    from ..tasks.sterling import sterling
+    from ..runtime.clients import sterling_client as sterling
 
     if integration == "sterling-inbound":  # every message read is in the ledger: compare it with itself
         rows = [{"partner": r.partner, "doc_type": r.doc_type, "number": r.natural_key}

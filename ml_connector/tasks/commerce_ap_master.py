@@ -33,8 +33,8 @@ from ..mappings import commerce_to_intacct_ap as ap
 from ..mappings.commerce_parties import FieldConflict, intacct_party
 from .commerce_ap_vendors import MASTER, VENDOR
 from .posting import one_line
-from .resources import Tenant
-from .resources import tenant as tenant_resources
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_ap_master")

@@ -29,7 +29,7 @@ from ..ledger.store import Incoming, Ledger, Outcome
 from ..mappings import commerce_to_intacct_ap as ap
 from .commerce_ap_docs import Party
 from .posting import Prepared, WriteResult, post_documents
-from .resources import Tenant
+from ..runtime.tenant import Tenant
 
 MASTER = "commerce-ap-vendors"
 VENDOR = "vendor"

@@ -37,8 +37,8 @@ from ..mappings import commerce_to_intacct_o2c as o2c
 from ..mappings.commerce_common import billable_items
 from ..mappings.commerce_tenant import CommerceSettings
 from .posting import one_line
-from .resources import Tenant
-from .resources import tenant as tenant_resources
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_o2c")

@@ -42,8 +42,8 @@ from ..mappings.commerce_parties import _modified, commerce_party, intacct_party
 from .commerce_o2c import INTEGRATION, dumps, loads
 from .commerce_o2c_post import query
 from .posting import one_line
-from .resources import Tenant
-from .resources import tenant as tenant_resources
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_o2c_customers")

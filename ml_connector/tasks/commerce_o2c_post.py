@@ -28,8 +28,8 @@ from ..ledger.store import Claimed, Outcome
 from .commerce_o2c import INTEGRATION, POST_ORDER, loads
 from .commerce_o2c_build import Links, Lookup, Planned, blocker, plan
 from .posting import Prepared, WriteResult, post_documents
-from .resources import Tenant
-from .resources import tenant as tenant_resources
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_o2c_post")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from prefect import task
 
-from .resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 
 log = logging.getLogger("ml_connector.tasks.ops")
 

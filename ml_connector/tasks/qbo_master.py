@@ -33,8 +33,9 @@ from ..ledger.store import Claimed, Incoming, Ledger, Outcome
 from ..mappings.qbo_master import Action, Link, partners_without_vendor, plan_items, plan_vendors, vendor_name
 from ..mappings.tenant import TenantMapping
 from .posting import Prepared, WriteResult, post_documents
-from .resources import Tenant
-from .resources import tenant as tenant_resources
+from ..runtime.clients import qbo_client
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.qbo_master")
@@ -233,8 +234,6 @@ def sync_master_data(tenant: str, run_id: str, vendors_only_missing: bool = Fals
     """Vendors and items between the tenant file and QBO (see mappings/qbo_master.py). With
     ``vendors_only_missing``, only onboard partners that have no QBO vendor yet (no request
     at all when every partner has one): the inbound flow runs that before reading orders."""
-    from .qbo import qbo_client
-
     res = tenant_resources(tenant)
     settled = settle_intents(tenant, res, run_id)
     counts = run_sync(res, qbo_client(res), run_id, vendors_only_missing=vendors_only_missing)

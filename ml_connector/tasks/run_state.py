@@ -28,7 +28,7 @@ from prefect.states import Completed, Failed, State
 
 from ..ledger.schema import FAILED, QUARANTINED
 from .ops import artifact_key, attempt_started, publish_report, replay_command, tenant_tag
-from .resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 
 log = logging.getLogger("ml_connector.tasks.run_state")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import datetime, timedelta, timezone
 
 from prefect import task
@@ -21,34 +20,22 @@ from pydantic import BaseModel
 
 from ..connectors.errors import BadDocument, DuplicateWrite, NotFound, RejectedError, TransientError
 from ..connectors.intacct._xml import DATETIME_FORMAT
-from ..connectors.sterling import SterlingClient, SterlingConfig, TradingPartner, partner_inbox
-from ..credentials import load_credentials
+from ..connectors.sterling import TradingPartner, partner_inbox
 from ..ledger.schema import POSTED, POSTING, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Incoming, Outcome, payload_hash
 from ..ledger.x12_controls import ack_rows, assign_controls, mark_delivered
 from ..mappings.intacct_to_x12 import document_for, envelope
 from ..mappings.sterling_config import SterlingSettings
 from .posting import Prepared, WriteResult, one_line, post_documents
-from .resources import Tenant
-from .resources import tenant as tenant_resources
+from ..runtime.clients import sterling_client as sterling
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.sterling")
 
 INTEGRATION = "intacct-sterling"
 SOURCES = {"810": ("APBILL", "APBILLITEMS", "RECORDID"), "850": ("PODOCUMENT", "PODOCUMENTENTRIES", "DOCNO")}
-_LOCK = threading.Lock()
-
-
-def sterling(res: Tenant) -> SterlingClient:
-    """The tenant's Sterling client, built once per process from its block."""
-    with _LOCK:
-        if "sterling" not in res._clients:
-            block = load_credentials(res.name, "sterling")
-            res._clients["sterling"] = SterlingClient(SterlingConfig(
-                base_url=block.base_url, username=block.username, password=block.password,
-                verify=block.verify_tls, allow_insecure_http=block.allow_insecure_http))
-        return res._clients["sterling"]
 
 
 def settings_of(res: Tenant) -> SterlingSettings:

@@ -22,9 +22,10 @@ from ..ledger.schema import POSTED, QUARANTINED, SKIPPED
 from ..ledger.store import Claimed, Incoming, Outcome
 from ..ledger.x12_controls import apply_ack, mark_overdue
 from .posting import one_line
-from .resources import tenant as tenant_resources
+from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
-from .sterling import settings_of, sterling
+from ..runtime.clients import sterling_client as sterling
+from .sterling import settings_of
 
 log = logging.getLogger("ml_connector.tasks.sterling_mailbox")
 

@@ -17,7 +17,7 @@ from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.tasks.resources import reset, tenant
+from ml_connector.runtime.tenant import reset, tenant
 
 
 @dataclass

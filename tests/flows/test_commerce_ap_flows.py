@@ -168,7 +168,7 @@ def test_vendors_are_matched_by_email_or_commerce_id_and_created_once(commerce_w
 def test_two_concurrent_runs_create_each_vendor_once(commerce_world_factory):
     from ml_connector.tasks.commerce_ap_docs import Party
     from ml_connector.tasks.commerce_ap_vendors import ensure_vendors
-    from ml_connector.tasks.resources import tenant
+    from ml_connector.runtime.tenant import tenant
 
     barrier = threading.Barrier(2)
 
@@ -403,7 +403,7 @@ def test_vendor_master_records_conflicts_and_aligns_both_ways(commerce_world_fac
 def test_guest_without_vendor_fails_reconcile_finds_it_and_replay_posts_it(commerce_world_factory, tmp_path):
     from ml_connector.flows.replay import replay
     from ml_connector.ops.reconcile import reconcile
-    from ml_connector.tasks.resources import tenant
+    from ml_connector.runtime.tenant import tenant
 
     world = commerce_world_factory()
     seed(world, orders=4)

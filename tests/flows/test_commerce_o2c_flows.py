@@ -97,7 +97,7 @@ def test_full_loop_closes_for_every_order(o2c_world_factory, tmp_path):
 
     # `ml-connector reconcile`: the ledger's documents against Intacct, by number
     from ml_connector.ops.reconcile import reconcile
-    from ml_connector.tasks.resources import tenant
+    from ml_connector.runtime.tenant import tenant
 
     summary = reconcile(tenant("demo-commerce"), O2C, tmp_path)
     assert summary["missing"] == 0 and summary["duplicated"] == 0 and summary["source"] > 0
@@ -220,7 +220,7 @@ def test_a_dead_runs_intent_is_settled_by_lookup_not_posted_again(o2c_world_fact
     from ml_connector.tasks import commerce_o2c_post as post
     from ml_connector.tasks.commerce_o2c import ingest_changes
     from ml_connector.tasks.commerce_o2c_build import Links, plan
-    from ml_connector.tasks.resources import tenant
+    from ml_connector.runtime.tenant import tenant
 
     world = o2c_world_factory(orders=12, seed=21, bad=False)
     res = tenant("demo-commerce")

@@ -16,7 +16,7 @@ from ml_connector.ops.reconcile import reconcile
 from ml_connector.ops.retention import prune
 from ml_connector.ops.setup import check, create_automations, read_credentials
 from ml_connector.ops.status import integration_status
-from ml_connector.tasks.resources import reset, tenant
+from ml_connector.runtime.tenant import reset, tenant
 
 IN = "sps-intacct"
 OVERRIDE_ACCOUNT = "5020"  # tenants/demo.yaml books drills, saws and ladders here

@@ -41,7 +41,7 @@ from ml_connector.ops.setup import AUTOMATION_PREFIX, ZOMBIE_AUTOMATION
 from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.seed import Seeded, seed_intacct_master, seed_sps_documents
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.tasks.resources import tenant
+from ml_connector.runtime.tenant import tenant
 
 from tests.flows.conftest import fresh_ledger
 from tests.waiting import wait_for

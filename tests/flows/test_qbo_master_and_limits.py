@@ -16,10 +16,10 @@ from ml_connector.flows.qbo_master_data import qbo_master_data
 from ml_connector.flows.sps_to_qbo import sps_to_qbo
 from ml_connector.ledger.schema import FAILED, POSTED, SKIPPED
 from ml_connector.mappings.tenant import tenant_path
-from ml_connector.tasks.qbo import qbo_client
-from ml_connector.tasks.qbo_limits import RealmLimits, ensure_limits
+from ml_connector.runtime.clients import qbo_client
+from ml_connector.runtime.qbo_limits import RealmLimits, ensure_limits
 from ml_connector.tasks.qbo_master import CONFLICT, MASTER, effective_mapping
-from ml_connector.tasks.resources import reset, tenant
+from ml_connector.runtime.tenant import reset, tenant
 from tests.flows.conftest import fresh_ledger
 from tests.flows.test_sps_qbo_flows import TENANT, make_world, run
 

@@ -84,7 +84,7 @@ def canary_commerce(world) -> None:
 
 def save_adobe(world, **overrides) -> None:
     """The tenant's Adobe block: the canaries, HMAC webhooks (no public key), then ``overrides``."""
-    from ml_connector.tasks.resources import reset
+    from ml_connector.runtime.tenant import reset
 
     world.save_blocks(webhook_public_key=None, webhook_hmac_secret=ADOBE_CANARY["webhook_hmac_secret"], **overrides)
     reset()  # the next run builds its Adobe client from the block just saved
@@ -176,7 +176,7 @@ def test_adobe_order_to_cash_canaries(o2c_world_factory, caplog, prefect_home):
 
 def save_adobe_o2c(world, **overrides) -> None:
     from ml_connector.credentials import save_block
-    from ml_connector.tasks.resources import reset
+    from ml_connector.runtime.tenant import reset
 
     creds = {**world.adobe.credentials(), "webhook_public_key": None,
              "webhook_hmac_secret": ADOBE_CANARY["webhook_hmac_secret"], **overrides}
@@ -204,7 +204,7 @@ def test_sterling_canaries_outbound_mailbox_and_a_refused_password(sterling_worl
     from ml_connector.flows.intacct_to_sterling import intacct_to_sterling
     from ml_connector.flows.sps_to_intacct import sps_to_intacct
     from ml_connector.flows.sterling_mailbox import sterling_mailbox
-    from ml_connector.tasks.resources import reset
+    from ml_connector.runtime.tenant import reset
 
     world = sterling_world
     world.add_documents(10)

@@ -65,7 +65,7 @@ def test_qbo_canary_secrets_and_rotated_tokens_never_leave_the_credentials(mount
     from ml_connector.sandbox.qbo import QboEmulator
     from ml_connector.sandbox.seed import Seeded, seed_sps_documents
     from ml_connector.sandbox.sps import SpsEmulator
-    from ml_connector.tasks.resources import reset, tenant
+    from ml_connector.runtime.tenant import reset, tenant
     from ml_connector.webhooks.app import create_app
 
     monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")

@@ -17,8 +17,8 @@ from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.seed import Seeded, seed_sps_documents
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.tasks.qbo import qbo_client
-from ml_connector.tasks.resources import reset, tenant
+from ml_connector.runtime.clients import qbo_client
+from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.webhooks.app import create_app
 
 from tests.flows.conftest import fresh_ledger

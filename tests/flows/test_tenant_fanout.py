@@ -28,7 +28,7 @@ from ml_connector.sandbox.generator import generate
 from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.seed import Seeded, seed_intacct_master
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.tasks.resources import reset
+from ml_connector.runtime.tenant import reset
 
 DEMO = Path(__file__).parents[2] / "tenants" / "demo.yaml"
 NAMES = ("fan-a", "fan-b")

@@ -42,7 +42,7 @@ from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_mas
 from ml_connector.sandbox.sps import SpsEmulator
 from ml_connector.sandbox.sterling import SterlingEmulator
 from ml_connector.tasks.ops import artifact_key
-from ml_connector.tasks.resources import tenant
+from ml_connector.runtime.tenant import tenant
 from tests.flows.conftest import fresh_ledger, make_world
 
 QBO_TENANT = "demo-qbo"

@@ -20,7 +20,7 @@ from ml_connector.credentials import load_credentials, save_block
 from ml_connector.mappings.tenant import tenant_path
 from ml_connector.sandbox.qbo.emulator import TOKEN_PATH, QboEmulator
 from ml_connector.sandbox.serve import serve_in_thread
-from ml_connector.tasks.qbo_tokens import BlockTokenStore, advisory_lock
+from ml_connector.runtime.qbo_tokens import BlockTokenStore, advisory_lock
 
 from tests.waiting import wait_for as shared_wait_for
 
@@ -28,7 +28,7 @@ TENANT = "pgqbo"
 
 # A worker's first QBO call: the product's client for the tenant (block, token store, lock).
 WORKER = f"""
-from ml_connector.tasks.resources import tenant
+from ml_connector.runtime.tenant import tenant
 client = tenant({TENANT!r}).qbo()
 client.ping()
 print(client.auth.refreshes, flush=True)
@@ -37,8 +37,8 @@ print(client.auth.refreshes, flush=True)
 # Takes the refresh lock, says so, and waits to be killed.
 HOLDER = f"""
 import time
-from ml_connector.tasks.resources import tenant
-from ml_connector.tasks.qbo_tokens import BlockTokenStore
+from ml_connector.runtime.tenant import tenant
+from ml_connector.runtime.qbo_tokens import BlockTokenStore
 store = BlockTokenStore({TENANT!r}, {{realm!r}})
 with store.locked():
     print("held", flush=True)

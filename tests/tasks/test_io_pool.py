@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from ml_connector.tasks.io_pool import FLOOR, IoPool, pool_for
+from ml_connector.runtime.io_pool import FLOOR, IoPool, pool_for
 
 
 def test_nothing_measured_starts_halfway_up():

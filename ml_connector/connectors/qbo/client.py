@@ -43,7 +43,7 @@ _PAGING = re.compile(r"\b(STARTPOSITION|MAXRESULTS)\b", re.I)
 
 
 class Limiter(Protocol):
-    """Holds the company's request slots around one HTTP attempt (tasks/qbo_limits.py puts
+    """Holds the company's request slots around one HTTP attempt (runtime/qbo_limits.py puts
     Prefect's global concurrency and rate limits here); the connector itself stays Prefect-free."""
 
     def __call__(self, *, batch: bool) -> ContextManager[Any]: ...

@@ -81,7 +81,7 @@ class HistoryPage(BaseModel):
 
 # A client built here spreads the threads that use it over this many connection pools. One
 # httpcore pool holds one lock while it hands out and takes back connections, checking every
-# idle connection's socket each time: with 30 downloads in flight on one pool (tasks/io_pool.py,
+# idle connection's socket each time: with 30 downloads in flight on one pool (runtime/io_pool.py,
 # over a WAN) threads queued on that lock, and the same run took 25% longer and a third more CPU
 # (sandbox, 50 ms per request, 2,000 files) than with the threads spread over 8 pools.
 POOL_SHARDS = 8

@@ -178,7 +178,7 @@ class CommerceIntacctApPart:
         name = world.tenant_name(TENANT)
 
         def notifications_taken() -> bool:  # every stored webhook notification handled (the poll reads the rest)
-            from ...tasks.resources import tenant as tenant_resources
+            from ...runtime.tenant import tenant as tenant_resources
 
             return not tenant_resources(name).ledger.status_counts("commerce-intacct-ap:webhook").get("received")
 
@@ -230,7 +230,7 @@ class CommerceIntacctApPart:
         """Every customer account whose documents posted has exactly one vendor: by its Commerce
         id in the custom field, or (for a vendor matched by email) by that email."""
         from ...tasks.commerce_ap_vendors import MASTER
-        from ...tasks.resources import tenant as tenant_resources
+        from ...runtime.tenant import tenant as tenant_resources
 
         ledger = tenant_resources(world.tenant_name(TENANT)).ledger
         links = {r.natural_key: r.target_id for r in ledger.documents(MASTER, status="posted", doc_type="vendor")}

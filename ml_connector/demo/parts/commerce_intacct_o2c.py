@@ -151,7 +151,7 @@ class CommerceIntacctO2cPart:
         from ...flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
 
         from ...tasks.commerce_o2c import FOLLOWUPS
-        from ...tasks.resources import tenant as tenant_resources
+        from ...runtime.tenant import tenant as tenant_resources
 
         def written_back() -> bool:  # every write-back to Commerce (order comments, customer ids) done
             waiting = tenant_resources(world.tenant_name(TENANT)).ledger.status_counts(FOLLOWUPS)
@@ -161,7 +161,7 @@ class CommerceIntacctO2cPart:
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
         from ...ops.reconcile_commerce_o2c import check_o2c
-        from ...tasks.resources import tenant as tenant_resources
+        from ...runtime.tenant import tenant as tenant_resources
 
         adobe, intacct = sandboxes(world)
         expected, present, extra = check_o2c(adobe, intacct, self.mapping.commerce, self.opening,

@@ -18,7 +18,7 @@ from ..world import DemoWorld, RunSpec, money_of, recon
 from ...ledger.x12_controls import ack_counts
 from ...sandbox.intacct.po import add_purchase_order
 from ...sandbox.sterling import SterlingEmulator
-from ...tasks.resources import tenant as tenant_resources
+from ...runtime.tenant import tenant as tenant_resources
 from .sps_intacct import intacct
 
 

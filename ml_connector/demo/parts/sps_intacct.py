@@ -12,7 +12,7 @@ from ..world import DemoWorld, RunSpec, money_of, recon
 from ...sandbox.intacct import IntacctEmulator
 from ...sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 from ...sandbox.sps import SpsEmulator
-from ...tasks.resources import tenant as tenant_resources
+from ...runtime.tenant import tenant as tenant_resources
 
 BAD_FRACTION = 0.03  # the share of hostile or broken inbound files the demo mixes in
 

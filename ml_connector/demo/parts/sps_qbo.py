@@ -184,7 +184,7 @@ class SpsQboPart:
         name = world.tenant_name(TENANT)
 
         def notifications_taken() -> bool:  # every webhook notification handled
-            from ...tasks.resources import tenant as tenant_resources
+            from ...runtime.tenant import tenant as tenant_resources
 
             waiting = tenant_resources(name).ledger.status_counts("qbo-webhook")
             return not waiting.get("received") and not waiting.get("posting")

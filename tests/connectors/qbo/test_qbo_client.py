@@ -298,7 +298,7 @@ def test_decimal_amounts_go_out_as_json_numbers():
 
 
 def test_the_limiter_hook_wraps_every_attempt_and_flags_batch_calls():
-    """The company's limits (tasks/qbo_limits.py) are taken per HTTP attempt, retries included,
+    """The company's limits (runtime/qbo_limits.py) are taken per HTTP attempt, retries included,
     and a batch call says so; the connector itself knows nothing of Prefect."""
     import contextlib
 

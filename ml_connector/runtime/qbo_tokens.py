@@ -46,7 +46,7 @@ from ..connectors.errors import TransientError
 from ..connectors.qbo.tokens import TokenSet, file_lock
 from ..credentials import BLOCKS, block_name, load_credentials
 
-log = logging.getLogger("ml_connector.tasks.qbo_tokens")
+log = logging.getLogger("ml_connector.runtime.qbo_tokens")
 
 _SAVE_GUARD = threading.Lock()
 SAVE_ATTEMPTS = 4  # the Prefect client retries 429/5xx itself; these cover a connection lost mid-call
@@ -136,7 +136,7 @@ class BlockTokenStore:
 
             if not ledger_url().startswith("postgresql"):
                 return None
-            from .resources import tenant as tenant_resources
+            from .tenant import tenant as tenant_resources
 
             engine = self._ledger_engine = tenant_resources(self.tenant).ledger.engine
         return engine if engine.dialect.name == "postgresql" else None

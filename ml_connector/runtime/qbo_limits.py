@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
-log = logging.getLogger("ml_connector.tasks.qbo_limits")
+log = logging.getLogger("ml_connector.runtime.qbo_limits")
 
 REQUESTS_PER_MINUTE, CONCURRENT, BATCHES_PER_MINUTE = 500, 10, 40
 CHECK_EVERY = 60.0  # seconds between checks that the limits exist

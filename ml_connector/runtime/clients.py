@@ -1,0 +1,83 @@
+"""One builder per external system: its connector client, from the tenant's credential block.
+
+Every builder has the same shape, ``build(res, block) -> client``: ``res`` is the tenant the
+client is for (its name, its ledger), ``block`` its ``<tenant>-<system>`` Prefect block
+(:mod:`ml_connector.credentials`). :class:`~ml_connector.runtime.tenant.Tenant` calls them
+once per process and system and keeps the client, so a session or token fetched by one task
+serves the next.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..connectors.adobe import AdobeClient, AdobeConfig
+from ..connectors.intacct.auth import IntacctConfig
+from ..connectors.intacct.client import IntacctClient
+from ..connectors.qbo import QboClient, QboConfig
+from ..connectors.sps.auth import SpsConfig
+from ..connectors.sps.client import SpsClient
+from ..connectors.sterling import SterlingClient, SterlingConfig
+from .qbo_limits import PrefectLimiter
+from .qbo_tokens import BlockTokenStore
+
+if TYPE_CHECKING:
+    from .tenant import Tenant
+
+
+def build_intacct(res: Tenant, block: Any) -> IntacctClient:
+    return IntacctClient(IntacctConfig(
+        endpoint_url=block.endpoint_url,
+        sender_id=block.sender_id,
+        sender_password=block.sender_password.get_secret_value(),
+        company_id=block.company_id,
+        user_id=block.user_id,
+        user_password=block.user_password.get_secret_value(),
+        location_id=block.location_id,
+        verify=block.verify_tls,
+    ))
+
+
+def build_sps(res: Tenant, block: Any) -> SpsClient:
+    return SpsClient(SpsConfig(
+        base_url=block.base_url,
+        token_url=block.token_url,
+        client_id=block.client_id,
+        client_secret=block.client_secret.get_secret_value(),
+        audience=block.audience,
+        verify=block.verify_tls,
+    ))
+
+
+def build_qbo(res: Tenant, block: Any) -> QboClient:
+    """The tokens live in the tenant's block (read and written back there), the request limits
+    are the company's (see qbo_tokens.py and qbo_limits.py)."""
+    config = QboConfig(realm_id=block.realm_id, client_id=block.client_id, client_secret=block.client_secret,
+                       base_url=block.base_url, token_url=block.token_url, verify=block.verify_tls)
+    return QboClient(config, BlockTokenStore(res.name, block.realm_id), limiter=PrefectLimiter(block.realm_id))
+
+
+def build_adobe(res: Tenant, block: Any) -> AdobeClient:
+    """Procure and order to cash share this client, so one admin or IMS token serves both."""
+    return AdobeClient(AdobeConfig.from_credentials(block))
+
+
+def build_sterling(res: Tenant, block: Any) -> SterlingClient:
+    return SterlingClient(SterlingConfig(
+        base_url=block.base_url, username=block.username, password=block.password,
+        verify=block.verify_tls, allow_insecure_http=block.allow_insecure_http))
+
+
+BUILDERS: dict[str, Callable[[Tenant, Any], Any]] = {
+    "intacct": build_intacct, "sps": build_sps, "qbo": build_qbo, "adobe": build_adobe, "sterling": build_sterling,
+}
+
+
+def qbo_client(res: Tenant) -> QboClient:
+    """The tenant's QBO client (built once per process), for code that passes a tenant along."""
+    return res.qbo()
+
+
+def sterling_client(res: Tenant) -> SterlingClient:
+    """The tenant's Sterling B2Bi client (built once per process)."""
+    return res.sterling()
