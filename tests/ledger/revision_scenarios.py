@@ -143,6 +143,13 @@ def a_revision_for_a_person_waits_quarantined(ledger: Ledger) -> None:
                                                                          "bill BILL-1 is paid", 2)
     assert [s.stale for s in ledger.latest_revisions(I)] == [True]
     assert ledger.run_failures(I, "r2")[0]["reason"] == "bill BILL-1 is paid"
+    # the person acted (the bill is reversed): a replay writes the revision as an update
+    assert ledger.requeue(I, [doc_id], "replay-1") == 1
+    [c] = ledger.claim(I, [doc_id], "replay-1")
+    assert (c.revision, c.effect, c.target_id, c.raw_payload) == (2, UPDATE, "BILL-1", b"<v2/>")
+    ledger.record_outcomes(I, [Outcome(doc_id, POSTED, target_id=None)], "replay-1")
+    assert [s.stale for s in ledger.latest_revisions(I)] == [False]
+    assert [r.state for r in ledger.revisions_of(doc_id)] == [APPLIED, APPLIED]
 
 
 def an_unreadable_revision_is_held_back_and_a_fixed_one_applied(ledger: Ledger) -> None:
