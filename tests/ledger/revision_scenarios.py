@@ -183,6 +183,18 @@ def a_revision_during_a_write_waits_for_its_outcome(ledger: Ledger) -> None:
     assert states == [(b"<v1/>", APPLIED), (b"<v2/>", REPLACED), (b"<v3/>", PENDING)]
 
 
+def a_revision_waiting_on_a_failed_write_replaces_it(ledger: Ledger) -> None:
+    [doc_id] = ledger.ingest(I, [po(b"<v1/>")], "r1").new_ids
+    [c1] = ledger.claim(I, [doc_id], "r1")
+    assert ledger.ingest(I, [po(b"<v2/>", UPDATE)], "r2").waiting == 1
+    reopened = ledger.record_outcomes(I, [Outcome(doc_id, FAILED, error_class="rejected", error="no")], "r1")
+    assert reopened == [doc_id] and ledger.pending_ids(I) == [doc_id]
+    [c2] = ledger.claim(I, [doc_id], "r3")
+    # nothing reached the target: still revision 1, a create, under a new generation
+    assert (c2.revision, c2.effect, c2.raw_payload) == (1, CREATE, b"<v2/>")
+    assert c2.idempotency_key != c1.idempotency_key
+
+
 def stale_intents_recover_per_revision(ledger: Ledger) -> None:
     [doc_id] = ledger.ingest(I, [po(b"<v1/>")], "r1").new_ids
     post(ledger, [doc_id])
@@ -265,7 +277,8 @@ SCENARIOS = [
     an_older_source_version_is_superseded, a_cancel_first_is_skipped_and_its_original_superseded,
     a_cancel_after_post_is_a_revision_and_before_post_nothing, a_revision_for_a_person_waits_quarantined,
     an_unreadable_revision_is_held_back_and_a_fixed_one_applied,
-    a_revision_during_a_write_waits_for_its_outcome, stale_intents_recover_per_revision,
+    a_revision_during_a_write_waits_for_its_outcome, a_revision_waiting_on_a_failed_write_replaces_it,
+    stale_intents_recover_per_revision,
     a_resend_is_a_new_generation_audited_and_refused_unless_posted, two_contents_in_one_page_are_two_revisions,
     callers_without_revisions_behave_as_before, revisions_stay_within_their_tenant,
 ]
