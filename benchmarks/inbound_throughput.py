@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -22,36 +21,32 @@ from pathlib import Path
 
 def measure(documents: int, page_size: int, seed: int = 11) -> dict:
     """One measured run on a fresh sandbox and ledger. Needs a Prefect API (see main)."""
-    from ml_connector.demo.run import save_blocks
+    from ml_connector.demo.sandboxes import Sandboxes, fresh_ledger
     from ml_connector.flows.sps_to_intacct import sps_to_intacct
     from ml_connector.mappings.tenant import load_tenant, tenant_path
+    from ml_connector.runtime.tenant import reset
     from ml_connector.sandbox.intacct import IntacctEmulator
     from ml_connector.sandbox.seed import Seeded, seed_intacct_master, seed_sps_documents
-    from ml_connector.sandbox.serve import serve_in_thread
     from ml_connector.sandbox.sps import SpsEmulator
-    from ml_connector.runtime.tenant import reset
 
     work = Path(tempfile.mkdtemp(prefix="mlc-bench-"))
-    os.environ["ML_CONNECTOR_LEDGER_URL"] = f"sqlite:///{work / 'ledger.db'}"
-    reset()
+    fresh_ledger(f"sqlite:///{work / 'ledger.db'}")
     mapping = load_tenant(tenant_path("demo"))
-    intacct, sps = IntacctEmulator(), SpsEmulator()
-    served = [serve_in_thread(intacct), serve_in_thread(sps)]
-    try:
-        seed_intacct_master(intacct, mapping)
-        seeded = Seeded()
-        seed_sps_documents(sps, mapping, documents, seed, 0.0, seeded)
-        save_blocks("demo", intacct.credentials(), {k: v for k, v in sps.credentials().items()})
-        intacct.requests = sps.requests = 0
-        started = time.perf_counter()
-        state = sps_to_intacct(tenant="demo", page_size=page_size, return_state=True)
-        seconds = time.perf_counter() - started
-        counts = state.result()
-        task_runs = _task_runs(str(state.state_details.flow_run_id))
-    finally:
-        reset()
-        for s in served:
-            s.stop()
+    with Sandboxes() as sandboxes:
+        intacct, sps = sandboxes.add(IntacctEmulator()), sandboxes.add(SpsEmulator())
+        try:
+            seed_intacct_master(intacct, mapping)
+            seeded = Seeded()
+            seed_sps_documents(sps, mapping, documents, seed, 0.0, seeded)
+            sandboxes.save_blocks("demo")
+            intacct.requests = sps.requests = 0
+            started = time.perf_counter()
+            state = sps_to_intacct(tenant="demo", page_size=page_size, return_state=True)
+            seconds = time.perf_counter() - started
+            counts = state.result()
+            task_runs = _task_runs(str(state.state_details.flow_run_id))
+        finally:
+            reset()
     posted = counts["posted"]
     return {
         "documents": documents,

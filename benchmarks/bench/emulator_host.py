@@ -13,9 +13,9 @@ import sys
 import time
 
 from . import QBO_TENANT, RUN_PY, TENANT
+from .rss import mb, peak_rss_kb
 
 COMMERCE_TENANT = "demo-commerce"
-from .memory import mb, peak_rss_kb
 
 
 def emulator_host_main() -> int:
@@ -24,10 +24,10 @@ def emulator_host_main() -> int:
     os.dup2(2, 1)  # anything else printing to stdout (uvicorn, warnings) goes to stderr
     sys.stdout = sys.stderr
 
+    from ml_connector.demo.sandboxes import RSA_WEBHOOKS, Sandboxes, block_fields, with_latency
     from ml_connector.mappings.tenant import load_tenant, tenant_path
     from ml_connector.sandbox.intacct import IntacctEmulator
     from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
-    from ml_connector.sandbox.serve import serve_in_thread
     from ml_connector.sandbox.sps import SpsEmulator
 
     mapping = load_tenant(tenant_path(TENANT))
@@ -35,8 +35,8 @@ def emulator_host_main() -> int:
     state: dict = {}
 
     def stop() -> None:
-        for served in state.pop("served", []):
-            served.stop()
+        if "sandboxes" in state:
+            state.pop("sandboxes").close()
 
     def world(documents: int = 0, seed: int = 11, bad_fraction: float = 0.0, ar_invoices: int = 0,
               latency_ms: float = 0.0, target: str = "intacct") -> dict:
@@ -46,18 +46,16 @@ def emulator_host_main() -> int:
             return adobe_world(seed=seed)
         stop()
         started = time.perf_counter()
-        sps, seeded = SpsEmulator(), Seeded()
+        seeded = Seeded()
+        sandboxes = state["sandboxes"] = Sandboxes(with_latency(latency_ms / 1000))
         if target == "qbo":
             from ml_connector.demo.parts.sps_qbo import seed_qbo_company
             from ml_connector.sandbox.qbo import QboEmulator
 
-            other = QboEmulator()
+            other = sandboxes.add(QboEmulator())
         else:
-            other = IntacctEmulator()
-        if latency_ms:
-            for emulator in (other, sps):
-                emulator.asgi = _with_latency(emulator.asgi, latency_ms / 1000)
-        state["served"] = [serve_in_thread(other), serve_in_thread(sps)]
+            other = sandboxes.add(IntacctEmulator())
+        sps = sandboxes.add(SpsEmulator())
         if target == "qbo":
             tenant_mapping = mappings.setdefault(QBO_TENANT, load_tenant(tenant_path(QBO_TENANT)))
             seed_qbo_company(other, tenant_mapping)
@@ -139,13 +137,13 @@ def emulator_host_main() -> int:
         """Adobe Commerce (a small seeded store) and the Commerce company in Intacct (procure
         side, vendors already there), served over HTTP; Intacct documents' creation is timed."""
         from ml_connector.demo.parts.commerce_intacct_ap import seed_procure, setup_commerce_company
-        from ml_connector.sandbox.adobe.seed import seed_adobe
         from ml_connector.sandbox.adobe import AdobeEmulator
+        from ml_connector.sandbox.adobe.seed import seed_adobe
 
         stop()
         started = time.perf_counter()
-        commerce, intacct = AdobeEmulator(), IntacctEmulator()
-        state["served"] = [serve_in_thread(commerce), serve_in_thread(intacct)]
+        sandboxes = state["sandboxes"] = Sandboxes()
+        commerce, intacct = sandboxes.add(AdobeEmulator()), sandboxes.add(IntacctEmulator())
         tenant_mapping = mappings.setdefault(COMMERCE_TENANT, load_tenant(tenant_path(COMMERCE_TENANT)))
         setup_commerce_company(intacct)
         with commerce.lock:
@@ -163,9 +161,8 @@ def emulator_host_main() -> int:
         intacct.store.insert = timed_insert
         intacct.requests = commerce.requests = 0
         state.update(target="adobe", other=intacct, commerce=commerce, mapping=tenant_mapping, posted=posted)
-        creds = commerce.credentials()
-        creds.pop("webhook_hmac_secret", None)  # RSA signatures, as the demo configures them
-        return {"adobe": creds, "intacct": intacct.credentials(), "seed_seconds": round(time.perf_counter() - started, 2)}
+        return {"adobe": block_fields(commerce, RSA_WEBHOOKS), "intacct": intacct.credentials(),
+                "seed_seconds": round(time.perf_counter() - started, 2)}
 
     def adobe_event(n: int) -> dict:
         """A new order of a seeded customer (whose vendor Intacct has), and its signed webhook."""
@@ -201,24 +198,6 @@ def emulator_host_main() -> int:
         if command["op"] == "quit":
             break
     return 0
-
-
-def _with_latency(make_app, seconds: float):
-    """``Emulator.asgi`` with a network round trip's worth of waiting before each request,
-    as an awaited sleep: concurrent requests wait side by side, as they would on a WAN."""
-    import asyncio
-
-    def asgi():
-        app = make_app()
-
-        async def delayed(scope, receive, send):
-            if scope["type"] == "http":
-                await asyncio.sleep(seconds)
-            await app(scope, receive, send)
-
-        return delayed
-
-    return asgi
 
 
 class EmulatorHost:

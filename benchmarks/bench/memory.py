@@ -11,35 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import RUN_PY, TENANT
-
-if TYPE_CHECKING:  # the emulator host imports this module for its own RSS figures
-    from .emulator_host import EmulatorHost
-
-
-def mb(kilobytes: int) -> float:
-    return round(kilobytes / 1024, 1)
-
-
-def _proc_status_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def vm_rss_kb() -> int:
-    return _proc_status_kb("VmRSS")
-
-
-def peak_rss_kb() -> int:
-    """The process's peak RSS. ``VmHWM`` rather than ``getrusage(RUSAGE_SELF).ru_maxrss``:
-    Linux keeps ru_maxrss across fork+exec, so a child of a big parent reports the parent's
-    size at the fork; VmHWM belongs to the child's own address space."""
-    return _proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from .emulator_host import EmulatorHost
+from .rss import mb, peak_rss_kb, vm_rss_kb
+from .world import fresh_world
 
 
 def memory_child_main(documents: int, page_size: int, path: str) -> int:
@@ -81,8 +57,6 @@ def measure_memory(host: EmulatorHost, work: Path, documents: int, page_size: in
                    path: str = "product") -> dict:
     """Seed ``documents`` in the emulator host, then run the flow in a fresh subprocess."""
     from prefect.settings import get_current_settings
-
-    from .world import fresh_world
 
     world = fresh_world(host, work, documents=documents, seed=seed)
     env = dict(os.environ)

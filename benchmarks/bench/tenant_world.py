@@ -47,17 +47,18 @@ def emulators_main() -> int:
     sys.stdout = sys.stderr
 
     from ml_connector.demo.parts.commerce_intacct_ap import setup_commerce_company
+    from ml_connector.demo.sandboxes import RSA_WEBHOOKS, Sandboxes, block_fields
     from ml_connector.mappings.tenant import TenantMapping
     from ml_connector.sandbox.adobe import AdobeEmulator
     from ml_connector.sandbox.intacct import IntacctEmulator
     from ml_connector.sandbox.qbo import QboEmulator
-    from ml_connector.sandbox.serve import serve_in_thread
     from ml_connector.sandbox.sps import SpsEmulator
     from ml_connector.sandbox.sterling import SterlingEmulator
 
-    emulators = {"intacct": IntacctEmulator(), "sps": SpsEmulator(), "sterling": SterlingEmulator(),
-                 "qbo": QboEmulator(), "adobe": AdobeEmulator()}
-    served = [serve_in_thread(e) for e in emulators.values()]
+    sandboxes = Sandboxes()
+    for emulator in (IntacctEmulator(), SpsEmulator(), SterlingEmulator(), QboEmulator(), AdobeEmulator()):
+        sandboxes.add(emulator)
+    emulators = sandboxes.emulators
     mapping = TenantMapping.model_validate({**combined_mapping(), "tenant": "x"})
     intacct = emulators["intacct"]
     for partner in mapping.partners.values():  # vendors only: no Intacct customer to push to Commerce
@@ -69,8 +70,7 @@ def emulators_main() -> int:
         """Shared credentials of every system, with a new QBO company (realm) each."""
         out = []
         for _ in range(count):
-            creds = {system: dict(e.credentials()) for system, e in emulators.items() if system != "qbo"}
-            creds["adobe"].pop("webhook_hmac_secret", None)
+            creds = {system: block_fields(e, RSA_WEBHOOKS) for system, e in emulators.items() if system != "qbo"}
             creds["qbo"] = emulators["qbo"].credentials(emulators["qbo"].add_realm(str(next(realms))))
             out.append(creds)
         return out
@@ -88,8 +88,7 @@ def emulators_main() -> int:
         except Exception as exc:
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         replies.write(json.dumps(reply) + "\n")
-    for s in served:
-        s.stop()
+    sandboxes.close()
     return 0
 
 

@@ -161,16 +161,11 @@ def _result(records: list[dict], poll_seconds: float, trigger_path: bool, dispat
 def _adobe_world(host: EmulatorHost, work: Path) -> dict:
     """Fresh Commerce and Intacct emulators, a new ledger, the demo-commerce blocks pointing at
     them, no cached clients (as ``world.fresh_world`` does for the other targets)."""
-    from ml_connector.connectors.intacct.auth import shared_sessions
-    from ml_connector.credentials import save_block
-    from ml_connector.runtime.tenant import reset
+    from ml_connector.demo.sandboxes import fresh_ledger, save_credentials
 
     world = host.call("world", target="adobe")
-    os.environ["ML_CONNECTOR_LEDGER_URL"] = f"sqlite:///{work / f'ledger-{uuid.uuid4().hex[:8]}.db'}"
-    reset()
-    shared_sessions().clear()
-    save_block(COMMERCE_TENANT, "adobe", world["adobe"])
-    save_block(COMMERCE_TENANT, "intacct", world["intacct"])
+    fresh_ledger(f"sqlite:///{work / f'ledger-{uuid.uuid4().hex[:8]}.db'}")
+    save_credentials(COMMERCE_TENANT, {"adobe": world["adobe"], "intacct": world["intacct"]})
     return world
 
 
@@ -293,7 +288,7 @@ def _add_prefect_stamps(records: list[dict], deployment_name: str, since: dateti
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 
-    from ml_connector.webhooks.app import EVENT
+    from ml_connector.inbox import QBO_EVENT as EVENT
 
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(deployment_name)

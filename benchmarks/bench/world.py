@@ -16,22 +16,14 @@ from .emulator_host import EmulatorHost
 def fresh_world(host: EmulatorHost, work: Path, **world_args) -> dict:
     """New emulators (seeded), a new ledger file, the blocks pointing at them, no cached
     clients or Intacct sessions: every measured path starts from the same cold state."""
-    from ml_connector.connectors.intacct.auth import shared_sessions
-    from ml_connector.demo.run import save_blocks
-    from ml_connector.runtime.tenant import reset
+    from ml_connector.demo.sandboxes import fresh_ledger, save_credentials
 
     world = host.call("world", **world_args)
-    ledger = work / f"ledger-{uuid.uuid4().hex[:8]}.db"
-    os.environ["ML_CONNECTOR_LEDGER_URL"] = f"sqlite:///{ledger}"
-    reset()
-    shared_sessions().clear()
+    fresh_ledger(f"sqlite:///{work / f'ledger-{uuid.uuid4().hex[:8]}.db'}")
     if world_args.get("target") == "qbo":
-        from ml_connector.credentials import save_block
-
-        save_block(QBO_TENANT, "sps", world["sps"])
-        save_block(QBO_TENANT, "qbo", world["qbo"])
+        save_credentials(QBO_TENANT, {"sps": world["sps"], "qbo": world["qbo"]})
     else:
-        save_blocks(TENANT, world["intacct"], world["sps"])
+        save_credentials(TENANT, {"intacct": world["intacct"], "sps": world["sps"]})
     world["ledger_url"] = os.environ["ML_CONNECTOR_LEDGER_URL"]
     return world
 

@@ -62,14 +62,6 @@ def prefect_api():
         server.stop()
 
 
-def save_blocks(tenant: str, intacct_creds: dict, sps_creds: dict) -> None:
-    """Save sandbox credentials as a tenant's Intacct and SPS blocks (benchmarks, scripts)."""
-    from ..credentials import save_block
-
-    save_block(tenant, "intacct", intacct_creds)
-    save_block(tenant, "sps", sps_creds)
-
-
 def run_until_drained(flow_fn, tenant: str, integration: str, attempts: int = 6,
                       source_drained=lambda: True) -> list[dict]:
     """Run a flow; rerun it after a failure (as an operator would) or while the source still

@@ -26,7 +26,7 @@ from typing import Any, Callable, Protocol
 
 from ..mappings.tenant import load_tenant, tenant_path
 from ..sandbox.base import Emulator, FaultPlan
-from ..sandbox.serve import serve_in_thread
+from .sandboxes import Sandboxes
 from ..runtime.tenant import reset as reset_resources
 from ..runtime.tenant import tenant as tenant_resources
 
@@ -76,8 +76,7 @@ class DemoWorld:
         self.mapping = load_tenant(tenant_path(self.tenant))
         self.short_ttl = 2.0 if faults == "heavy" else 3600.0
         self.parts = parts
-        self._emulators: dict[str, Emulator] = {}
-        self._served = []
+        self.sandboxes = Sandboxes()  # served over HTTP, as a deployment reaches the real systems
 
     def tenant_name(self, base: str) -> str:
         """The name of tenant ``base`` in this world: ``base`` itself in the first, ``base-k`` in world k."""
@@ -123,15 +122,11 @@ class DemoWorld:
 
     def emulator(self, system: str, make: Callable[[], Emulator]) -> Emulator:
         """The world's emulator for ``system``, made and served over HTTP on first use."""
-        if system not in self._emulators:
-            emulator = make()
-            self._served.append(serve_in_thread(emulator))
-            self._emulators[system] = emulator
-        return self._emulators[system]
+        return self.sandboxes.get(system, make)
 
     @property
     def emulators(self) -> dict[str, Emulator]:
-        return dict(self._emulators)
+        return self.sandboxes.emulators
 
     def __enter__(self) -> "DemoWorld":
         reset_resources()
@@ -150,8 +145,7 @@ class DemoWorld:
 
     def __exit__(self, *exc) -> None:
         reset_resources()
-        for served in self._served:
-            served.stop()
+        self.sandboxes.close()
 
     def report(self, runs: dict[str, list[dict]]) -> dict:
         """Per integration: its runs' counts, its tenant's ledger and its reconciliation."""
@@ -160,7 +154,7 @@ class DemoWorld:
             name = spec.integration
             ledger = tenant_resources(spec.tenant).ledger
             integrations[name] = _integration(name, runs[name], ledger, part.reconcile(self, name), spec.tenant)
-        faults = {system: dict(e.faults.counts) for system, e in self._emulators.items()}
+        faults = {system: dict(e.faults.counts) for system, e in self.sandboxes.emulators.items()}
         return {"integrations": integrations, "faults_injected": faults}
 
     def contents(self) -> dict[str, dict[tuple, Any]]:

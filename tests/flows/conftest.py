@@ -1,5 +1,6 @@
-"""A sandbox world for flow tests: both emulators mounted in-process, demo tenant, blocks
-saved on the session's Prefect test server, a fresh SQLite ledger per test."""
+"""Sandbox worlds for flow tests, from the builder the demo and the benchmarks use
+(``ml_connector/demo/sandboxes.py``): emulators mounted in-process, blocks saved on the
+session's Prefect test server, a fresh SQLite ledger per test."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from ml_connector.connectors import _http
-from ml_connector.connectors.intacct.auth import shared_sessions
-from ml_connector.credentials import save_block
+from ml_connector.demo.sandboxes import RSA_WEBHOOKS, Sandboxes, mounted
+from ml_connector.demo.sandboxes import fresh_ledger as start_ledger
 from ml_connector.mappings.tenant import TenantMapping, load_tenant, tenant_path
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.intacct import IntacctEmulator
@@ -26,6 +27,7 @@ class World:
     sps: SpsEmulator
     mapping: TenantMapping
     seeded: Seeded
+    sandboxes: Sandboxes
 
     @property
     def ledger(self):
@@ -39,7 +41,7 @@ class World:
 
     def save_blocks(self) -> None:
         """Save the emulators' current credentials as the demo tenant's blocks."""
-        save_blocks(self.intacct, self.sps)
+        self.sandboxes.save_blocks("demo", ["intacct", "sps"])
 
     def bill_counts(self) -> dict[tuple[str, str], int]:
         counts: dict = {}
@@ -49,16 +51,14 @@ class World:
         return counts
 
 
-def save_blocks(intacct: IntacctEmulator, sps: SpsEmulator) -> None:
-    save_block("demo", "intacct", intacct.credentials())
-    save_block("demo", "sps", sps.credentials())
-
-
-def fresh_ledger(tmp_path, monkeypatch) -> None:
-    """A fresh SQLite ledger and ML_CONNECTOR_HOME for one test; cached tenant resources dropped."""
-    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
-    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
-    reset()
+def fresh_ledger(tmp_path, monkeypatch, home: bool = True) -> None:
+    """A fresh SQLite ledger (and ML_CONNECTOR_HOME) for one test, the settings restored after
+    it; cached tenant resources and Intacct sessions dropped."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", url)
+    if home:
+        monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
+    start_ledger(url)
 
 
 @pytest.fixture()
@@ -79,22 +79,32 @@ def mount():
 
 def make_world(tmp_path, monkeypatch, *, intacct_faults=None, sps_faults=None, session_ttl=3600.0,
                token_ttl=3600.0) -> World:
-    fresh_ledger(tmp_path, monkeypatch)
-    shared_sessions().clear()  # a session from another test's emulator means nothing here
-    intacct = IntacctEmulator(faults=intacct_faults or FaultPlan(), session_ttl=session_ttl)
-    sps = SpsEmulator(faults=sps_faults or FaultPlan(), token_ttl=token_ttl)
-    _http.mount(intacct.base_url, intacct.transport())
-    _http.mount(sps.base_url, sps.transport())
-    mapping = load_tenant(tenant_path("demo"))
-    # The demo tenant has a sterling: section, so `check` expects a Sterling block too.
     from ml_connector.sandbox.sterling import SterlingEmulator
 
-    sterling = SterlingEmulator()
-    _http.mount(sterling.base_url, sterling.transport())
-    save_block("demo", "sterling", sterling.credentials())
+    fresh_ledger(tmp_path, monkeypatch)
+    sandboxes = Sandboxes(mounted())
+    intacct = sandboxes.add(IntacctEmulator(faults=intacct_faults or FaultPlan(), session_ttl=session_ttl))
+    sps = sandboxes.add(SpsEmulator(faults=sps_faults or FaultPlan(), token_ttl=token_ttl))
+    sandboxes.add(SterlingEmulator())  # the demo tenant has a sterling: section: `check` expects its block
+    mapping = load_tenant(tenant_path("demo"))
     seed_intacct_master(intacct, mapping)
-    save_blocks(intacct, sps)
-    return World(intacct, sps, mapping, Seeded())
+    sandboxes.save_blocks("demo")
+    return World(intacct, sps, mapping, Seeded(), sandboxes)
+
+
+def _closing(factory):
+    """A fixture body: ``factory(**knobs)`` makes worlds for one test; all closed (emulators
+    unmounted, tenant resources dropped) after it."""
+    made: list = []
+
+    def make(**kwargs):
+        made.append(factory(**kwargs))
+        return made[-1]
+
+    yield make
+    reset()
+    for w in made:
+        w.sandboxes.close()
 
 
 @pytest.fixture()
@@ -102,24 +112,12 @@ def world(tmp_path, monkeypatch, prefect_server):
     w = make_world(tmp_path, monkeypatch)
     yield w
     reset()
-    _http.unmount(w.intacct.base_url)
-    _http.unmount(w.sps.base_url)
+    w.sandboxes.close()
 
 
 @pytest.fixture()
 def world_factory(tmp_path, monkeypatch, prefect_server):
-    made: list[World] = []
-
-    def factory(**kwargs) -> World:
-        w = make_world(tmp_path, monkeypatch, **kwargs)
-        made.append(w)
-        return w
-
-    yield factory
-    reset()
-    for w in made:
-        _http.unmount(w.intacct.base_url)
-        _http.unmount(w.sps.base_url)
+    yield from _closing(lambda **kwargs: make_world(tmp_path, monkeypatch, **kwargs))
 
 
 # --- Adobe Commerce -> Intacct order to cash (tests/flows/test_commerce_o2c_flows.py) ---------
@@ -134,6 +132,7 @@ class O2cWorld:
     mapping: TenantMapping
     seeded: object
     opening: dict
+    sandboxes: Sandboxes
 
     @property
     def ledger(self):
@@ -147,44 +146,29 @@ class O2cWorld:
 def make_o2c_world(tmp_path, monkeypatch, *, orders: int = 30, adobe_faults=None, intacct_faults=None,
                    seed: int = 5, bad: bool = True) -> O2cWorld:
     from ml_connector.demo.parts.commerce_intacct_o2c import seed_catalogue, seed_company, seed_customers
-    from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.sandbox.adobe import AdobeEmulator
+    from ml_connector.sandbox.adobe.seed import seed_adobe
 
-    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
-    reset()
-    shared_sessions().clear()
-    adobe = AdobeEmulator(faults=adobe_faults or FaultPlan())
-    intacct = IntacctEmulator(faults=intacct_faults or FaultPlan())
-    _http.mount(adobe.base_url, adobe.transport())
-    _http.mount(intacct.base_url, intacct.transport())
+    fresh_ledger(tmp_path, monkeypatch, home=False)
+    sandboxes = Sandboxes(mounted())
+    adobe = sandboxes.add(AdobeEmulator(faults=adobe_faults or FaultPlan()))
+    intacct = sandboxes.add(IntacctEmulator(faults=intacct_faults or FaultPlan()))
     mapping = load_tenant(tenant_path("demo-commerce"))
     with adobe.lock:
         seeded = seed_adobe(adobe.store, orders=orders, seed=seed, bad=bad)
     seed_company(intacct, mapping.commerce)
     opening = seed_catalogue(adobe, intacct, mapping.commerce)
     seed_customers(adobe, intacct, mapping.commerce)
-    save_block("demo-commerce", "adobe", adobe.credentials())
-    save_block("demo-commerce", "intacct", intacct.credentials())
+    sandboxes.save_blocks("demo-commerce")
     # A run reads changes up to its start, to the second, excluding that second (it may still
     # commit); what was seeded in the same second would wait for the next run. Start after it.
     time.sleep(1.01 - time.time() % 1)
-    return O2cWorld(adobe, intacct, mapping, seeded, opening)
+    return O2cWorld(adobe, intacct, mapping, seeded, opening, sandboxes)
 
 
 @pytest.fixture()
 def o2c_world_factory(tmp_path, monkeypatch, prefect_server):
-    made: list[O2cWorld] = []
-
-    def factory(**kwargs) -> O2cWorld:
-        w = make_o2c_world(tmp_path, monkeypatch, **kwargs)
-        made.append(w)
-        return w
-
-    yield factory
-    reset()
-    for w in made:
-        _http.unmount(w.adobe.base_url)
-        _http.unmount(w.intacct.base_url)
+    yield from _closing(lambda **kwargs: make_o2c_world(tmp_path, monkeypatch, **kwargs))
 
 
 # -- Adobe Commerce -> Intacct (tenant demo-commerce) ---------------------------------------------
@@ -198,17 +182,15 @@ class CommerceWorld:
     adobe: object
     intacct: IntacctEmulator
     mapping: TenantMapping
+    sandboxes: Sandboxes
 
     @property
     def ledger(self):
         return tenant("demo-commerce").ledger
 
     def save_blocks(self, **adobe_overrides) -> None:
-        creds = self.adobe.credentials()
-        creds.pop("webhook_hmac_secret", None)  # RSA unless a test configures the HMAC option
-        creds.update(adobe_overrides)
-        save_block("demo-commerce", "adobe", creds)
-        save_block("demo-commerce", "intacct", self.intacct.credentials())
+        overrides = {"adobe": {**RSA_WEBHOOKS["adobe"], **adobe_overrides}}
+        self.sandboxes.save_blocks("demo-commerce", overrides=overrides)
 
 
 def make_commerce_world(tmp_path, monkeypatch, *, adobe_faults=None, intacct_faults=None, adobe_transport=None,
@@ -216,33 +198,21 @@ def make_commerce_world(tmp_path, monkeypatch, *, adobe_faults=None, intacct_fau
     from ml_connector.demo.parts.commerce_intacct_ap import setup_commerce_company
     from ml_connector.sandbox.adobe import AdobeEmulator
 
-    monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
-    reset()
-    shared_sessions().clear()
+    fresh_ledger(tmp_path, monkeypatch, home=False)
+    wrap = {system: make for system, make in (("adobe", adobe_transport), ("intacct", intacct_transport)) if make}
+    sandboxes = Sandboxes(mounted(wrap))
     # Commerce's clock a few minutes behind ours: what a test makes "now" is already inside the
     # window a run reads (which ends at the run's start, to the second, by design).
     adobe_options.setdefault("clock", lambda: time.time() - 300)
-    adobe = AdobeEmulator(faults=adobe_faults or FaultPlan(), **adobe_options)
+    adobe = sandboxes.add(AdobeEmulator(faults=adobe_faults or FaultPlan(), **adobe_options))
     intacct = IntacctEmulator(faults=intacct_faults or FaultPlan())
     setup_commerce_company(intacct)
-    _http.mount(adobe.base_url, adobe_transport(adobe) if adobe_transport else adobe.transport())
-    _http.mount(intacct.base_url, intacct_transport(intacct) if intacct_transport else intacct.transport())
-    world = CommerceWorld(adobe, intacct, load_tenant(tenant_path("demo-commerce")))
+    sandboxes.add(intacct)
+    world = CommerceWorld(adobe, intacct, load_tenant(tenant_path("demo-commerce")), sandboxes)
     world.save_blocks()
     return world
 
 
 @pytest.fixture()
 def commerce_world_factory(tmp_path, monkeypatch, prefect_server):
-    made: list[CommerceWorld] = []
-
-    def factory(**kwargs) -> CommerceWorld:
-        w = make_commerce_world(tmp_path, monkeypatch, **kwargs)
-        made.append(w)
-        return w
-
-    yield factory
-    reset()
-    for w in made:
-        _http.unmount(w.adobe.base_url)
-        _http.unmount(w.intacct.base_url)
+    yield from _closing(lambda **kwargs: make_commerce_world(tmp_path, monkeypatch, **kwargs))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ...credentials import save_block
+from ..sandboxes import RSA_WEBHOOKS
 from ..world import DemoWorld, RunSpec, recon
 from ...mappings.tenant import load_tenant, tenant_path
 from ...sandbox.adobe.seed import AdobeSeeded, seed_adobe
@@ -150,10 +150,7 @@ class CommerceIntacctApPart:
             seed_procure(intacct(world), adobe(world).store, self.mapping)
 
     def save_blocks(self, world: DemoWorld) -> None:
-        creds = adobe(world).credentials()
-        creds.pop("webhook_hmac_secret", None)  # RSA signatures only: HMAC is an explicit, legacy option
-        save_block(world.tenant_name(TENANT), "adobe", creds)
-        save_block(world.tenant_name(TENANT), "intacct", intacct(world).credentials())
+        world.sandboxes.save_blocks(world.tenant_name(TENANT), ["adobe", "intacct-commerce"], RSA_WEBHOOKS)
 
     def deliver_webhooks(self, world: DemoWorld) -> None:
         """Half the order events as signed Commerce webhooks, through the webhook app."""

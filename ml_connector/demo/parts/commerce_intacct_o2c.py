@@ -24,7 +24,6 @@ from ...connectors.intacct import functions_parties
 from ...connectors.intacct.auth import IntacctConfig
 from ...connectors.intacct.client import IntacctClient
 from ...connectors.intacct.models_commerce import Contact, Customer
-from ...credentials import save_block
 from ..world import DemoWorld, RunSpec, recon
 from ...mappings.commerce_tenant import CommerceSettings
 from ...mappings.tenant import load_tenant, tenant_path
@@ -143,9 +142,7 @@ class CommerceIntacctO2cPart:
         seed_customers(adobe, intacct, commerce)
 
     def save_blocks(self, world: DemoWorld) -> None:
-        adobe, intacct = sandboxes(world)
-        save_block(world.tenant_name(TENANT), "adobe", adobe.credentials())
-        save_block(world.tenant_name(TENANT), "intacct", intacct.credentials())
+        world.sandboxes.save_blocks(world.tenant_name(TENANT), ["adobe", "intacct-commerce"])
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
         from ...flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c

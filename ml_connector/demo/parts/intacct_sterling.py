@@ -13,7 +13,6 @@ from datetime import date
 
 from ...connectors import x12
 from ...connectors.errors import BadDocument
-from ...credentials import save_block
 from ..world import DemoWorld, RunSpec, money_of, recon
 from ...ledger.x12_controls import ack_counts
 from ...sandbox.intacct.po import add_purchase_order
@@ -52,7 +51,7 @@ class IntacctSterlingPart:
             self.pos.add((settings.partners[vendor].partner_name, docno))
 
     def save_blocks(self, world: DemoWorld) -> None:
-        save_block(world.tenant, "sterling", sterling(world).credentials())
+        world.sandboxes.save_blocks(world.tenant, ["sterling"])
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
         from ...flows.intacct_to_sterling import intacct_to_sterling

@@ -7,7 +7,6 @@ from collections import Counter
 from ...connectors.errors import BadDocument
 from ...connectors.sps import rsx
 from ...connectors.sps.models import natural_key
-from ...credentials import save_block
 from ..world import DemoWorld, RunSpec, money_of, recon
 from ...sandbox.intacct import IntacctEmulator
 from ...sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
@@ -43,8 +42,7 @@ class SpsIntacctPart:
                            catalogue=world.catalogue())
 
     def save_blocks(self, world: DemoWorld) -> None:
-        save_block(world.tenant, "intacct", intacct(world).credentials())
-        save_block(world.tenant, "sps", sps(world).credentials())
+        world.sandboxes.save_blocks(world.tenant, ["intacct", "sps"])
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
         from ...flows.intacct_to_sps import intacct_to_sps

@@ -24,7 +24,6 @@ from collections import Counter
 from decimal import Decimal
 from typing import Callable
 
-from ...credentials import save_block
 from ..world import DemoWorld, RunSpec, money_of, recon
 from ...mappings.tenant import load_tenant, tenant_path
 from ...mappings.qbo_master import vendor_name
@@ -154,8 +153,7 @@ class SpsQboPart:
                                 world.price)
 
     def save_blocks(self, world: DemoWorld) -> None:
-        save_block(world.tenant_name(TENANT), "sps", sps(world).credentials())
-        save_block(world.tenant_name(TENANT), "qbo", qbo(world).credentials())
+        world.sandboxes.save_blocks(world.tenant_name(TENANT), ["sps-qbo", "qbo"])
 
     def deliver_webhooks(self, world: DemoWorld) -> None:
         """Half the invoice changes arrive as a signed webhook (the rest only CDC finds)."""
