@@ -28,6 +28,37 @@ import pytest  # noqa: E402
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 _HOME: dict[str, Path] = {}
+TESTS = Path(__file__).resolve().parent
+
+# --- Tiers: every test is `fast` (`make test-fast`, `pytest -m fast`) or `slow` ---------------
+# Fast: units, codecs, mappings, connectors, the ledger on SQLite, the engine's loop, emulators,
+# webhooks and the CLI, with in-process emulators and at most a quick flow on the session's
+# Prefect server. Slow: whole integrations end to end, soak, benchmarks, PostgreSQL, the browser.
+# A test says which tier it is in by its folder, so a new test lands in the right tier unmarked.
+SLOW_DIRS = {"flows", "soak", "benchmarks", "pg", "e2e"}
+SLOW_MODULES = {"test_demo_tenants.py"}
+# The engine's own tests run its loop on a probe pipeline in seconds; they live in tests/flows/
+# for the world fixture they share with the flows.
+FAST_MODULES = {"flows/test_engine.py"}
+
+
+def _tier(item: pytest.Item) -> str:
+    rel = Path(str(item.path)).resolve().relative_to(TESTS)
+    if rel.as_posix() in FAST_MODULES:
+        return "fast"
+    if rel.parts[0] in SLOW_DIRS or rel.name in SLOW_MODULES or "postgres_url" in item.fixturenames:
+        return "slow"
+    return "fast"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not (item.get_closest_marker("fast") or item.get_closest_marker("slow")):
+            item.add_marker(_tier(item))
+        if "prefect_server" in item.fixturenames:
+            item.add_marker("prefect")
+        if "postgres_url" in item.fixturenames:
+            item.add_marker("postgres")
 
 
 def _start_server(home: Path) -> tuple[subprocess.Popen, str]:
