@@ -1,7 +1,7 @@
 """One builder per external system: its connector client, from the tenant's credential block.
 
-Every builder has the same shape, ``build(res, block) -> client``: ``res`` is the tenant the
-client is for (its name, its ledger), ``block`` its ``<tenant>-<system>`` Prefect block
+Every builder has the same shape, ``build(tenant, block) -> client``: ``tenant`` is the name of
+the tenant the client is for, ``block`` its ``<tenant>-<system>`` Prefect block
 (:mod:`ml_connector.credentials`). :class:`~ml_connector.runtime.tenant.Tenant` calls them
 once per process and system and keeps the client, so a session or token fetched by one task
 serves the next.
@@ -9,7 +9,7 @@ serves the next.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ..connectors.adobe import AdobeClient, AdobeConfig
 from ..connectors.intacct.auth import IntacctConfig
@@ -21,11 +21,8 @@ from ..connectors.sterling import SterlingClient, SterlingConfig
 from .qbo_limits import PrefectLimiter
 from .qbo_tokens import BlockTokenStore
 
-if TYPE_CHECKING:
-    from .tenant import Tenant
 
-
-def build_intacct(res: Tenant, block: Any) -> IntacctClient:
+def build_intacct(tenant: str, block: Any) -> IntacctClient:
     return IntacctClient(IntacctConfig(
         endpoint_url=block.endpoint_url,
         sender_id=block.sender_id,
@@ -38,7 +35,7 @@ def build_intacct(res: Tenant, block: Any) -> IntacctClient:
     ))
 
 
-def build_sps(res: Tenant, block: Any) -> SpsClient:
+def build_sps(tenant: str, block: Any) -> SpsClient:
     return SpsClient(SpsConfig(
         base_url=block.base_url,
         token_url=block.token_url,
@@ -49,35 +46,37 @@ def build_sps(res: Tenant, block: Any) -> SpsClient:
     ))
 
 
-def build_qbo(res: Tenant, block: Any) -> QboClient:
+def build_qbo(tenant: str, block: Any) -> QboClient:
     """The tokens live in the tenant's block (read and written back there), the request limits
     are the company's (see qbo_tokens.py and qbo_limits.py)."""
     config = QboConfig(realm_id=block.realm_id, client_id=block.client_id, client_secret=block.client_secret,
                        base_url=block.base_url, token_url=block.token_url, verify=block.verify_tls)
-    return QboClient(config, BlockTokenStore(res.name, block.realm_id), limiter=PrefectLimiter(block.realm_id))
+    return QboClient(config, BlockTokenStore(tenant, block.realm_id), limiter=PrefectLimiter(block.realm_id))
 
 
-def build_adobe(res: Tenant, block: Any) -> AdobeClient:
+def build_adobe(tenant: str, block: Any) -> AdobeClient:
     """Procure and order to cash share this client, so one admin or IMS token serves both."""
     return AdobeClient(AdobeConfig.from_credentials(block))
 
 
-def build_sterling(res: Tenant, block: Any) -> SterlingClient:
+def build_sterling(tenant: str, block: Any) -> SterlingClient:
     return SterlingClient(SterlingConfig(
         base_url=block.base_url, username=block.username, password=block.password,
         verify=block.verify_tls, allow_insecure_http=block.allow_insecure_http))
 
 
-BUILDERS: dict[str, Callable[[Tenant, Any], Any]] = {
+BUILDERS: dict[str, Callable[[str, Any], Any]] = {
     "intacct": build_intacct, "sps": build_sps, "qbo": build_qbo, "adobe": build_adobe, "sterling": build_sterling,
 }
 
 
-def qbo_client(res: Tenant) -> QboClient:
-    """The tenant's QBO client (built once per process), for code that passes a tenant along."""
+def qbo_client(res) -> QboClient:
+    """The QBO client of ``res`` (a :class:`~ml_connector.runtime.tenant.Tenant`), built once
+    per process."""
     return res.qbo()
 
 
-def sterling_client(res: Tenant) -> SterlingClient:
-    """The tenant's Sterling B2Bi client (built once per process)."""
+def sterling_client(res) -> SterlingClient:
+    """The Sterling B2Bi client of ``res`` (a :class:`~ml_connector.runtime.tenant.Tenant`),
+    built once per process."""
     return res.sterling()

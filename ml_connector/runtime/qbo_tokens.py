@@ -45,6 +45,8 @@ from .. import settings
 from ..connectors.errors import TransientError
 from ..connectors.qbo.tokens import TokenSet, file_lock
 from ..credentials import BLOCKS, block_name, load_credentials
+from ..settings import ledger_url
+from .ledgers import shared_ledger
 
 log = logging.getLogger("ml_connector.runtime.qbo_tokens")
 
@@ -65,8 +67,8 @@ class BlockTokenStore:
     """One company's tokens in the tenant's ``<tenant>-qbo`` block.
 
     ``ledger_engine``: the engine to take the PostgreSQL refresh lock on; by default the
-    tenant's ledger engine when ``ML_CONNECTOR_LEDGER_URL`` is PostgreSQL (looked up at the
-    first refresh, so building a client costs no database connection).
+    process's ledger engine (runtime/ledgers.py) when ``ML_CONNECTOR_LEDGER_URL`` is PostgreSQL
+    (looked up at the first refresh, so building a client costs no database connection).
     """
 
     def __init__(self, tenant: str, realm_id: str, *, ledger_engine=None) -> None:
@@ -132,13 +134,9 @@ class BlockTokenStore:
     def _postgres_engine(self):
         engine = self._ledger_engine
         if engine is None:
-            from ..settings import ledger_url
-
             if not ledger_url().startswith("postgresql"):
                 return None
-            from .tenant import tenant as tenant_resources
-
-            engine = self._ledger_engine = tenant_resources(self.tenant).ledger.engine
+            engine = self._ledger_engine = shared_ledger(ledger_url(), self.tenant).engine
         return engine if engine.dialect.name == "postgresql" else None
 
 

@@ -21,10 +21,10 @@ from ..ledger.store import Ledger
 from ..mappings.tenant import TenantMapping, load_tenant, tenant_path
 from ..settings import ledger_url
 from .clients import BUILDERS
+from .ledgers import dispose_all, shared_ledger
 
 _LOCK = threading.Lock()
 _TENANTS: dict[tuple[str, str], "Tenant"] = {}
-_LEDGERS: dict[str, Ledger] = {}
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Tenant:
         """The client of ``system``, built from the ``<tenant>-<system>`` block on first use."""
         with self._lock:
             if system not in self._clients:
-                self._clients[system] = BUILDERS[system](self, load_credentials(self.name, system))
+                self._clients[system] = BUILDERS[system](self.name, load_credentials(self.name, system))
             return self._clients[system]
 
     def intacct(self) -> IntacctClient:
@@ -80,9 +80,7 @@ def tenant(name: str) -> Tenant:
     with _LOCK:
         key = (name, url)
         if key not in _TENANTS:
-            if url not in _LEDGERS:
-                _LEDGERS[url] = Ledger(url, tenant=name)
-            _TENANTS[key] = Tenant(name, load_tenant(tenant_path(name)), _LEDGERS[url].for_tenant(name))
+            _TENANTS[key] = Tenant(name, load_tenant(tenant_path(name)), shared_ledger(url, name).for_tenant(name))
         return _TENANTS[key]
 
 
@@ -91,7 +89,5 @@ def reset() -> None:
     with _LOCK:
         for t in _TENANTS.values():
             t.close()
-        for ledger in _LEDGERS.values():
-            ledger.dispose()
         _TENANTS.clear()
-        _LEDGERS.clear()
+        dispose_all()
