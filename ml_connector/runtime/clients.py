@@ -9,7 +9,8 @@ serves the next.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..connectors.adobe import AdobeClient, AdobeConfig
 from ..connectors.intacct.auth import IntacctConfig

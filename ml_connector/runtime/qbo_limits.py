@@ -37,8 +37,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 log = logging.getLogger("ml_connector.runtime.qbo_limits")
 
@@ -56,7 +56,7 @@ class RealmLimits:
     batch: str
 
     @classmethod
-    def of(cls, realm_id: str) -> "RealmLimits":
+    def of(cls, realm_id: str) -> RealmLimits:
         safe = re.sub(r"[^A-Za-z0-9_-]", "_", realm_id)
         return cls(f"qbo-{safe}-requests", f"qbo-{safe}-concurrent", f"qbo-{safe}-batch")
 

@@ -36,9 +36,9 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 from uuid import UUID
 
 from .. import settings

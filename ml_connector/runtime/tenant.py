@@ -24,7 +24,7 @@ from .clients import BUILDERS
 from .ledgers import dispose_all, shared_ledger
 
 _LOCK = threading.Lock()
-_TENANTS: dict[tuple[str, str], "Tenant"] = {}
+_TENANTS: dict[tuple[str, str], Tenant] = {}
 
 
 @dataclass
