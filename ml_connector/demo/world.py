@@ -25,10 +25,10 @@ from decimal import Decimal
 from typing import Any, Callable, Protocol
 
 from ..mappings.tenant import load_tenant, tenant_path
-from ..sandbox.base import Emulator, FaultPlan
-from .sandboxes import Sandboxes
 from ..runtime.tenant import reset as reset_resources
 from ..runtime.tenant import tenant as tenant_resources
+from ..sandbox.base import Emulator, FaultPlan
+from .sandboxes import Sandboxes
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from prefect import task
 from ..connectors.adobe import PAGE_SIZE, AdobeClient, SearchPage
 from ..connectors.errors import BadDocument
 from ..mappings.commerce_tenant import CommerceSettings
-from .commerce_ap_docs import DOC_TYPES, INTEGRATION, entity_row, rejected_row
 from ..runtime.tenant import tenant as tenant_resources
+from .commerce_ap_docs import DOC_TYPES, INTEGRATION, entity_row, rejected_row
 from .retry import retry_options
 
 KINDS = ("orders", "invoices", "creditmemos")  # in this order: a credit memo credits a bill

@@ -31,10 +31,10 @@ from ..ledger.schema import POSTED, SKIPPED
 from ..ledger.store import Incoming, Outcome
 from ..mappings import commerce_to_intacct_ap as ap
 from ..mappings.commerce_parties import FieldConflict, intacct_party
-from .commerce_ap_vendors import MASTER, VENDOR
-from .posting import one_line
 from ..runtime.tenant import Tenant
 from ..runtime.tenant import tenant as tenant_resources
+from .commerce_ap_vendors import MASTER, VENDOR
+from .posting import one_line
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_ap_master")

@@ -21,11 +21,11 @@ from ..connectors.errors import BadDocument, DuplicateWrite, RejectedError
 from ..connectors.intacct.functions import query_function
 from ..ledger.schema import FAILED, POSTED, POSTING, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Outcome
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .commerce_ap_docs import INTEGRATION, Planned, credited, parse_ref, party_of, plan, read_envelope
 from .commerce_ap_vendors import ensure_vendors, ledger_rows, settle_vendor_intents
 from .posting import Prepared, WriteResult, post_documents
-from ..runtime.tenant import Tenant
-from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_ap")

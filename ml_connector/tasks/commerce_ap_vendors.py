@@ -27,9 +27,9 @@ from ..connectors.intacct.functions_parties import vendor_create_function
 from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED
 from ..ledger.store import Incoming, Ledger, Outcome
 from ..mappings import commerce_to_intacct_ap as ap
+from ..runtime.tenant import Tenant
 from .commerce_ap_docs import Party
 from .posting import Prepared, WriteResult, post_documents
-from ..runtime.tenant import Tenant
 
 MASTER = "commerce-ap-vendors"
 VENDOR = "vendor"

@@ -39,11 +39,11 @@ from ..ledger.store import Incoming, Outcome
 from ..mappings import commerce_o2c_customers as mapping
 from ..mappings.commerce_common import stamp
 from ..mappings.commerce_parties import _modified, commerce_party, intacct_party, reconcile
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .commerce_o2c import INTEGRATION, dumps, loads
 from .commerce_o2c_post import query
 from .posting import one_line
-from ..runtime.tenant import Tenant
-from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_o2c_customers")

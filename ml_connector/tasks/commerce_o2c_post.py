@@ -25,11 +25,11 @@ from ..connectors.errors import BadDocument, DuplicateWrite, IntegrationError, R
 from ..connectors.intacct import codec
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
+from ..runtime.tenant import Tenant
+from ..runtime.tenant import tenant as tenant_resources
 from .commerce_o2c import INTEGRATION, POST_ORDER, loads
 from .commerce_o2c_build import Links, Lookup, Planned, blocker, plan
 from .posting import Prepared, WriteResult, post_documents
-from ..runtime.tenant import Tenant
-from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_o2c_post")
@@ -169,7 +169,7 @@ def post_type(res: Tenant, doc_type: str, ids: list[int], run_id: str, envelope:
 def _fetch_missing_customers(res: Tenant, rows: list, links: Links, run_id: str, envelope: int) -> None:
     """Orders of customers the ledger has never seen (read before the customer feed reached
     them): the customers are read from Commerce and posted first."""
-    from .commerce_o2c import entity_row, dumps
+    from .commerce_o2c import dumps, entity_row
 
     missing = set()
     for row in rows:

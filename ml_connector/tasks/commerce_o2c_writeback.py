@@ -19,9 +19,9 @@ from ..connectors.errors import IntegrationError
 from ..ledger.schema import RECEIVED
 from ..ledger.store import Claimed, Incoming, Outcome
 from ..mappings import commerce_to_intacct_o2c as o2c
+from ..runtime.tenant import tenant as tenant_resources
 from .commerce_o2c import FOLLOWUPS, INTEGRATION, loads
 from .posting import Prepared, WriteResult, post_documents
-from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
 COMMENT = "comment"

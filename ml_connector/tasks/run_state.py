@@ -27,8 +27,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, Failed, State
 
 from ..ledger.schema import FAILED, QUARANTINED
-from .ops import artifact_key, attempt_started, publish_report, replay_command, tenant_tag
 from ..runtime.tenant import tenant as tenant_resources
+from .ops import artifact_key, attempt_started, publish_report, replay_command, tenant_tag
 
 log = logging.getLogger("ml_connector.tasks.run_state")
 

@@ -21,10 +21,10 @@ from ..connectors.sterling import partner_outbox
 from ..ledger.schema import POSTED, QUARANTINED, SKIPPED
 from ..ledger.store import Claimed, Incoming, Outcome
 from ..ledger.x12_controls import apply_ack, mark_overdue
-from .posting import one_line
-from ..runtime.tenant import tenant as tenant_resources
-from .retry import retry_options
 from ..runtime.clients import sterling_client as sterling
+from ..runtime.tenant import tenant as tenant_resources
+from .posting import one_line
+from .retry import retry_options
 from .sterling import settings_of
 
 log = logging.getLogger("ml_connector.tasks.sterling_mailbox")

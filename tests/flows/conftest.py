@@ -5,7 +5,6 @@ session's Prefect test server, a fresh SQLite ledger per test."""
 from __future__ import annotations
 
 import time
-
 from dataclasses import dataclass
 
 import pytest
@@ -14,11 +13,11 @@ from ml_connector.connectors import _http
 from ml_connector.demo.sandboxes import RSA_WEBHOOKS, Sandboxes, mounted
 from ml_connector.demo.sandboxes import fresh_ledger as start_ledger
 from ml_connector.mappings.tenant import TenantMapping, load_tenant, tenant_path
+from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.runtime.tenant import reset, tenant
 
 
 @dataclass

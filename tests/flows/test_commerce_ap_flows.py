@@ -166,9 +166,9 @@ def test_vendors_are_matched_by_email_or_commerce_id_and_created_once(commerce_w
 
 
 def test_two_concurrent_runs_create_each_vendor_once(commerce_world_factory):
+    from ml_connector.runtime.tenant import tenant
     from ml_connector.tasks.commerce_ap_docs import Party
     from ml_connector.tasks.commerce_ap_vendors import ensure_vendors
-    from ml_connector.runtime.tenant import tenant
 
     barrier = threading.Barrier(2)
 

@@ -217,10 +217,10 @@ def test_lost_responses_and_retries_never_make_a_second_document(o2c_world_facto
 def test_a_dead_runs_intent_is_settled_by_lookup_not_posted_again(o2c_world_factory):
     """A run died after Intacct committed an AR invoice but before the ledger heard of it: the
     next run finds the invoice by number and records it; nothing is posted twice."""
+    from ml_connector.runtime.tenant import tenant
     from ml_connector.tasks import commerce_o2c_post as post
     from ml_connector.tasks.commerce_o2c import ingest_changes
     from ml_connector.tasks.commerce_o2c_build import Links, plan
-    from ml_connector.runtime.tenant import tenant
 
     world = o2c_world_factory(orders=12, seed=21, bad=False)
     res = tenant("demo-commerce")

@@ -38,11 +38,10 @@ from ml_connector.flows.sps_to_intacct import sps_to_intacct
 from ml_connector.ledger.schema import FAILED, POSTED
 from ml_connector.mappings.tenant import TenantMapping, load_tenant
 from ml_connector.ops.setup import AUTOMATION_PREFIX, ZOMBIE_AUTOMATION
+from ml_connector.runtime.tenant import tenant
 from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.seed import Seeded, seed_intacct_master, seed_sps_documents
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.runtime.tenant import tenant
-
 from tests.flows.conftest import fresh_ledger
 from tests.waiting import wait_for
 

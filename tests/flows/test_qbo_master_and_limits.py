@@ -10,7 +10,12 @@ import pytest
 import yaml
 
 from ml_connector.demo.parts.sps_qbo import (
-    ADOPTED_ITEM, CONFLICT_ITEM, CREATED_ITEM, NEW_PARTNER, seed_master_data_cases, seed_new_partner_orders,
+    ADOPTED_ITEM,
+    CONFLICT_ITEM,
+    CREATED_ITEM,
+    NEW_PARTNER,
+    seed_master_data_cases,
+    seed_new_partner_orders,
 )
 from ml_connector.flows.qbo_master_data import qbo_master_data
 from ml_connector.flows.sps_to_qbo import sps_to_qbo
@@ -18,8 +23,8 @@ from ml_connector.ledger.schema import FAILED, POSTED, SKIPPED
 from ml_connector.mappings.tenant import tenant_path
 from ml_connector.runtime.clients import qbo_client
 from ml_connector.runtime.qbo_limits import RealmLimits, ensure_limits
-from ml_connector.tasks.qbo_master import CONFLICT, MASTER, effective_mapping
 from ml_connector.runtime.tenant import reset, tenant
+from ml_connector.tasks.qbo_master import CONFLICT, MASTER, effective_mapping
 from tests.flows.conftest import fresh_ledger
 from tests.flows.test_sps_qbo_flows import TENANT, make_world, run
 

@@ -62,10 +62,10 @@ def test_qbo_canary_secrets_and_rotated_tokens_never_leave_the_credentials(mount
     from ml_connector.flows.qbo_to_sps import qbo_to_sps
     from ml_connector.flows.sps_to_qbo import sps_to_qbo
     from ml_connector.mappings.tenant import load_tenant, tenant_path
+    from ml_connector.runtime.tenant import reset, tenant
     from ml_connector.sandbox.qbo import QboEmulator
     from ml_connector.sandbox.seed import Seeded, seed_sps_documents
     from ml_connector.sandbox.sps import SpsEmulator
-    from ml_connector.runtime.tenant import reset, tenant
     from ml_connector.webhooks.app import create_app
 
     monkeypatch.setenv("ML_CONNECTOR_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.db'}")

@@ -13,14 +13,13 @@ from ml_connector.flows.qbo_to_sps import qbo_to_sps
 from ml_connector.flows.sps_to_qbo import sps_to_qbo
 from ml_connector.ledger.schema import QUARANTINED
 from ml_connector.mappings.tenant import load_tenant, tenant_path
+from ml_connector.runtime.clients import qbo_client
+from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.seed import Seeded, seed_sps_documents
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.runtime.clients import qbo_client
-from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.webhooks.app import create_app
-
 from tests.flows.conftest import fresh_ledger
 
 IN, OUT = "sps-qbo", "qbo-sps"

@@ -24,11 +24,11 @@ from ml_connector.credentials import save_block
 from ml_connector.flows.tenants import sps_to_intacct_tenants
 from ml_connector.mappings.sps_to_intacct import bill_number
 from ml_connector.mappings.tenant import load_tenant
+from ml_connector.runtime.tenant import reset
 from ml_connector.sandbox.generator import generate
 from ml_connector.sandbox.intacct import IntacctEmulator
 from ml_connector.sandbox.seed import Seeded, seed_intacct_master
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.runtime.tenant import reset
 
 DEMO = Path(__file__).parents[2] / "tenants" / "demo.yaml"
 NAMES = ("fan-a", "fan-b")

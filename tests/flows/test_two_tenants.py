@@ -15,7 +15,6 @@ mapping file under another ``tenant:`` name (:func:`twin_mapping`).
 from __future__ import annotations
 
 import uuid
-
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -34,6 +33,7 @@ from ml_connector.flows.sps_to_intacct import sps_to_intacct
 from ml_connector.ledger.schema import POSTED
 from ml_connector.mappings.sps_to_intacct import rsx_to_apbill
 from ml_connector.mappings.tenant import TenantMapping, load_tenant, tenant_path
+from ml_connector.runtime.tenant import tenant
 from ml_connector.sandbox.catalogue import Catalogue, demo_catalogue
 from ml_connector.sandbox.generator import generate
 from ml_connector.sandbox.intacct import IntacctEmulator
@@ -42,7 +42,6 @@ from ml_connector.sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_mas
 from ml_connector.sandbox.sps import SpsEmulator
 from ml_connector.sandbox.sterling import SterlingEmulator
 from ml_connector.tasks.ops import artifact_key
-from ml_connector.runtime.tenant import tenant
 from tests.flows.conftest import fresh_ledger, make_world
 
 QBO_TENANT = "demo-qbo"
@@ -637,8 +636,8 @@ def test_commerce_intacct_o2c_each_tenant_closes_its_own_loop(tmp_path, monkeypa
 
     from ml_connector.demo.parts.commerce_intacct_o2c import seed_catalogue, seed_company, seed_customers
     from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
-    from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.sandbox.adobe import AdobeEmulator
+    from ml_connector.sandbox.adobe.seed import seed_adobe
     from tests.flows.test_commerce_o2c_flows import O2C, problems
 
     world = o2c_world_factory(orders=8, seed=5, bad=False)

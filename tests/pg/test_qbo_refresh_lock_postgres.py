@@ -18,10 +18,9 @@ from sqlalchemy import create_engine, text
 from ml_connector.connectors.errors import TransientError
 from ml_connector.credentials import load_credentials, save_block
 from ml_connector.mappings.tenant import tenant_path
+from ml_connector.runtime.qbo_tokens import BlockTokenStore, advisory_lock
 from ml_connector.sandbox.qbo.emulator import TOKEN_PATH, QboEmulator
 from ml_connector.sandbox.serve import serve_in_thread
-from ml_connector.runtime.qbo_tokens import BlockTokenStore, advisory_lock
-
 from tests.waiting import wait_for as shared_wait_for
 
 TENANT = "pgqbo"

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ...mappings.tenant import load_tenant, tenant_path
+from ...sandbox.adobe import AdobeEmulator
+from ...sandbox.adobe.seed import AdobeSeeded, seed_adobe
+from ...sandbox.intacct import IntacctEmulator
 from ..sandboxes import RSA_WEBHOOKS
 from ..world import DemoWorld, RunSpec, recon
-from ...mappings.tenant import load_tenant, tenant_path
-from ...sandbox.adobe.seed import AdobeSeeded, seed_adobe
-from ...sandbox.adobe import AdobeEmulator
-from ...sandbox.intacct import IntacctEmulator
 
 TENANT = "demo-commerce"
 CUSTOM_FIELD = "COMMERCE_CUSTOMER_ID"
@@ -226,8 +226,8 @@ class CommerceIntacctApPart:
     def reconcile_vendors(self, world: DemoWorld) -> dict:
         """Every customer account whose documents posted has exactly one vendor: by its Commerce
         id in the custom field, or (for a vendor matched by email) by that email."""
-        from ...tasks.commerce_ap_vendors import MASTER
         from ...runtime.tenant import tenant as tenant_resources
+        from ...tasks.commerce_ap_vendors import MASTER
 
         ledger = tenant_resources(world.tenant_name(TENANT)).ledger
         links = {r.natural_key: r.target_id for r in ledger.documents(MASTER, status="posted", doc_type="vendor")}

@@ -24,11 +24,11 @@ from ...connectors.intacct import functions_parties
 from ...connectors.intacct.auth import IntacctConfig
 from ...connectors.intacct.client import IntacctClient
 from ...connectors.intacct.models_commerce import Contact, Customer
-from ..world import DemoWorld, RunSpec, recon
 from ...mappings.commerce_tenant import CommerceSettings
 from ...mappings.tenant import load_tenant, tenant_path
 from ...sandbox.adobe import AdobeEmulator
 from ...sandbox.intacct import IntacctEmulator
+from ..world import DemoWorld, RunSpec, recon
 from .commerce_intacct_ap import commerce_sandboxes
 
 TENANT = "demo-commerce"
@@ -146,9 +146,8 @@ class CommerceIntacctO2cPart:
 
     def runs(self, world: DemoWorld) -> list[RunSpec]:
         from ...flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
-
-        from ...tasks.commerce_o2c import FOLLOWUPS
         from ...runtime.tenant import tenant as tenant_resources
+        from ...tasks.commerce_o2c import FOLLOWUPS
 
         def written_back() -> bool:  # every write-back to Commerce (order comments, customer ids) done
             waiting = tenant_resources(world.tenant_name(TENANT)).ledger.status_counts(FOLLOWUPS)

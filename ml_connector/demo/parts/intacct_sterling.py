@@ -13,11 +13,11 @@ from datetime import date
 
 from ...connectors import x12
 from ...connectors.errors import BadDocument
-from ..world import DemoWorld, RunSpec, money_of, recon
 from ...ledger.x12_controls import ack_counts
+from ...runtime.tenant import tenant as tenant_resources
 from ...sandbox.intacct.po import add_purchase_order
 from ...sandbox.sterling import SterlingEmulator
-from ...runtime.tenant import tenant as tenant_resources
+from ..world import DemoWorld, RunSpec, money_of, recon
 from .sps_intacct import intacct
 
 

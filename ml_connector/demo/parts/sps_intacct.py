@@ -7,11 +7,11 @@ from collections import Counter
 from ...connectors.errors import BadDocument
 from ...connectors.sps import rsx
 from ...connectors.sps.models import natural_key
-from ..world import DemoWorld, RunSpec, money_of, recon
+from ...runtime.tenant import tenant as tenant_resources
 from ...sandbox.intacct import IntacctEmulator
 from ...sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 from ...sandbox.sps import SpsEmulator
-from ...runtime.tenant import tenant as tenant_resources
+from ..world import DemoWorld, RunSpec, money_of, recon
 
 BAD_FRACTION = 0.03  # the share of hostile or broken inbound files the demo mixes in
 
