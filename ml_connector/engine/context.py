@@ -39,6 +39,11 @@ class Run:
     def backfill(self) -> bool:
         return self.since is not None or self.until is not None
 
+    def stored_cursor(self, name: str = "live") -> str | None:
+        """The ledger cursor ``name`` a listing resumes from; None in a backfill, which reads its
+        window and leaves the live cursors alone."""
+        return None if self.backfill else self.ledger.get_cursor(self.integration, name)
+
     @property
     def resources(self) -> Tenant:
         return tenant(self.tenant)

@@ -33,7 +33,9 @@ def record_page(pipeline: Pipeline, run: Run, page: Page) -> Recorded:
     duplicate, skipped or quarantined with its reason) before anything consumes it."""
     batch = pipeline.to_rows(run, page)
     result = run.ledger.ingest(pipeline.name, batch.rows, run.run_id)
-    counters = Counter(page.counters) + Counter(batch.counters)
+    # update, not +: a counter that is 0 stays in the report (nothing deferred is a figure too)
+    counters = Counter(page.counters)
+    counters.update(batch.counters)
     return Recorded(new_ids=result.new_ids, payloads=batch.payloads, settle=batch.settle, counters=dict(counters))
 
 
@@ -57,15 +59,21 @@ def read_pages(pipeline: Pipeline, run: Run) -> dict[str, int]:
             run.posted.append(pipeline.post(run.tenant, opaque(recorded.new_ids), run.run_id, opaque(recorded.payloads)))
         if pipeline.settle is not None and recorded.settle:
             if settling is not None:
-                settling.result()
+                totals.update(_settled(settling))
             settling = pipeline.settle.submit(run.tenant, opaque(recorded.settle))
         if page.store_cursor and not run.backfill:
             # The page is durable; a crash from here on resumes after it.
-            ledger.set_cursor(pipeline.name, page.cursor, pipeline.cursor_name)
+            ledger.set_cursor(pipeline.name, page.cursor, page.cursor_name or pipeline.cursor_name)
         totals.update(recorded.counters)
     if settling is not None:
-        settling.result()
+        totals.update(_settled(settling))
     return dict(totals)
+
+
+def _settled(settling) -> dict[str, int]:
+    """The counters a settle step reports (a dict), once it is done; none otherwise."""
+    done = settling.result()
+    return done if isinstance(done, dict) else {}
 
 
 def drain(pipeline: Pipeline, run: Run) -> None:

@@ -22,12 +22,17 @@ class Page:
     ``cursor`` is stored once the page is durable when ``store_cursor`` is set: a source whose
     pages are ordered by its cursor stores it page by page; one whose listing is not ordered
     (Intacct's readByQuery) yields its pages with ``store_cursor`` unset and a last, empty page
-    carrying the high-water mark once the whole listing is read."""
+    carrying the high-water mark once the whole listing is read.
+
+    ``cursor_name`` stores it under another cursor than the pipeline's: a source of several
+    listings, each with a cursor of its own (Intacct bills and purchase orders), reads each
+    from :meth:`Run.stored_cursor` and names it on the page that carries its mark."""
 
     items: Any
     cursor: str | None = None
     store_cursor: bool = True
     counters: dict[str, int] = field(default_factory=dict)
+    cursor_name: str | None = None
 
 
 @dataclass
@@ -56,7 +61,8 @@ class Pipeline:
     holds, or back to received). The optional parts:
 
     - ``settle``: a task consuming source items once their rows are durable (SPS deletes its
-      ``out/`` files); it runs while the next page is recorded and posted.
+      ``out/`` files); it runs while the next page is recorded and posted. When it returns a
+      dict, its counters join the report (items it could not consume, left for a later read).
     - ``cursor_name``: the ledger cursor the reader resumes from.
     - ``post_per_page``: False when documents post only after every page is read (order to
       cash posts in dependency order across kinds).

@@ -167,3 +167,61 @@ def test_a_backfill_reads_from_the_start_and_leaves_the_live_cursor_alone(world,
     assert source.reads == [None]
     assert sorted(target.writes) == ["D0", "D1", "D2", "D3"]
     assert world.ledger.get_cursor(NAME) == "1"
+
+
+class Listings:
+    """Two listings ("a", "b") of numbered documents, each resuming from a cursor of its own."""
+
+    def __init__(self, n: int) -> None:
+        self.numbers = list(range(n))
+        self.starts: list[tuple[str, str | None]] = []
+
+    def read(self, run: Run, cursor: str | None) -> Iterator[Page]:
+        for name in ("a", "b"):
+            stored = run.stored_cursor(name)
+            self.starts.append((name, stored))
+            todo = [n for n in self.numbers if stored is None or n > int(stored)]
+            for start in range(0, len(todo), PAGE):
+                yield Page([f"{name}{n}" for n in todo[start:start + PAGE]], store_cursor=False)
+            yield Page([], cursor=str(todo[-1]) if todo else None, store_cursor=bool(todo), cursor_name=name)
+
+
+def test_a_source_of_several_listings_stores_each_cursor_under_its_own_name(world):
+    from dataclasses import replace
+
+    listings, target = Listings(4), Target()
+    pipeline = replace(make_pipeline(Source(0), target), read=listings.read,
+                       to_rows=lambda run, page: Batch(rows=[Incoming("probe", "P1", f"D{k}", f"probe/{k}", k.encode())
+                                                             for k in page.items]))
+    assert run_once(pipeline).is_completed()
+    assert (world.ledger.get_cursor(NAME, "a"), world.ledger.get_cursor(NAME, "b")) == ("3", "3")
+    assert world.ledger.get_cursor(NAME) is None  # the pipeline's own cursor is not used
+    listings.numbers.append(4)
+    assert run_once(pipeline).is_completed()
+    assert listings.starts[2:] == [("a", "3"), ("b", "3")]
+    assert sorted(target.writes) == sorted(f"D{k}{n}" for k in "ab" for n in range(5))
+    assert run_once(pipeline, since="2000-01-01").is_completed()  # a backfill reads from the start
+    assert listings.starts[4:] == [("a", None), ("b", None)]
+    assert (world.ledger.get_cursor(NAME, "a"), world.ledger.get_cursor(NAME, "b")) == ("4", "4")
+
+
+def test_a_settle_steps_counters_join_the_report_and_a_zero_counter_stays(world):
+    from dataclasses import replace
+
+    settled: list[list[str]] = []
+
+    @task(cache_policy=NO_CACHE)
+    def settle(tenant_name: str, items: list[str]) -> dict:
+        settled.append(items)
+        return {"left_unsettled": 1 if "D4" in items else 0}
+
+    source, target = Source(6), Target()
+    base = make_pipeline(source, target)
+
+    def to_rows(run: Run, page: Page) -> Batch:
+        batch = base.to_rows(run, page)
+        return Batch(rows=batch.rows, settle=[r.natural_key for r in batch.rows], counters={"deferred": 0})
+
+    figures = run_once(replace(base, to_rows=to_rows, settle=settle)).result()
+    assert settled == [["D0", "D1", "D2"], ["D3", "D4", "D5"]]
+    assert figures["left_unsettled"] == 1 and figures["deferred"] == 0
