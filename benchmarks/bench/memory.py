@@ -21,10 +21,7 @@ from .world import fresh_world
 def memory_child_main(documents: int, page_size: int, path: str) -> int:
     """Child mode: run the product flow (or the raw pipeline) once on the world the parent
     seeded, and print its RSS figures as JSON on the last line."""
-    import importlib
-
-    for module in ("ml_connector.flows.sps_to_intacct", "ml_connector.tasks.intacct", "ml_connector.tasks.sps"):
-        importlib.import_module(module)  # everything the run imports, before the baseline
+    # The flow and everything it imports (its pipeline, tasks and connectors), before the baseline.
     from ml_connector.flows.sps_to_intacct import sps_to_intacct
 
     baseline = vm_rss_kb()
