@@ -15,8 +15,8 @@ guess when rows exist and none is named.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine

@@ -6,7 +6,7 @@ so the target takes the write as a new one and never as a retry of the last.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import select, update
 

@@ -128,7 +128,8 @@ def decide(row, rev: Revision, known: set[str | None]) -> tuple[str, str | None]
     return REVISE, None
 
 
-def outcome_of(effect: str, reason: str | None, in_target: bool, *, first: bool = False) -> tuple[str, str | None, str | None]:
+def outcome_of(effect: str, reason: str | None, in_target: bool, *,
+               first: bool = False) -> tuple[str, str | None, str | None]:
     """(status, error_class, last_error) of a document whose latest revision has ``effect``."""
     if effect == CANCEL and not in_target:
         return SKIPPED, None, CANCELLED_FIRST if first else CANCELLED_UNPOSTED

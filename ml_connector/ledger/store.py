@@ -14,8 +14,8 @@ engine (:meth:`Ledger.for_tenant`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
 
 from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -67,7 +67,7 @@ class Ledger(LedgerReads, LedgerReplays):
             prepare(engine, create=create)
         self.engine = engine
 
-    def for_tenant(self, tenant: str) -> "Ledger":
+    def for_tenant(self, tenant: str) -> Ledger:
         """The same database (and connection pool), scoped to another tenant."""
         return Ledger(self.url, tenant=tenant, engine=self.engine)
 

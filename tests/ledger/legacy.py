@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine
@@ -26,7 +26,7 @@ def write_legacy_ledger(url: str, *, documents: int = 3, with_x12: bool = True) 
     names = ["documents", "document_events", "cursors"] + (["control_numbers", "x12_acks"] if with_x12 else [])
     engine = create_engine(url)
     meta.create_all(engine, tables=[meta.tables[n] for n in names])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     t = meta.tables
     with engine.begin() as conn:
         if documents:
@@ -56,7 +56,7 @@ def write_tenant_ledger(url: str, tenant: str = "acme") -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         command.upgrade(migrate._config(conn, None), "0002")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = [("PO-0", "posted", "BILL-0"), ("PO-1", "received", None), ("PO-2", "failed", None),
             ("PO-3", "posting", None)]
     with engine.begin() as conn:

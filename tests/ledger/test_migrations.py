@@ -13,7 +13,7 @@ from ml_connector.ledger.schema import POSTED
 from ml_connector.ledger.store import Incoming, Ledger
 from ml_connector.ledger.x12_controls import next_control_numbers
 
-I = "sps-intacct"
+SI = "sps-intacct"
 
 
 def _url(tmp_path, name="ledger.db") -> str:
@@ -49,17 +49,17 @@ def test_upgrade_keeps_every_row_under_the_named_tenant(tmp_path):
     write_legacy_ledger(url, documents=5)
     assert migrate.upgrade(url, tenant="acme") == ("unversioned", HEAD)
     acme = Ledger(url, tenant="acme")
-    rows = acme.documents(I)
+    rows = acme.documents(SI)
     assert [r.natural_key for r in rows] == [f"PO-{n}" for n in range(5)]
     assert {r.status for r in rows} == {POSTED} and rows[0].idempotency_key == "mlc-old-0"
-    assert acme.get_cursor(I) == "c-41"
-    assert acme.run_counts(I, "old-run")["posted"] == 5
+    assert acme.get_cursor(SI) == "c-41"
+    assert acme.run_counts(SI, "old-run")["posted"] == 5
     assert next_control_numbers(acme, "WALMART", 1) == [42]  # the sequence goes on
     # the upgraded rows are acme's alone: another tenant starts empty and may reuse the keys
     beta = acme.for_tenant("beta")
-    assert beta.documents(I) == [] and beta.get_cursor(I) is None
-    assert len(beta.ingest(I, [Incoming("order", "WALMART", "PO-1", "x", b"<Order/>")], "r").new_ids) == 1
-    again = acme.ingest(I, [Incoming("order", "WALMART", "PO-1", "x", b"<Order/>")], "r")
+    assert beta.documents(SI) == [] and beta.get_cursor(SI) is None
+    assert len(beta.ingest(SI, [Incoming("order", "WALMART", "PO-1", "x", b"<Order/>")], "r").new_ids) == 1
+    again = acme.ingest(SI, [Incoming("order", "WALMART", "PO-1", "x", b"<Order/>")], "r")
     assert again.new_ids == [] and again.duplicates == 1
 
 
@@ -67,7 +67,7 @@ def test_an_empty_ledger_from_before_tenants_upgrades_without_a_tenant(tmp_path)
     url = _url(tmp_path)
     write_legacy_ledger(url, documents=0, with_x12=False)
     assert migrate.upgrade(url) == ("unversioned", HEAD)
-    assert Ledger(url, tenant="acme").documents(I) == []
+    assert Ledger(url, tenant="acme").documents(SI) == []
 
 
 def test_a_ledger_from_a_newer_build_is_refused(tmp_path):

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from legacy import write_tenant_ledger  # tests/ledger is on sys.path (pytest's prepend import mode)
-from revision_scenarios import SCENARIOS, I, po, post
+from revision_scenarios import SCENARIOS, SI, po, post
 from sqlalchemy import create_engine, text
 
 from ml_connector.ledger import migrate
@@ -42,12 +42,12 @@ def test_a_0002_ledger_upgrades_in_place_on_postgres(database):
     write_tenant_ledger(database)
     assert migrate.upgrade(database) == ("0002", HEAD)
     acme = Ledger(database, tenant="acme")
-    rows = {r.natural_key: r for r in acme.documents(I)}
+    rows = {r.natural_key: r for r in acme.documents(SI)}
     assert (rows["PO-0"].revision, rows["PO-0"].applied_revision) == (1, 1)
-    assert rows["PO-1"].idempotency_key == idempotency_key("acme", I, "order", "WALMART", "PO-1")
-    [new] = acme.ingest(I, [po(b"<new/>", key="PO-9")], "r").new_ids
+    assert rows["PO-1"].idempotency_key == idempotency_key("acme", SI, "order", "WALMART", "PO-1")
+    [new] = acme.ingest(SI, [po(b"<new/>", key="PO-9")], "r").new_ids
     assert new > 4  # the id sequence goes on after the kept rows
-    assert acme.ingest(I, [po(b"<PO-0 v2/>", UPDATE, key="PO-0")], "r").new_ids == [rows["PO-0"].id]
+    assert acme.ingest(SI, [po(b"<PO-0 v2/>", UPDATE, key="PO-0")], "r").new_ids == [rows["PO-0"].id]
     acme.dispose()
 
 
@@ -55,13 +55,13 @@ def test_one_revision_wins_when_workers_read_it_at_once(database):
     import threading
 
     ledger = Ledger(database, tenant="t")
-    [doc_id] = ledger.ingest(I, [po(b"<v1/>")], "r0").new_ids
+    [doc_id] = ledger.ingest(SI, [po(b"<v1/>")], "r0").new_ids
     post(ledger, [doc_id])
     results, barrier = [], threading.Barrier(4)
 
     def worker(n):
         barrier.wait()
-        results.append(ledger.ingest(I, [po(b"<v2/>", UPDATE)], f"w{n}"))
+        results.append(ledger.ingest(SI, [po(b"<v2/>", UPDATE)], f"w{n}"))
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
     for t in threads:
@@ -79,14 +79,14 @@ def test_two_new_contents_read_at_once_both_count_and_the_newest_is_applied(data
     ledger = Ledger(database, tenant="t")
     for attempt in range(5):  # each round races two workers with different contents
         key = f"PO-{attempt}"
-        [doc_id] = ledger.ingest(I, [po(b"<v1/>", key=key)], "r0").new_ids
+        [doc_id] = ledger.ingest(SI, [po(b"<v1/>", key=key)], "r0").new_ids
         post(ledger, [doc_id])
         barrier = threading.Barrier(2)
         results = []
 
         def worker(content, version, key=key, barrier=barrier, results=results):
             barrier.wait()
-            results.append(ledger.ingest(I, [po(content, UPDATE, version, key=key)], f"w{version}"))
+            results.append(ledger.ingest(SI, [po(content, UPDATE, version, key=key)], f"w{version}"))
 
         threads = [threading.Thread(target=worker, args=(c, v)) for c, v in ((b"<v2/>", 2), (b"<v3/>", 3))]
         for t in threads:
@@ -94,9 +94,9 @@ def test_two_new_contents_read_at_once_both_count_and_the_newest_is_applied(data
         for t in threads:
             t.join()
         assert sum(r.duplicates for r in results) == 0  # neither content is lost as a duplicate
-        row = ledger.documents(I, ids=[doc_id])[0]
+        row = ledger.documents(SI, ids=[doc_id])[0]
         assert (row.revision, row.raw_payload, row.source_version) == (2, b"<v3/>", "3")
-        assert ledger.pending_ids(I) == [doc_id]
-        ledger.claim(I, [doc_id], "r1")
-        ledger.record_outcomes(I, [Outcome(doc_id, "posted", target_id=None)], "r1")
+        assert ledger.pending_ids(SI) == [doc_id]
+        ledger.claim(SI, [doc_id], "r1")
+        ledger.record_outcomes(SI, [Outcome(doc_id, "posted", target_id=None)], "r1")
     ledger.dispose()
