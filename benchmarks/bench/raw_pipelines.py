@@ -109,38 +109,41 @@ def _send_ar_listing(tenant: str, start: datetime, page_size: int, run_id: str) 
 
 
 def raw_sps_to_qbo(tenant: str, page_size: int = 500) -> dict:
-    """``flows/sps_to_qbo.py::sps_to_qbo`` line for line, calling ``task.fn``."""
-    from ml_connector.engine import MAX_PAGES
-    from ml_connector.settings import intent_lease_seconds
+    """``flows/sps_to_qbo.py::sps_to_qbo``: the engine's steps over ``pipelines/sps_qbo.py``
+    line for line, calling ``task.fn`` (the onboarding step, recovery, the page loop, the drain)."""
+    from ml_connector.engine import MAX_PAGES, Page, Run
+    from ml_connector.engine.pages import record_page
+    from ml_connector.engine.recovery import recover_intents
+    from ml_connector.pipelines import qbo_master
+    from ml_connector.pipelines.sps_qbo import PIPELINE
     from ml_connector.tasks.ops import finished_runs
-    from ml_connector.tasks.qbo import INBOUND, ingest_orders, post_purchase_orders, resolve_po_intents
     from ml_connector.tasks.qbo_master import sync_master_data
-    from ml_connector.runtime.tenant import tenant as tenant_resources
-    from ml_connector.tasks.sps import consume_files, fetch_page
+    from ml_connector.tasks.sps import fetch_page
 
-    run_id = f"raw-{uuid.uuid4()}"
-    onboarded = sync_master_data.fn(tenant, run_id, vendors_only_missing=True)
-    resolved = resolve_po_intents.fn(tenant, run_id, finished_runs.fn(tenant, INBOUND, run_id),
-                                     lease=timedelta(seconds=intent_lease_seconds()))
-    ledger = tenant_resources(tenant).ledger
-    cursor, deferred = ledger.get_cursor(INBOUND), 0
+    run = Run(tenant, PIPELINE.name, f"raw-{uuid.uuid4()}", page_size=page_size)
+    resolved = recover_intents.fn(PIPELINE, run, finished_runs.fn(tenant, PIPELINE.name, run.run_id))
+    master = Run(tenant, qbo_master.PIPELINE.name, run.run_id)
+    recover_intents.fn(qbo_master.PIPELINE, master, finished_runs.fn(tenant, master.integration, run.run_id))
+    onboarded = sync_master_data.fn(tenant, run.run_id, vendors_only_missing=True)
+    ledger = run.ledger
+    cursor, deferred = ledger.get_cursor(PIPELINE.name), 0
     for _ in range(MAX_PAGES):
         page = fetch_page.fn(tenant, cursor, page_size)
         deferred += len(page.deferred)
-        report = ingest_orders.fn(tenant, page, run_id)
-        if report.new_ids:
-            post_purchase_orders.fn(tenant, report.new_ids, run_id)
-        consume_files.fn(tenant, report.consumed)
-        ledger.set_cursor(INBOUND, page.next_cursor)
+        recorded = record_page.fn(PIPELINE, run, Page(page))
+        if recorded.new_ids:
+            PIPELINE.post.fn(tenant, recorded.new_ids, run.run_id, recorded.payloads)
+        PIPELINE.settle.fn(tenant, recorded.settle)
+        ledger.set_cursor(PIPELINE.name, page.next_cursor)
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
     after = 0
-    while ids := ledger.pending_ids(INBOUND, limit=1000, after_id=after):
-        post_purchase_orders.fn(tenant, ids, run_id)
+    while ids := ledger.pending_ids(PIPELINE.name, limit=1000, after_id=after):
+        PIPELINE.post.fn(tenant, ids, run.run_id)
         after = ids[-1]
-    return raw_report(ledger, INBOUND, run_id, {**resolved, "deferred_to_next_poll": deferred,
-                                                 **{f"vendors_{k}": v for k, v in onboarded.items() if v}})
+    return raw_report(ledger, PIPELINE.name, run.run_id, {**resolved, "deferred_to_next_poll": deferred,
+                                                           **{f"vendors_{k}": v for k, v in onboarded.items() if v}})
 
 
 def raw_report(ledger, integration: str, run_id: str, extra: dict) -> dict:

@@ -47,6 +47,16 @@ class Batch:
     counters: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class InboxSource:
+    """Webhook deliveries as a second source of documents: ``inbox`` holds them
+    (:class:`ml_connector.inbox.Inbox`), ``read`` turns the deliveries a run took into pages of
+    the source documents they name (engine/inbox.py records and posts those pages)."""
+
+    inbox: Any
+    read: Callable[[Run, list[Claimed]], Iterator[Page]]
+
+
 class PostTask(Protocol):
     """The Prefect task that posts ledger documents (claim, build, write, record outcomes)."""
 
@@ -60,6 +70,10 @@ class Pipeline:
     intents a dead run left (one :class:`Outcome` per document: posted with what the target
     holds, or back to received). The optional parts:
 
+    - ``before``: steps after the recovery and before anything is read (the master data the
+      mapping needs), each returning figures for the report.
+    - ``inbox``: deliveries of a webhook inbox naming source documents; what they name is
+      recorded and posted before the page loop, the same way a page is (engine/inbox.py).
     - ``settle``: a task consuming source items once their rows are durable (SPS deletes its
       ``out/`` files); it runs while the next page is recorded and posted. When it returns a
       dict, its counters join the report (items it could not consume, left for a later read).
@@ -78,6 +92,8 @@ class Pipeline:
     post: PostTask
     find: Callable[[Run, list[Claimed], dict[int, Any]], list[Outcome]]
     settle: Any = None
+    before: Sequence[Callable[[Run], dict]] = ()
+    inbox: InboxSource | None = None
     cursor_name: str = "live"
     post_per_page: bool = True
     drain: Callable[[Run], None] | None = None

@@ -2,7 +2,9 @@
 
 1. A retried run first sends back to received what its earlier attempt left failed (the UI's
    Retry is the replay).
-2. Intents a dead run left are settled through the pipeline's ``find`` (engine/recovery.py).
+2. Intents a dead run left are settled through the pipeline's ``find`` (engine/recovery.py);
+   then the pipeline's ``before`` steps run, and the documents its webhook inbox names are
+   recorded and posted (engine/inbox.py).
 3. The source is read page by page from the stored cursor; each page is recorded in the ledger,
    posted, settled at the source, and only then is the cursor stored (engine/pages.py).
 4. What is still received (earlier failures, replays, waiting documents) is posted.
@@ -22,6 +24,7 @@ from ..tasks.ops import finished_runs
 from ..tasks.run_state import finish_run, replay_earlier_attempts
 from .context import Run, current_run_id
 from .dry_run import dry_run as tally_dry_run
+from .inbox import read_inbox
 from .pages import drain, read_pages
 from .pipeline import Pipeline
 from .recovery import recover_intents
@@ -36,7 +39,12 @@ def run(pipeline: Pipeline, tenant: str, *, since: date | datetime | None = None
         return tally_dry_run(pipeline, this)
     retried = replay_earlier_attempts(tenant, pipeline.name, this.run_id)
     recovered = recover_intents(opaque(pipeline), opaque(this), finished_runs(tenant, pipeline.name, this.run_id))
-    figures = {**recovered, **read_pages(pipeline, this)}
+    figures = dict(recovered)
+    for step in pipeline.before:
+        figures.update(step(this))
+    if pipeline.inbox is not None:
+        figures.update(read_inbox(pipeline, this))
+    figures.update(read_pages(pipeline, this))
     drain(pipeline, this)
     for step in pipeline.followups:
         figures.update(step(this))

@@ -6,7 +6,8 @@ master per field, and how conflicts are recorded, never silently), then carries 
 new partners' vendors and new items are created (or adopted when QBO has them already),
 fields the tenant file masters are written to QBO when QBO has not changed them since our last
 sync, and every conflict is recorded in the ledger (integration ``qbo-master``) with its
-reason, and closed by the first run that finds both sides aligned.
+reason, and closed by the first run that finds both sides aligned. The run is the engine's
+over pipelines/qbo_master.py.
 
 Scheduled daily in prefect.yaml and runnable at any time (after editing the tenant file, to
 onboard a new trading partner at once); the inbound ``sps-to-qbo`` flow also onboards any
@@ -18,17 +19,16 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
-from ..tasks.qbo_master import MASTER, sync_master_data
-from ..tasks.run_state import finish_run, run_name
-from ..engine import current_run_id
+from .. import engine
+from ..pipelines.qbo_master import PIPELINE
+from ..tasks.run_state import run_name
 
 
-@flow(name="qbo-master-data", flow_run_name=run_name(MASTER))
+@flow(name="qbo-master-data", flow_run_name=run_name(PIPELINE.name))
 def qbo_master_data(tenant: str = "demo-qbo") -> State:
     """Align QBO vendors and items with the tenant's trading partners and item cross-reference.
 
     Args:
         tenant: The tenant whose mapping file, credentials and ledger the run uses.
     """
-    run_id = current_run_id()
-    return finish_run(tenant, MASTER, run_id, extra=sync_master_data(tenant, run_id))
+    return engine.run(PIPELINE, tenant)  # type: ignore[return-value]

@@ -23,10 +23,15 @@ that day: it becomes one RSX Shipment (856) with
 An invoice first saved without a ship date and edited later to carry one is sent as an invoice
 at once and as a shipment when the edit is reported (webhook ``Update`` or CDC); the ledger
 keys both by (partner, number) per document type, so each goes out once.
+
+A webhook notification names an invoice to read (:func:`named_invoices`); a delete or a void
+has nothing to send.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from decimal import Decimal
 
 from ..connectors.errors import BadDocument
@@ -49,6 +54,7 @@ from ..connectors.sps.models import (
     ShipmentOrderHeader,
     Summary,
 )
+from ..ledger.store import Claimed
 from .identifiers import identifier
 from .sps_to_intacct import money
 from .sps_to_qbo import qbo_section
@@ -170,3 +176,13 @@ def qbo_shipment_to_rsx(inv: Invoice, tenant: TenantMapping) -> RsxShipment:
                                                          invoice_number=number), item_level=items)
     return RsxShipment(header=ShipmentDocHeader(shipment_header=header, references=references, address=address),
                        order_level=[order], summary=Summary(total_line_item_number=len(items)))
+
+
+def named_invoices(notifications: Iterable[Claimed]) -> list[str]:
+    """The invoice Ids QBO webhook notifications name (deletes and voids have nothing to send)."""
+    ids = set()
+    for c in notifications:
+        event = json.loads(c.raw_payload or b"{}")
+        if event.get("entity") == "Invoice" and event.get("operation") not in ("Delete", "Void") and event.get("id"):
+            ids.add(str(event["id"]))
+    return sorted(ids)

@@ -13,13 +13,17 @@ Rules:
 * DocNumber is the SPS PO number (QBO allows 21 characters): the key a retry, an update and
   reconciliation find the PO by.
 * Only orders map; invoices and shipments from SPS are routed nowhere in this integration.
+* An SPS file becomes ledger rows (:func:`order_rows`): orders to post (mapped now, so a bad
+  one is quarantined with the reason at once), the rest skipped, an unreadable file
+  quarantined; nothing read is dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
-from ..connectors.errors import BadDocument
+from ..connectors.errors import BadDocument, one_line
 from ..connectors.qbo.models import (
     AccountBasedExpenseLineDetail,
     ExpenseLine,
@@ -27,9 +31,14 @@ from ..connectors.qbo.models import (
     PurchaseOrder,
     Ref,
 )
-from ..connectors.sps.models import ChargeAllowance, RsxOrder
+from ..connectors.sps import rsx
+from ..connectors.sps.models import ChargeAllowance, RsxOrder, natural_key
+from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
+from ..ledger.store import Claimed, Incoming
+from ..settings import max_document_bytes
 from .identifiers import identifier
 from .qbo_tenant import QboMapping, QboPartner
+from .sps_rows import doc_date
 from .sps_to_intacct import money
 from .tenant import TenantMapping
 
@@ -136,3 +145,38 @@ def same_po(existing: PurchaseOrder, wanted: PurchaseOrder) -> bool:
 
     vendor = existing.vendor_ref.value if existing.vendor_ref else None
     return vendor == (wanted.vendor_ref.value if wanted.vendor_ref else None) and amounts(existing) == amounts(wanted)
+
+
+def order_rows(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Incoming], dict]:
+    """One SPS file -> ledger rows, and the purchase orders of the rows that will post (by
+    (doc_type, partner, natural_key)): orders to post, the rest skipped or quarantined with
+    the one-line reason."""
+    try:
+        docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
+    except BadDocument as exc:
+        digest = hashlib.sha256(content).hexdigest()[:16]
+        return [Incoming("unreadable", "", f"{path}#{digest}", path, content, status=QUARANTINED,
+                         error_class=exc.classification, last_error=one_line(exc))], {}
+    rows, pos = [], {}
+    for index, (doc_type, doc) in enumerate(docs):
+        partner, number = natural_key(doc_type, doc)
+        base = dict(doc_type=doc_type, partner=partner, natural_key=number, raw_payload=content,
+                    source_ref=path if len(docs) == 1 else f"{path}#{index}", doc_date=doc_date(doc).isoformat())
+        if not routed(doc_type):
+            rows.append(Incoming(**base, status=SKIPPED, last_error=f"{doc_type} is routed nowhere in {OPERATION}"))
+            continue
+        try:
+            po = order_to_po(doc, mapping)
+        except BadDocument as exc:
+            rows.append(Incoming(**base, status=QUARANTINED, error_class=exc.classification, last_error=one_line(exc)))
+            continue
+        rows.append(Incoming(**base, status=RECEIVED, target_ref=po.doc_number))
+        pos[(doc_type, partner, number)] = po
+    return rows, pos
+
+
+def remap_order(c: Claimed, mapping: TenantMapping) -> PurchaseOrder:
+    """The purchase order of a recorded order, mapped again from its raw RSX file."""
+    path, _, index = c.source_ref.partition("#")
+    docs = rsx.parse(c.raw_payload or b"", filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
+    return order_to_po(docs[int(index) if index else 0][1], mapping)

@@ -1,5 +1,6 @@
-"""Prefect task of the QBO master-data sync: vendors and items, the plan of mappings/qbo_master.py
-carried out against QBO and recorded in the ledger (integration ``qbo-master``).
+"""Prefect tasks of the QBO master-data sync: vendors and items, the plan of mappings/qbo_master.py
+carried out against QBO and recorded in the ledger (integration ``qbo-master``); the run is the
+engine's over pipelines/qbo_master.py.
 
 Ledger rows:
 
@@ -20,20 +21,20 @@ Ledger rows:
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
-from ..connectors.errors import RejectedError
+from ..connectors.errors import BadDocument, RejectedError
 from ..connectors.qbo import QboClient, StaleObject
-from ..connectors.qbo.client import quote_literal
+from ..connectors.qbo.client import MAX_BATCH, quote_literal
 from ..connectors.qbo.models import Item, Vendor
+from ..engine.posting import Prepared, WriteResult, post_documents
 from ..ledger.schema import FAILED, POSTED, POSTING, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Incoming, Ledger, Outcome
 from ..mappings.qbo_master import Action, Link, partners_without_vendor, plan_items, plan_vendors, vendor_name
 from ..mappings.tenant import TenantMapping
-from .posting import Prepared, WriteResult, post_documents
-from ..runtime.clients import qbo_client
 from ..runtime.tenant import Tenant
 from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
@@ -48,7 +49,7 @@ _ANY_ACTIVE = "Active IN (true, false)"  # list entities hide inactive rows othe
 def _aware(when: datetime | None) -> datetime | None:
     if when is None:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)  # SQLite keeps UTC without the zone
+    return when if when.tzinfo else when.replace(tzinfo=UTC)  # SQLite keeps UTC without the zone
 
 
 def read_links(ledger: Ledger) -> tuple[dict[str, Link], dict[str, Link]]:
@@ -129,7 +130,7 @@ def _adopt_after_clash(client: QboClient, a: Action, exc: RejectedError) -> Writ
     return WriteResult(ok=True, target_id=live[0].id)
 
 
-def _record_links(res: Tenant, client: QboClient, actions: list[Action], run_id: str) -> dict[str, int]:
+def _record_links(res: Tenant, actions: list[Action], run_id: str) -> dict[str, int]:
     """Ledger rows for links not recorded yet, and creates, posted through the common write path."""
     ledger = res.ledger
     rows = {(r.doc_type, r.natural_key): r for r in ledger.documents(MASTER) if r.doc_type in ("vendor", "item")}
@@ -156,12 +157,27 @@ def _record_links(res: Tenant, client: QboClient, actions: list[Action], run_id:
     if retry:  # an earlier create failed: a new idempotency generation, as for any replay
         ledger.requeue(MASTER, retry, run_id, reason="master-data sync")
     ids += retry + [rows[k].id for k in todo if k in rows and rows[k].status == RECEIVED]
+    return post_links.fn(res.name, sorted(ids), run_id, {(a.kind, _partner(a), a.key): a for a in todo.values()})
+
+
+# Never cached: it writes QBO and the ledger.
+@task(cache_policy=NO_CACHE, **retry_options())
+def post_links(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict[str, int]:
+    """Record the links and carry out the creates ``ids`` of a sync's plan (``payloads``: its
+    action by (kind, partner, key)), through the common write path. A row the plan does not
+    name is quarantined; the next sync plans it and tries again."""
+    res = tenant_resources(tenant)
+    plan = payloads or {}
 
     def build(c: Claimed) -> Action:
-        return todo[(c.doc_type, c.natural_key)]
+        action = plan.get((c.doc_type, c.partner, c.natural_key))
+        if action is None:
+            raise BadDocument(f"no planned action for {c.doc_type} {c.natural_key}: the next qbo-master-data run "
+                              "plans it", system="qbo", operation="master-data", code="unplanned")
+        return action
 
-    return post_documents(ledger, MASTER, sorted(ids), run_id, build=build, write=lambda p: _write(client, p),
-                          batch_size=30)
+    return post_documents(res.ledger, MASTER, ids, run_id, build=build, write=lambda p: _write(res.qbo(), p),
+                          batch_size=MAX_BATCH)
 
 
 def _apply_updates(res: Tenant, client: QboClient, actions: list[Action], run_id: str) -> int:
@@ -197,7 +213,7 @@ def _record_conflicts(ledger: Ledger, actions: list[Action], run_id: str, scope:
         a = open_now.get(key)
         if a is not None and (row.status != FAILED or row.last_error != a.reason):
             outcomes.append(Outcome(row.id, FAILED, error_class="conflict", error=a.reason))
-        elif a is None and key in scope and row.status == FAILED:
+        elif a is None and key in scope and row.status in (FAILED, RECEIVED):  # RECEIVED: a retried run replayed it
             outcomes.append(Outcome(row.id, SKIPPED, error_class="resolved", error="resolved: both sides agree now"))
     if outcomes:
         ledger.record_outcomes(MASTER, outcomes, run_id)
@@ -221,7 +237,7 @@ def run_sync(res: Tenant, client: QboClient, run_id: str, *, vendors_only_missin
         actions = plan_vendors(mapping, vendor_links, read_vendors(client))
         actions += plan_items(mapping, item_links, read_items(client))
         scope = {(a.kind, a.key) for a in actions}
-    counts = _record_links(res, client, actions, run_id)
+    counts = _record_links(res, actions, run_id)
     updated = _apply_updates(res, client, actions, run_id)
     conflicts = _record_conflicts(res.ledger, actions, run_id, scope)
     return {"created": sum(1 for a in actions if a.op == "create"),
@@ -229,29 +245,13 @@ def run_sync(res: Tenant, client: QboClient, run_id: str, *, vendors_only_missin
             "updated_in_qbo": updated, **conflicts, **{f"links_{k}": v for k, v in counts.items() if v}}
 
 
-@task(**retry_options())
+@task(cache_policy=NO_CACHE, **retry_options())
 def sync_master_data(tenant: str, run_id: str, vendors_only_missing: bool = False) -> dict:
     """Vendors and items between the tenant file and QBO (see mappings/qbo_master.py). With
     ``vendors_only_missing``, only onboard partners that have no QBO vendor yet (no request
-    at all when every partner has one): the inbound flow runs that before reading orders."""
+    at all when every partner has one): the inbound pipeline does that before reading orders."""
     res = tenant_resources(tenant)
-    settled = settle_intents(tenant, res, run_id)
-    counts = run_sync(res, qbo_client(res), run_id, vendors_only_missing=vendors_only_missing)
-    return {**counts, "recovered_intents": settled} if settled else counts
+    return run_sync(res, res.qbo(), run_id, vendors_only_missing=vendors_only_missing)
 
 
-def settle_intents(tenant: str, res: Tenant, run_id: str) -> int:
-    """Creates a dead run left between intent and outcome go back to received: the next
-    create carries the same requestid (QBO replays it) and a name clash is adopted."""
-    if not res.ledger.intent_runs(MASTER):
-        return 0
-    from .ops import finished_runs
-
-    stale = res.ledger.stale_intents(MASTER, run_ids=finished_runs.fn(tenant, MASTER, run_id), claimer=run_id)
-    res.ledger.record_outcomes(MASTER, [Outcome(c.id, RECEIVED, error_class="recovered",
-                                                error="intent without outcome; trying again") for c in stale], run_id)
-    return len(stale)
-
-
-__all__ = ["CONFLICT", "MASTER", "effective_mapping", "read_links", "run_sync", "settle_intents",
-           "sync_master_data"]
+__all__ = ["CONFLICT", "MASTER", "effective_mapping", "post_links", "read_links", "run_sync", "sync_master_data"]

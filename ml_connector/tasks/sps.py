@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Sequence, TypeVar
 
 from prefect import task
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from ..connectors.errors import BadDocument, NotFound, RejectedError, TransientError
 from ..connectors.sps import delivery
 from ..connectors.sps.delivery import Attempt, DeliveryUnknown, Verdict
-from ..ledger.schema import POSTING, RECEIVED
+from ..ledger.schema import RECEIVED
 from ..ledger.store import Claimed, Ledger, Outcome
 from ..settings import max_document_bytes, sps_concurrency
 from ..runtime.io_pool import pool_for
@@ -188,18 +188,6 @@ def find_uploads(ledger: Ledger, integration: str, stale: Sequence[Claimed], lef
         outcomes.append(Outcome(c.id, RECEIVED, error_class=DeliveryUnknown.classification,
                                 error=one_line(DeliveryUnknown.of(attempt, "intent without outcome"))))
     return outcomes
-
-
-@task(cache_policy=NO_CACHE)
-def requeue_stale_uploads(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None,
-                          integration: str = "qbo-sps") -> int:
-    """:func:`find_uploads` for a flow not yet on the engine (qbo-sps); returns how many."""
-    ledger = tenant_resources(tenant).ledger
-    left = {r.id: r for r in ledger.documents(integration, status=POSTING)}
-    stale = ledger.stale_intents(integration, run_ids=finished_runs, older_than=lease, claimer=run_id)
-    if stale:
-        ledger.record_outcomes(integration, find_uploads(ledger, integration, stale, left), run_id)
-    return len(stale)
 
 
 def unsure_uploads(ledger: Ledger, integration: str, ids: Sequence[int]) -> dict[int, Attempt]:

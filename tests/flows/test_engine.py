@@ -169,6 +169,49 @@ def test_a_backfill_reads_from_the_start_and_leaves_the_live_cursor_alone(world,
     assert world.ledger.get_cursor(NAME) == "1"
 
 
+def test_before_steps_and_an_inbox_run_ahead_of_the_page_loop_and_each_delivery_is_acted_on_once(world):
+    """A webhook inbox is a second source: the documents its deliveries name are recorded and
+    posted before the listing, and a document both name is written once. ``before`` steps run
+    first and add their figures to the report."""
+    from dataclasses import replace
+
+    from ml_connector.engine.pipeline import InboxSource
+    from ml_connector.inbox import Inbox, store
+
+    source, target = Source(3), Target()
+    inbox = Inbox(consumer=NAME, box=f"{NAME}:webhook", event="engine-probe.notification")
+    order: list[str] = []
+
+    def named(run: Run, claimed: list[Claimed]) -> Iterator[Page]:
+        order.append("inbox")
+        yield Page(sorted(int(c.raw_payload) for c in claimed))
+
+    def read(run: Run, cursor: str | None) -> Iterator[Page]:
+        order.append("pages")
+        yield from source.read(run, cursor)
+
+    def before(run: Run) -> dict:
+        order.append("before")
+        return {"probe_before": 1}
+
+    base = make_pipeline(source, target)
+    pipeline = replace(base, read=read, before=(before,), inbox=InboxSource(inbox, named))
+    ledger = world.ledger
+    store(ledger, [inbox], [Incoming("notification", "P1", f"e{n}", "hook", str(n).encode()) for n in (1, 7)])
+
+    state = run_once(pipeline)
+    assert state.is_completed()
+    figures = state.result()
+    assert order == ["before", "inbox", "pages"]
+    assert (figures["probe_before"], figures["webhook_notifications"]) == (1, 2)
+    assert target.writes[:2] == ["D1", "D7"]  # the named documents went first
+    assert sorted(target.writes) == ["D0", "D1", "D2", "D7"]  # D1, named and listed, once
+    assert ledger.status_counts(inbox.box) == {POSTED: 2}
+
+    again = run_once(pipeline).result()
+    assert again["webhook_notifications"] == 0 and len(target.writes) == 4
+
+
 class Listings:
     """Two listings ("a", "b") of numbered documents, each resuming from a cursor of its own."""
 

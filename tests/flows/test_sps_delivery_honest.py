@@ -199,7 +199,10 @@ def test_qbo_sps_intents_a_killed_run_left_are_looked_for_in_sps_before_any_uplo
                                                                                     monkeypatch):
     from ml_connector.demo.parts.sps_qbo import seed_qbo_invoices
     from ml_connector.flows.qbo_to_sps import qbo_to_sps
-    from ml_connector.tasks.qbo import build_invoice, ingest_invoices, read_changed_invoices
+    from ml_connector.engine import Page, Run
+    from ml_connector.engine.pages import record_page
+    from ml_connector.pipelines.qbo_sps import PIPELINE
+    from ml_connector.tasks.qbo import build_invoice, read_changed_invoices
     from ml_connector.tasks.qbo_master import effective_mapping
     from ml_connector.runtime.tenant import tenant
 
@@ -208,7 +211,7 @@ def test_qbo_sps_intents_a_killed_run_left_are_looked_for_in_sps_before_any_uplo
     seed_qbo_invoices(w.qbo, w.mapping, 6, 3, w.unmapped_customer)
     ledger = w.ledger
     invoices = read_changed_invoices.fn(TENANT, datetime.now(timezone.utc) - timedelta(days=1))
-    ingest_invoices.fn(TENANT, invoices, "dead-run")
+    record_page.fn(PIPELINE, Run(TENANT, QBO_OUT, "dead-run"), Page(invoices))
     claimed = ledger.claim(QBO_OUT, ledger.pending_ids(QBO_OUT), "dead-run")
     # What the dead run did before it died: half of its uploads reached SPS, which took them.
     mapping, sps = effective_mapping(tenant(TENANT)), tenant(TENANT).sps()
@@ -219,7 +222,7 @@ def test_qbo_sps_intents_a_killed_run_left_are_looked_for_in_sps_before_any_uplo
     state = qbo_to_sps(tenant=TENANT, return_state=True)
     counts = state.result()
     assert Counter(d.path for d in w.sps.deliveries()) == Counter(c.target_ref for c in reached)
-    assert counts["recovered_intents"] == len(claimed) and counts["delivery_confirmed"] == len(reached)
+    assert counts["recovered_requeued"] == len(claimed) and counts["delivery_confirmed"] == len(reached)
     assert counts["delivery_unknown"] == len(claimed) - len(reached)
     later(monkeypatch, delivery.history_lag() + 60)
     state = qbo_to_sps(tenant=TENANT, return_state=True)

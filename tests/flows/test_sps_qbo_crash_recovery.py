@@ -4,11 +4,12 @@ number, never by another vendor's PO that happens to carry the same number."""
 from __future__ import annotations
 
 from ml_connector.demo.parts.sps_qbo import TENANT
+from ml_connector.engine import Page, Run
+from ml_connector.engine.pages import record_page
 from ml_connector.flows.sps_to_qbo import sps_to_qbo
 from ml_connector.ledger.schema import POSTED
-from ml_connector.tasks.qbo import ingest_orders
+from ml_connector.pipelines.sps_qbo import PIPELINE
 from ml_connector.tasks.sps import fetch_page
-
 from tests.flows.test_sps_qbo_flows import IN, qworld_factory  # noqa: F401
 
 
@@ -16,7 +17,7 @@ def test_a_dead_runs_intent_is_not_settled_by_another_vendors_po_with_the_same_n
     w = qworld_factory()
     w.add_documents(4)
     page = fetch_page.fn(TENANT, None)
-    ids = ingest_orders.fn(TENANT, page, "dead-run").new_ids
+    ids = record_page.fn(PIPELINE, Run(TENANT, IN, "dead-run"), Page(page)).new_ids
     [claimed] = w.ledger.claim(IN, ids[:1], "dead-run")  # the intent; the kill came before the write
     partner = next(p for p, n in w.seeded.orders if n == claimed.target_ref)
     ours = w.mapping.qbo.partners[partner].vendor_ref

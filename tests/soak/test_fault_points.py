@@ -24,8 +24,11 @@ from ml_connector.ledger.schema import FAILED, QUARANTINED
 from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.sps import SpsEmulator
+from ml_connector.engine import Page, Run
+from ml_connector.engine.pages import record_page
+from ml_connector.pipelines.qbo_sps import PIPELINE as QBO_SPS
 from ml_connector.tasks.qbo import OUTBOUND as QBO_OUT
-from ml_connector.tasks.qbo import ingest_invoices, read_changed_invoices
+from ml_connector.tasks.qbo import read_changed_invoices
 from ml_connector.tasks.qbo_webhook import WEBHOOK
 from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.webhooks.app import create_app
@@ -110,7 +113,7 @@ def qbo_sps(mount, tmp_path, monkeypatch, prefect_server) -> QboSpsWorld:
 
 
 def test_qbo_invoices_a_killed_run_left_between_intent_and_outcome_are_sent(qbo_sps, monkeypatch):
-    """Found by the chaos soak: a run SIGKILLed inside send_invoices left its rows in posting
+    """Found by the chaos soak: a run SIGKILLed inside its post task left its rows in posting
     (some had reached SPS, some not) and no later run ever settled them."""
     # The sandbox's history trails nothing: what is absent from it never arrived, and is sent
     # at once (with SPS's real lag it waits for a later run: tests/flows/test_sps_delivery_honest.py).
@@ -119,12 +122,12 @@ def test_qbo_invoices_a_killed_run_left_between_intent_and_outcome_are_sent(qbo_
     # What such a run leaves: every invoice read, recorded and claimed (intent written), none
     # with an outcome; "dead-run" is no live Prefect run.
     invoices = read_changed_invoices.fn(TENANT, datetime.now(timezone.utc) - timedelta(days=1))
-    ingest_invoices.fn(TENANT, invoices, "dead-run")
+    record_page.fn(QBO_SPS, Run(TENANT, QBO_OUT, "dead-run"), Page(invoices))
     claimed = ledger.claim(QBO_OUT, ledger.pending_ids(QBO_OUT), "dead-run")
     assert claimed
     state = qbo_to_sps(tenant=TENANT, return_state=True)
     assert state.is_completed()
-    assert state.result()["recovered_intents"] == len(claimed)
+    assert state.result()["recovered_requeued"] == len(claimed)
     assert ledger.status_counts(QBO_OUT).get("posting", 0) == 0
     assert sorted(qbo_sps.sps.inbox()) == sorted(c.target_ref for c in claimed)
 
@@ -138,7 +141,7 @@ def _crashed(flow_run_id) -> None:
 
 
 def test_webhook_notifications_of_a_finished_run_are_taken_back_at_once(qbo_sps, monkeypatch):
-    """A run killed between take_notifications and finish_notifications leaves them claimed.
+    """A run killed between taking the notifications and finishing them leaves them claimed.
     Claims of a live run are left alone (inside the lease); once that run is over (crashed:
     finished_runs), the next run takes them back at once instead of after the lease."""
     from prefect import flow

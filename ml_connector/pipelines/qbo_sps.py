@@ -1,0 +1,129 @@
+"""QuickBooks Online -> SPS Commerce: QBO invoices become RSX invoices for the customer's partner,
+and those with a ship date also RSX shipments (mappings/qbo_to_sps.py says what a QBO shipment
+confirmation is).
+
+Two sources, one path after them:
+
+- webhook notifications in the QBO inbox (ml_connector/inbox.py), stored by the webhook service,
+  which also starts this deployment at once: the invoices they name are read by Id and recorded
+  before the listing (the engine's inbox step, engine/inbox.py; the webhook fast path,
+  tasks/qbo_webhook.py, records and posts them the same way without a flow run);
+- CDC since the stored cursor (minus an overlap; the ledger makes the overlap harmless), the
+  hourly safety net: a notification that never came is late, never lost. CDC looks back 30
+  days at most: an older cursor is clamped and logged. A backfill (``since``) older than that
+  reads with a query on Metadata.LastUpdatedTime instead, and leaves the live cursor alone.
+
+The cursor is the time the CDC read started, stored once what it read is recorded and sent.
+
+SPS passes on every file it takes from ``in/``, so an upload whose outcome a dead run lost is
+looked for in SPS before it is ever sent again (tasks/sps.find_uploads, tasks/sps.upload).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from ..connectors.errors import BadDocument, one_line
+from ..connectors.qbo import Invoice
+from ..connectors.qbo.client import CDC_MAX_AGE
+from ..engine import Batch, Page, Pipeline, Run
+from ..engine.pipeline import InboxSource
+from ..inbox import QBO
+from ..ledger.schema import QUARANTINED, RECEIVED
+from ..ledger.store import Claimed, Incoming, Outcome
+from ..mappings.qbo_to_sps import (
+    invoice_number,
+    is_shipment,
+    named_invoices,
+    partner_for_qbo_invoice,
+    qbo_invoice_to_rsx,
+)
+from ..mappings.tenant import TenantMapping
+from ..tasks.qbo import OUTBOUND, read_changed_invoices, read_invoices, send_invoices
+from ..tasks.qbo_master import effective_mapping
+from ..tasks.sps import delivery_report, find_uploads, outbox_path
+
+log = logging.getLogger("ml_connector.pipelines.qbo_sps")
+
+CURSOR = "cdc"
+OVERLAP = timedelta(minutes=5)
+
+
+def cdc_start(stored: str | None, now: datetime) -> datetime:
+    """Where the live CDC read starts: the stored cursor minus the overlap, or (first run) as
+    far back as CDC reaches; a cursor older than CDC's 30 days is clamped, and logged."""
+    oldest = now - CDC_MAX_AGE + OVERLAP
+    if stored is None:
+        return oldest + OVERLAP
+    since = datetime.fromisoformat(stored) - OVERLAP
+    if since < oldest:
+        log.warning("QBO CDC cursor %s is older than the 30-day CDC window: clamped to %s; changes before that "
+                    "need a backfill run (since=..., read with a query)", since.isoformat(), oldest.isoformat())
+        return oldest
+    return since
+
+
+def read(run: Run, cursor: str | None) -> Iterator[Page]:
+    """The invoices changed since the cursor (CDC), or since the backfill's start (CDC when it
+    reaches, a query when it does not), as one page carrying the read's start as the cursor."""
+    started = datetime.now(UTC)
+    if run.since is not None:
+        since = run.since
+        if not isinstance(since, datetime) or since.tzinfo is None:
+            raise ValueError("since must be a timezone-aware datetime")
+        invoices = read_changed_invoices(run.tenant, since, use_query=since < started - CDC_MAX_AGE)
+    else:
+        invoices = read_changed_invoices(run.tenant, cdc_start(cursor, started))
+    yield Page(invoices, cursor=started.isoformat())
+
+
+def read_named(run: Run, claimed: list[Claimed]) -> Iterator[Page]:
+    """The invoices the notifications ``claimed`` name, read by Id (a vanished one is skipped).
+    Called inside a task (engine/inbox.py): the read's code, without a task run of its own."""
+    ids = named_invoices(claimed)
+    if ids:
+        yield Page(read_invoices.fn(run.tenant, ids), store_cursor=False)
+
+
+def invoice_rows(inv: Invoice, mapping: TenantMapping) -> list[Incoming]:
+    """The ledger rows of one QBO invoice: the RSX invoice to send and, when it carries a ship
+    date, the RSX shipment it confirms; or the invoice quarantined with the reason."""
+    number = invoice_number(inv)
+    base = dict(natural_key=number, source_ref=f"Invoice:{inv.id}",
+                raw_payload=inv.model_dump_json(by_alias=True, exclude_none=True).encode(),
+                doc_date=inv.txn_date.isoformat() if inv.txn_date else None)
+    try:
+        partner = partner_for_qbo_invoice(inv, mapping)
+        qbo_invoice_to_rsx(inv, mapping)  # validate now: a bad invoice is quarantined at once
+    except BadDocument as exc:
+        customer = inv.customer_ref.value if inv.customer_ref else ""
+        return [Incoming(doc_type="invoice", partner=f"customer:{customer}", **base, status=QUARANTINED,
+                         error_class=exc.classification, last_error=one_line(exc))]
+    fmt = mapping.outbound.invoice_format
+    rows = [Incoming(doc_type="invoice", partner=partner, **base, status=RECEIVED,
+                     target_ref=outbox_path("invoice", partner, number, fmt))]
+    if is_shipment(inv):  # the same lines validated above: the shipment maps too
+        rows.append(Incoming(doc_type="shipment", partner=partner, **base, status=RECEIVED,
+                             target_ref=outbox_path("shipment", partner, number, fmt)))
+    return rows
+
+
+def to_rows(run: Run, page: Page) -> Batch:
+    """Invoices (and the shipments they confirm), keyed by partner and invoice number per
+    document type; deleted ones have nothing to send."""
+    mapping = effective_mapping(run.resources)
+    return Batch(rows=[row for inv in page.items if not inv.deleted for row in invoice_rows(inv, mapping)])
+
+
+def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
+    return find_uploads(run.ledger, run.integration, stale, left)
+
+
+def report(run: Run) -> dict:
+    return delivery_report(run.tenant, run.integration, run.run_id, run.posted)
+
+
+PIPELINE = Pipeline(name=OUTBOUND, read=read, to_rows=to_rows, post=send_invoices, find=find, cursor_name=CURSOR,
+                    inbox=InboxSource(QBO, read_named), report=report)
