@@ -1,148 +1,121 @@
-"""Sterling mailbox polling: 997s settle outbound documents, other X12 is stored, junk quarantined.
+"""Sterling mailbox tasks: a partner's Outbox read, 997s applied, messages marked extracted,
+overdue documents flagged (pipelines/sterling_inbound.py runs them; what a message becomes is
+mappings/sterling_inbound.py).
 
-Each partner's Outbox (what it sends us) is read; every message is recorded in the ledger
-(integration ``sterling-inbound``) before it is marked extracted in Sterling, so a crash in
-between reads it again and the ledger calls it a duplicate. A 997 is recorded (received), then
-applied (posted): one a crash left recorded but not applied is applied from its stored payload
-by the next run (:func:`apply_unapplied_acks`), so a duplicate read never hides it.
+A message is marked extracted in Sterling only once its rows are durable in the ledger, so a
+crash in between reads it again and the ledger calls it a duplicate. One message's trouble (a
+download or an acknowledgment PUT still rate-limited after its retries) defers that message to
+the next poll; the others go on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
 
-from ..connectors import x12
-from ..connectors.errors import BadDocument, NotFound, TransientError
+from ..connectors.errors import BadDocument, NotFound, TransientError, one_line
 from ..connectors.sterling import partner_outbox
-from ..ledger.schema import POSTED, QUARANTINED, SKIPPED
-from ..ledger.store import Claimed, Incoming, Outcome
+from ..engine.posting import Prepared, WriteResult, post_documents
 from ..ledger.x12_controls import apply_ack, mark_overdue
+from ..mappings.sterling_inbound import accepted, ack_verdicts
 from ..runtime.clients import sterling_client as sterling
 from ..runtime.tenant import tenant as tenant_resources
-from .posting import one_line
 from .retry import retry_options
 from .sterling import settings_of
 
 log = logging.getLogger("ml_connector.tasks.sterling_mailbox")
 
 INBOUND = "sterling-inbound"
-ACCEPTED_STATUSES = ("accepted", "accepted_with_errors")
 
 
-@task(**retry_options())
-def poll_partner(tenant: str, partner_name: str, run_id: str) -> dict[str, int]:
-    """Read one partner's Outbox: apply 997s, store 850s, quarantine what cannot be read."""
+class Message(BaseModel):
+    """One Outbox message as read: its content, or why it could not be read (``error``)."""
+
+    id: str
+    name: str
+    content: bytes = b""
+    error: str | None = None
+
+
+class Outbox(BaseModel):
+    """A partner's extractable messages; ``deferred`` could not be downloaded this poll."""
+
+    partner: str
+    messages: list[Message] = []
+    deferred: int = 0
+
+
+@task(cache_policy=NO_CACHE, **retry_options())
+def read_outbox(tenant: str, partner_name: str) -> Outbox:
+    """Every extractable message in one partner's Outbox, downloaded."""
     res = tenant_resources(tenant)
     settings_of(res)
     client = sterling(res)
-    tally = {"acks_applied": 0, "accepted": 0, "rejected": 0, "messages_deferred": 0}
+    outbox = Outbox(partner=partner_name)
     try:
-        messages = client.list_messages(partner_outbox(partner_name), only_extractable=True)
+        listed = client.list_messages(partner_outbox(partner_name), only_extractable=True)
     except NotFound:  # the partner is not created yet
-        return tally
-    for message in messages:
-        # One message's trouble (a download or an acknowledgment PUT still rate-limited after
-        # its retries) defers that message to the next poll; the others go on. A message
-        # recorded but not marked extracted is read again and the ledger calls it a duplicate.
+        return outbox
+    for message in listed:
         try:
-            content = client.download_message(message)
+            outbox.messages.append(Message(id=str(message.id), name=message.name, content=client.download_message(message)))
         except TransientError as exc:
-            _defer(tally, message, partner_name, exc)
-            continue
+            outbox.deferred += 1
+            log.warning("deferring message %s of %s to the next poll: %s", message.id, partner_name, one_line(exc))
         except BadDocument as exc:
-            content, bad = b"", exc
-        else:
-            bad = None
-        _record(res, partner_name, message, content, bad, run_id, tally)
+            outbox.messages.append(Message(id=str(message.id), name=message.name, error=one_line(exc)))
+    return outbox
+
+
+@task(cache_policy=NO_CACHE)
+def mark_extracted(tenant: str, message_ids: list[str]) -> dict[str, int]:
+    """Mark messages whose rows are durable as extracted; one still refused (rate limited past
+    its retries) is left extractable and read again next poll, where it is a duplicate."""
+    client = sterling(tenant_resources(tenant))
+    deferred = 0
+    for message_id in message_ids:
         try:
-            client.mark_extracted(message.id)
+            client.mark_extracted(message_id)
         except TransientError as exc:
-            _defer(tally, message, partner_name, exc)
-    return tally
+            deferred += 1
+            log.warning("deferring message %s to the next poll: %s", message_id, one_line(exc))
+    return {"messages_deferred": deferred}
 
 
-def _defer(tally: dict, message, partner: str, exc: Exception) -> None:
-    tally["messages_deferred"] += 1
-    log.warning("deferring message %s of %s to the next poll: %s", message.id, partner, one_line(exc))
-
-
-def _record(res, partner: str, message, content: bytes, bad: Exception | None, run_id: str, tally: dict) -> None:
-    ref = f"{partner_outbox(partner)}/{message.name}#{message.id}"
-    if bad is None:
-        try:
-            interchange = x12.parse(content)
-        except BadDocument as exc:
-            bad = exc
-    if bad is not None:
-        res.ledger.ingest(INBOUND, [Incoming(doc_type="x12", partner=partner, natural_key=f"message:{message.id}",
-                                             source_ref=ref, raw_payload=content, status=QUARANTINED,
-                                             error_class="bad_document", last_error=one_line(bad))], run_id)
-        return
-    key = f"{interchange.sender_id}:{interchange.control_number:09d}"
-    has_997 = any(ts.id == "997" for g in interchange.groups for ts in g.sets)
-    others = [(g, ts) for g in interchange.groups for ts in g.sets if ts.id != "997"]
-    if has_997:
-        result = res.ledger.ingest(INBOUND, [Incoming(doc_type="997", partner=partner, natural_key=key, source_ref=ref,
-                                                      raw_payload=content)], run_id)
-        if result.new_ids:
-            _apply_997(res, partner, interchange, res.ledger.claim(INBOUND, result.new_ids[:1], run_id), run_id, tally)
-    rows = []
-    for group, ts in others:
-        try:
-            doc = x12.decode_document(ts)
-            number = getattr(doc, "po_number", None) or getattr(doc, "invoice_number", None) or ts.control_number
-            rows.append(Incoming(doc_type=ts.id, partner=partner, natural_key=str(number), source_ref=f"{ref}:{ts.control_number}",
-                                 raw_payload=content, status=SKIPPED, error_class="stored",
-                                 last_error=f"inbound {ts.id} stored for the flows that consume it (none routes it yet)"))
-        except BadDocument as exc:
-            rows.append(Incoming(doc_type=ts.id, partner=partner, natural_key=f"{key}:{group.control_number}:{ts.control_number}",
-                                 source_ref=ref, raw_payload=content, status=QUARANTINED, error_class="bad_document",
-                                 last_error=one_line(exc)))
-    if rows:
-        res.ledger.ingest(INBOUND, rows, run_id)
-
-
-@task(**retry_options())
-def apply_unapplied_acks(tenant: str, run_id: str, finished_runs: list[str]) -> dict[str, int]:
-    """997s recorded but not applied: left received by a crash before the claim, or in posting by
-    a run that is over. Applying a 997 twice changes nothing (final states stay final)."""
-    res = tenant_resources(tenant)
-    stale = [c for c in res.ledger.stale_intents(INBOUND, run_ids=finished_runs, claimer=run_id) if c.doc_type == "997"]
-    pending = res.ledger.claim(INBOUND, res.ledger.pending_ids(INBOUND, doc_type="997"), run_id)
+@task(cache_policy=NO_CACHE, **retry_options())
+def apply_acks(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict[str, int]:
+    """Apply the 997s ``ids``: each verdict settles the outbound document it names (accepted or
+    rejected with the AK reasons). A 997 that cannot be read is quarantined. Applying a 997 twice
+    changes nothing (final states stay final), so one a crash left unapplied is applied again."""
+    ledger = tenant_resources(tenant).ledger
     tally = {"acks_applied": 0, "accepted": 0, "rejected": 0}
-    for claimed in stale + pending:
-        try:
-            interchange = x12.parse(claimed.raw_payload or b"")
-        except BadDocument as exc:
-            res.ledger.record_outcomes(INBOUND, [Outcome(claimed.id, QUARANTINED, error_class="bad_document",
-                                                         error=one_line(exc))], run_id)
-            continue
-        _apply_997(res, claimed.partner, interchange, [claimed], run_id, tally)
-    return tally
+
+    def write(prepared: list[Prepared]) -> list[WriteResult]:
+        return [WriteResult(ok=True, target_id=f"matched {apply_verdicts(ledger, p.claimed.partner, p.payload, tally)}")
+                for p in prepared]
+
+    counts = post_documents(ledger, INBOUND, ids, run_id, build=lambda c: ack_verdicts(c.raw_payload),
+                            write=write, batch_size=100)
+    return {**counts, **tally}
 
 
-def _apply_997(res, partner: str, interchange, claimed: list[Claimed], run_id: str, tally: dict) -> None:
-    try:
-        verdicts = x12.read_997(interchange)
-    except BadDocument as exc:
-        res.ledger.record_outcomes(INBOUND, [Outcome(c.id, QUARANTINED, error_class="bad_document", error=one_line(exc))
-                                             for c in claimed], run_id)
-        return
+def apply_verdicts(ledger, partner: str, verdicts: list, tally: dict[str, int]) -> int:
+    """Settle the documents one 997's verdicts name; how many it matched."""
     matched = 0
     for v in verdicts:
-        accepted = v.status in ACCEPTED_STATUSES
-        ids = apply_ack(res.ledger, partner, v.group_control_number, v.set_control_number, accepted, v.reasons)
+        ok = accepted(v)
+        ids = apply_ack(ledger, partner, v.group_control_number, v.set_control_number, ok, v.reasons)
         matched += len(ids)
-        tally["accepted" if accepted else "rejected"] += len(ids)
-        if not accepted and ids:
+        tally["accepted" if ok else "rejected"] += len(ids)
+        if not ok and ids:
             log.warning("partner %s rejected group %s set %s: %s", partner, v.group_control_number,
                         v.set_control_number, "; ".join(v.reasons) or "no reason given")
     tally["acks_applied"] += 1
-    res.ledger.record_outcomes(INBOUND, [Outcome(c.id, POSTED, target_id=f"matched {matched}") for c in claimed], run_id)
+    return matched
 
 
 @task
@@ -163,11 +136,8 @@ def _emit(tenant: str, overdue: list[tuple], minutes: float) -> None:
     try:
         from prefect.events import emit_event
 
+        documents = [dict(zip(("id", "partner", "doc_type", "number"), r, strict=True)) for r in overdue[:100]]
         emit_event(event="ml-connector.x12.overdue", resource={"prefect.resource.id": f"ml-connector.tenant.{tenant}"},
-                   payload={"count": len(overdue), "minutes": minutes,
-                            "documents": [dict(zip(("id", "partner", "doc_type", "number"), r)) for r in overdue[:100]]})
+                   payload={"count": len(overdue), "minutes": minutes, "documents": documents})
     except Exception as exc:  # the alert is the log line; the event is a bonus
         log.debug("could not emit the overdue event: %s", exc)
-
-
-__all__ = ["INBOUND", "apply_unapplied_acks", "poll_partner", "flag_overdue", "json"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -15,10 +15,9 @@ from ml_connector.flows.sterling_mailbox import sterling_mailbox
 from ml_connector.ledger.schema import QUARANTINED
 from ml_connector.ledger.store import Ledger
 from ml_connector.ledger.x12_controls import ack_counts, ack_rows, next_control_numbers
-from ml_connector.sandbox.intacct.po import add_purchase_order
 from ml_connector.sandbox.base import FaultPlan
+from ml_connector.sandbox.intacct.po import add_purchase_order
 from ml_connector.sandbox.sterling import SterlingEmulator
-
 from tests.soak.outages import LineReadOutage
 
 OUT, IN = "intacct-sterling", "sterling-inbound"
@@ -221,3 +220,34 @@ def test_a_resent_readmore_loses_no_purchase_order(sworld, monkeypatch):
     assert all(c == 1 for c in counts.values())
     cursor = w.ledger.get_cursor(OUT, "whenmodified-850")
     assert cursor == max(pos.values()).isoformat()  # moved after the whole listing, to its newest row
+
+
+def test_a_dry_run_writes_nothing_anywhere_and_says_what_a_run_would_do(sworld):
+    w = sworld()
+    pos = seed_pos(w)
+    w.sterling.answer_with_997("accept")
+    tally = intacct_to_sterling(tenant="demo", dry_run=True, return_state=True).result()
+    assert tally == {"read": len(pos), "would_post": len(pos), "would_skip": 0, "would_quarantine": 0}
+    assert w.sterling.partners() == [] and w.ledger.documents(OUT) == []  # no partner written either
+    assert w.ledger.get_cursor(OUT, "whenmodified-850") is None
+    assert intacct_to_sterling(tenant="demo", return_state=True).is_completed()
+    messages = sum(len(w.sterling.mailbox_messages(f"/{p['partnerName']}/Outbox")) for p in w.sterling.partners())
+    read = sterling_mailbox(tenant="demo", dry_run=True, return_state=True).result()
+    assert read["read"] == read["would_post"] == messages > 0  # the partners' 997s, applied by a real run
+    assert ack_counts(w.ledger)["accepted"] == 0 and w.ledger.documents(IN) == []
+    assert sterling_mailbox(tenant="demo", return_state=True).result()["acks_applied"] == messages  # still extractable
+
+
+def test_a_backfill_delivers_its_window_and_leaves_the_live_cursors_alone(sworld):
+    w = sworld()
+    pos = seed_many_pos(w, 6)
+    assert intacct_to_sterling(tenant="demo", return_state=True).is_completed()
+    live = w.ledger.get_cursor(OUT, "whenmodified-850")
+    assert live == max(pos.values()).isoformat()
+    add_purchase_order(w.intacct, "PO-LATE", "V-ACMEDI", [{"item_id": "WID-100", "quantity": 1, "price": "4.25"}],
+                       date(2026, 10, 2), when_modified=datetime(2026, 10, 2, 7, 0, 0))  # before the cursor
+    since, until = (datetime(2026, 10, 2, h, m, tzinfo=UTC) for h, m in ((6, 0), (7, 30)))
+    state = intacct_to_sterling(tenant="demo", since=since, until=until, return_state=True)
+    assert state.is_completed() and state.result()["posted"] == 1
+    assert w.ledger.get_cursor(OUT, "whenmodified-850") == live
+    assert {k for t, k in delivered_keys(w) if t == "850"} == set(pos) | {"PO-LATE"}
