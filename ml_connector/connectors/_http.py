@@ -21,8 +21,8 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -249,11 +249,12 @@ def send(
 
     # tenacity 8 calls ``wait`` with ``retry_state=`` as a keyword, 9 positionally: keep the name.
     def wait(retry_state: RetryCallState) -> float:
-        return policy.delay(retry_state.attempt_number, retry_state.outcome.exception())
+        return policy.delay(retry_state.attempt_number, _failure(retry_state))
 
     def before_sleep(retry_state: RetryCallState) -> None:
-        log.info("%s %s: %s; retry %d/%d in %.2fs", system, operation, retry_state.outcome.exception(),
-                 retry_state.attempt_number, policy.attempts - 1, retry_state.next_action.sleep)
+        sleep = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        log.info("%s %s: %s; retry %d/%d in %.2fs", system, operation, _failure(retry_state),
+                 retry_state.attempt_number, policy.attempts - 1, sleep)
 
     retrying = Retrying(
         retry=retry_if_exception_type(TransientError),
@@ -266,13 +267,24 @@ def send(
     return retrying(_attempt, client, build, system=system, operation=operation, check=check, bounds=bounds)
 
 
+def _failure(retry_state: RetryCallState) -> BaseException:
+    """The error of the attempt just made. Tenacity waits and sleeps only after an attempt that
+    raised (``retry_if_exception_type``), so there is one."""
+    error = retry_state.outcome.exception() if retry_state.outcome is not None else None
+    if error is None:
+        raise RuntimeError("a retry was scheduled after an attempt that did not fail")
+    return error
+
+
 def _attempt(client, build, *, system, operation, check, bounds: Bounds) -> httpx.Response:
     try:
         response = _bounded(client, build(), bounds, system=system, operation=operation)
     except httpx.TimeoutException as exc:
-        raise TransientError(f"timeout talking to {system}: {type(exc).__name__}", system=system, operation=operation) from None
+        raise TransientError(f"timeout talking to {system}: {type(exc).__name__}",
+                             system=system, operation=operation) from None
     except httpx.TransportError as exc:
-        raise TransientError(f"connection to {system} failed: {type(exc).__name__}", system=system, operation=operation) from None
+        raise TransientError(f"connection to {system} failed: {type(exc).__name__}",
+                             system=system, operation=operation) from None
     error = error_from_response(response, system=system, operation=operation)
     if error is not None and not (check and _body_speaks(response)):
         raise error
@@ -318,8 +330,9 @@ def _too_large(response: httpx.Response, bounds: Bounds, what: str, system: str,
 
 def _body_speaks(response: httpx.Response) -> bool:
     # Some systems explain a 4xx in a structured body (Intacct's XML errors, SPS's
-    # problem+json, QBO's Fault, Sterling's errorCode); let the connector's classifier read it first, since it knows more than
-    # the status line. 429 and 5xx stay with the status table: they are retried either way.
+    # problem+json, QBO's Fault, Sterling's errorCode); let the connector's classifier read it
+    # first, since it knows more than the status line. 429 and 5xx stay with the status table:
+    # they are retried either way.
     ctype = response.headers.get("content-type", "")
     structured = "xml" in ctype or "json" in ctype
     return response.status_code < 500 and response.status_code != 429 and structured

@@ -3,12 +3,16 @@ result or one of our typed errors, never another exception."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml_connector.connectors.adobe.kinds import KINDS, parse_entity as parse_adobe_entity
+from ml_connector.connectors.adobe.kinds import KINDS
+from ml_connector.connectors.adobe.kinds import parse_entity as parse_adobe_entity
 from ml_connector.connectors.adobe.webhooks import parse_webhook as parse_adobe_webhook
 from ml_connector.connectors.errors import IntegrationError
 from ml_connector.connectors.intacct.codec import parse_response
@@ -18,7 +22,8 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 XMLISH = st.one_of(
     st.binary(max_size=400),
-    st.text(max_size=300).map(lambda t: f"<response><control><status>{t}</status></control></response>".encode("utf-8", "surrogatepass")),
+    st.text(max_size=300).map(
+        lambda t: f"<response><control><status>{t}</status></control></response>".encode("utf-8", "surrogatepass")),
     st.sampled_from([b"", b"<", b"<response/>", b"<response><operation/></response>",
                      b"<?xml version='1.0'?><!DOCTYPE r [<!ENTITY a 'b'>]><response>&a;</response>",
                      b"<response><control><status>success</status></control><operation><result><status>failure"
@@ -55,8 +60,13 @@ def test_qbo_webhook_parser_never_raises_anything_untyped(body):
 
 @FAST
 @given(st.binary(max_size=200), st.one_of(st.none(), st.text(max_size=60)))
-def test_qbo_signature_check_only_answers_yes_or_no(body, header):
-    assert isinstance(verify_signature(body, header, "verifier-token"), bool)  # never raises, never None
+def test_qbo_signature_check_accepts_only_the_bodys_own_signature(body, header):
+    """Any header (absent, not base64, a signature of something else) is refused without raising;
+    Intuit's HMAC of this very body with this verifier token is accepted."""
+    real = base64.b64encode(hmac.new(b"verifier-token", body, hashlib.sha256).digest()).decode()
+    assert verify_signature(body, header, "verifier-token") is (header is not None and header.strip() == real)
+    assert verify_signature(body, f" {real}\n", "verifier-token") is True
+    assert verify_signature(body, real, "another-verifier-token") is False
 
 
 # Adobe Commerce entities: random values under the field names the models type, so parsing

@@ -4,6 +4,7 @@ turning it off is logged."""
 from __future__ import annotations
 
 import logging
+import ssl
 
 import pytest
 
@@ -37,7 +38,8 @@ def test_every_credentials_block_verifies_tls_by_default(system):
 def test_turning_verification_off_is_logged(caplog):
     caplog.set_level(logging.WARNING, logger="ml_connector.http")
     with build_client("https://erp.example.com", verify=False) as client:
-        assert client is not None
+        context = client._transport._pool._ssl_context  # httpx keeps the TLS context on its pool
+        assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
     assert any("TLS verification is OFF for https://erp.example.com" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with build_client("https://erp.example.com"):

@@ -9,8 +9,18 @@ from .config import AdobeConfig, detect_deployment
 from .errors import render_message
 from .kinds import KINDS, parse_entity
 from .models import (
-    Address, Company, CompanyCredit, CreditMemo, Customer, CustomAttribute, Invoice, Order, OrderItem, OrderPayment,
-    Product, Shipment,
+    Address,
+    Company,
+    CompanyCredit,
+    CreditMemo,
+    CustomAttribute,
+    Customer,
+    Invoice,
+    Order,
+    OrderItem,
+    OrderPayment,
+    Product,
+    Shipment,
 )
 from .pagination import BadCursor, Reject, SearchPage, SearchPaginator, SyncCursor
 from .search import Filter, SearchCriteria, format_ts, parse_ts
@@ -19,8 +29,8 @@ from .webhooks import WebhookEvent, WebhookRefused, WebhookVerifier, parse_webho
 __all__ = [
     "Address", "AdminTokenAuth", "AdobeClient", "AdobeConfig", "BadCursor", "ChangeFeed", "Company", "CompanyCredit",
     "CreditMemo", "CustomAttribute", "Customer", "Filter", "ID_CHUNK", "ImsAuth", "Invoice", "KINDS", "MAX_PAGES",
-    "OAuth1Auth", "OVERLAP", "Order", "OrderItem", "OrderPayment", "PAGE_SIZE", "Product", "Reject", "SearchCriteria", "SearchPage",
-    "SearchPaginator", "Shipment", "StaticBearerAuth", "SyncCursor", "WebhookEvent", "WebhookRefused",
+    "OAuth1Auth", "OVERLAP", "Order", "OrderItem", "OrderPayment", "PAGE_SIZE", "Product", "Reject", "SearchCriteria",
+    "SearchPage", "SearchPaginator", "Shipment", "StaticBearerAuth", "SyncCursor", "WebhookEvent", "WebhookRefused",
     "WebhookVerifier", "detect_deployment", "format_ts", "make_auth", "parse_entity", "parse_ts", "parse_webhook",
     "render_message", "verify_signature", "window_criteria",
 ]

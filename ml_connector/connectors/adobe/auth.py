@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 import httpx
 

@@ -27,9 +27,9 @@ A backfill passes ``since``/``until`` and no cursor, and stores nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Callable, Iterator
 
 from .pagination import SearchPage, SyncCursor
 from .search import Filter, SearchCriteria

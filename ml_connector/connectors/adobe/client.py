@@ -16,9 +16,10 @@ from __future__ import annotations
 import functools
 import json
 import time
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -27,12 +28,12 @@ from pydantic import BaseModel
 from .._http import RetryPolicy, build_client, excerpt, register_secret, send
 from ..errors import BadDocument, RateLimited, TransientError
 from .auth import make_auth
+from .changes import MAX_PAGES, OVERLAP, PAGE_SIZE, ChangeFeed
 from .config import AdobeConfig
 from .errors import SYSTEM, check, json_body
 from .kinds import Kind, kind_of, parse_entity, raw_id
 from .models import Company, CompanyCredit, CreditMemo, Customer, Invoice, Order, Product, Shipment
 from .oauth1 import encode_query
-from .changes import MAX_PAGES, OVERLAP, PAGE_SIZE, ChangeFeed
 from .pagination import Reject, SearchPage, SearchPaginator, SyncCursor
 from .search import Filter, SearchCriteria, format_ts
 
@@ -99,7 +100,7 @@ class AdobeClient:
         start = SyncCursor.decode(cursor) if cursor else None
         if since is None and start is not None:
             since = start.updated_at - overlap
-        until = until or datetime.fromtimestamp(int(self._clock()), timezone.utc)
+        until = until or datetime.fromtimestamp(int(self._clock()), UTC)
         if since is not None and since >= until:
             raise ValueError(f"empty window: since {since.isoformat()} is not before until {until.isoformat()}")
         return ChangeFeed(lambda c: self.search(kind, c), start=start, since=since, until=until,
@@ -290,7 +291,7 @@ class AdobeClient:
         if self._owns_http:
             self.http.close()
 
-    def __enter__(self) -> "AdobeClient":
+    def __enter__(self) -> AdobeClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -306,7 +307,7 @@ def _encode(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
     if isinstance(value, datetime):
-        return format_ts(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+        return format_ts(value if value.tzinfo else value.replace(tzinfo=UTC))
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, BaseModel):
@@ -344,7 +345,9 @@ def _search_page(spec: Kind, body: Any, criteria: SearchCriteria) -> SearchPage:
         except BadDocument as exc:  # one bad entity is quarantined; the page goes on
             rejects.append(Reject(key=key, raw=raw, error=exc))
     total = body.get("total_count")
-    echo = body.get("search_criteria") if isinstance(body.get("search_criteria"), dict) else {}
+    echo = body.get("search_criteria")
+    if not isinstance(echo, dict):
+        echo = {}
     return SearchPage(kind=spec.name, items=items, rejects=rejects,
                       total_count=int(total) if isinstance(total, (int, Decimal, str)) and str(total).isdigit() else None,
                       current_page=criteria.current_page or int(echo.get("current_page") or 1),

@@ -67,14 +67,15 @@ class AdobeConfig(BaseModel):
     timeout: float = 60.0
 
     @model_validator(mode="after")
-    def _complete(self) -> "AdobeConfig":
+    def _complete(self) -> AdobeConfig:
         missing = [f for f in _REQUIRED[self.mode] if getattr(self, f) in (None, "")]
         if missing:
             raise ValueError(f"Adobe auth mode {self.mode!r} needs {', '.join(missing)}")
         if self.mode == "ims" and "commerce.accs" not in self.ims_scopes:
             raise ValueError("IMS scopes must include commerce.accs")
         if self.kind == "saas" and self.mode != "ims":
-            raise ValueError("Adobe Commerce as a Cloud Service accepts only IMS credentials (no integration or admin tokens)")
+            raise ValueError("Adobe Commerce as a Cloud Service accepts only IMS credentials "
+                             "(no integration or admin tokens)")
         return self
 
     def model_post_init(self, __context: object) -> None:
@@ -84,7 +85,7 @@ class AdobeConfig(BaseModel):
                 register_secret(value.get_secret_value())
 
     @classmethod
-    def from_credentials(cls, block: object, **overrides: object) -> "AdobeConfig":
+    def from_credentials(cls, block: object, **overrides: object) -> AdobeConfig:
         """A config from an ``AdobeCredentials`` block (or anything with the same attributes)."""
         values = {name: getattr(block, name) for name in cls.model_fields if getattr(block, name, None) is not None}
         if getattr(block, "verify_tls", None) is not None:

@@ -306,7 +306,7 @@ class Customer(MagentoModel):
         """The value of custom attribute ``code``, or None."""
         return _attribute(self.custom_attributes, code)
 
-    def with_attribute(self, code: str, value: Any) -> "Customer":
+    def with_attribute(self, code: str, value: Any) -> Customer:
         """A copy with custom attribute ``code`` set to ``value`` (added if absent)."""
         others = [a for a in self.custom_attributes if a.attribute_code != code]
         return self.model_copy(update={"custom_attributes": [*others, CustomAttribute(attribute_code=code, value=value)]})

@@ -25,7 +25,7 @@ What Magento's side does that shapes ours (``Magento\\Framework\\Oauth\\Helper\\
 from __future__ import annotations
 
 import secrets
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote, unquote_plus
 
 import httpx
@@ -86,7 +86,8 @@ def sign(base_string: str, consumer_secret: str, token_secret: str, method: str 
     return signer(base_string, consumer_secret, token_secret)
 
 
-def protocol_parameters(consumer_key: str, token: str, method: str, timestamp: int, nonce: str | None = None) -> dict[str, str]:
+def protocol_parameters(consumer_key: str, token: str, method: str, timestamp: int,
+                        nonce: str | None = None) -> dict[str, str]:
     """The ``oauth_*`` values of one request (without the signature)."""
     return {
         "oauth_consumer_key": consumer_key,

@@ -23,9 +23,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import BadDocument
 from .search import format_ts, parse_ts
@@ -140,7 +141,7 @@ class SyncCursor:
         return base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, text: str) -> "SyncCursor":
+    def decode(cls, text: str) -> SyncCursor:
         """The cursor :meth:`encode` made; anything else -> :class:`BadCursor`."""
         try:
             padded = text + "=" * (-len(text) % 4)
@@ -152,7 +153,7 @@ class SyncCursor:
             raise BadCursor(f"not an Adobe Commerce sync cursor: {text[:40]!r}") from None
 
     @classmethod
-    def after(cls, current: "SyncCursor | None", page: SearchPage) -> "SyncCursor | None":
+    def after(cls, current: SyncCursor | None, page: SearchPage) -> SyncCursor | None:
         """``current`` advanced over every entity of ``page`` (items and readable rejects)."""
         best = current
         stamps = [(getattr(i, "updated_at", None), getattr(i, "key", None)) for i in page.items]

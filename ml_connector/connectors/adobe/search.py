@@ -11,7 +11,7 @@ every index is one digit (see :mod:`.oauth1`). One group can hold many values wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,7 @@ def format_ts(value: datetime) -> str:
     """A Magento timestamp (UTC, no zone) for a timezone-aware ``datetime``."""
     if value.tzinfo is None:
         raise ValueError("timestamps sent to Magento must be timezone-aware (Magento stores UTC)")
-    return value.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
 
 
 def parse_ts(value: Any) -> datetime | None:
@@ -35,12 +35,12 @@ def parse_ts(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str):
         raise ValueError(f"not a timestamp: {type(value).__name__}")
     text = value.strip().replace("Z", "+00:00")
     parsed = datetime.fromisoformat(text)  # ValueError on garbage
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _value(value: Any) -> str:
@@ -80,7 +80,7 @@ class SearchCriteria:
     current_page: int | None = None
     extra: tuple[tuple[str, str], ...] = field(default=())  # e.g. ("fields", "items[entity_id]")
 
-    def where(self, *filters: Filter) -> "SearchCriteria":
+    def where(self, *filters: Filter) -> SearchCriteria:
         """Add one group: ``filters`` OR-ed, AND-ed with the groups already there."""
         if not filters:
             raise ValueError("a filter group needs at least one filter")
@@ -88,7 +88,7 @@ class SearchCriteria:
             raise ValueError(f"at most {MAX_INDEX} filter groups of at most {MAX_INDEX} filters (use 'in')")
         return replace(self, groups=(*self.groups, tuple(filters)))
 
-    def order_by(self, field_name: str, direction: str = "ASC") -> "SearchCriteria":
+    def order_by(self, field_name: str, direction: str = "ASC") -> SearchCriteria:
         """Add a sort key (direction always sent: Magento's default is DESC)."""
         direction = direction.upper()
         if direction not in ("ASC", "DESC"):
@@ -97,7 +97,7 @@ class SearchCriteria:
             raise ValueError(f"at most {MAX_INDEX} sort orders")
         return replace(self, sort=(*self.sort, (field_name, direction)))
 
-    def page(self, current_page: int, page_size: int) -> "SearchCriteria":
+    def page(self, current_page: int, page_size: int) -> SearchCriteria:
         """The same search at one page (1-based; Magento treats 0 and 1 differently on /V1/search)."""
         if current_page < 1 or page_size < 1:
             raise ValueError("current_page and page_size start at 1")

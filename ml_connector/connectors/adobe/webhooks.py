@@ -27,9 +27,10 @@ import functools
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -151,7 +152,9 @@ def parse_webhook(body: bytes | str, *, event_name: str | None = None) -> Webhoo
     if not name:
         raise BadDocument("Adobe Commerce webhook without eventName (pass event_name for plugin webhooks)",
                           system=SYSTEM, operation="webhook")
-    payload = data.get("data") if isinstance(data.get("data"), dict) else data
+    payload = data.get("data")
+    if not isinstance(payload, dict):
+        payload = data
     key, entity = _entity(payload)
     kind = _KIND_BY_KEY.get(key) if key else _kind_of_event(name)
     # A synchronous webhook has no delivery id: a digest of name and body is the same on
@@ -164,8 +167,11 @@ def _cloud_event(data: dict) -> WebhookEvent:
     kind_name, event_id = data.get("type"), data.get("id")
     if not isinstance(kind_name, str) or not kind_name or not isinstance(event_id, (str, int)) or event_id == "":
         raise BadDocument("Adobe I/O event without type or id", system=SYSTEM, operation="webhook")
-    inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-    value = inner.get("value") if isinstance(inner.get("value"), dict) else {}
+    inner, value = data.get("data"), None
+    if isinstance(inner, dict):
+        value = inner.get("value")
+    if not isinstance(value, dict):
+        value = {}
     return _event(kind_name, str(event_id), _kind_of_event(kind_name), value)
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from lxml import etree
 

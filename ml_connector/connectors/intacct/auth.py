@@ -21,13 +21,12 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
-
-from urllib.parse import urlsplit
 
 from .._http import register_secret
 from ..errors import AuthError
@@ -152,8 +151,10 @@ class SessionCache:
         ttl = self.fallback_ttl
         timeout, stamp = parsed.session_timeout, parsed.session_timestamp
         if timeout is not None:
-            comparable = stamp is not None and (stamp.tzinfo is None) == (timeout.tzinfo is None)
-            reference = stamp if comparable else datetime.now(timeout.tzinfo)
+            if stamp is not None and (stamp.tzinfo is None) == (timeout.tzinfo is None):
+                reference = stamp
+            else:  # no server stamp to measure from: our clock, in the timeout's zone
+                reference = datetime.now(timeout.tzinfo)
             ttl = max((timeout - reference).total_seconds(), 0.0)
         return self.clock() + ttl
 

@@ -11,9 +11,10 @@ instead of posting twice. Reads use ``uniqueid=false`` and fresh controlids.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator, Sequence, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import httpx
 
@@ -314,7 +315,7 @@ class IntacctClient:
         if self._owns_http:
             self._http.close()
 
-    def __enter__(self) -> "IntacctClient":
+    def __enter__(self) -> IntacctClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -339,7 +340,7 @@ def _stamp(moment: datetime) -> str:
     """Intacct timestamps carry no zone (reference §6.2): naive times are sent as they are,
     aware ones as UTC wall time (the sandbox's zone; set the company to UTC to match)."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.strftime(DATETIME_FORMAT)
 
 

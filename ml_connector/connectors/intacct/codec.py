@@ -40,10 +40,11 @@ real one when it is known.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Collection, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 from lxml import etree
@@ -269,7 +270,8 @@ def _message(entries: list[dict[str, str]], fallback: str) -> tuple[str, str | N
 def _raised_error(errormessage: etree._Element | None, body: bytes, operation: str, *, level: str) -> IntegrationError:
     entries = _error_entries(errormessage)
     message, code, support_id = _message(entries, f"Intacct {level} failure without details")
-    context = dict(system=SYSTEM, operation=operation, code=code, request_id=support_id, body_excerpt=excerpt(body))
+    context: dict[str, Any] = dict(system=SYSTEM, operation=operation, code=code, request_id=support_id,
+                                   body_excerpt=excerpt(body))
     message = f"{level} failure: {message}"
     if code == "GW-0010":
         return RateLimited(message, **context)
@@ -310,8 +312,8 @@ def _function_error(element: etree._Element, status: str, function: str,
     entries = _error_entries(element.find("errormessage"))
     message, code, support_id = _message(entries, f"Intacct function {status or 'failure'} without details")
     errornos = {e["errorno"] for e in entries}
-    context = dict(system=SYSTEM, operation=function, code=code, request_id=support_id,
-                   body_excerpt=excerpt(to_bytes(element)))
+    context: dict[str, Any] = dict(system=SYSTEM, operation=function, code=code, request_id=support_id,
+                                   body_excerpt=excerpt(to_bytes(element)))
     if errornos & set(duplicate_errornos):
         return DuplicateWrite(message, **context)
     if status == "aborted" or _TRY_AGAIN.search(message):

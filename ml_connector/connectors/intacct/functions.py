@@ -9,9 +9,9 @@ send is exactly the amount that posts (Intacct would round anything longer itsel
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Mapping, Sequence
 
 from lxml import etree
 

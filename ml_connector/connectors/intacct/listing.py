@@ -21,7 +21,8 @@ idempotently, so re-read rows are duplicates), giving up with :class:`ListingGap
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterator, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
 
 from ..errors import TransientError
 from .codec import SYSTEM
@@ -43,8 +44,13 @@ class ListingGap(TransientError):
 
 
 class Page(Protocol):
-    result_id: str | None
-    num_remaining: int
+    """What the guard reads of a page (read-only, so frozen dataclasses are pages too)."""
+
+    @property
+    def result_id(self) -> str | None: ...
+
+    @property
+    def num_remaining(self) -> int: ...
 
 
 P = TypeVar("P", bound=Page)

@@ -21,8 +21,8 @@ import base64
 import logging
 import threading
 import time
+from collections.abc import Callable, Generator
 from contextlib import nullcontext
-from typing import Callable, Generator
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr

@@ -16,8 +16,9 @@ import contextlib
 import functools
 import re
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ContextManager, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -25,8 +26,22 @@ from pydantic import BaseModel
 
 from .._http import RetryPolicy, build_client, send
 from ._wire import (
-    BatchOp, CdcResult, batch_item, batch_response, cdc_result, check_batch_ids, checked_request_id, chunk_id,
-    dumps, entity_name, entity_of, json_body, missing_item, query_page, quote_literal, wire_dict,
+    BatchOp,
+    CdcResult,
+    batch_item,
+    batch_response,
+    cdc_result,
+    check_batch_ids,
+    checked_request_id,
+    chunk_id,
+    dumps,
+    entity_name,
+    entity_of,
+    json_body,
+    missing_item,
+    query_page,
+    quote_literal,
+    wire_dict,
 )
 from .auth import QboConfig, QboOAuth
 from .errors import SYSTEM, check
@@ -46,7 +61,7 @@ class Limiter(Protocol):
     """Holds the company's request slots around one HTTP attempt (runtime/qbo_limits.py puts
     Prefect's global concurrency and rate limits here); the connector itself stays Prefect-free."""
 
-    def __call__(self, *, batch: bool) -> ContextManager[Any]: ...
+    def __call__(self, *, batch: bool) -> contextlib.AbstractContextManager[Any]: ...
 
 
 class CdcWindowTooLong(ValueError):
@@ -224,7 +239,7 @@ class QboClient:
         if self._owns_http:
             self.http.close()
 
-    def __enter__(self) -> "QboClient":
+    def __enter__(self) -> QboClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

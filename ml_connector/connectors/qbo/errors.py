@@ -79,11 +79,11 @@ def fault_error(
 ) -> IntegrationError:
     """The typed error one Fault stands for (see the table in the module docstring)."""
     errors = fault_errors(fault)
-    first = errors[0] if errors else {"Message": "", "Detail": "", "code": None}
+    first: dict[str, Any] = errors[0] if errors else {"Message": "", "Detail": "", "code": None}
     code, ftype = first["code"], str(_get(fault, "type") or "")
     text = _describe(first["Message"], first["Detail"]) or f"QBO fault {ftype or 'without detail'}"
-    context = dict(system=SYSTEM, operation=operation, status=status, request_id=request_id,
-                   body_excerpt=body_excerpt, code=code)
+    context: dict[str, Any] = dict(system=SYSTEM, operation=operation, status=status, request_id=request_id,
+                                   body_excerpt=body_excerpt, code=code)
     message = excerpt(text, 240)
     cls = _fault_class(code, ftype, status, first["Message"], operation)
     if cls is RateLimited:

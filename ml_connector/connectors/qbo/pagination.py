@@ -17,8 +17,8 @@ rely on CDC as the safety net.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from ..errors import TransientError
 from .models import QboObject

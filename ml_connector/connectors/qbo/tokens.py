@@ -13,9 +13,10 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -92,7 +93,7 @@ class FileTokenStore:
         return f"FileTokenStore({str(self.path)!r})"
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], tokens: TokenSet | str) -> "FileTokenStore":
+    def create(cls, path: str | os.PathLike[str], tokens: TokenSet | str) -> FileTokenStore:
         """A store at ``path`` seeded with ``tokens`` (a refresh token from the connect step)."""
         store = cls(path)
         store.save(TokenSet(refresh_token=SecretStr(tokens)) if isinstance(tokens, str) else tokens)

@@ -118,7 +118,9 @@ def _cloud_event(event: Any) -> ChangeEvent:
                           system="qbo", operation="webhook")
     entity = _ENTITY_NAMES.get(parts[1].lower(), parts[1][:1].upper() + parts[1][1:])
     operation = _VERBS.get(parts[2].lower(), parts[2].capitalize())
-    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    data = event.get("data")
+    if not isinstance(data, dict):
+        data = {}
     deleted = data.get("deletedId") or data.get("deletedid")
     return ChangeEvent(realm_id=str(realm), entity=entity, id=str(oid), operation=operation,
                        last_updated=_timestamp(event.get("time")), event_id=str(event_id),

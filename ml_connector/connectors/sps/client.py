@@ -20,8 +20,9 @@ import functools
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -245,7 +246,7 @@ class SpsClient:
     def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None,
         content: bytes | None = None, operation: str, max_bytes: int | None = None,
-        policy: RetryPolicy | None = None, witness: "_Witness | None" = None,
+        policy: RetryPolicy | None = None, witness: _Witness | None = None,
     ) -> httpx.Response:
         url = self.config.base_url.rstrip("/") + DATA_PATH + quote(path, safe="/")
         return self._send(method, url, params=params, content=content, operation=operation, max_bytes=max_bytes,
@@ -254,7 +255,7 @@ class SpsClient:
     def _send(
         self, method: str, url: str, *, params: dict[str, Any] | None = None, content: bytes | None = None,
         operation: str, max_bytes: int | None = None, policy: RetryPolicy | None = None,
-        witness: "_Witness | None" = None, label: str = "",
+        witness: _Witness | None = None, label: str = "",
     ) -> httpx.Response:
         headers = {"X-Request-ID": str(uuid.uuid4())}  # one id per logical call, reused on retries
         if content is not None:
@@ -299,7 +300,7 @@ class SpsClient:
                 for client in self._shards:
                     client.close()
 
-    def __enter__(self) -> "SpsClient":
+    def __enter__(self) -> SpsClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -410,7 +411,9 @@ def problem_error(
     """The error for one problem+json body (``cls`` comes from the HTTP status)."""
     title = str(problem.get("title") or f"HTTP {response.status_code}")
     detail = problem.get("detail")
-    contexts = problem.get("context") if isinstance(problem.get("context"), list) else []
+    contexts = problem.get("context")
+    if not isinstance(contexts, list):
+        contexts = []
     code = next((str(c["code"]) for c in contexts if isinstance(c, dict) and c.get("code")), None)
     context = dict(
         system="sps", operation=operation, status=response.status_code, code=code,

@@ -22,10 +22,11 @@ help: the caller decides, and what it uploads then is "possibly delivered twice"
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from enum import Enum
-from typing import TYPE_CHECKING, Any, Iterable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from ... import settings
 from ..errors import AuthError, NotFound, RejectedError, TransientError, keep_our_pickling
@@ -60,12 +61,12 @@ def pickup_min() -> float:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def aware(moment: datetime) -> datetime:
     """``moment`` in UTC; a naive one (SQLite returns them) is taken as UTC already."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Attempt:
     until: datetime
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     PRESENT = "present"  # still in in/: arrived, not taken yet
     DELIVERED = "delivered"  # in the history after the attempt: arrived
     ABSENT = "absent"  # never arrived: uploading is safe
@@ -101,7 +102,7 @@ class DeliveryUnknown(TransientError):
         self.attempt = attempt
 
     @classmethod
-    def of(cls, attempt: Attempt, why: str = "") -> "DeliveryUnknown":
+    def of(cls, attempt: Attempt, why: str = "") -> DeliveryUnknown:
         message = (f"delivery unknown until SPS history catches up: {attempt.path} may have reached SPS "
                    f"between {attempt.since.isoformat()} and {attempt.until.isoformat()}")
         return cls(message + (f" ({why})" if why else ""), attempt=attempt, system="sps", operation="put")
@@ -123,7 +124,7 @@ def attempt_from_reason(path: str, reason: str | None) -> Attempt | None:
         return None
 
 
-def find(client: "SpsClient", attempts: Iterable[Attempt], *, lag: float | None = None,
+def find(client: SpsClient, attempts: Iterable[Attempt], *, lag: float | None = None,
          pickup: float | None = None) -> dict[str, Verdict]:
     """Which of ``attempts`` arrived, never arrived, or cannot be told yet (one per path; the
     presence check and the history walk are shared by all of them)."""
@@ -161,7 +162,7 @@ def find(client: "SpsClient", attempts: Iterable[Attempt], *, lag: float | None 
     return verdicts
 
 
-def uploads_after(client: "SpsClient", paths: set[str], after: datetime) -> dict[str, list[datetime]]:
+def uploads_after(client: SpsClient, paths: set[str], after: datetime) -> dict[str, list[datetime]]:
     """The ``uploaded`` times (UTC) of ``paths`` in SPS's history, from ``after`` on.
 
     Pages by offset; a page that repeats the previous one, or more than ``MAX_HISTORY_PAGES``,

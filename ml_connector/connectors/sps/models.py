@@ -304,10 +304,12 @@ DOC_TYPES: dict[str, tuple[type[Rsx], str, str]] = {
 def natural_key(doc_type: str, doc: Rsx) -> tuple[str, str]:
     """(trading partner, document number): the application-level dedup key of an RSX document."""
     if isinstance(doc, RsxInvoice):
-        h = doc.header.invoice_header
-        return h.trading_partner_id, h.invoice_number
+        invoice = doc.header.invoice_header
+        return invoice.trading_partner_id, invoice.invoice_number
     if isinstance(doc, RsxShipment):
-        h = doc.header.shipment_header
-        return h.trading_partner_id, h.shipment_identification
-    h = doc.header.order_header
-    return h.trading_partner_id, h.purchase_order_number
+        shipment = doc.header.shipment_header
+        return shipment.trading_partner_id, shipment.shipment_identification
+    if isinstance(doc, RsxOrder):  # an OrderAck is an RsxOrder too
+        order = doc.header.order_header
+        return order.trading_partner_id, order.purchase_order_number
+    raise TypeError(f"{type(doc).__name__} is not an RSX document with a number")

@@ -15,8 +15,9 @@ Guards:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 from ..errors import TransientError
 from .client import ListPage

@@ -125,6 +125,7 @@ def _parse_json(text: str, filename: str | None) -> list[DocPair]:
 
 def _json_documents(data: Any) -> list[tuple[str | None, Any]]:
     """(doc type if the wrapper says it, document) for a singular doc, a list, or a wrapper."""
+    items: list[tuple[str | None, Any]]
     if isinstance(data, list):
         items = [(None, d) for d in data]
     elif isinstance(data, dict) and len(data) == 1 and next(iter(data)) in _BY_ROOT | _BY_SINGULAR:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, unquote
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .._http import error_class_for_status, excerpt
 from ..errors import IntegrationError, NotFound, RateLimited, RejectedError, TransientError
@@ -34,7 +35,7 @@ def read_json(response: httpx.Response, operation: str) -> Any:
                              body_excerpt=excerpt(response.content)) from None
 
 
-def parse(model: type, row: Any, operation: str):
+def parse(model: type[BaseModel], row: Any, operation: str) -> Any:
     try:
         return model.model_validate(row)
     except ValidationError as exc:
@@ -99,8 +100,9 @@ def check(response: httpx.Response, *, operation: str = "") -> None:
         return
     code = str(body.get("errorCode"))
     cls = error_class_for_status(response.status_code)
-    if cls is None:
-        cls = error_class_for_status(int(code)) if code.isdigit() and 400 <= int(code) < 600 else RejectedError
+    if cls is None:  # an error in a 2xx body: its errorCode, when it is an HTTP error status, says which
+        in_body = error_class_for_status(int(code)) if code.isdigit() and 400 <= int(code) < 600 else None
+        cls = in_body or RejectedError
     message = _message(operation, str(body.get("errorDescription") or f"error {code}"))
     context = dict(system=SYSTEM, operation=operation, status=response.status_code, code=code,
                    request_id=response.headers.get("x-request-id"), body_excerpt=excerpt(response.content))

@@ -62,7 +62,7 @@ class SterlingConfig(BaseModel):
         return url
 
     @model_validator(mode="after")
-    def _refuse_plain_http(self) -> "SterlingConfig":
+    def _refuse_plain_http(self) -> SterlingConfig:
         if self.base_url.startswith("http://") and not self.allow_insecure_http:
             raise ValueError(
                 "base_url uses plain http: Basic auth would send the Sterling password in clear. "

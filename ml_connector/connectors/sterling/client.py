@@ -34,7 +34,13 @@ from ..errors import AuthError, BadDocument, DuplicateWrite, IntegrationError, N
 from ._wire import SYSTEM, check, location_id, parse, read_json, required, rows_affected, seg, sterling_error, truthy
 from .auth import BUILTIN_ADMIN_USERS, SterlingConfig, admin_reason, basic_auth
 from .models import (
-    PARTNER_CREATE_REQUIRED, PARTNER_UPDATE_REQUIRED, Mailbox, MailboxEntry, MailboxMessage, TradingPartner, UserAccount,
+    PARTNER_CREATE_REQUIRED,
+    PARTNER_UPDATE_REQUIRED,
+    Mailbox,
+    MailboxEntry,
+    MailboxMessage,
+    TradingPartner,
+    UserAccount,
 )
 from .pagination import DEFAULT_PAGE_SIZE, RangePaginator, range_param
 
@@ -94,7 +100,8 @@ class SterlingClient:
                               page_size=page_size, max_pages=max_pages, key=lambda p: p.id or p.partner_name,
                               what="list_partners")
 
-    def list_trading_partners(self, search: str | None = None, *, page_size: int = DEFAULT_PAGE_SIZE) -> list[TradingPartner]:
+    def list_trading_partners(self, search: str | None = None, *,
+                              page_size: int = DEFAULT_PAGE_SIZE) -> list[TradingPartner]:
         """Every partner (matching ``search``) as one list."""
         return list(self.iter_trading_partners(search, page_size=page_size))
 
@@ -362,7 +369,7 @@ class SterlingClient:
         if self._owns_http:
             self.http.close()
 
-    def __enter__(self) -> "SterlingClient":
+    def __enter__(self) -> SterlingClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -22,7 +22,8 @@ earlier offsets, which this walk would skip. Collect a listing first, then consu
 from __future__ import annotations
 
 import logging
-from typing import Callable, Generic, Hashable, Iterator, TypeVar
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, Generic, TypeVar
 
 from ..errors import TransientError
 
@@ -59,7 +60,7 @@ class RangePaginator(Generic[T]):
         self.fetch = fetch
         self.page_size = page_size
         self.max_pages = max_pages
-        self.key = key or (lambda item: getattr(item, "id"))
+        self.key = key or _id
         self.what = what
         self.pages = 0
         self.truncated = False
@@ -84,7 +85,7 @@ class RangePaginator(Generic[T]):
                     f"Sterling returned the same {self.what} page twice (offset {start}); it is ignoring _range",
                     system="sterling", operation=self.what, code="range-ignored",
                 )
-            fresh = [row for row, k in zip(rows, keys) if k not in seen]
+            fresh = [row for row, k in zip(rows, keys, strict=True) if k not in seen]
             self.skipped_repeats += len(rows) - len(fresh)
             seen.update(keys)
             yield fresh
@@ -101,3 +102,8 @@ class RangePaginator(Generic[T]):
                 self.truncated = True
                 return
             previous, start = keys, start + self.page_size
+
+
+def _id(item: Any) -> Hashable:
+    """The default key: the item's ``id`` (Sterling's REST resources all have one)."""
+    return item.id

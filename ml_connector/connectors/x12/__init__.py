@@ -17,8 +17,17 @@ from .ack import AckResult, acknowledge, acknowledge_group, check_set, read_997
 from .documents import SetError, decode_document, encode_document, unexpected_segments
 from .envelope import encode_interchange, parse_interchange, wrap
 from .models import (
-    Document, FunctionalAck997, FunctionalGroup, Interchange, Invoice810, PoAck855, PurchaseOrder850,
-    Segment, Separators, ShipNotice856, TransactionSet,
+    Document,
+    FunctionalAck997,
+    FunctionalGroup,
+    Interchange,
+    Invoice810,
+    PoAck855,
+    PurchaseOrder850,
+    Segment,
+    Separators,
+    ShipNotice856,
+    TransactionSet,
 )
 
 __all__ = [

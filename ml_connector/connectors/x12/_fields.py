@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,7 +30,7 @@ class Problem(Exception):
     def __init__(self, segment_id: str, position: int, why: str, *, code: str | None = "8",
                  element: int | None = None, element_code: str | None = None, value: str | None = None) -> None:
         super().__init__(why)
-        self.where = dict(segment_id=segment_id, position=position, segment_code=code, element=element,
+        self.where: dict[str, Any] = dict(segment_id=segment_id, position=position, segment_code=code, element=element,
                           element_code=element_code, bad_value=value)
         self.why = why
 
@@ -42,7 +42,8 @@ class Problem(Exception):
 def _specs(model: type[BaseModel]) -> tuple[tuple[str, str, int, str], ...]:
     """(field, segment id, element number, kind) for each entry of ``model.x12``."""
     out = []
-    for name, spec in model.x12.items():
+    # ``x12`` is a ClassVar of each mapped model (models.py), which BaseModel does not declare
+    for name, spec in model.x12.items():  # type: ignore[attr-defined]
         ref, _, kind = spec.partition(":")
         out.append((name, ref[:-2], int(ref[-2:]), kind))
     return tuple(out)
@@ -65,6 +66,8 @@ def _convert(kind: str, raw: str) -> Any:
 def _shift(value: Decimal, places: int) -> Decimal:
     """``value`` times 10**places, exactly (scaleb rounds to the context's 28 digits)."""
     sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # NaN or infinity: no digits to shift
+        raise ValueError(value)
     return Decimal((sign, digits, exponent + places))
 
 
@@ -128,6 +131,10 @@ def read(model: type[BaseModel], found: dict[str, Located], anchor: int | None =
                        element=spec[1], element_code="7", value=raw) from None
 
 
+@overload
+def write(model: BaseModel, seg_id: str, always: Literal[True]) -> Segment: ...
+@overload
+def write(model: BaseModel, seg_id: str, always: bool = False) -> Segment | None: ...
 def write(model: BaseModel, seg_id: str, always: bool = False) -> Segment | None:
     """The ``seg_id`` segment of ``model``; None when it has nothing to say and is optional."""
     elements: dict[int, str] = {}

@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 from ..errors import BadDocument
 from .documents import SUPPORTED, SetError, decode_document, encode_document, unexpected_segments
 from .envelope import wrap
 from .models import (
-    ElementNote, FunctionalAck997, FunctionalGroup, Interchange, SegmentNote, Separators, SetResponse,
+    ElementNote,
+    FunctionalAck997,
+    FunctionalGroup,
+    Interchange,
+    SegmentNote,
+    Separators,
+    SetResponse,
     TransactionSet,
 )
 
@@ -157,7 +163,8 @@ def read_997(interchange: Interchange) -> list[AckResult]:
         for ts in group.sets:
             if ts.id == "997":
                 seen = True
-                results.extend(_results(decode_document(ts)))
+                # the codec of a 997 set decodes to a FunctionalAck997
+                results.extend(_results(cast(FunctionalAck997, decode_document(ts))))
     if not seen:
         raise BadDocument(f"interchange {interchange.control_number:09d} holds no 997", system="x12",
                           operation="read_997")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
 
@@ -335,7 +335,7 @@ def wrap(
     group. ``version`` is GS08, ``004010`` or ``005010``; ISA12 is derived from it, and from
     4020 on ISA11 carries the repetition separator (``^`` unless ``separators`` say otherwise).
     """
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     first_gs = control_number if group_control_number is None else group_control_number
     groups = [
         FunctionalGroup(functional_id=fid, app_sender=app_sender or sender_id, app_receiver=app_receiver or receiver_id,
