@@ -34,10 +34,12 @@ def combined_mapping() -> dict:
 
 
 def write_tenant_files(directory: Path, names: list[str]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    """Every tenant's mapping file: the combined mapping under its name (module docstring)."""
+    from ml_connector.demo import sandboxes
+
     mapping = combined_mapping()
-    for name in names:
-        (directory / f"{name}.yaml").write_text(yaml.safe_dump({**mapping, "tenant": name}, sort_keys=False))
+    sandboxes.write_tenant_files(directory, {name: yaml.safe_dump({**mapping, "tenant": name}, sort_keys=False)
+                                             for name in names})
 
 
 def emulators_main() -> int:
@@ -151,6 +153,6 @@ def set_up_tenants(emulators: Emulators, names: list[str]) -> None:
     from ml_connector.credentials import BLOCKS
     from ml_connector.ops.setup import save_blocks
 
-    for name, creds in zip(names, emulators.call("credentials", count=len(names))):
+    for name, creds in zip(names, emulators.call("credentials", count=len(names)), strict=True):
         save_blocks(name, {system: {k: v for k, v in fields.items() if k in BLOCKS[system].model_fields}
                            for system, fields in creds.items()})

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -102,25 +101,13 @@ def tenant_files(folder: Path, bases: list[str], count: int):
     copy as found, copy k under the name ``<base>-k``: the same file with its ``tenant:``
     changed), with ``ML_CONNECTOR_TENANTS`` naming that folder for the duration."""
     from ..mappings.tenant import tenant_path
+    from .sandboxes import as_tenant, tenants_in, write_tenant_files
 
-    folder.mkdir(parents=True, exist_ok=True)
     sources = {base: tenant_path(base).read_text() for base in bases}
-    for index in range(1, count + 1):
-        for base, text in sources.items():
-            name = base if index == 1 else f"{base}-{index}"
-            copied, found = re.subn(r"(?m)^tenant:.*$", f"tenant: {name}", text, count=1)
-            if not found:
-                raise ValueError(f"the mapping file of tenant {base} has no top-level 'tenant:' line")
-            (folder / f"{name}.yaml").write_text(copied)
-    before = os.environ.get("ML_CONNECTOR_TENANTS")
-    os.environ["ML_CONNECTOR_TENANTS"] = str(folder)
-    try:
+    names = [(base, base if index == 1 else f"{base}-{index}") for index in range(1, count + 1) for base in bases]
+    write_tenant_files(folder, {name: as_tenant(sources[base], name) for base, name in names})
+    with tenants_in(folder):
         yield folder
-    finally:
-        if before is None:
-            os.environ.pop("ML_CONNECTOR_TENANTS", None)
-        else:
-            os.environ["ML_CONNECTOR_TENANTS"] = before
 
 
 def run_world(world) -> dict[str, list[dict]]:

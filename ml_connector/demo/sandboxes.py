@@ -12,14 +12,19 @@ knob, not a copy:
   passed where it is made;
 - several emulators of one system under names of their own (the demo's QuickBooks tenant has an
   SPS account of its own);
-- which emulators a tenant's blocks name, and per-system overrides of the saved fields.
+- which emulators a tenant's blocks name, and per-system overrides of the saved fields;
+- the tenants' mapping files: written to a folder (:func:`write_tenant_files`, a shipped file under
+  another name with :func:`as_tenant`) that ``ML_CONNECTOR_TENANTS`` names (:func:`tenants_in`).
 
 Seeding stays with what knows the data: ``sandbox/seed.py`` and the demo parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from pathlib import Path
 from typing import Any, Callable
 
 from ..sandbox.base import Emulator
@@ -103,6 +108,37 @@ def fresh_ledger(url: str) -> None:
     os.environ["ML_CONNECTOR_LEDGER_URL"] = url
     reset()
     shared_sessions().clear()
+
+
+def as_tenant(text: str, name: str) -> str:
+    """A tenant mapping file's text as tenant ``name``: its top-level ``tenant:`` line changed,
+    everything else (comments included) kept."""
+    renamed, found = re.subn(r"(?m)^tenant:.*$", f"tenant: {name}", text, count=1)
+    if not found:
+        raise ValueError("the mapping file has no top-level 'tenant:' line")
+    return renamed
+
+
+def write_tenant_files(folder: Path, files: dict[str, str]) -> Path:
+    """Write each tenant's mapping file text as ``folder/<tenant>.yaml``; returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / f"{name}.yaml").write_text(text)
+    return folder
+
+
+@contextlib.contextmanager
+def tenants_in(folder: Path):
+    """``ML_CONNECTOR_TENANTS`` names ``folder`` (where tenant files are looked up first) for the duration."""
+    before = os.environ.get("ML_CONNECTOR_TENANTS")
+    os.environ["ML_CONNECTOR_TENANTS"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop("ML_CONNECTOR_TENANTS", None)
+        else:
+            os.environ["ML_CONNECTOR_TENANTS"] = before
 
 
 class Sandboxes:
