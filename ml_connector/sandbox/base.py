@@ -34,7 +34,7 @@ class FaultPlan:
         self._lock = threading.Lock()
 
     @classmethod
-    def profile(cls, name: str, seed: int = 7) -> "FaultPlan":
+    def profile(cls, name: str, seed: int = 7) -> FaultPlan:
         """The named fault profiles of ``demo --faults``."""
         if name == "none":
             return cls(seed=seed)

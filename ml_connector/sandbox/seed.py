@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from ..mappings.sps_to_intacct import bill_number
@@ -54,7 +54,7 @@ def seed_ar_invoices(intacct: IntacctEmulator, mapping: TenantMapping, count: in
     """AR invoices for mapped customers (to send) and a few for an unmapped one (to quarantine)."""
     rng = random.Random(seed)
     customers = [(pid, p.customer_id) for pid, p in mapping.partners.items() if p.customer_id]
-    base = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 10, 1, tzinfo=UTC)
     for n in range(count):
         unmapped = n % 50 == 49
         partner, customer = (None, UNMAPPED_CUSTOMER) if unmapped else customers[n % len(customers)]

@@ -23,9 +23,9 @@ import hmac
 import json
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cmp_to_key
-from typing import Callable
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus
 
 import httpx

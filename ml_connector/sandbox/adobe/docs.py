@@ -41,11 +41,11 @@ COLUMNS = {
         "entity_id", "order_id", "increment_id", "store_id", "total_qty", "customer_id", "billing_address_id",
         "shipping_address_id", "created_at", "updated_at")),
     "customer": frozenset((
-        "id", "entity_id", "group_id", "email", "firstname", "lastname", "store_id", "website_id", "created_at", "updated_at",
-        "created_in", "default_billing", "default_shipping", "gender", "dob", "taxvat")),
+        "id", "entity_id", "group_id", "email", "firstname", "lastname", "store_id", "website_id", "created_at",
+        "updated_at", "created_in", "default_billing", "default_shipping", "gender", "dob", "taxvat")),
     "product": frozenset((
-        "id", "entity_id", "sku", "name", "attribute_set_id", "price", "status", "visibility", "type_id", "created_at", "updated_at",
-        "weight")),
+        "id", "entity_id", "sku", "name", "attribute_set_id", "price", "status", "visibility", "type_id", "created_at",
+        "updated_at", "weight")),
     "company": frozenset((
         "id", "entity_id", "status", "company_name", "legal_name", "company_email", "vat_tax_id", "reseller_id", "city",
         "country_id", "region_id", "postcode", "telephone", "customer_group_id", "sales_representative_id",

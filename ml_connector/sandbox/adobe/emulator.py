@@ -27,7 +27,8 @@ import re
 import secrets
 import time
 from collections import Counter, deque
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import httpx
 
@@ -88,7 +89,8 @@ class AdobeEmulator(Emulator):
         """Everything ``sandbox serve`` prints: base URLs and the secrets of every auth mode."""
         i = self.integration
         return {
-            "base_url": self.base_url, "rest_url": f"{self.base_url}/rest/default", "saas_url": f"{self.base_url}/{self.tenant_id}",
+            "base_url": self.base_url, "rest_url": f"{self.base_url}/rest/default",
+            "saas_url": f"{self.base_url}/{self.tenant_id}",
             "tenant_id": self.tenant_id, "consumer_key": i.consumer_key, "consumer_secret": i.consumer_secret,
             "access_token": i.access_token, "access_token_secret": i.access_token_secret,
             "bearer_enabled": self.bearer_enabled, "username": self.admin_username, "password": self.admin_password,
@@ -212,7 +214,8 @@ class AdobeEmulator(Emulator):
             self.auth_modes["admin"] += 1
             return
         integration = self.integration
-        if scheme.lower() == "bearer" and self.bearer_enabled and token == integration.access_token and not integration.revoked:
+        if (scheme.lower() == "bearer" and self.bearer_enabled and token == integration.access_token
+                and not integration.revoked):
             self.auth_modes["bearer"] += 1
             return
         raise not_authorized(resource)

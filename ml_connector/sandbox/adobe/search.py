@@ -23,10 +23,11 @@ What a real store does and this reproduces:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import INVALID_TYPE, MAX_PAGE_SIZE, REQUIRED_FIELD, AdobeError, internal_error, invalid_value
 
@@ -136,7 +137,7 @@ def _moment(value: Any) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 

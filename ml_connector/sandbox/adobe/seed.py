@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from . import b2b
@@ -34,7 +34,7 @@ from .store import TIME_FORMAT, AdobeStore
 
 BAD_LABELS = ("bad:no-customer-email", "bad:non-numeric-amount", "bad:forbidden-xml-char", "bad:unknown-store",
               "bad:unknown-sku")
-START = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 SPAN = timedelta(days=90)
 _FIRST = ("Ana", "Ben", "Chloe", "Dev", "Elena", "Femi", "Grace", "Hiro", "Ines", "Jon", "Kara", "Luis", "Mei", "Nils")
 _LAST = ("Alvarez", "Brooks", "Chen", "Diallo", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen", "Khan", "Lopez")

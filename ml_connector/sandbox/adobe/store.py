@@ -13,10 +13,11 @@ webhooks report).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from . import docs
 from .errors import DUPLICATE_EMAIL, AdobeError, entity_not_found, no_such_entity, required_input
@@ -53,7 +54,7 @@ class AdobeStore:
     # -- plumbing -------------------------------------------------------------------------
 
     def now(self) -> str:
-        return datetime.fromtimestamp(self.clock(), timezone.utc).strftime(TIME_FORMAT)
+        return datetime.fromtimestamp(self.clock(), UTC).strftime(TIME_FORMAT)
 
     def next_id(self, kind: str) -> int:
         self._ids[kind] = self._ids.get(kind, 0) + 1
@@ -230,13 +231,15 @@ class AdobeStore:
     def invoice(self, order_id: Any, *, capture: bool = True, created_at: str | None = None) -> dict:
         """Invoice every billable item not yet invoiced; ``capture`` makes it paid (state 2)."""
         order, when = self.get("order", order_id), created_at or self.now()
-        if order["state"] in ("canceled", "closed") or all(i["qty_invoiced"] >= i["qty_ordered"] for i in docs.billable(order)):
+        if (order["state"] in ("canceled", "closed")
+                or all(i["qty_invoiced"] >= i["qty_ordered"] for i in docs.billable(order))):
             raise AdobeError(400, "The order does not allow an invoice to be created.")
         iid = self.next_id("invoice")
         rows = docs.child_items(order, iid, iid * 100, lambda i: i["qty_ordered"] - i["qty_invoiced"])
         shipping = order["shipping_amount"] if not order.get("total_invoiced") else Decimal(0)
         total = docs.totals(rows, shipping)
-        invoice = {"entity_id": iid, "order_id": order["entity_id"], "increment_id": self.increment_id("invoice", order["store_id"]),
+        invoice = {"entity_id": iid, "order_id": order["entity_id"],
+                   "increment_id": self.increment_id("invoice", order["store_id"]),
                    "state": 2 if capture else 1, **total, "total_qty": sum((r["qty"] for r in rows), Decimal(0)),
                    "created_at": when, "updated_at": when, "billing_address_id": order["billing_address_id"],
                    "store_id": order["store_id"], "order_currency_code": order["order_currency_code"],
@@ -291,7 +294,8 @@ class AdobeStore:
                 "transaction_id": None, "store_id": order["store_id"], "billing_address_id": order["billing_address_id"],
                 "state": 2, "creditmemo_status": None, "email_sent": 0, "adjustment": plus - minus,
                 "adjustment_positive": plus, "adjustment_negative": minus, **total, "grand_total": grand,
-                "base_grand_total": grand, "discount_amount": Decimal(0), "order_currency_code": order["order_currency_code"],
+                "base_grand_total": grand, "discount_amount": Decimal(0),
+                "order_currency_code": order["order_currency_code"],
                 "base_currency_code": order["base_currency_code"], "created_at": when, "updated_at": when,
                 "items": rows, "comments": []}
         for row in rows:
@@ -310,8 +314,10 @@ class AdobeStore:
         sid = self.next_id("shipment")
         rows = docs.child_items(order, sid, sid * 100, lambda i: i["qty_ordered"] - i["qty_shipped"], with_price=False)
         if not rows:
-            raise AdobeError(400, "Shipment Document Validation Error(s):\nThe order does not allow a shipment to be created.")
-        shipment = {"entity_id": sid, "order_id": order["entity_id"], "increment_id": self.increment_id("shipment", order["store_id"]),
+            raise AdobeError(400, "Shipment Document Validation Error(s):\n"
+                                  "The order does not allow a shipment to be created.")
+        shipment = {"entity_id": sid, "order_id": order["entity_id"],
+                    "increment_id": self.increment_id("shipment", order["store_id"]),
                     "store_id": order["store_id"], "total_qty": sum((r["qty"] for r in rows), Decimal(0)),
                     "customer_id": order["customer_id"], "billing_address_id": order["billing_address_id"],
                     "shipping_address_id": order["billing_address_id"] + 1, "created_at": when, "updated_at": when,

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import httpx
 from lxml import etree
@@ -48,7 +49,7 @@ from . import (  # noqa: F401  register legacy functions
     ap_extra,
     ar,
     inventory,
-    po,  # noqa: F401  registers PODOCUMENT (purchase orders) with the store
+    po,  # registers PODOCUMENT (purchase orders) with the store
 )
 from .inventory import DEFAULT_IC_DEFINITIONS
 from .legacy import LEGACY
@@ -340,11 +341,11 @@ class IntacctEmulator(CommerceViews, Emulator):
         return data
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), timezone.utc).replace(tzinfo=None)
+        return datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
 
     @staticmethod
     def _iso(moment: float) -> str:
-        return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")
 
     # -- seeding and inspection (tests, the demo) -----------------------------------------
 

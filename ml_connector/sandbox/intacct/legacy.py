@@ -12,10 +12,11 @@ leaves the company untouched.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from lxml import etree
 

@@ -35,7 +35,7 @@ def update(emulator, body: etree._Element, call) -> etree._Element:
         raise
     call.undo.append(lambda: _restore(changed))
     data = etree.Element("data", listtype="objects", count=str(len(changed)))
-    for element, (record, _) in zip(objects, changed):
+    for element, (record, _) in zip(objects, changed, strict=True):
         id_field = ID_FIELD[element.tag]
         sub_fields(etree.SubElement(data, element.tag.lower()), [("RECORDNO", record["RECORDNO"]),
                                                                   (id_field, record[id_field])])

@@ -9,9 +9,10 @@ Importing this module registers the object with the store's tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from .store import FIELDS, ID_FIELD, ITEMS, naive_utc
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from lxml import etree
 

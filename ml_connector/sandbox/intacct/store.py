@@ -13,9 +13,10 @@ invoices their due back, an inventory transaction its quantities), so a rollback
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from lxml import etree
 
@@ -222,7 +223,7 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def check_line_location(store: "Store", entity: str, number: int, location: str) -> None:
+def check_line_location(store: Store, entity: str, number: int, location: str) -> None:
     """Multi-entity rules for a line's LOCATIONID (reference §7): required once the company has
     entities, and inside an entity session it must be that entity or one of its locations."""
     if not store.entities:
@@ -264,5 +265,5 @@ def ar_invoice_row(line: Any) -> dict[str, Any]:
 def naive_utc(moment: datetime) -> datetime:
     """Intacct timestamps have no zone; the sandbox keeps UTC wall time."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment

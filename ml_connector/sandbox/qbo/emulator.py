@@ -23,9 +23,10 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx

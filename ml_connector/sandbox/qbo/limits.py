@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class QboLimits:
     window: float = 60.0
 
     @classmethod
-    def off(cls) -> "QboLimits":
+    def off(cls) -> QboLimits:
         """No throttling: for volume runs that measure something else."""
         return cls(per_minute=None, concurrent=None, batch_per_minute=None)
 

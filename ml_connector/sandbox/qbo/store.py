@@ -13,10 +13,11 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 TRANSACTIONS = ("PurchaseOrder", "Invoice", "Bill")
 LISTS = ("Vendor", "Customer", "Item", "Account")

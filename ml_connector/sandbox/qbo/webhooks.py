@@ -11,8 +11,9 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from .store import Change
 
@@ -30,7 +31,7 @@ def change_from(event: Change | dict, default_realm: str) -> Change:
         entity=str(event.get("entity") or event["name"]),
         id=str(event["id"]),
         operation=str(event.get("operation") or "Update"),
-        time=str(event.get("time") or datetime.now(timezone.utc).isoformat()),
+        time=str(event.get("time") or datetime.now(UTC).isoformat()),
         event_id=str(event.get("event_id") or _digest(event)),
     )
 
@@ -40,7 +41,7 @@ def _digest(event: dict) -> str:
 
 
 def _utc(when: str, digits: int) -> str:
-    moment = datetime.fromisoformat(when).astimezone(timezone.utc)
+    moment = datetime.fromisoformat(when).astimezone(UTC)
     fraction = f"{moment.microsecond:06d}{'0' * 3}"[:digits]  # CloudEvents carry nanoseconds
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if digits else "") + "Z"
 

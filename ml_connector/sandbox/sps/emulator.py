@@ -26,7 +26,7 @@ import bisect
 import json
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import httpx

@@ -17,7 +17,7 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def stamp(at: float) -> str:
@@ -31,7 +31,7 @@ def parse_query_time(value: str) -> float:
     SPS documents ``YYYY-MM-DDTHH:mm:ss`` without a zone; UTC is assumed."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 

@@ -16,8 +16,9 @@ import binascii
 import itertools
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .wire import ApiError, coded, hypermedia, like, timestamp
 
