@@ -20,15 +20,27 @@ Rules (``commerce.procure`` in the tenant file, :mod:`.commerce_tenant`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Callable
 
 from ..connectors.intacct.models import ApBill, ApBillLine
 from ..connectors.intacct.models_commerce import ApAdjustment, PoLine, PoTransaction, Vendor
 from .commerce_common import (
-    amount, bad, billable_items, cents, email, integer, label, money_lines, need_dict, one_sign, po_number, route,
-    text, when,
+    amount,
+    bad,
+    billable_items,
+    cents,
+    email,
+    integer,
+    label,
+    money_lines,
+    need_dict,
+    one_sign,
+    po_number,
+    route,
+    text,
+    when,
 )
 from .commerce_parties import FieldConflict, commerce_customer_update, commerce_party
 from .commerce_tenant import CommerceSettings, ProcureSettings, StoreRoute

@@ -24,11 +24,29 @@ from datetime import timedelta
 from decimal import Decimal
 
 from ..connectors.intacct.models_commerce import (
-    ArAdjustment, ArLine, ArPayment, ArPaymentApplication, IcLine, IcTransaction, Item, NewArInvoice,
+    ArAdjustment,
+    ArLine,
+    ArPayment,
+    ArPaymentApplication,
+    IcLine,
+    IcTransaction,
+    Item,
+    NewArInvoice,
 )
 from .commerce_common import (
-    amount, bad, cents, integer, items, label, money_lines, need_dict, one_sign, po_number, route,
-    text, when,
+    amount,
+    bad,
+    cents,
+    integer,
+    items,
+    label,
+    money_lines,
+    need_dict,
+    one_sign,
+    po_number,
+    route,
+    text,
+    when,
 )
 from .commerce_tenant import CommerceSettings, O2cSettings, StoreRoute
 

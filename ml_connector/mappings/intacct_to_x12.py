@@ -85,7 +85,8 @@ def po_to_850(po: dict) -> PurchaseOrder850:
     try:
         return PurchaseOrder850(po_type="SA", po_number=number, po_date=_date(po.get("WHENCREATED"), "WHENCREATED"),
                                 currency=po.get("CURRENCY") or None, lines=lines,
-                                references=[Reference(qualifier="VR", value=po.get("VENDORID"))] if po.get("VENDORID") else [])
+                                references=[Reference(qualifier="VR", value=po.get("VENDORID"))]
+                                if po.get("VENDORID") else [])
     except ValidationError as exc:
         raise _bad(f"purchase order {number} does not make a valid 850: {exc.errors()[0]['msg']}") from None
 

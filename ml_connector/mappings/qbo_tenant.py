@@ -76,7 +76,7 @@ class QboMapping(_Strict):
     def item_for_qbo(self, qbo_item: str) -> str | None:
         return self._by_qbo_item.get(qbo_item)
 
-    def with_links(self, vendors: dict[str, str], items: dict[str, str]) -> "QboMapping":
+    def with_links(self, vendors: dict[str, str], items: dict[str, str]) -> QboMapping:
         """This mapping with links recorded by the master-data sync filled in where the file
         has none (``vendors``: partner -> QBO Vendor Id, ``items``: our item -> QBO Item Id).
         The file's own entries always win; a synced item link whose QBO Id the file already

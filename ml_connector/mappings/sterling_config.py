@@ -53,11 +53,11 @@ class SterlingSettings(_Strict):
     partners: dict[str, SterlingPartnerConfig] = {}
 
     @model_validator(mode="after")
-    def _check(self) -> "SterlingSettings":
+    def _check(self) -> SterlingSettings:
         names = [p.partner_name for p in self.partners.values()]
         if len(set(names)) != len(names):
             raise ValueError("two Intacct vendors map to the same Sterling partner_name")
-        for vendor, p in self.partners.items():  # fail at load, not at the first delivery
+        for p in self.partners.values():  # fail at load, not at the first delivery
             p.separators(p.version or self.version)
         return self
 

@@ -14,9 +14,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from .sterling_config import SterlingSettings
-from .qbo_tenant import QboMapping
 from .commerce_tenant import CommerceSettings
+from .qbo_tenant import QboMapping
+from .sterling_config import SterlingSettings
 
 DocType = Literal["order", "invoice", "shipment"]
 # Where an inbound SPS document goes. "skip" records it in the ledger as skipped, on purpose.
