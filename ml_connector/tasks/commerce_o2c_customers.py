@@ -34,16 +34,16 @@ from ..connectors.errors import BadDocument, IntegrationError, NotFound
 from ..connectors.intacct import functions_parties
 from ..connectors.intacct._xml import DATETIME_FORMAT
 from ..connectors.intacct.models_commerce import Contact, Customer, MailAddress
+from ..engine.posting import one_line
 from ..ledger.schema import POSTED, QUARANTINED, SKIPPED
 from ..ledger.store import Incoming, Outcome
 from ..mappings import commerce_o2c_customers as mapping
 from ..mappings.commerce_common import stamp
+from ..mappings.commerce_o2c_rows import INTEGRATION, dumps, loads
 from ..mappings.commerce_parties import _modified, commerce_party, intacct_party, reconcile
 from ..runtime.tenant import Tenant
 from ..runtime.tenant import tenant as tenant_resources
-from .commerce_o2c import INTEGRATION, dumps, loads
 from .commerce_o2c_post import query
-from .posting import one_line
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_o2c_customers")

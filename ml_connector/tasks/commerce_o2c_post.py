@@ -16,20 +16,19 @@ customers that already exist in Intacct are linked, not created again.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Sequence
+from collections.abc import Sequence
 
 from prefect import task
 
 from ..connectors.errors import BadDocument, DuplicateWrite, IntegrationError, RejectedError
 from ..connectors.intacct import codec
+from ..engine.posting import Prepared, WriteResult, post_documents
 from ..ledger.schema import POSTED, RECEIVED
-from ..ledger.store import Claimed, Outcome
+from ..ledger.store import Claimed, Ledger, Outcome
+from ..mappings.commerce_o2c_plan import LINKED, Links, Lookup, Planned, blocker, plan
+from ..mappings.commerce_o2c_rows import INTEGRATION, POST_ORDER, dumps, entity_row, loads
 from ..runtime.tenant import Tenant
 from ..runtime.tenant import tenant as tenant_resources
-from .commerce_o2c import INTEGRATION, POST_ORDER, loads
-from .commerce_o2c_build import Links, Lookup, Planned, blocker, plan
-from .posting import Prepared, WriteResult, post_documents
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_o2c_post")
@@ -56,7 +55,12 @@ def _condition(where: tuple[tuple[str, str], ...]) -> tuple:
     return parts[0] if len(parts) == 1 else ("and", *parts)
 
 
-def find(client, lookup: Lookup, entity: str | None) -> str | None:
+def load_links(ledger: Ledger) -> Links:
+    """What the ledger knows across documents, read once per posting call."""
+    return Links.of(r for doc_type in LINKED for r in ledger.documents(INTEGRATION, doc_type=doc_type))
+
+
+def find_record(client, lookup: Lookup, entity: str | None) -> str | None:
     """The key of the record ``lookup`` describes, or None (the oldest wins if several)."""
     fields = sorted({"RECORDNO", lookup.key_field, *(f for f, _ in lookup.where)})
     records = query(client, lookup.object_name, fields, _condition(lookup.where), entity)
@@ -118,7 +122,7 @@ def _result(client, planned: Planned, r) -> WriteResult:
         return WriteResult(ok=True, target_id=planned.lookup.where[0][1] if own_id else r.key)
     if not isinstance(r.error, DuplicateWrite):
         return WriteResult(ok=False, error=r.error)
-    found = find(client, planned.lookup, planned.entity)  # committed, answer lost: find it
+    found = find_record(client, planned.lookup, planned.entity)  # committed, answer lost: find it
     if found:
         return WriteResult(ok=True, target_id=found)
     return WriteResult(ok=False, error=RejectedError(
@@ -151,10 +155,10 @@ def post_type(res: Tenant, doc_type: str, ids: list[int], run_id: str, envelope:
     rows = [r for r in res.ledger.documents(INTEGRATION, ids=ids, doc_type=doc_type) if r.status == RECEIVED]
     if not rows:
         return {}
-    links = Links.load(res.ledger)
+    links = load_links(res.ledger)
     if doc_type == "order":
         _fetch_missing_customers(res, rows, links, run_id, envelope)
-        links = Links.load(res.ledger)
+        links = load_links(res.ledger)
     ready = _hold(res, rows, links, run_id)
     commerce = res.commerce("o2c")
 
@@ -169,8 +173,6 @@ def post_type(res: Tenant, doc_type: str, ids: list[int], run_id: str, envelope:
 def _fetch_missing_customers(res: Tenant, rows: list, links: Links, run_id: str, envelope: int) -> None:
     """Orders of customers the ledger has never seen (read before the customer feed reached
     them): the customers are read from Commerce and posted first."""
-    from .commerce_o2c import dumps, entity_row
-
     missing = set()
     for row in rows:
         try:
@@ -196,8 +198,11 @@ def _fetch_missing_customers(res: Tenant, rows: list, links: Links, run_id: str,
 
 
 @task(**retry_options())
-def post_o2c(tenant: str, ids: list[int], run_id: str, envelope_size: int = ENVELOPE) -> dict[str, int]:
-    """Post the documents ``ids`` (any types) in dependency order; counts by outcome."""
+def post_o2c(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None,
+             envelope_size: int = ENVELOPE) -> dict[str, int]:
+    """Post the documents ``ids`` (any types) in dependency order; counts by outcome. Each
+    document is mapped when it posts (``payloads`` is not used), against the links of that
+    moment: what it waits for may have posted just before it."""
     res = tenant_resources(tenant)
     totals: dict[str, int] = {}
     for doc_type in POST_ORDER:
@@ -223,24 +228,18 @@ def post_pending(tenant: str, run_id: str, envelope_size: int = ENVELOPE, chunk:
     return totals
 
 
-@task(**retry_options())
-def resolve_intents(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None) -> dict[str, int]:
-    """Settle documents a dead run left between intent and outcome: found in Intacct -> posted;
-    not found -> received again (the same controlid keeps a second post safe)."""
-    res = tenant_resources(tenant)
-    stale = res.ledger.stale_intents(INTEGRATION, run_ids=finished_runs, older_than=lease, claimer=run_id)
-    if not stale:
-        return {"resolved_posted": 0, "resolved_requeued": 0}
-    links, commerce, client = Links.load(res.ledger), res.commerce("o2c"), res.intacct()
+def find_written(res: Tenant, stale: list[Claimed]) -> list[Outcome]:
+    """What the writes of a dead run's intents created, looked up in Intacct by number:
+    found -> posted with its key; not found -> received again (the same controlid keeps a
+    second post safe)."""
+    links, commerce, client = load_links(res.ledger), res.commerce("o2c"), res.intacct()
     outcomes = []
     for c in stale:
         try:
             planned = plan(c, links, commerce)
-            found = find(client, planned.lookup, planned.entity)
+            found = find_record(client, planned.lookup, planned.entity)
         except BadDocument:
             found = None
         outcomes.append(Outcome(c.id, POSTED, target_id=found) if found else
                         Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not found in Intacct"))
-    res.ledger.record_outcomes(INTEGRATION, outcomes, run_id)
-    posted = sum(1 for o in outcomes if o.status == POSTED)
-    return {"resolved_posted": posted, "resolved_requeued": len(stale) - posted}
+    return outcomes

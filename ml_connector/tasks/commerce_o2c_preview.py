@@ -18,7 +18,7 @@ from ..connectors.intacct import functions_ar, functions_inventory, functions_pa
 from ..ledger.store import idempotency_key
 from ..mappings import commerce_o2c_customers as customers
 from ..mappings import commerce_to_intacct_o2c as o2c
-from .commerce_o2c import INTEGRATION, KINDS, as_invoiceable
+from ..mappings.commerce_o2c_rows import INTEGRATION, KINDS, as_invoiceable
 
 _ALIASES = {"order": "orders", "invoice": "invoices", "creditmemo": "creditmemos", "shipment": "shipments",
             "product": "products", "customer": "customers"}

@@ -16,12 +16,12 @@ from datetime import timedelta
 from prefect import task
 
 from ..connectors.errors import IntegrationError
+from ..engine.posting import Prepared, WriteResult, post_documents
 from ..ledger.schema import RECEIVED
 from ..ledger.store import Claimed, Incoming, Outcome
 from ..mappings import commerce_to_intacct_o2c as o2c
+from ..mappings.commerce_o2c_rows import FOLLOWUPS, INTEGRATION, loads
 from ..runtime.tenant import tenant as tenant_resources
-from .commerce_o2c import FOLLOWUPS, INTEGRATION, loads
-from .posting import Prepared, WriteResult, post_documents
 from .retry import retry_options
 
 COMMENT = "comment"

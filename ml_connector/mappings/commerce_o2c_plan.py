@@ -1,9 +1,9 @@
-"""Order to cash: what each ledger document becomes in Intacct, and what it must wait for.
+"""Order to cash: what each ledger document becomes in Intacct, and what it must wait for. Pure.
 
 :class:`Links` is what the ledger knows across documents (customer links, orders and their AR
-invoices, items), read once per posting call. :func:`blocker` says why a document cannot post
-*yet* (its AR invoice, customer or item is not in Intacct): such a document stays received with
-its reason, in dependency order rather than failed. :func:`plan` maps a claimed document to
+invoices, items), loaded once per posting call (tasks/commerce_o2c_post.py). :func:`blocker`
+says why a document cannot post *yet* (its AR invoice, customer or item is not in Intacct):
+such a document stays received with its reason, in dependency order rather than failed. :func:`plan` maps a claimed document to
 the one Intacct function it becomes, the entity whose session posts it, and how to find the
 record again after a lost response.
 """
@@ -11,15 +11,18 @@ record again after a lost response.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from ..connectors.intacct import functions_ar, functions_inventory, functions_parties
 from ..connectors.intacct.models import Function
 from ..ledger.schema import POSTED, POSTING, RECEIVED
 from ..ledger.store import Claimed
-from ..mappings import commerce_o2c_customers as customers
-from ..mappings import commerce_to_intacct_o2c as o2c
-from ..mappings.commerce_tenant import CommerceSettings
-from .commerce_o2c import INTEGRATION, as_invoiceable, loads
+from . import commerce_o2c_customers as customers
+from . import commerce_to_intacct_o2c as o2c
+from .commerce_o2c_rows import INTEGRATION, as_invoiceable, loads
+from .commerce_tenant import CommerceSettings
+
+LINKED = ("customer", "order", "item")  # the doc types other documents depend on
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,9 @@ class Links:
     rows: dict[tuple[str, str], object]
 
     @classmethod
-    def load(cls, ledger, doc_types=("customer", "order", "item")) -> "Links":
-        rows = {}
-        for doc_type in doc_types:
-            for r in ledger.documents(INTEGRATION, doc_type=doc_type):
-                rows[(doc_type, r.natural_key)] = r
-        return cls(rows)
+    def of(cls, rows: Iterable) -> "Links":
+        """The links of ledger document rows (of the ``LINKED`` doc types)."""
+        return cls({(r.doc_type, r.natural_key): r for r in rows})
 
     def get(self, doc_type: str, key) -> object | None:
         return self.rows.get((doc_type, str(key)))

@@ -1,0 +1,136 @@
+"""Adobe Commerce -> Sage Intacct, order to cash.
+
+The source is six listings, one per Commerce kind, read in dependency order (products,
+customers, orders, invoices, shipments, credit memos), each through the connector's keyset
+change feed from a cursor of its own (named after the kind) that is stored once its page is
+durable in the ledger. What each entity becomes is mappings/commerce_o2c_rows.py.
+
+Nothing posts while the kinds are read: a payment posts after the AR invoice of its order, and
+that order may be read on a later page. The drain posts everything received type by type in
+the same order (items, customers, AR invoices, payments applied to them, inventory transactions
+for shipments, AR adjustments for credit memos), each transaction in the session of the Intacct
+entity its store maps to (tasks/commerce_o2c_post.py). A document whose AR invoice, customer or
+item is not in Intacct yet waits in the ledger (received, ``waiting``) and posts in the run
+that finds it.
+
+A dead run's intents are looked up in Intacct by number (``find``). Then two follow-ups: the
+customer master both ways (tasks/commerce_o2c_customers.py) and the Intacct invoice key written
+back to each order as a comment (tasks/commerce_o2c_writeback.py, with a recovery of its own:
+a comment is idempotent, so an unfinished one is written again).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from functools import partial
+
+from prefect.utilities.annotations import opaque
+
+from ..connectors.adobe import SearchPage
+from ..engine import Batch, Page, Pipeline, Run
+from ..ledger.schema import POSTED
+from ..ledger.store import Claimed, Outcome
+from ..mappings.commerce_o2c_rows import FOLLOWUPS, INTEGRATION, KINDS, Seen, changed_linked, item_skus, page_rows
+from ..settings import intent_lease_seconds
+from ..tasks.commerce_o2c import Refresh, item_keys, open_feed, read_changes_page, refresh_linked_customers
+from ..tasks.commerce_o2c_customers import sync_customers
+from ..tasks.commerce_o2c_post import ENVELOPE, find_written, post_o2c, post_pending
+from ..tasks.commerce_o2c_writeback import write_back_invoice_keys
+from ..tasks.ops import finished_runs
+
+log = logging.getLogger("ml_connector.pipelines.commerce_o2c")
+
+
+@dataclass(frozen=True)
+class KindPage:
+    """A page of one Commerce kind; ``skus`` (orders only) are the SKUs order lines may name."""
+
+    kind: str
+    page: SearchPage
+    skus: frozenset[str] | None = None
+
+
+def read(run: Run, cursor: str | None) -> Iterator[Page]:
+    """Each kind's changes after its own cursor (the backfill window's, in a backfill), page by
+    page; a page's cursor is the kind's, stored by the engine once the page is durable.
+
+    Orders are checked against the SKUs that are items by the time they are read: the ledger's,
+    and (in a dry run, which records nothing) those of the products read before them."""
+    res = run.resources
+    commerce, new_items = res.commerce("o2c"), set()
+    for kind, doc_type in KINDS.items():
+        feed = open_feed(res, kind, run.stored_cursor(kind), run.since, run.until, run.page_size)
+        skus = None
+        if doc_type == "order":
+            live, known = item_keys(run.ledger)
+            skus = frozenset(live | (new_items - known))
+        after = None
+        for _ in range(feed.max_pages):
+            page = read_changes_page(opaque(feed), after)
+            if page.stalled:
+                log.warning("%s: a page of %s without a readable updated_at stopped the walk at its cursor",
+                            run.tenant, kind)
+            if doc_type == "item":
+                new_items |= item_skus(page_rows(doc_type, page, commerce, None, Seen()))
+            yield Page(KindPage(kind, page, skus), cursor=page.cursor, store_cursor=page.cursor is not None,
+                       cursor_name=kind)
+            if not page.more:
+                break
+            after = page.after
+
+
+def to_rows(run: Run, page: Page) -> Batch:
+    """A page's entities as ledger rows; a linked customer whose Commerce record changed is
+    settled (its newest record stored) once the page is durable."""
+    read: KindPage = page.items
+    doc_type, seen = KINDS[read.kind], Seen()
+    rows = page_rows(doc_type, read.page, run.resources.commerce("o2c"), read.skus, seen)
+    batch = Batch(rows=rows, counters={"not_yet_documents": seen.not_yet})
+    if doc_type == "customer" and rows:
+        posted = run.ledger.documents(INTEGRATION, doc_type="customer", status=POSTED)
+        batch.settle = [Refresh(doc_id, raw, run.run_id) for doc_id, raw in changed_linked(rows, posted)]
+    return batch
+
+
+def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
+    """What a dead run's writes created: AR invoices, payments, adjustments, inventory
+    transactions, items and customers looked up in Intacct by their numbers."""
+    return find_written(run.resources, stale)
+
+
+def drain(run: Run, envelope: int = ENVELOPE) -> None:
+    """Post every received document type by type over the whole backlog, ``envelope``
+    functions per Intacct request (a payment sees the AR invoice posted just before it)."""
+    run.posted.append(post_pending(run.tenant, run.run_id, envelope))
+
+
+def customer_master(run: Run) -> dict:
+    """The customer master both ways, for Intacct customers changed since the last sync and
+    the posted customers this run touched (those whose Commerce record changed among them)."""
+    touched = [d.id for d in run.ledger.documents(INTEGRATION, doc_type="customer", status=POSTED, run_id=run.run_id)]
+    counts = sync_customers(run.tenant, run.run_id, touched)
+    return {k: v for k, v in counts.items() if v}
+
+
+def write_back(run: Run) -> dict:
+    """Each posted order's AR invoice key, as an order comment in Commerce."""
+    return write_back_invoice_keys(run.tenant, run.run_id, finished_runs(run.tenant, FOLLOWUPS, run.run_id),
+                                   lease=timedelta(seconds=intent_lease_seconds()))
+
+
+def report(run: Run) -> dict:
+    """How many documents wait for another one (a payment for its AR invoice)."""
+    return {"waiting": sum(posted.get("waiting", 0) for posted in run.posted)}
+
+
+PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_o2c, find=find,
+                    settle=refresh_linked_customers, post_per_page=False, drain=drain,
+                    followups=(customer_master, write_back), report=report)
+
+
+def with_envelope(envelope: int) -> Pipeline:
+    """The pipeline posting ``envelope`` Intacct functions per request."""
+    return PIPELINE if envelope == ENVELOPE else replace(PIPELINE, drain=partial(drain, envelope=envelope))

@@ -1,0 +1,137 @@
+"""Order to cash rules, without a ledger or an emulator: what a Commerce entity becomes in the
+ledger (mappings/commerce_o2c_rows.py) and what a document waits for before it posts
+(mappings/commerce_o2c_plan.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ml_connector.connectors.adobe import Reject
+from ml_connector.connectors.errors import BadDocument
+from ml_connector.ledger.schema import POSTED, QUARANTINED, RECEIVED, SKIPPED
+from ml_connector.ledger.store import payload_hash
+from ml_connector.mappings import commerce_o2c_rows as rows
+from ml_connector.mappings.commerce_common import billable_items
+from ml_connector.mappings.commerce_o2c_plan import Links, blocker
+from ml_connector.mappings.tenant import load_tenant
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "commerce"
+COMMERCE = load_tenant(Path(__file__).parents[2] / "tenants" / "demo-commerce.yaml").commerce
+
+
+def doc(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def skus_of(order: dict) -> set[str]:
+    return {i["sku"] for i in billable_items(order, "order")}
+
+
+def row_of(doc_type: str, entity: dict, known: set[str] | None = None):
+    return rows.entity_row(doc_type, entity, rows.dumps(entity), COMMERCE, known)
+
+
+def test_an_invoiceable_order_is_a_document_numbered_as_its_ar_invoice():
+    order = doc("order_processing.json")
+    row = row_of("order", order, skus_of(order))
+    assert (row.doc_type, row.natural_key, row.status) == ("order", "3", RECEIVED)
+    assert row.target_ref == "CO-000000003" and row.doc_date == "2024-05-01"
+    assert json.loads(row.raw_payload)["increment_id"] == "000000003"
+
+
+def test_an_order_not_invoiceable_yet_is_no_document_unless_it_could_never_post():
+    pending = {**doc("order_processing.json"), "state": "new"}
+    assert row_of("order", pending) is None
+    assert row_of("order", {**pending, "state": "canceled"}) is None
+    never = row_of("order", {**pending, "store_id": 9})  # reported now, not at capture
+    assert never.status == QUARANTINED and "store_id 9 is not mapped" in never.last_error
+
+
+@pytest.mark.parametrize(("invoiced", "documented"), [
+    ("162.20", True), (162.2, True), ("0.01", True), ("0.00", False), (0, False), (None, False),
+    ("lots", False), (True, False),
+])
+def test_a_closed_order_is_invoiced_as_it_was_when_commerce_invoiced_money(invoiced, documented):
+    closed = {**doc("order_processing.json"), "state": "closed", "total_invoiced": invoiced}
+    assert rows.was_invoiced(closed) is documented
+    row = row_of("order", closed)
+    assert (row is not None and row.status == RECEIVED) is documented
+    if documented:  # mapped in the first invoiceable state; the refund comes as a credit memo
+        assert rows.as_invoiceable(closed, COMMERCE)["state"] == "processing"
+
+
+def test_an_order_naming_a_sku_that_is_no_item_is_quarantined_with_the_sku():
+    order = doc("order_processing.json")
+    missing = sorted(skus_of(order))[0]
+    row = row_of("order", order, skus_of(order) - {missing})
+    assert row.status == QUARANTINED and missing in row.last_error and "\n" not in row.last_error
+    assert row_of("order", order, None).status == RECEIVED  # not checked: every SKU may be named
+
+
+def test_products_paid_invoices_and_credit_memos():
+    item = row_of("item", doc("product_simple.json"))
+    assert item.status == RECEIVED and item.target_ref == item.natural_key
+    assert row_of("item", doc("product_configurable.json")).status == SKIPPED  # its children are the stock
+    assert row_of("payment", doc("invoice_open.json")) is None  # waits for its capture
+    assert row_of("payment", doc("invoice_paid.json")).status == RECEIVED
+    memo = doc("creditmemo.json")
+    assert row_of("creditmemo", memo).target_ref
+    assert row_of("creditmemo", {**memo, "state": rows.CREDITMEMO_CANCELED}) is None
+
+
+def test_a_page_counts_what_is_no_document_yet_and_quarantines_its_rejects_raw():
+    unreadable = {"entity_id": "x", "grand_total": "lots"}
+    page = SimpleNamespace(items=[doc("invoice_open.json"), doc("invoice_paid.json")],
+                           rejects=[Reject("77", unreadable, BadDocument("grand_total is not a number"))])
+    seen = rows.Seen()
+    made = rows.page_rows("payment", page, COMMERCE, None, seen)
+    assert (seen.not_yet, seen.rejects) == (1, 1)
+    assert [(r.natural_key, r.status) for r in made] == [("12", RECEIVED), ("77", QUARANTINED)]
+    assert json.loads(made[1].raw_payload) == unreadable
+
+
+def test_only_products_that_become_items_are_skus_orders_may_name():
+    made = [row_of("item", doc("product_simple.json")), row_of("item", doc("product_configurable.json"))]
+    assert rows.item_skus(made) == {made[0].natural_key}
+
+
+def test_a_linked_customer_changed_in_commerce_is_found_by_its_stored_payload():
+    customer = doc("customer.json")
+    row = row_of("customer", customer)
+    same = SimpleNamespace(id=1, natural_key=row.natural_key, payload_hash=payload_hash(row.raw_payload))
+    older = SimpleNamespace(id=2, natural_key=row.natural_key, payload_hash=payload_hash(b"{}"))
+    other = SimpleNamespace(id=3, natural_key="999", payload_hash=payload_hash(b"{}"))
+    assert rows.changed_linked([row], [same, other]) == []
+    assert rows.changed_linked([row], [older, other]) == [(2, row.raw_payload)]
+
+
+def _ledger_row(doc_type: str, key: str, status: str, **fields):
+    return SimpleNamespace(doc_type=doc_type, natural_key=key, status=status, target_id=fields.get("target_id"),
+                           target_ref=fields.get("target_ref"), last_error=fields.get("last_error"))
+
+
+def test_a_payment_and_a_credit_memo_wait_for_the_ar_invoice_of_their_order():
+    payment, memo = doc("invoice_paid.json"), doc("creditmemo.json")
+    unread = Links.of([])
+    assert "waits for its order 3 to be read" in blocker("payment", payment, unread, COMMERCE)
+    failed = Links.of([_ledger_row("order", "3", "failed", target_ref="CO-000000003", last_error="Invalid Customer")])
+    reason = blocker("creditmemo", memo, failed, COMMERCE)
+    assert "credit memo waits for AR invoice CO-000000003" in reason and "Invalid Customer" in reason
+    posted = Links.of([_ledger_row("order", "3", POSTED, target_id="3086", target_ref="CO-000000003")])
+    assert blocker("payment", payment, posted, COMMERCE) is None
+
+
+def test_an_order_waits_for_its_customer_and_a_shipment_for_its_items():
+    order = doc("order_processing.json")
+    assert "waiting for customer 3" in blocker("order", order, Links.of([]), COMMERCE)
+    linked = Links.of([_ledger_row("customer", "3", POSTED, target_id="C-3")])
+    assert blocker("order", order, linked, COMMERCE) is None
+    assert blocker("order", doc("order_guest.json"), Links.of([]), COMMERCE) is None  # the guest customer
+    shipment = doc("shipment.json")
+    sku = shipment["items"][0]["sku"]
+    assert sku in blocker("shipment", shipment, Links.of([_ledger_row("item", sku, RECEIVED)]), COMMERCE)
+    assert blocker("shipment", shipment, Links.of([_ledger_row("item", sku, POSTED)]), COMMERCE) is None
