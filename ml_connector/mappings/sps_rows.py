@@ -8,7 +8,9 @@ read is ever dropped.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from ..connectors.errors import BadDocument, one_line
 from ..connectors.intacct.models import ApBill
@@ -31,29 +33,47 @@ def doc_date(doc) -> date:
 
 def unwrap(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Incoming], dict]:
     """One file -> ledger rows (and the bills of the rows that will post). Pure."""
+
+    def to_bill(doc_type: str, partner: str, doc) -> tuple[ApBill, str] | str:
+        if doc_type not in ("order", "invoice", "shipment") or route(doc_type, partner, mapping) == "skip":
+            return f"{doc_type} is routed nowhere for {partner}"
+        bill = rsx_to_apbill(doc_type, doc, mapping)
+        return bill, bill_ref(bill)
+
+    return file_rows(path, content, to_bill)
+
+
+def file_rows(path: str, content: bytes, target: Callable[[str, str, Any], tuple[Any, str | None] | str]
+              ) -> tuple[list[Incoming], dict]:
+    """One SPS file -> ledger rows, and the payloads of the rows that will post by (doc_type,
+    partner, natural_key). ``target(doc_type, partner, doc)`` maps one document: its payload and
+    target ref, or the reason it is routed nowhere (skipped); a :class:`BadDocument` it raises
+    quarantines the document with the reason, and a file that cannot be read is one quarantined
+    row with its bytes. Pure."""
     try:
         docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
     except BadDocument as exc:
         digest = hashlib.sha256(content).hexdigest()[:16]
         return [Incoming("unreadable", "", f"{path}#{digest}", path, content, status=QUARANTINED,
                          error_class=exc.classification, last_error=one_line(exc))], {}
-    rows, bills = [], {}
+    rows, payloads = [], {}
     for index, (doc_type, doc) in enumerate(docs):
         partner, number = natural_key(doc_type, doc)
         ref = path if len(docs) == 1 else f"{path}#{index}"
         base = dict(doc_type=doc_type, partner=partner, natural_key=number, source_ref=ref,
                     raw_payload=content, doc_date=doc_date(doc).isoformat())
         try:
-            if doc_type not in ("order", "invoice", "shipment") or route(doc_type, partner, mapping) == "skip":
-                rows.append(Incoming(**base, status=SKIPPED, last_error=f"{doc_type} is routed nowhere for {partner}"))
-                continue
-            bill = rsx_to_apbill(doc_type, doc, mapping)
+            mapped = target(doc_type, partner, doc)
         except BadDocument as exc:
             rows.append(Incoming(**base, status=QUARANTINED, error_class=exc.classification, last_error=one_line(exc)))
             continue
-        rows.append(Incoming(**base, status=RECEIVED, target_ref=bill_ref(bill)))
-        bills[(doc_type, partner, number)] = bill
-    return rows, bills
+        if isinstance(mapped, str):
+            rows.append(Incoming(**base, status=SKIPPED, last_error=mapped))
+            continue
+        payload, target_ref = mapped
+        rows.append(Incoming(**base, status=RECEIVED, target_ref=target_ref))
+        payloads[(doc_type, partner, number)] = payload
+    return rows, payloads
 
 
 def refused_row(f) -> Incoming:

@@ -20,10 +20,9 @@ Rules:
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 
-from ..connectors.errors import BadDocument, one_line
+from ..connectors.errors import BadDocument
 from ..connectors.qbo.models import (
     AccountBasedExpenseLineDetail,
     ExpenseLine,
@@ -32,13 +31,12 @@ from ..connectors.qbo.models import (
     Ref,
 )
 from ..connectors.sps import rsx
-from ..connectors.sps.models import ChargeAllowance, RsxOrder, natural_key
-from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
+from ..connectors.sps.models import ChargeAllowance, RsxOrder
 from ..ledger.store import Claimed, Incoming
 from ..settings import max_document_bytes
 from .identifiers import identifier
 from .qbo_tenant import QboMapping, QboPartner
-from .sps_rows import doc_date
+from .sps_rows import file_rows
 from .sps_to_intacct import money
 from .tenant import TenantMapping
 
@@ -151,28 +149,14 @@ def order_rows(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[
     """One SPS file -> ledger rows, and the purchase orders of the rows that will post (by
     (doc_type, partner, natural_key)): orders to post, the rest skipped or quarantined with
     the one-line reason."""
-    try:
-        docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
-    except BadDocument as exc:
-        digest = hashlib.sha256(content).hexdigest()[:16]
-        return [Incoming("unreadable", "", f"{path}#{digest}", path, content, status=QUARANTINED,
-                         error_class=exc.classification, last_error=one_line(exc))], {}
-    rows, pos = [], {}
-    for index, (doc_type, doc) in enumerate(docs):
-        partner, number = natural_key(doc_type, doc)
-        base = dict(doc_type=doc_type, partner=partner, natural_key=number, raw_payload=content,
-                    source_ref=path if len(docs) == 1 else f"{path}#{index}", doc_date=doc_date(doc).isoformat())
+
+    def to_po(doc_type: str, partner: str, doc) -> tuple[PurchaseOrder, str | None] | str:
         if not routed(doc_type):
-            rows.append(Incoming(**base, status=SKIPPED, last_error=f"{doc_type} is routed nowhere in {OPERATION}"))
-            continue
-        try:
-            po = order_to_po(doc, mapping)
-        except BadDocument as exc:
-            rows.append(Incoming(**base, status=QUARANTINED, error_class=exc.classification, last_error=one_line(exc)))
-            continue
-        rows.append(Incoming(**base, status=RECEIVED, target_ref=po.doc_number))
-        pos[(doc_type, partner, number)] = po
-    return rows, pos
+            return f"{doc_type} is routed nowhere in {OPERATION}"
+        po = order_to_po(doc, mapping)
+        return po, po.doc_number
+
+    return file_rows(path, content, to_po)
 
 
 def remap_order(c: Claimed, mapping: TenantMapping) -> PurchaseOrder:

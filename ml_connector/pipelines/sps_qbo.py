@@ -1,6 +1,6 @@
 """SPS Commerce -> QuickBooks Online: RSX orders become QBO purchase orders.
 
-SPS's ``out/`` is read as for SPS -> Intacct (the same reader: pipelines/sps_intacct.read); each
+SPS's ``out/`` is read as for SPS -> Intacct (the same source: pipelines/sps_out.py); each
 page is recorded in the ledger, posted (creates in QBO batches of 30, updates of POs found by
 DocNumber with their current SyncToken: tasks/qbo.py), consumed from SPS, and only then is the
 cursor stored. Invoices and shipments in the feed are recorded as skipped (routed nowhere in
@@ -22,7 +22,6 @@ from ..engine import Batch, Page, Pipeline, Run
 from ..engine.recovery import recover_intents
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
-from ..mappings.sps_rows import in_window, refused_row
 from ..mappings.sps_to_qbo import order_rows, remap_order
 from ..mappings.tenant import TenantMapping
 from ..tasks.ops import finished_runs
@@ -30,7 +29,7 @@ from ..tasks.qbo import INBOUND, find_vendor_pos, post_purchase_orders
 from ..tasks.qbo_master import effective_mapping, sync_master_data
 from ..tasks.sps import consume_files
 from . import qbo_master
-from .sps_intacct import read
+from .sps_out import file_batch, read
 
 
 def onboard(run: Run) -> dict:
@@ -43,18 +42,9 @@ def onboard(run: Run) -> dict:
 
 
 def to_rows(run: Run, page: Page) -> Batch:
-    """A page's files as ledger rows, with their purchase orders mapped; in a backfill, a file
-    holding a document dated outside the window is left in SPS unread."""
+    """A page's files as ledger rows, with their purchase orders mapped."""
     mapping = effective_mapping(run.resources)
-    batch = Batch(rows=[])
-    for f in page.items.files:
-        rows, pos = ([refused_row(f)], {}) if f.refused else order_rows(f.path, f.content, mapping)
-        if run.backfill and not all(in_window(r, run.since, run.until) for r in rows):
-            continue
-        batch.rows += rows
-        batch.payloads.update(pos)
-        batch.settle.append(f.path)
-    return batch
+    return file_batch(run, page, lambda path, content: order_rows(path, content, mapping))
 
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:

@@ -25,18 +25,11 @@ from ml_connector.runtime.clients import qbo_client
 from ml_connector.runtime.qbo_limits import RealmLimits, ensure_limits
 from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.tasks.qbo_master import CONFLICT, MASTER, effective_mapping
-from tests.flows.conftest import fresh_ledger
-from tests.flows.test_sps_qbo_flows import TENANT, make_world, run
+from tests.flows.test_sps_qbo_flows import TENANT, qworld_factory, run  # noqa: F401 - qworld_factory is a fixture
 
 
 @pytest.fixture()
-def qworld_factory(tmp_path, monkeypatch, prefect_server, mount):
-    fresh_ledger(tmp_path, monkeypatch)
-    return lambda **kwargs: make_world(mount, **kwargs)
-
-
-@pytest.fixture()
-def qworld(qworld_factory):
+def qworld(qworld_factory):  # noqa: F811 - the imported fixture
     w = qworld_factory()
     seed_master_data_cases(w.qbo, w.mapping)
     return w
@@ -119,7 +112,7 @@ def test_orders_of_a_new_partner_post_after_inline_onboarding(qworld):
     assert [(r.natural_key, r.status, r.target_id) for r in rows] == [(NEW_PARTNER, POSTED, vendor["Id"])]
 
 
-def test_qbo_calls_take_the_realms_prefect_limits(qworld_factory):
+def test_qbo_calls_take_the_realms_prefect_limits(qworld_factory):  # noqa: F811
     """With the realm's limits created (as ``ml-connector setup`` does), every QBO attempt takes
     a request slot, every batch call a batch slot too, and concurrency slots are given back."""
     from prefect.client.orchestration import get_client
@@ -147,7 +140,7 @@ def test_qbo_calls_take_the_realms_prefect_limits(qworld_factory):
                 client.delete_global_concurrency_limit_by_name(name)
 
 
-def test_without_limits_configured_runs_are_not_throttled_and_nothing_is_taken(qworld_factory):
+def test_without_limits_configured_runs_are_not_throttled_and_nothing_is_taken(qworld_factory):  # noqa: F811
     w = qworld_factory()
     w.add_documents(30)
     state, _ = run(sps_to_qbo)
