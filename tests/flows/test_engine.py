@@ -268,3 +268,33 @@ def test_a_settle_steps_counters_join_the_report_and_a_zero_counter_stays(world)
     figures = run_once(replace(base, to_rows=to_rows, settle=settle)).result()
     assert settled == [["D0", "D1", "D2"], ["D3", "D4", "D5"]]
     assert figures["left_unsettled"] == 1 and figures["deferred"] == 0
+
+
+def test_a_pipeline_posting_after_every_page_is_read_records_pages_and_cursor_first(world):
+    """``post_per_page=False`` (order to cash: a payment posts after the AR invoice of an order
+    that may be on a later page): each page is recorded and its cursor stored as it is read,
+    nothing is written before the last page, and the drain posts everything. A run that dies
+    while reading leaves its pages received behind the stored cursor; the next run posts them."""
+    from dataclasses import replace
+
+    source, target = Source(7), Target()
+    writes_when_read: list[int] = []
+    dies_on_page: list[int] = [2]
+
+    def read(run: Run, cursor: str | None) -> Iterator[Page]:
+        for n, page in enumerate(source.read(run, cursor)):
+            if n in dies_on_page:
+                raise RuntimeError("the worker died while reading")
+            writes_when_read.append(len(target.writes))
+            yield page
+
+    pipeline = replace(make_pipeline(source, target), read=read, post_per_page=False)
+    assert not run_once(pipeline).is_completed()
+    assert target.writes == [] and world.ledger.get_cursor(NAME) == "5"
+    assert len(world.ledger.pending_ids(NAME)) == 6
+
+    dies_on_page.clear()
+    assert run_once(pipeline).is_completed()
+    assert source.reads == [None, "5"] and world.ledger.get_cursor(NAME) == "6"
+    assert set(writes_when_read) == {0}  # no page was read after a write
+    assert sorted(target.writes) == [f"D{n}" for n in range(7)]
