@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import islice
 
 from prefect import get_run_logger
 
@@ -19,7 +20,7 @@ def dry_run(pipeline: Pipeline, run: Run) -> dict[str, int]:
     once; the ledger is only read (for the cursor), and nothing is consumed at the source."""
     cursor = None if run.backfill else run.ledger.get_cursor(pipeline.name, pipeline.cursor_name)
     seen: dict[tuple[str, str, str], str] = {}
-    for _, page in zip(range(MAX_PAGES), pipeline.read(run, cursor)):
+    for page in islice(pipeline.read(run, cursor), MAX_PAGES):
         for row in pipeline.to_rows(run, page).rows:
             seen[(row.doc_type, row.partner, row.natural_key)] = WOULD.get(row.status, "would_quarantine")
     tally = {"read": len(seen), "would_post": 0, "would_skip": 0, "would_quarantine": 0}

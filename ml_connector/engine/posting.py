@@ -10,8 +10,9 @@ retry (or the next run) picks them up with the same idempotency keys.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from ..connectors.errors import BadDocument, IntegrationError, TransientError, classify, one_line
 from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED
@@ -86,4 +87,5 @@ def _outcome(p: Prepared, r: WriteResult) -> Outcome:
     exc = r.error
     if isinstance(exc, TransientError):
         return Outcome(p.claimed.id, RECEIVED, error_class=classify(exc), error=one_line(exc))
-    return Outcome(p.claimed.id, FAILED, error_class=classify(exc) if exc else "unknown", error=one_line(exc) if exc else "no reason given")
+    return Outcome(p.claimed.id, FAILED, error_class=classify(exc) if exc else "unknown",
+                   error=one_line(exc) if exc else "no reason given")
