@@ -31,7 +31,6 @@ from bench.emulator_host import EmulatorHost  # noqa: E402
 from bench.raw_pipelines import raw_sps_to_intacct  # noqa: E402
 from bench.world import fresh_world  # noqa: E402
 
-
 PACKAGES = (  # first match wins
     ("ml_connector/connectors", "ml_connector.connectors (HTTP, codecs)"),
     ("ml_connector/mappings", "ml_connector.mappings"),

@@ -59,7 +59,6 @@ from bench.raw_pipelines import raw_intacct_to_sps, raw_report, raw_sps_to_intac
 from bench.suite import progress  # noqa: E402
 from bench.world import finish, fresh_world  # noqa: E402
 
-
 # -- concurrent I/O: the task bodies with a bounded thread pool --------------------------------
 
 
@@ -168,11 +167,11 @@ def flows() -> dict:
     from prefect.utilities.annotations import quote
 
     from ml_connector.engine import MAX_PAGES, current_run_id
+    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.settings import intent_lease_seconds
     from ml_connector.tasks.inbound import INTEGRATION, ingest_page
     from ml_connector.tasks.intacct import post_bills, resolve_intents
     from ml_connector.tasks.ops import finished_runs, publish_report
-    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.tasks.retry import retry_options
     from ml_connector.tasks.sps import consume_files, fetch_page
 
@@ -263,11 +262,11 @@ def raw_io(tenant: str, page_size: int = 500) -> dict:
     """``bench.raw_pipelines.raw_sps_to_intacct`` with product+io's changes: pooled downloads and deletes, and
     the next page prefetched on a thread."""
     from ml_connector.engine import MAX_PAGES
+    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.settings import intent_lease_seconds
     from ml_connector.tasks.inbound import INTEGRATION, ingest_page
     from ml_connector.tasks.intacct import post_bills, resolve_intents
     from ml_connector.tasks.ops import finished_runs
-    from ml_connector.runtime.tenant import tenant as tenant_resources
 
     run_id = f"raw-{uuid.uuid4()}"
     resolved = resolve_intents.fn(tenant, run_id, finished_runs.fn(tenant, INTEGRATION, run_id),
@@ -382,15 +381,17 @@ def main(argv: list[str] | None = None) -> int:
             "docs_per_second": round(statistics.median(dps), 1),
             "runs": dps,
             "vs_" + names[0]: round(statistics.median(r["docs_per_second"] / b["docs_per_second"]
-                                                     for r, b in zip(results[name], base)), 3),
+                                                     for r, b in zip(results[name], base, strict=True)), 3),
         }
         raw_name = "outbound-raw" if name.startswith("outbound") else name.replace("product", "raw")
         if name.startswith(("product", "outbound")) and name != raw_name and raw_name in results:
             summary[name]["vs_" + raw_name] = round(statistics.median(
-                p["docs_per_second"] / r["docs_per_second"] for p, r in zip(results[name], results[raw_name])), 3)
+                p["docs_per_second"] / r["docs_per_second"]
+                for p, r in zip(results[name], results[raw_name], strict=True)), 3)
         if "naive" in results and name != "naive" and not name.startswith("outbound"):
             summary[name]["vs_naive"] = round(statistics.median(
-                p["docs_per_second"] / r["docs_per_second"] for p, r in zip(results[name], results["naive"])), 2)
+                p["docs_per_second"] / r["docs_per_second"]
+                for p, r in zip(results[name], results["naive"], strict=True)), 2)
     print(f"{args.documents} documents, pages of {args.page_size}, {args.workers} I/O workers, "
           f"latency {args.latency_ms} ms per request, median of {args.repeat}:")
     for name, s in summary.items():

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve()
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
-from bench.tenant_load import (
+from bench.tenant_load import (  # noqa: E402 - after the sys.path line above
     Meter,
     Peak,
     deploy_all,
@@ -53,7 +53,7 @@ from bench.tenant_load import (
     run_span,
     start_worker,
 )
-from bench.tenant_world import (
+from bench.tenant_world import (  # noqa: E402
     Emulators,
     emulators_main,
     set_up_tenants,
@@ -187,7 +187,7 @@ def warm_up(server_pid: int, worker_pid: int) -> dict:
             # one deployment at a time: all of them at once, each running tenants 4 at a time,
             # is more than the Prefect server's SQLite takes ("database is locked", 503s)
             done = [run for d in deployments for run in run_deployments([(f"{d}/{d}", parameters)], timeout=7200)]
-        tally = {d: tenant_table(r.id) for d, r in zip(deployments, done)}
+        tally = {d: tenant_table(r.id) for d, r in zip(deployments, done, strict=True)}
         progress(f"  round {rounds}: {m.wall:.0f} s, worker {m.worker:.0f} + server {m.server:.0f} CPU-s; {tally}")
         if rounds > 1 and not any(t.get("ran") or t.get("failed") for t in tally.values()):
             break

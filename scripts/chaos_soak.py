@@ -244,7 +244,8 @@ def soak(documents: int, kills: int, seed: int, api_url: str, max_runs: int = 60
             for _ in range(max_runs):
                 kill_after = rng.uniform(*kill_window) if quota > 0 else None
                 before = _events(ledger)
-                outcome = run_child(*CHILDREN[integration], env, kill_after, working=lambda: _events(ledger) > before)
+                outcome = run_child(*CHILDREN[integration], env, kill_after,
+                                    working=lambda before=before: _events(ledger) > before)
                 runs[outcome] += 1
                 tally["runs"][integration] += 1
                 if outcome == "killed":

@@ -231,7 +231,7 @@ class EmulatorHost:
         except subprocess.TimeoutExpired:
             self.proc.kill()
 
-    def __enter__(self) -> "EmulatorHost":
+    def __enter__(self) -> EmulatorHost:
         return self
 
     def __exit__(self, *exc) -> None:

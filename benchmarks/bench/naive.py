@@ -22,12 +22,12 @@ def naive_flow():
 
     from ml_connector.connectors.errors import NotFound
     from ml_connector.engine import MAX_PAGES, current_run_id
+    from ml_connector.engine.posting import post_documents
+    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.settings import intent_lease_seconds
     from ml_connector.tasks.inbound import INTEGRATION, remap, unwrap
     from ml_connector.tasks.intacct import resolve_intents, write_bills
     from ml_connector.tasks.ops import finished_runs, publish_report
-    from ml_connector.engine.posting import post_documents
-    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.tasks.retry import retry_options
     from ml_connector.tasks.sps import INBOX
 

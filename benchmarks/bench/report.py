@@ -41,8 +41,8 @@ def median(values) -> float | None:
 
 def summary(runs: list[dict]) -> dict:
     """Medians over the repeats of one path, with every run kept."""
-    keys = ("docs_per_second", "seconds", "docs_per_cpu_second", "cpu_seconds", "intacct_requests_per_posted_doc", "qbo_requests_per_posted_doc",
-            "sps_requests_per_posted_doc", "prefect_task_runs_per_1000_docs")
+    keys = ("docs_per_second", "seconds", "docs_per_cpu_second", "cpu_seconds", "intacct_requests_per_posted_doc",
+            "qbo_requests_per_posted_doc", "sps_requests_per_posted_doc", "prefect_task_runs_per_1000_docs")
     out = {k: median(r.get(k) for r in runs) for k in keys if any(k in r for r in runs)}
     out.update(documents=runs[0]["documents"], posted=runs[0]["posted"], repeats=len(runs),
                missing=max(r["bills_missing"] + r.get("invoices_missing", 0) for r in runs), runs=runs)
@@ -52,7 +52,7 @@ def summary(runs: list[dict]) -> dict:
 def paired_ratio(a: list[dict], b: list[dict], key: str = "docs_per_second") -> tuple[float, list[float]]:
     """The median of the per-repeat ratios a/b: each pair ran back to back on the same data,
     so a noisy neighbour slows both of a pair more often than one."""
-    ratios = [round(x[key] / y[key], 4) for x, y in zip(a, b) if y.get(key) and x.get(key)]
+    ratios = [round(x[key] / y[key], 4) for x, y in zip(a, b, strict=True) if y.get(key) and x.get(key)]
     return (round(statistics.median(ratios), 4) if ratios else 0.0), ratios
 
 
@@ -60,11 +60,11 @@ def build_report(inbound: dict, outbound: dict, to_qbo: dict, memory: list[dict]
                  webhook: list[dict], inbound_wan: dict | None = None, wan_latency_ms: float = 0.0) -> dict:
     same = all(all(p[k] == r[k] for k in ("intacct_requests", "qbo_requests", "sps_requests"))
                for p, r in zip(inbound["product"] + outbound["product"] + to_qbo["product"],
-                               inbound["raw"] + outbound["raw"] + to_qbo["raw"]))
+                               inbound["raw"] + outbound["raw"] + to_qbo["raw"], strict=True))
     report = {"inbound": _inbound(inbound, memory, memory_raw, same), "outbound": _outbound(outbound)}
     if inbound_wan:
         same_wan = all(all(p[k] == r[k] for k in ("intacct_requests", "sps_requests"))
-                       for p, r in zip(inbound_wan["product"], inbound_wan["raw"]))
+                       for p, r in zip(inbound_wan["product"], inbound_wan["raw"], strict=True))
         report["inbound_wan"] = {**_inbound_paths(inbound_wan, same_wan), "latency_ms": wan_latency_ms}
     default = [w for w in webhook if w.get("dispatch") == "task-worker" and w.get("integration", "qbo-sps") == "qbo-sps"]
     triggered = [w for w in webhook if w.get("dispatch") != "task-worker"]

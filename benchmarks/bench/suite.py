@@ -72,7 +72,8 @@ def run_suite(*, documents: int, naive_documents: int, outbound_documents: int, 
             progress(f"webhook-to-posted: {webhook_events} Adobe Commerce orders -> Intacct AP bills, default path")
             webhook.append(measure_adobe_webhook_latency(host, work, webhook_events))
             for poll in webhook_polls:
-                progress(f"webhook-to-posted: {webhook_events} QBO notifications, trigger path, runner polling every {poll} s")
+                progress(f"webhook-to-posted: {webhook_events} QBO notifications, trigger path, "
+                         f"runner polling every {poll} s")
                 webhook.append(measure_webhook_latency(host, work, webhook_events, poll))
         memory_raw_runs = [_memory(host, work, size, config, "raw") for size in memory_sizes] if memory_raw else []
     if wan_latency_ms and wan_documents:

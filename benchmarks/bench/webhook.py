@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import QBO_TENANT, RUN_PY
@@ -109,7 +109,7 @@ def measure_webhook_latency(host: EmulatorHost, work: Path, events: int, poll_se
         service, port = _start_service(service_argv, env, log)
         if worker_path:  # a long-running service's steady state: its first delivery is not counted
             _deliver(host, port, 1, log.name, first=events)
-        since = datetime.now(timezone.utc)
+        since = datetime.now(UTC)
         records = _deliver(host, port, events, log.name)
         if trigger_path:
             _add_prefect_stamps(records, DEPLOYMENT, since)
@@ -137,7 +137,7 @@ def measure_adobe_webhook_latency(host: EmulatorHost, work: Path, events: int) -
     try:
         service, port = _start_service(argv, env, log)
         _deliver(host, port, 1, log.name, first=events, source="adobe")  # the warm-up, not counted
-        since = datetime.now(timezone.utc)
+        since = datetime.now(UTC)
         records = _deliver(host, port, events, log.name, source="adobe")
         _add_task_run_stamps(records, since, DELIVERY)
     finally:
@@ -310,9 +310,10 @@ def _add_prefect_stamps(records: list[dict], deployment_name: str, since: dateti
             time.sleep(0.5)
         runs.sort(key=lambda r: r.created)
         emitted.sort(key=lambda e: e.occurred)
-        for record, ev in zip(records, emitted):
+        # past the deadline fewer events and runs than records may be in: those records stay unstamped
+        for record, ev in zip(records, emitted, strict=False):
             record.update(event_occurred=ev.occurred.timestamp(), event_received=ev.received.timestamp())
-        for record, run in zip(records, runs):
+        for record, run in zip(records, runs, strict=False):
             record["run_created"] = run.created.timestamp()
             for st in sorted(client.read_flow_run_states(run.id), key=lambda x: x.timestamp):
                 record.setdefault(st.type.value, st.timestamp.timestamp())
@@ -337,7 +338,8 @@ def _add_task_run_stamps(records: list[dict], since: datetime, task_name: str, t
                 break
             time.sleep(0.5)
         runs.sort(key=lambda r: r.created)
-        for record, run in zip(records, runs):
+        # past the deadline fewer runs than records may be in: those records stay unstamped
+        for record, run in zip(records, runs, strict=False):
             record["run_created"] = run.created.timestamp()
             for st in sorted(client.read_task_run_states(run.id), key=lambda x: x.timestamp):
                 record.setdefault(st.type.value, st.timestamp.timestamp())
