@@ -272,3 +272,23 @@ def test_existing_po_lookup_is_one_query_per_page_of_up_to_100_docnumbers(qworld
     assert len(lookups) == -(-posted // 100)  # one page, one IN list per 100 numbers
     batches = [s for s in seen if s.startswith("batch")]
     assert len(batches) == -(-posted // 30)  # creates still go 30 to a batch
+
+
+def test_dry_runs_read_and_map_and_write_nothing(qworld):
+    """Both directions' dry runs (the engine's) say what a run would do: SPS files stay in out/,
+    QBO gets no purchase order, SPS no upload, and the ledger records nothing."""
+    qworld.add_documents(20, bad_fraction=0.2)
+    qworld.invoice("INV-D1")
+    qworld.qbo.add_invoice(qworld.unmapped_customer, [{"item_id": "9", "qty": 1, "unit_price": "1"}],
+                           doc_number="INV-DX", txn_date="2026-11-02")
+    files = dict(qworld.sps.files("out/"))
+    inbound, _ = run(sps_to_qbo, dry_run=True)
+    tally = inbound.result()
+    assert tally["read"] == tally["would_post"] + tally["would_skip"] + tally["would_quarantine"] > 0
+    assert tally["would_post"] == len(qworld.expected_numbers()) and tally["would_quarantine"] > 0
+    outbound, _ = run(qbo_to_sps, dry_run=True)
+    assert outbound.result() == {"read": 2, "would_post": 1, "would_skip": 0, "would_quarantine": 1}
+    assert qworld.sps.files("out/") == files and qworld.sps.inbox() == {}
+    assert qworld.qbo.entities("PurchaseOrder") == []
+    assert qworld.ledger.status_counts(IN) == {} and qworld.ledger.status_counts(OUT) == {}
+    assert qworld.ledger.get_cursor(OUT, "cdc") is None
