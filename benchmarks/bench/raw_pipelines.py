@@ -18,11 +18,11 @@ def raw_sps_to_intacct(tenant: str, page_size: int = 500) -> dict:
     task runs, no run logger, and the report's artifact is not published (its ledger queries
     still run)."""
     from ml_connector.engine import MAX_PAGES
+    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.settings import intent_lease_seconds
     from ml_connector.tasks.inbound import INTEGRATION, ingest_page
     from ml_connector.tasks.intacct import post_bills, resolve_intents
     from ml_connector.tasks.ops import finished_runs
-    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.tasks.sps import consume_files, fetch_page
 
     run_id = f"raw-{uuid.uuid4()}"
@@ -60,12 +60,12 @@ def raw_sps_to_intacct(tenant: str, page_size: int = 500) -> dict:
 
 def raw_intacct_to_sps(tenant: str, page_size: int = 500) -> dict:
     """``flows/intacct_to_sps.py::intacct_to_sps`` (live cursor, no window) calling ``task.fn``."""
-    from ml_connector.pipelines.intacct_sps import CURSOR, EPOCH, OVERLAP
     from ml_connector.engine import MAX_PAGES
+    from ml_connector.pipelines.intacct_sps import CURSOR, EPOCH, OVERLAP
+    from ml_connector.runtime.tenant import tenant as tenant_resources
     from ml_connector.settings import intent_lease_seconds
     from ml_connector.tasks.ops import finished_runs
     from ml_connector.tasks.outbound import INTEGRATION, queue_orderacks, requeue_stale_uploads, send_documents
-    from ml_connector.runtime.tenant import tenant as tenant_resources
 
     run_id = f"raw-{uuid.uuid4()}"
     ledger = tenant_resources(tenant).ledger
