@@ -7,15 +7,22 @@
   as a customer attribute and carries the fields Intacct wins under the conflict rule
   (:mod:`.commerce_parties`), with the conflicts for the ledger.
 * Intacct CREDITLIMIT -> the B2B company credit limit (``PUT /V1/companyCredits/{id}``).
+* An Intacct-created CUSTOMER -> the ``POST /V1/customers`` body (it needs an email and a name),
+  and the ledger's ``conflict`` rows of a linked pair.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from decimal import Decimal, InvalidOperation
 
-from ..connectors.intacct.models_commerce import Customer
+from ..connectors.errors import BadDocument
+from ..connectors.intacct.models_commerce import Contact, Customer, MailAddress
+from ..ledger.schema import SKIPPED
+from ..ledger.store import Incoming
 from .commerce_common import bad, custom_attribute, need_dict
-from .commerce_parties import FieldConflict, commerce_customer_update, commerce_party
+from .commerce_parties import FieldConflict, commerce_customer_update, commerce_party, intacct_party
 from .commerce_tenant import CommerceSettings, O2cSettings
 
 OPERATION = "commerce-intacct-o2c"
@@ -87,3 +94,87 @@ def credit_limit_to_company_credit(record: dict, credit: dict) -> dict | None:
     return {"creditLimit": {"id": credit["id"], "company_id": credit["company_id"], "credit_limit": float(limit),
                             "currency_code": credit.get("currency_code") or "USD",
                             "exceed_limit": bool(credit.get("exceed_limit", False))}}
+
+
+# -- the Intacct side of the customer master ----------------------------------------------
+
+
+CONTACT = ("PRINTAS", "COMPANYNAME", "FIRSTNAME", "LASTNAME", "EMAIL1", "PHONE1")
+ADDRESS = ("ADDRESS1", "ADDRESS2", "CITY", "STATE", "ZIP", "COUNTRY", "COUNTRYCODE")
+CONTACT_FIELDS = ("name", "email", "first_name", "last_name", "phone", "address")
+
+
+def customer_fields(commerce: CommerceSettings) -> list[str]:
+    """The CUSTOMER fields the customer master reads (``query`` keys, nested by :func:`nest`)."""
+    return (["RECORDNO", "CUSTOMERID", "NAME", "STATUS", "WHENMODIFIED", "CREDITLIMIT", "MEGAENTITYID",
+             commerce.o2c.customer_commerce_id_field] + [f"DISPLAYCONTACT.{f}" for f in CONTACT]
+            + [f"DISPLAYCONTACT.MAILADDRESS.{f}" for f in ADDRESS])
+
+
+def nest(record: dict) -> dict:
+    """``DISPLAYCONTACT.MAILADDRESS.CITY`` query keys -> nested dicts, as ``read`` renders them."""
+    out: dict = {}
+    for key, value in record.items():
+        node, *path = key.split(".")
+        target = out
+        for part in [node, *path][:-1]:
+            target = target.setdefault(part, {})
+        target[([node, *path])[-1]] = value
+    return out
+
+
+def conflict_rows(customer_id: str, conflicts) -> list[Incoming]:
+    """One skipped ``conflict`` ledger row per distinct decision of the conflict rule."""
+    rows = []
+    for c in conflicts:
+        data = c.as_dict()
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+        reason = (f"{c.field}: Intacct {data['intacct_value']!r} vs Commerce {data['commerce_value']!r} -> "
+                  f"{c.winner} ({c.reason})")[:900]
+        rows.append(Incoming(doc_type="conflict", partner="", natural_key=f"{customer_id}:{c.field}:{digest}",
+                             source_ref=f"customer:{customer_id}", raw_payload=json.dumps(data).encode(),
+                             status=SKIPPED, error_class="conflict", last_error=reason))
+    return rows
+
+
+def merged_contact(merged: dict) -> Contact:
+    """The Intacct contact of a linked pair's fields after the conflict rule."""
+    address = merged.get("address") or None
+    return Contact(print_as=merged["name"], first_name=merged.get("first_name"), last_name=merged.get("last_name"),
+                   email=merged.get("email"), phone=merged.get("phone"),
+                   address=MailAddress(**address) if isinstance(address, dict) else None)
+
+
+def website_for(record: dict, commerce: CommerceSettings) -> int:
+    """The Commerce website of an Intacct customer: its entity's first website, else the first."""
+    entity = record.get("MEGAENTITYID") or ""
+    for website in commerce.websites.values():
+        if entity and website.entity == entity:
+            return website.website_id
+    return min(w.website_id for w in commerce.websites.values())
+
+
+def new_commerce_customer(record: dict, commerce: CommerceSettings) -> dict:
+    """The ``POST /V1/customers`` customer of an Intacct-created customer (BadDocument if it
+    cannot be one: Commerce needs an email and a name)."""
+    party = intacct_party(record)
+    where = f"Intacct customer {record.get('CUSTOMERID')}"
+    if not party.get("email"):
+        raise BadDocument(f"{where} has no email (DISPLAYCONTACT.EMAIL1): Commerce customers need one",
+                          system="mapping", operation=OPERATION, code="missing-field")
+    name = party.get("name") or ""
+    first = party.get("first_name") or (name.split()[0] if name.split() else None)
+    last = party.get("last_name") or (" ".join(name.split()[1:]) or name or None)
+    if not first or not last:
+        raise BadDocument(f"{where} has no name", system="mapping", operation=OPERATION, code="missing-field")
+    return {"email": party["email"], "firstname": first[:100], "lastname": last[:100],
+            "website_id": website_for(record, commerce),
+            "custom_attributes": [{"attribute_code": commerce.o2c.customer_id_attribute,
+                                   "value": record["CUSTOMERID"]}]}
+
+
+def intacct_contact(record: dict) -> Contact:
+    """The contact an Intacct customer record names (its display contact)."""
+    party = intacct_party(record)
+    return Contact(print_as=party.get("name") or record["CUSTOMERID"], first_name=party.get("first_name"),
+                   last_name=party.get("last_name"), email=party.get("email"), phone=party.get("phone"))

@@ -3,15 +3,15 @@
 :class:`Links` is what the ledger knows across documents (customer links, orders and their AR
 invoices, items), loaded once per posting call (tasks/commerce_o2c_post.py). :func:`blocker`
 says why a document cannot post *yet* (its AR invoice, customer or item is not in Intacct):
-such a document stays received with its reason, in dependency order rather than failed. :func:`plan` maps a claimed document to
-the one Intacct function it becomes, the entity whose session posts it, and how to find the
-record again after a lost response.
+such a document stays received with its reason, in dependency order rather than failed.
+:func:`plan` maps a claimed document to the one Intacct function it becomes, the entity whose
+session posts it, and how to find the record again after a lost response.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ..connectors.intacct import functions_ar, functions_inventory, functions_parties
 from ..connectors.intacct.models import Function
@@ -53,7 +53,7 @@ class Links:
     rows: dict[tuple[str, str], object]
 
     @classmethod
-    def of(cls, rows: Iterable) -> "Links":
+    def of(cls, rows: Iterable) -> Links:
         """The links of ledger document rows (of the ``LINKED`` doc types)."""
         return cls({(r.doc_type, r.natural_key): r for r in rows})
 

@@ -19,8 +19,9 @@ reason and the raw JSON kept for replay); posting maps it again from the ledger.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..connectors.errors import BadDocument, one_line
 from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -33,7 +33,7 @@ def _moment(value: date | datetime | None) -> datetime | None:
     """A window bound as the feed takes it (a date is its midnight UTC)."""
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.combine(value, time(), tzinfo=timezone.utc)
+    return datetime.combine(value, time(), tzinfo=UTC)
 
 
 def open_feed(res: Tenant, kind: str, cursor: str | None, since: date | datetime | None = None,

@@ -16,7 +16,7 @@ overlap) are read and each one is handled as follows:
   written back to the Intacct custom field. A customer without an email cannot be one in
   Commerce: quarantined with that reason.
 
-Commerce customers that changed after they were linked come through the same rule (the flow
+Commerce customers that changed after they were linked come through the same rule (the pipeline
 passes their ledger ids).
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from prefect import task
@@ -33,9 +33,9 @@ from prefect import task
 from ..connectors.errors import BadDocument, IntegrationError, NotFound
 from ..connectors.intacct import functions_parties
 from ..connectors.intacct._xml import DATETIME_FORMAT
-from ..connectors.intacct.models_commerce import Contact, Customer, MailAddress
+from ..connectors.intacct.models_commerce import Customer
 from ..engine.posting import one_line
-from ..ledger.schema import POSTED, QUARANTINED, SKIPPED
+from ..ledger.schema import POSTED, QUARANTINED
 from ..ledger.store import Incoming, Outcome
 from ..mappings import commerce_o2c_customers as mapping
 from ..mappings.commerce_common import stamp
@@ -50,27 +50,8 @@ log = logging.getLogger("ml_connector.tasks.commerce_o2c_customers")
 
 CURSOR = "intacct-customers"
 OVERLAP = timedelta(minutes=5)
-CONTACT = ("PRINTAS", "COMPANYNAME", "FIRSTNAME", "LASTNAME", "EMAIL1", "PHONE1")
-ADDRESS = ("ADDRESS1", "ADDRESS2", "CITY", "STATE", "ZIP", "COUNTRY", "COUNTRYCODE")
-CONTACT_FIELDS = ("name", "email", "first_name", "last_name", "phone", "address")
 
 
-def customer_fields(commerce) -> list[str]:
-    return (["RECORDNO", "CUSTOMERID", "NAME", "STATUS", "WHENMODIFIED", "CREDITLIMIT", "MEGAENTITYID",
-             commerce.o2c.customer_commerce_id_field] + [f"DISPLAYCONTACT.{f}" for f in CONTACT]
-            + [f"DISPLAYCONTACT.MAILADDRESS.{f}" for f in ADDRESS])
-
-
-def nest(record: dict) -> dict:
-    """``DISPLAYCONTACT.MAILADDRESS.CITY`` query keys -> nested dicts, as ``read`` renders them."""
-    out: dict = {}
-    for key, value in record.items():
-        node, *path = key.split(".")
-        target = out
-        for part in [node, *path][:-1]:
-            target = target.setdefault(part, {})
-        target[([node, *path])[-1]] = value
-    return out
 
 
 def read_changed(res: Tenant, since: datetime | None) -> list[dict]:
@@ -78,8 +59,8 @@ def read_changed(res: Tenant, since: datetime | None) -> list[dict]:
     commerce, client = res.commerce("o2c"), res.intacct()
     condition = ("greaterthanorequalto", "WHENMODIFIED", since.strftime(DATETIME_FORMAT)) if since else \
         ("isnotnull", "CUSTOMERID")
-    records = query(client, "CUSTOMER", customer_fields(commerce), condition, None)
-    return [nest(r) for r in records]
+    records = query(client, "CUSTOMER", mapping.customer_fields(commerce), condition, None)
+    return [mapping.nest(r) for r in records]
 
 
 def _when(record: dict) -> datetime | None:
@@ -89,24 +70,6 @@ def _when(record: dict) -> datetime | None:
 # -- one linked pair -------------------------------------------------------------------------
 
 
-def conflict_rows(customer_id: str, conflicts) -> list[Incoming]:
-    rows = []
-    for c in conflicts:
-        data = c.as_dict()
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
-        reason = (f"{c.field}: Intacct {data['intacct_value']!r} vs Commerce {data['commerce_value']!r} -> "
-                  f"{c.winner} ({c.reason})")[:900]
-        rows.append(Incoming(doc_type="conflict", partner="", natural_key=f"{customer_id}:{c.field}:{digest}",
-                             source_ref=f"customer:{customer_id}", raw_payload=json.dumps(data).encode(),
-                             status=SKIPPED, error_class="conflict", last_error=reason))
-    return rows
-
-
-def _contact(merged: dict) -> Contact:
-    address = merged.get("address") or None
-    return Contact(print_as=merged["name"], first_name=merged.get("first_name"), last_name=merged.get("last_name"),
-                   email=merged.get("email"), phone=merged.get("phone"),
-                   address=MailAddress(**address) if isinstance(address, dict) else None)
 
 
 def align_pair(res: Tenant, record: dict, commerce_id: int, counts: dict) -> list[Incoming]:
@@ -126,8 +89,8 @@ def align_pair(res: Tenant, record: dict, commerce_id: int, counts: dict) -> lis
     if changed or current.attribute(o2c.customer_id_attribute) != customer_id:
         client.update_customer(current.model_copy(update=changed).with_attribute(o2c.customer_id_attribute, customer_id))
         counts["commerce_updated"] += 1
-    if any(merged.get(f) != ours.get(f) for f in CONTACT_FIELDS if merged.get(f) is not None):
-        update = Customer(customer_id=customer_id, name=merged["name"][:100], contact=_contact(merged),
+    if any(merged.get(f) != ours.get(f) for f in mapping.CONTACT_FIELDS if merged.get(f) is not None):
+        update = Customer(customer_id=customer_id, name=merged["name"][:100], contact=mapping.merged_contact(merged),
                           status=record.get("STATUS") or "active")
         digest = hashlib.sha256(update.model_dump_json().encode()).hexdigest()[:16]
         [result] = res.intacct().post_functions(
@@ -136,7 +99,7 @@ def align_pair(res: Tenant, record: dict, commerce_id: int, counts: dict) -> lis
             log.warning("customer %s: Intacct update refused: %s", customer_id, one_line(result.error))
         counts["intacct_updated"] += int(result.ok)
     credit_limit(res, record, current, counts)
-    return conflict_rows(customer_id, conflicts)
+    return mapping.conflict_rows(customer_id, conflicts)
 
 
 def credit_limit(res: Tenant, record: dict, customer, counts: dict) -> None:
@@ -161,32 +124,6 @@ def credit_limit(res: Tenant, record: dict, customer, counts: dict) -> None:
 # -- customers created in Intacct ----------------------------------------------------------
 
 
-def website_for(record: dict, commerce) -> int:
-    """The Commerce website of an Intacct customer: its entity's first website, else the first."""
-    entity = record.get("MEGAENTITYID") or ""
-    for website in commerce.websites.values():
-        if entity and website.entity == entity:
-            return website.website_id
-    return min(w.website_id for w in commerce.websites.values())
-
-
-def new_commerce_customer(record: dict, commerce) -> dict:
-    """The ``POST /V1/customers`` customer of an Intacct-created customer (BadDocument if it
-    cannot be one: Commerce needs an email and a name)."""
-    party = intacct_party(record)
-    where = f"Intacct customer {record.get('CUSTOMERID')}"
-    if not party.get("email"):
-        raise BadDocument(f"{where} has no email (DISPLAYCONTACT.EMAIL1): Commerce customers need one",
-                          system="mapping", operation=INTEGRATION, code="missing-field")
-    name = party.get("name") or ""
-    first = party.get("first_name") or (name.split()[0] if name.split() else None)
-    last = party.get("last_name") or (" ".join(name.split()[1:]) or name or None)
-    if not first or not last:
-        raise BadDocument(f"{where} has no name", system="mapping", operation=INTEGRATION, code="missing-field")
-    return {"email": party["email"], "firstname": first[:100], "lastname": last[:100],
-            "website_id": website_for(record, commerce),
-            "custom_attributes": [{"attribute_code": commerce.o2c.customer_id_attribute,
-                                   "value": record["CUSTOMERID"]}]}
 
 
 def push_new(res: Tenant, record: dict, run_id: str, counts: dict) -> None:
@@ -194,7 +131,7 @@ def push_new(res: Tenant, record: dict, run_id: str, counts: dict) -> None:
     commerce, ledger = res.commerce("o2c"), res.ledger
     key = record["CUSTOMERID"]
     try:
-        body, status, reason = new_commerce_customer(record, commerce), None, None
+        body, status, reason = mapping.new_commerce_customer(record, commerce), None, None
     except BadDocument as exc:
         body, status, reason = None, QUARANTINED, one_line(exc)
     row = Incoming(doc_type="icustomer", partner="", natural_key=key, source_ref=f"intacct:CUSTOMER:{key}",
@@ -211,7 +148,7 @@ def push_new(res: Tenant, record: dict, run_id: str, counts: dict) -> None:
             ledger.record_outcomes(INTEGRATION, [Outcome(c.id, _status(exc),
                                                          error_class=exc.classification, error=one_line(exc))], run_id)
             continue
-        update = Customer(customer_id=key, name=record.get("NAME") or key, contact=_contact_of(record),
+        update = Customer(customer_id=key, name=record.get("NAME") or key, contact=mapping.intacct_contact(record),
                           status=record.get("STATUS") or "active",
                           custom={commerce.o2c.customer_commerce_id_field: str(made.id)})
         res.intacct().post_functions([functions_parties.customer_update_function(f"{c.idempotency_key}-link", update)])
@@ -223,11 +160,6 @@ def push_new(res: Tenant, record: dict, run_id: str, counts: dict) -> None:
 def _status(exc: IntegrationError) -> str:
     return "received" if exc.retryable else "failed"
 
-
-def _contact_of(record: dict) -> Contact:
-    party = intacct_party(record)
-    return Contact(print_as=party.get("name") or record["CUSTOMERID"], first_name=party.get("first_name"),
-                   last_name=party.get("last_name"), email=party.get("email"), phone=party.get("phone"))
 
 
 def _link(res: Tenant, customer, customer_id: str, run_id: str) -> None:
@@ -254,22 +186,25 @@ def links_by_customer_id(res: Tenant) -> dict[str, int]:
 
 @task(**retry_options())
 def sync_customers(tenant: str, run_id: str, changed_ids: list[int] | None = None) -> dict[str, int]:
-    """Intacct customers changed since the last sync, and Commerce customers changed after they
-    were linked, through the rules above. The cursor moves after all of them are handled."""
+    """Intacct customers changed since the last sync, and the linked customers ``changed_ids``
+    (ledger ids: the pipeline passes the posted customers its run touched, among them those
+    whose Commerce record changed), through the rules above. The cursor moves after all of
+    them are handled."""
     res = tenant_resources(tenant)
     commerce = res.commerce("o2c")
     counts = {"commerce_updated": 0, "intacct_updated": 0, "created_in_commerce": 0, "credit_limits_pushed": 0,
               "conflicts": 0}
     cursor = res.ledger.get_cursor(INTEGRATION, name=CURSOR)
-    started = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    started = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     since = datetime.strptime(cursor, DATETIME_FORMAT) - OVERLAP if cursor else None
     records = read_changed(res, since)
     links = links_by_customer_id(res)
     by_id = {r["CUSTOMERID"]: r for r in records}
     for row in res.ledger.documents(INTEGRATION, ids=changed_ids or [], doc_type="customer"):
         if row.target_id and row.target_id not in by_id:
-            found = query(res.intacct(), "CUSTOMER", customer_fields(commerce), ("equalto", "CUSTOMERID", row.target_id), None)
-            by_id.update({r["CUSTOMERID"]: nest(r) for r in found})
+            found = query(res.intacct(), "CUSTOMER", mapping.customer_fields(commerce),
+                          ("equalto", "CUSTOMERID", row.target_id), None)
+            by_id.update({r["CUSTOMERID"]: mapping.nest(r) for r in found})
     conflicts: list[Incoming] = []
     for customer_id, record in by_id.items():
         linked = record.get(commerce.o2c.customer_commerce_id_field) or links.get(customer_id)

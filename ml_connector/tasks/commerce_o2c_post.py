@@ -241,5 +241,6 @@ def find_written(res: Tenant, stale: list[Claimed]) -> list[Outcome]:
         except BadDocument:
             found = None
         outcomes.append(Outcome(c.id, POSTED, target_id=found) if found else
-                        Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not found in Intacct"))
+                        Outcome(c.id, RECEIVED, error_class="recovered",
+                                error="intent without outcome; not found in Intacct"))
     return outcomes

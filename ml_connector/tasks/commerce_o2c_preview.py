@@ -44,7 +44,8 @@ def detect_kind(doc: dict) -> str:
 
 def _function(kind: str, doc: dict, mapping) -> tuple[str, str | None, bytes]:
     commerce = mapping.commerce
-    key = idempotency_key(mapping.tenant, INTEGRATION, KINDS[kind], "", str(doc.get("entity_id") or doc.get("id") or doc.get("sku")))
+    ident = doc.get("entity_id") or doc.get("id") or doc.get("sku")
+    key = idempotency_key(mapping.tenant, INTEGRATION, KINDS[kind], "", str(ident))
     if kind == "products":
         item = o2c.product_to_item(doc, commerce)
         return f"ITEM {item.item_id} ({item.item_type})", None, functions_inventory.item_function(key, item).body
@@ -91,5 +92,6 @@ def preview_o2c(content: bytes, mapping, name: str) -> str:
         what, entity, body = _function(kind, doc, mapping)
         where = f"in entity {entity}" if entity else "in the configured (top-level) session"
         pretty = etree.tostring(etree.fromstring(body), pretty_print=True).decode()
-        out.append(f"<!-- {kind[:-1]} {doc.get('increment_id') or doc.get('sku') or doc.get('id')} -> {what}, {where} -->\n{pretty}")
+        ident = doc.get("increment_id") or doc.get("sku") or doc.get("id")
+        out.append(f"<!-- {kind[:-1]} {ident} -> {what}, {where} -->\n{pretty}")
     return "\n".join(out)

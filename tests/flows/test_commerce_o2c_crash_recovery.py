@@ -8,7 +8,6 @@ from collections import Counter
 from ml_connector.ledger.schema import POSTED, POSTING
 from ml_connector.tasks import commerce_o2c_writeback as writeback
 from ml_connector.tasks.commerce_o2c import FOLLOWUPS
-
 from tests.flows.test_commerce_o2c_flows import run
 
 

@@ -135,3 +135,28 @@ def test_an_order_waits_for_its_customer_and_a_shipment_for_its_items():
     sku = shipment["items"][0]["sku"]
     assert sku in blocker("shipment", shipment, Links.of([_ledger_row("item", sku, RECEIVED)]), COMMERCE)
     assert blocker("shipment", shipment, Links.of([_ledger_row("item", sku, POSTED)]), COMMERCE) is None
+
+
+def test_an_intacct_created_customer_becomes_a_commerce_customer_in_its_entitys_website():
+    from ml_connector.mappings import commerce_o2c_customers as customers
+
+    record = customers.nest({"CUSTOMERID": "C-9001", "NAME": "Ana Alvarez", "MEGAENTITYID": "EU01",
+                             "DISPLAYCONTACT.EMAIL1": "ana@example.com", "DISPLAYCONTACT.MAILADDRESS.CITY": "Madrid"})
+    assert record["DISPLAYCONTACT"]["MAILADDRESS"] == {"CITY": "Madrid"}
+    body = customers.new_commerce_customer(record, COMMERCE)
+    assert (body["firstname"], body["lastname"], body["website_id"]) == ("Ana", "Alvarez", 3)
+    assert body["custom_attributes"] == [{"attribute_code": COMMERCE.o2c.customer_id_attribute, "value": "C-9001"}]
+    assert customers.website_for({"MEGAENTITYID": "ZZ99"}, COMMERCE) == 1  # no website of its own: the first
+    no_email = {k: v for k, v in record.items() if k != "DISPLAYCONTACT"}
+    with pytest.raises(BadDocument, match="C-9001 has no email"):
+        customers.new_commerce_customer(no_email, COMMERCE)
+
+
+def test_each_distinct_conflict_decision_is_one_skipped_row():
+    from ml_connector.mappings import commerce_o2c_customers as customers
+    from ml_connector.mappings.commerce_parties import FieldConflict
+
+    name = FieldConflict("name", "ANA ALVAREZ", "Ana Alvarez", "commerce", "master")
+    made = customers.conflict_rows("C-9001", [name, name, FieldConflict("phone", "1", "2", "intacct", "newer")])
+    assert [r.status for r in made] == [SKIPPED] * 3 and made[0].natural_key == made[1].natural_key
+    assert made[0].natural_key != made[2].natural_key and "ANA ALVAREZ" in made[0].last_error
