@@ -1,6 +1,6 @@
 """The one builder of sandbox worlds, shared by the demo, the flow tests and the benchmarks.
 
-A world is a set of emulators (one per system, made on first use and attached), the credentials
+A world is a set of emulators (each made once and attached), the credentials
 blocks of the tenants that use them, and a fresh ledger. What differs between its users is a
 knob, not a copy:
 

@@ -64,15 +64,15 @@ def fresh_ledger(tmp_path, monkeypatch, home: bool = True) -> None:
 def mount():
     """``mount(base_url, transport)`` routes a base URL to an in-process emulator for one test;
     everything mounted is unmounted (and tenant resources dropped) afterwards."""
-    mounted: list[str] = []
+    routed: list[str] = []
 
     def _mount(base_url: str, transport) -> None:
         _http.mount(base_url, transport)
-        mounted.append(base_url)
+        routed.append(base_url)
 
     yield _mount
     reset()
-    for base_url in mounted:
+    for base_url in routed:
         _http.unmount(base_url)
 
 
