@@ -5,7 +5,7 @@ The Commerce store and the Intacct company are shared with the order-to-cash par
 so the same ``demo-commerce-*`` blocks): :func:`adobe` and :func:`intacct` make them on first use,
 seeded once; each part then adds what it needs.
 
-* Commerce (``sandbox/_adobe_seed.py``): retail and B2B orders, a few guests, invoices, credit
+* Commerce (``sandbox/adobe/seed.py``): retail and B2B orders, a few guests, invoices, credit
   memos, canceled orders and five deliberately bad orders; in world k every product costs
   ``DemoWorld.price`` more (:func:`seed_store`), so every amount differs from world 1's.
 * Intacct: a multi-entity company (US01, EU01) with the procure accounts and departments, the
@@ -29,7 +29,7 @@ from ..world import DemoWorld, RunSpec, recon
 
 TENANT = "demo-commerce"
 CUSTOM_FIELD = "COMMERCE_CUSTOMER_ID"
-# What a correct run makes of the seeded bad orders (sandbox/_adobe_seed.py labels them all
+# What a correct run makes of the seeded bad orders (sandbox/adobe/seed.py labels them all
 # "quarantine"; the issue asks for forbidden XML characters to be stripped, and an AP bill
 # names a SKU only in a line memo, so an unknown SKU stops a purchase order only).
 POSTS_ANYWAY = ("bad:forbidden-xml-char",)
