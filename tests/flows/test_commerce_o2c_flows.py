@@ -247,3 +247,21 @@ def test_a_dead_runs_intent_is_settled_by_lookup_not_posted_again(o2c_world_fact
     assert row.status == POSTED and row.target_id == result.key
     numbers = Counter(i["RECORDID"] for i in world.intacct.ar_invoices())
     assert numbers[order.target_ref] == 1 and max(numbers.values()) == 1
+
+
+def test_a_backfill_reads_its_window_and_leaves_the_live_cursors_alone(o2c_world_factory):
+    """A backfill (``since``/``until``) posts what its window holds and stores no cursor; the
+    live run after it reads every kind from the start and finds nothing new to post."""
+    from datetime import UTC, datetime, timedelta
+
+    from ml_connector.mappings.commerce_o2c_rows import KINDS
+
+    world = o2c_world_factory(orders=8, seed=7, bad=False)
+    state, _ = run(since=datetime(2000, 1, 1, tzinfo=UTC), until=datetime.now(UTC) + timedelta(minutes=1))
+    assert finished(state), state
+    assert world.intacct.ar_invoices() and problems(world)["missing"] == []
+    assert {kind: world.ledger.get_cursor(O2C, kind) for kind in KINDS} == dict.fromkeys(KINDS)
+    live, _ = run()
+    assert finished(live) and live.result(raise_on_failure=False)["posted"] == 0, live
+    assert all(world.ledger.get_cursor(O2C, kind) for kind in ("products", "customers", "orders"))
+    assert problems(world)["duplicated"] == []
