@@ -4,8 +4,8 @@ Everything runs against the sandbox served over real HTTP (uvicorn, ``sandbox/se
 emulators in a process of their own (``bench/emulator_host.py``). One run measures:
 
 * SPS -> Intacct (inbound): **product** (the deployed flow path, ``sps_to_intacct`` on a local
-  Prefect server, with ledger and dedup), **raw** (the same task bodies without Prefect,
-  ``bench/raw_pipelines.py``; the HTTP request counts and the ledger counts must equal the
+  Prefect server, with ledger and dedup), **raw** (the engine's loop over the same pipeline
+  without Prefect, ``bench/raw_pipelines.py``; the HTTP request counts and the ledger counts must equal the
   product's, checked on every repeat) and **naive** (a Prefect task per document per step,
   ``bench/naive.py``, at a smaller size); peak memory at two sizes (``bench/memory.py``);
 * the same SPS -> Intacct product, raw and naive again with every emulator request delayed

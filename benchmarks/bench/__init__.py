@@ -2,7 +2,9 @@
 
     emulator_host    the emulators served over HTTP in a process of their own, and its handle
     world            a fresh sandbox world per measurement; one measurement's record; task runs
-    raw_pipelines    the flows' bodies calling the tasks' functions, without Prefect
+    raw_pipelines    each measured integration's pipeline run without Prefect (raw_engine)
+    raw_engine       the engine's run loop without Prefect, over a pipeline's own parts
+    task_functions   Prefect tasks run as their functions while a raw run runs
     naive            the naive design: one Prefect task per document per step
     throughput       one timed run of one path (product, raw, naive) of one integration
     memory           peak RSS of the product flow in a subprocess per size

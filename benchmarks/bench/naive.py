@@ -4,8 +4,6 @@ and one bill per Intacct request. The listing is still paged, as the SPS API is.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from . import TENANT
 
 _NAIVE: dict = {}
@@ -19,17 +17,19 @@ def naive_flow():
     if "flow" in _NAIVE:
         return _NAIVE["flow"]
     from prefect import flow, task
+    from prefect.utilities.annotations import opaque
 
     from ml_connector.connectors.errors import NotFound
-    from ml_connector.engine import MAX_PAGES, current_run_id
-    from ml_connector.engine.posting import post_documents
+    from ml_connector.engine import MAX_PAGES, Run, current_run_id
+    from ml_connector.engine.recovery import recover_intents
+    from ml_connector.mappings.sps_rows import unwrap
+    from ml_connector.pipelines.sps_intacct import PIPELINE
     from ml_connector.runtime.tenant import tenant as tenant_resources
-    from ml_connector.settings import intent_lease_seconds
-    from ml_connector.tasks.inbound import INTEGRATION, remap, unwrap
-    from ml_connector.tasks.intacct import resolve_intents, write_bills
     from ml_connector.tasks.ops import finished_runs, publish_report
     from ml_connector.tasks.retry import retry_options
     from ml_connector.tasks.sps import INBOX
+
+    integration = PIPELINE.name
 
     @task(name="naive-list-page", **retry_options())
     def list_page(tenant: str, cursor: str | None, limit: int):
@@ -48,18 +48,12 @@ def naive_flow():
 
     @task(name="naive-record-file")
     def record_file(tenant: str, rows: list, run_id: str) -> list[int]:
-        return tenant_resources(tenant).ledger.ingest(INTEGRATION, rows, run_id).new_ids
+        return tenant_resources(tenant).ledger.ingest(integration, rows, run_id).new_ids
 
     @task(name="naive-post-bill", **retry_options())
     def post_bill(tenant: str, doc_id: int, run_id: str, bills: dict) -> dict:
-        res = tenant_resources(tenant)
-
-        def build(c):
-            bill = bills.get((c.doc_type, c.partner, c.natural_key))
-            return bill if bill is not None else remap(c.raw_payload, c.source_ref, res.mapping)[2]
-
-        return post_documents(res.ledger, INTEGRATION, [doc_id], run_id, build=build,
-                              write=lambda prepared: write_bills(res, prepared), batch_size=1)
+        # the pipeline's post with one document: one bill per Intacct request
+        return PIPELINE.post.fn(tenant, [doc_id], run_id, bills)
 
     @task(name="naive-delete-file", **retry_options())
     def delete_file(tenant: str, path: str) -> bool:
@@ -72,10 +66,11 @@ def naive_flow():
     @flow(name="naive-sps-to-intacct")
     def naive_sps_to_intacct(tenant: str = TENANT, page_size: int = 500) -> dict:
         run_id = current_run_id()
-        resolved = resolve_intents(tenant, run_id, finished_runs(tenant, INTEGRATION, run_id),
-                                   lease=timedelta(seconds=intent_lease_seconds()))
+        # the engine's recovery, as any run of the pipeline starts
+        resolved = recover_intents(opaque(PIPELINE), opaque(Run(tenant, integration, run_id)),
+                                   finished_runs(tenant, integration, run_id))
         ledger = tenant_resources(tenant).ledger
-        cursor = ledger.get_cursor(INTEGRATION)
+        cursor = ledger.get_cursor(integration)
         for _ in range(MAX_PAGES):
             listing = list_page(tenant, cursor, page_size)
             for path in listing.files:
@@ -86,11 +81,11 @@ def naive_flow():
                 for doc_id in record_file(tenant, rows, run_id):
                     post_bill(tenant, doc_id, run_id, bills)
                 delete_file(tenant, path)
-            ledger.set_cursor(INTEGRATION, listing.next_cursor)
+            ledger.set_cursor(integration, listing.next_cursor)
             if listing.next_cursor is None:
                 break
             cursor = listing.next_cursor
-        return publish_report(tenant, INTEGRATION, run_id, extra=resolved)
+        return publish_report(tenant, integration, run_id, extra=resolved)
 
     _NAIVE["flow"] = naive_sps_to_intacct
     return naive_sps_to_intacct

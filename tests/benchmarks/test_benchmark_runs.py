@@ -74,14 +74,14 @@ def test_benchmark_suite_runs_quick(prefect_server, monkeypatch, tmp_path):
 
     # the raw pipeline is honest: the same requests (and ledger outcome) as the product
     assert inbound["request_counts_equal"] is True
-    for product, raw in zip(inbound["product"]["runs"], inbound["raw"]["runs"]):
+    for product, raw in zip(inbound["product"]["runs"], inbound["raw"]["runs"], strict=True):
         assert product["intacct_requests"] == raw["intacct_requests"] > 0
         assert product["sps_requests"] == raw["sps_requests"] > 0
         # every outcome the raw pipeline reports is the product's too (the product adds what only
         # a flow run does, e.g. documents a retried run re-attempted)
         assert {k: product["counts"].get(k) for k in raw["counts"]} == raw["counts"]
     for section in (outbound, to_qbo):
-        for product, raw in zip(section["product"]["runs"], section["raw"]["runs"]):
+        for product, raw in zip(section["product"]["runs"], section["raw"]["runs"], strict=True):
             for key in ("intacct_requests", "qbo_requests", "sps_requests"):
                 assert product[key] == raw[key], key
             assert {k: product["counts"].get(k) for k in raw["counts"]} == raw["counts"]
