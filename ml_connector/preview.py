@@ -30,7 +30,7 @@ def preview(integration: str, path: Path, *, tenant: str | None = None) -> str:
 
         return preview_o2c(content, mapping, path.name)
     if integration == "commerce-intacct-ap":  # a Commerce order/invoice/credit memo (JSON) -> its Intacct function
-        from .tasks.commerce_ap_docs import preview_ap
+        from .mappings.commerce_ap_documents import preview_ap
 
         if mapping.commerce is None or mapping.commerce.procure is None:
             raise ValueError(f"tenant {tenant} has no commerce.procure section (try --tenant demo-commerce)")

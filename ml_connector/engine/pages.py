@@ -76,13 +76,14 @@ def _settled(settling) -> dict[str, int]:
     return done if isinstance(done, dict) else {}
 
 
-def drain(pipeline: Pipeline, run: Run) -> None:
+def drain(pipeline: Pipeline, run: Run) -> dict[str, int] | None:
     """Post what earlier runs (or this one's page loop) left received: a transient failure, an
-    outage, a replay, a document that waited for another."""
+    outage, a replay, a document that waited for another. Returns the figures a pipeline's own
+    drain reports, if any."""
     if pipeline.drain is not None:
-        pipeline.drain(run)
-        return
+        return pipeline.drain(run)
     after = 0
     while ids := run.ledger.pending_ids(pipeline.name, limit=1000, after_id=after):
         run.posted.append(pipeline.post(run.tenant, opaque(ids), run.run_id))
         after = ids[-1]
+    return None

@@ -80,7 +80,8 @@ class Pipeline:
     - ``cursor_name``: the ledger cursor the reader resumes from.
     - ``post_per_page``: False when documents post only after every page is read (order to
       cash posts in dependency order across kinds).
-    - ``drain``: replaces the default drain (post every received document in id order).
+    - ``drain``: replaces the default drain (post every received document in id order); when
+      it returns a dict, its figures join the report (documents still waiting for another).
     - ``followups``: steps after the drain (acknowledgements, master data, write-backs), each
       returning figures for the report.
     - ``report``: figures for the report from what the posting steps returned.
@@ -96,6 +97,6 @@ class Pipeline:
     inbox: InboxSource | None = None
     cursor_name: str = "live"
     post_per_page: bool = True
-    drain: Callable[[Run], None] | None = None
+    drain: Callable[[Run], dict[str, int] | None] | None = None
     followups: Sequence[Callable[[Run], dict]] = ()
     report: Callable[[Run], dict] | None = None

@@ -7,7 +7,8 @@
    recorded and posted (engine/inbox.py).
 3. The source is read page by page from the stored cursor; each page is recorded in the ledger,
    posted, settled at the source, and only then is the cursor stored (engine/pages.py).
-4. What is still received (earlier failures, replays, waiting documents) is posted.
+4. What is still received (earlier failures, replays, waiting documents) is posted (a
+   pipeline's own drain may add figures to the report).
 5. Follow-up steps run (acknowledgements, master data, write-backs).
 6. The run ends Failed when it left documents failed or quarantined, with its report on the
    flow run (tasks/run_state.py).
@@ -31,9 +32,13 @@ from .recovery import recover_intents
 
 
 def run(pipeline: Pipeline, tenant: str, *, since: date | datetime | None = None, until: date | datetime | None = None,
-        dry_run: bool = False, page_size: int = 500) -> State | dict:
+        dry_run: bool = False, page_size: int = 500, poll: bool = True) -> State | dict:
     """Run ``pipeline`` for ``tenant`` (a backfill when ``since``/``until`` is given); return the
-    state the flow returns, or the dry run's tally."""
+    state the flow returns, or the dry run's tally.
+
+    ``poll`` False leaves the source's listing to the next polling run: a run a webhook trigger
+    starts for what the pipeline's inbox names (recovery, the inbox and the drain still run; a
+    backfill reads its window all the same)."""
     this = Run(tenant, pipeline.name, current_run_id(), since=since, until=until, page_size=page_size)
     if dry_run:
         return tally_dry_run(pipeline, this)
@@ -44,8 +49,9 @@ def run(pipeline: Pipeline, tenant: str, *, since: date | datetime | None = None
         figures.update(step(this))
     if pipeline.inbox is not None:
         figures.update(read_inbox(pipeline, this))
-    figures.update(read_pages(pipeline, this))
-    drain(pipeline, this)
+    if poll or this.backfill:
+        figures.update(read_pages(pipeline, this))
+    figures.update(drain(pipeline, this) or {})
     for step in pipeline.followups:
         figures.update(step(this))
     if pipeline.report is not None:

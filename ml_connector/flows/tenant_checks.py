@@ -209,10 +209,9 @@ def _commerce_after(res, kind: str, stored: str | None) -> bool:
 
 
 def commerce_ap(res) -> str | None:
-    from ..tasks.commerce_ap import KINDS
-    from ..tasks.commerce_ap_docs import INTEGRATION
+    from ..mappings.commerce_ap_documents import INTEGRATION, KINDS
+    from ..pipelines.commerce_ap import INBOX
     from ..tasks.commerce_ap_vendors import MASTER
-    from ..tasks.commerce_ap_webhooks import INBOX
 
     res.commerce("procure")
     if reason := _ledger(res.ledger, INTEGRATION, INBOX.box, MASTER):

@@ -1,7 +1,7 @@
 """Reconciliation for Adobe Commerce -> Intacct procure (used by ops/reconcile.py).
 
 The source is Commerce itself, not the ledger: every order, invoice and credit memo the store
-has is mapped with the same rules as the flow (tasks/commerce_ap_docs.py), and each one that
+has is mapped with the same rules as the flow (mappings/commerce_ap_documents.py), and each one that
 should be in Intacct (not skipped, not bad input) is looked for there by its document number:
 AP bills by RECORDID, purchase orders by transaction type and DOCNO, AP adjustments by
 RECORDID. A document the poll never saw shows up as missing, one posted twice as duplicated.
@@ -14,8 +14,8 @@ import pandas as pd
 
 from ..connectors.adobe import SearchCriteria
 from ..ledger.schema import RECEIVED
-from ..tasks.commerce_ap import KINDS, EntityPage, orders_of, raw_items, page_rows
-from ..tasks.commerce_ap_docs import parse_ref
+from ..mappings.commerce_ap_documents import KINDS, EntityPage, page_rows, parse_ref
+from ..tasks.commerce_ap import orders_of, raw_items
 from ..tasks.commerce_ap_post import query_all
 
 KEY = ["object", "number"]

@@ -5,12 +5,12 @@ The webhook service (webhooks/adobe.py, ``ML_CONNECTOR_WEBHOOK_DISPATCH=task-wor
 default) stores a verified notification once per consuming integration (ml_connector/inbox.py), then hands each
 consumer's new ledger ids to :func:`adobe_webhook_delivery` with ``.delay()``, under the tenant's
 own task key (webhooks/dispatch.tenant_task), which only a worker serving that tenant runs. For
-``commerce-intacct-ap`` the task does what the ``_notifications`` step of the
-``commerce-to-intacct-ap`` flow does for those notifications, with the same task code: claim
-them, read the orders, invoices and credit memos they name by id (in that order: a credit memo
-credits a bill), record them in the ledger, post them to Intacct, finish the notifications. One
-task run, no flow run (creation, states, heartbeat), no poll, no artifact: those stay the
-flow's job.
+``commerce-intacct-ap`` the task does what the inbox step of the ``commerce-to-intacct-ap`` flow
+does for those notifications, with the same pipeline (pipelines/commerce_ap.py, engine/inbox.py):
+claim them, read the orders, invoices and credit memos they name by id (in that order: a credit
+memo credits a bill), record them in the ledger, finish the notifications, post the new
+documents to Intacct with the pipeline's post task, page by page. One task run, no flow run
+(creation, states, heartbeat), no poll, no artifact: those stay the flow's job.
 
 ``commerce-intacct-o2c`` keeps no inbox (integrations.py: it reads Commerce by cursor, a
 notification only means "now"), so it has no delivery here: the service emits its event.
@@ -20,7 +20,7 @@ If the hand-over fails, the task fails, or the notifications are not finished wi
 period (webhooks/dispatch.py), the consumer's trigger event is emitted and its deployment takes
 over; the scheduled poll catches the rest. Ledger claims make a delivery and a concurrent flow
 run exclusive: a notification is claimed by one of them, an entity recorded once (the ledger's
-natural key), a document posted by the run that claims it (tasks/posting.py).
+natural key), a document posted by the run that claims it (engine/posting.py).
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ from collections.abc import Callable
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from ..engine import Run
+from ..engine.inbox import record_deliveries
 from ..inbox import adobe
+from ..mappings.commerce_ap_documents import KINDS as AP_KINDS
+from ..mappings.commerce_ap_documents import named_entities
+from ..pipelines.commerce_ap import PIPELINE as AP_PIPELINE
 from ..runtime.tenant import tenant as tenant_resources
-from .commerce_ap import KINDS as AP_KINDS
-from .commerce_ap import fetch_by_ids, ingest_entities
-from .commerce_ap_docs import INTEGRATION as AP
-from .commerce_ap_post import post_ap_documents
-from .commerce_ap_webhooks import finish_ap_notifications, named_entities
 
 log = logging.getLogger("ml_connector.tasks.adobe_webhook")
 
@@ -46,21 +46,23 @@ DELIVERY = "adobe-webhook-delivery"
 
 
 def deliver_ap(tenant: str, note_ids: list[int], run_id: str) -> dict[str, int]:
-    """``commerce-intacct-ap``: the flow's ``_notifications`` step for exactly ``note_ids``.
+    """``commerce-intacct-ap``: the flow's inbox step for exactly ``note_ids``.
 
-    The tasks are called through ``.fn`` (their code, no task run each): nested task runs'
-    state events kept the Prefect server busy and stalled the next ``.delay()`` about 2 s
-    (measured for QBO, README Performance)."""
-    claimed = adobe(AP).take(tenant_resources(tenant).ledger, run_id, note_ids)  # a flow run may have them
-    named = named_entities(claimed)
+    The pipeline's steps are called through ``.fn`` (engine/inbox.record_deliveries, the post
+    task): their code, no task run each. Nested task runs' state events kept the Prefect server
+    busy and stalled the next ``.delay()`` about 2 s (measured for QBO, README Performance)."""
+    run = Run(tenant, AP_PIPELINE.name, run_id)
+    inbox = AP_PIPELINE.inbox.inbox  # type: ignore[union-attr]
+    claimed = inbox.take(run.ledger, run_id, note_ids)  # a flow run may have them
     counts: Counter = Counter(notifications=len(claimed))
-    for kind in AP_KINDS:
-        if named.get(kind):
-            ids = ingest_entities.fn(tenant, fetch_by_ids.fn(tenant, kind, named[kind]), run_id)
-            counts["read"] += len(named[kind])
-            if ids:
-                counts.update(post_ap_documents.fn(tenant, ids, run_id))
-    finish_ap_notifications.fn(tenant, [c.id for c in claimed], run_id)
+    if not claimed:
+        return dict(counts)
+    named = named_entities(claimed)
+    if read := sum(len(named[kind]) for kind in AP_KINDS if named.get(kind)):
+        counts["read"] = read
+    for page in record_deliveries(AP_PIPELINE, run, claimed):  # kind by kind: a bill before its credit memo
+        if page.new_ids:
+            counts.update(AP_PIPELINE.post.fn(tenant, page.new_ids, run_id, page.payloads))
     return dict(counts)
 
 
@@ -75,7 +77,7 @@ def warm_ap(tenant: str) -> None:
 
 # consuming integration -> (its delivery, its warm-up)
 DELIVERIES: dict[str, tuple[Callable[[str, list[int], str], dict], Callable[[str], None]]] = {
-    AP: (deliver_ap, warm_ap),
+    AP_PIPELINE.name: (deliver_ap, warm_ap),
 }
 
 

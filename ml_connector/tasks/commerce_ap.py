@@ -1,48 +1,32 @@
-"""Prefect tasks of Adobe Commerce -> Intacct procure (``commerce-intacct-ap``): read changed
-orders, invoices and credit memos, and record them in the ledger.
+"""Prefect tasks reading Adobe Commerce for ``commerce-intacct-ap``: a page of changed orders,
+invoices or credit memos, and the entities webhook notifications name.
 
 Changes are read through the connector's keyset change feed (:mod:`ml_connector.connectors.adobe.changes`,
-shared with order to cash), one page per task: a page's ``cursor`` is the key the walk reached,
-which the flow passes to the next call and stores per kind once the page is durable in the
-ledger and posted (a run starts ``OVERLAP`` before the stored key, so it reads a little again).
+shared with order to cash), one page per task: the feed starts ``OVERLAP`` before the stored
+cursor, a page's ``after`` is the walk's position (what the next page starts after) and its
+``cursor`` what is stored once the page is durable (never behind the stored one).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+import logging
+from datetime import UTC, datetime
 
 from prefect import task
 
-from ..connectors.adobe import PAGE_SIZE, AdobeClient, SearchPage
-from ..connectors.errors import BadDocument
-from ..mappings.commerce_tenant import CommerceSettings
+from ..connectors.adobe import PAGE_SIZE, AdobeClient, BadCursor, ChangeFeed, SearchPage
+from ..mappings.commerce_ap_documents import EntityPage
 from ..runtime.tenant import tenant as tenant_resources
-from .commerce_ap_docs import DOC_TYPES, INTEGRATION, entity_row, rejected_row
 from .retry import retry_options
 
-KINDS = ("orders", "invoices", "creditmemos")  # in this order: a credit memo credits a bill
-
-
-@dataclass
-class EntityPage:
-    """Raw entities of one kind as read (JSON-ready dicts), the unreadable ones, the orders
-    their invoices and credit memos belong to, and the cursor that resumes after the page."""
-
-    kind: str
-    items: list[dict] = field(default_factory=list)
-    rejects: list[tuple[str | None, Any, BadDocument]] = field(default_factory=list)
-    orders: dict[str, dict] = field(default_factory=dict)
-    cursor: str | None = None
-    more: bool = False
+log = logging.getLogger("ml_connector.tasks.commerce_ap")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
-def raw_items(page: SearchPage) -> tuple[list[dict], list[tuple[str | None, Any, BadDocument]]]:
+def raw_items(page: SearchPage) -> tuple[list[dict], list]:
     items = [item.model_dump(mode="json") for item in page.items]
     return items, [(r.key, r.raw, r.error) for r in page.rejects]
 
@@ -60,16 +44,26 @@ def orders_of(client: AdobeClient, kind: str, items: list[dict], rejects: list) 
     return found
 
 
+def _feed(client: AdobeClient, tenant: str, kind: str, stored: str | None, since: datetime | None, until: datetime,
+          page_size: int) -> ChangeFeed:
+    try:
+        return client.changes(kind, stored, since=since, until=until, page_size=page_size)
+    except BadCursor:
+        log.warning("%s: the stored %s cursor is unreadable; reading from the beginning", tenant, kind)
+        return client.changes(kind, None, since=since, until=until, page_size=page_size)
+
+
 @task(**retry_options())
-def fetch_changes(tenant: str, kind: str, after: str | None, since: datetime | None, until: datetime,
-                  page_size: int = PAGE_SIZE) -> EntityPage:
-    """The change feed's page of ``kind`` changed in [``since``, ``until``) after the walk position
-    ``after`` (the ``cursor`` of the page before; None: the window's first page)."""
+def fetch_changes(tenant: str, kind: str, stored: str | None, after: str | None, since: datetime | None,
+                  until: datetime, page_size: int = PAGE_SIZE) -> EntityPage:
+    """The change feed's page of ``kind`` changed before ``until``, from ``OVERLAP`` before the
+    stored cursor ``stored`` (or from ``since``: a backfill), after the walk position ``after``
+    (the ``after`` of the page before; None: the window's first page)."""
     client = tenant_resources(tenant).adobe()
-    page = client.changes(kind, since=since, until=until, page_size=page_size).page(after)
+    page = _feed(client, tenant, kind, stored, since, until, page_size).page(after)
     items, rejects = raw_items(page)
     return EntityPage(kind=kind, items=items, rejects=rejects, orders=orders_of(client, kind, items, rejects),
-                      cursor=page.after, more=page.more)
+                      cursor=page.cursor, after=page.after, more=page.more)
 
 
 @task(**retry_options())
@@ -83,19 +77,3 @@ def fetch_by_ids(tenant: str, kind: str, ids: list[str]) -> EntityPage:
         out.rejects += rejects
     out.orders = orders_of(client, kind, out.items, out.rejects)
     return out
-
-
-def page_rows(page: EntityPage, commerce: CommerceSettings) -> list:
-    """The ledger rows of a page (pure)."""
-    doc_type = DOC_TYPES[page.kind]
-    rows = [entity_row(doc_type, raw, page.orders.get(str(raw.get("order_id"))) if page.kind != "orders" else raw,
-                       commerce) for raw in page.items]
-    rows += [rejected_row(doc_type, key, raw, error) for key, raw, error in page.rejects]
-    return rows
-
-
-@task
-def ingest_entities(tenant: str, page: EntityPage, run_id: str) -> list[int]:
-    """Record a page in the ledger (to post, skipped or quarantined); returns the ids to post."""
-    res = tenant_resources(tenant)
-    return res.ledger.ingest(INTEGRATION, page_rows(page, res.commerce("procure")), run_id).new_ids

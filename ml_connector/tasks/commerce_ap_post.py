@@ -1,5 +1,5 @@
 """Posting Commerce documents to Intacct: AP bills, purchase orders (PODOCUMENT) and AP
-adjustments, through the shared write path (tasks/posting.py: claim, intent, write, outcome).
+adjustments, through the shared write path (engine/posting.py: claim, intent, write, outcome).
 
 Per call: the credit memos whose bill is not posted yet wait (left ``received``, posted by a
 later pass); the vendors of the rest are matched or created once (tasks/commerce_ap_vendors.py);
@@ -11,24 +11,20 @@ alone). A function Intacct reports as already done is settled by looking the doc
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from prefect import task
 
 from ..connectors.errors import BadDocument, DuplicateWrite, RejectedError
 from ..connectors.intacct.functions import query_function
+from ..engine.posting import Prepared, WriteResult, post_documents
 from ..ledger.schema import FAILED, POSTED, POSTING, QUARANTINED, RECEIVED, SKIPPED
-from ..ledger.store import Claimed, Outcome
+from ..ledger.store import Claimed
+from ..mappings.commerce_ap_documents import INTEGRATION, Planned, credited, parse_ref, party_of, plan, read_envelope
 from ..runtime.tenant import Tenant
 from ..runtime.tenant import tenant as tenant_resources
-from .commerce_ap_docs import INTEGRATION, Planned, credited, parse_ref, party_of, plan, read_envelope
-from .commerce_ap_vendors import ensure_vendors, ledger_rows, settle_vendor_intents
-from .posting import Prepared, WriteResult, post_documents
+from .commerce_ap_vendors import ensure_vendors, ledger_rows
 from .retry import retry_options
-
-log = logging.getLogger("ml_connector.tasks.commerce_ap")
 
 BATCH = 100  # documents per write call; grouped by entity, so at most 100 functions per envelope
 _QUERY_PAGE = 1000
@@ -74,9 +70,10 @@ def _envelopes(rows) -> dict[int, dict]:
 
 
 @task(**retry_options())
-def post_ap_documents(tenant: str, ids: list[int], run_id: str) -> dict[str, int]:
+def post_ap_documents(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict[str, int]:
     """Post the ledger documents ``ids`` (those still received); returns counts by outcome,
-    plus ``waiting`` (left received until their vendor or bill exists)."""
+    plus ``waiting`` (left received until their vendor or bill exists). ``payloads`` is unused:
+    a document's function needs its vendor, known only here, so it is mapped at post time."""
     res = tenant_resources(tenant)
     commerce = res.commerce("procure")
     envs = _envelopes(res.ledger.documents(INTEGRATION, ids=ids, status=RECEIVED))
@@ -132,8 +129,9 @@ def write_planned(res: Tenant, prepared: list[Prepared]) -> list[WriteResult]:
                 results[n] = WriteResult(ok=False, error=r.error)
     found = find_targets(client, list(replayed.values())) if replayed else {}
     for n, ref in replayed.items():
-        results[n] = WriteResult(ok=True, target_id=found[ref]) if ref in found else WriteResult(ok=False, error=RejectedError(
-            f"Intacct reports {ref} as already created but it cannot be found", system="intacct", operation=INTEGRATION))
+        results[n] = WriteResult(ok=True, target_id=found[ref]) if ref in found else WriteResult(
+            ok=False, error=RejectedError(f"Intacct reports {ref} as already created but it cannot be found",
+                                          system="intacct", operation=INTEGRATION))
     return results  # type: ignore[return-value]
 
 
@@ -163,7 +161,8 @@ def find_targets(client, refs: list[str]) -> dict[str, str]:
         found.update({f"APBILL:{k}": v for k, v in keys.items()})
     adjustments = [p[1] for p in parsed.values() if p and p[0] == "APADJUSTMENT"]
     for start in range(0, len(adjustments), 100):
-        for r in query_all(client, "APADJUSTMENT", ("RECORDNO", "RECORDID"), ("in", "RECORDID", adjustments[start:start + 100])):
+        condition = ("in", "RECORDID", adjustments[start:start + 100])
+        for r in query_all(client, "APADJUSTMENT", ("RECORDNO", "RECORDID"), condition):
             found.setdefault(f"APADJUSTMENT:{r['RECORDID']}", r["RECORDNO"])
     by_type: dict[str, list[str]] = {}
     for p in parsed.values():
@@ -176,24 +175,3 @@ def find_targets(client, refs: list[str]) -> dict[str, str]:
                 found.setdefault(f"PODOCUMENT:{kind}:{r['DOCNO']}", r.get("DOCID") or r["RECORDNO"])
     return found
 
-
-@task(**retry_options())
-def resolve_ap_intents(tenant: str, run_id: str, finished_runs: list[str], lease: timedelta | None = None,
-                       finished_vendor_runs: list[str] | None = None) -> dict[str, int]:
-    """Settle what a dead run left between intent and outcome: documents and vendors found in
-    Intacct -> posted; not found -> received again (the same controlid makes a second post safe).
-    ``finished_vendor_runs``: the runs over that hold vendor intents (a run can die while making
-    a vendor, before it claimed any document)."""
-    res = tenant_resources(tenant)
-    vendors = settle_vendor_intents(res, run_id, finished_vendor_runs or finished_runs, lease)
-    stale = res.ledger.stale_intents(INTEGRATION, run_ids=finished_runs, older_than=lease, claimer=run_id)
-    if not stale:
-        return {"resolved_posted": 0, "resolved_requeued": 0, "resolved_vendors": vendors}
-    found = find_targets(res.intacct(), [c.target_ref for c in stale if c.target_ref])
-    outcomes = [Outcome(c.id, POSTED, target_id=found[c.target_ref]) if c.target_ref in found
-                else Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not found in Intacct")
-                for c in stale]
-    res.ledger.record_outcomes(INTEGRATION, outcomes, run_id)
-    posted = sum(1 for o in outcomes if o.status == POSTED)
-    log.info("resolved %d unfinished intents: %d already in Intacct, %d to post again", len(stale), posted, len(stale) - posted)
-    return {"resolved_posted": posted, "resolved_requeued": len(stale) - posted, "resolved_vendors": vendors}

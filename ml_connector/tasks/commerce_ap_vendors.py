@@ -18,18 +18,22 @@ vendor back and adopting it. Guest orders (no customer account) are matched by e
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+
+from prefect import task
 
 from ..connectors.adobe import ID_CHUNK, Filter, SearchCriteria
 from ..connectors.errors import BadDocument, RejectedError, TransientError
 from ..connectors.intacct.functions_parties import vendor_create_function
+from ..engine.posting import Prepared, WriteResult, post_documents
 from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED
-from ..ledger.store import Incoming, Ledger, Outcome
+from ..ledger.store import Incoming, Ledger
 from ..mappings import commerce_to_intacct_ap as ap
+from ..mappings.commerce_ap_documents import Party
 from ..runtime.tenant import Tenant
-from .commerce_ap_docs import Party
-from .posting import Prepared, WriteResult, post_documents
+from ..runtime.tenant import tenant as tenant_resources
+from .retry import retry_options
 
 MASTER = "commerce-ap-vendors"
 VENDOR = "vendor"
@@ -71,8 +75,7 @@ def ensure_vendors(res: Tenant, parties: Sequence[Party], run_id: str) -> dict[s
         res.ledger.requeue(MASTER, failed, run_id, reason="needed by a document")
     todo = [r.id for r in ledger_rows(res.ledger, MASTER, keys).values() if r.status == RECEIVED]
     if todo:
-        post_documents(res.ledger, MASTER, todo, run_id, build=lambda c: json.loads(c.raw_payload or b"{}"),
-                       write=lambda prepared: write_vendors(res, prepared), batch_size=100)
+        post_vendor_rows(res, todo, run_id)
     for (_, key), row in ledger_rows(res.ledger, MASTER, keys).items():
         party = members[int(key)]
         if row.status == POSTED:
@@ -150,16 +153,14 @@ def _created(client, vendor_id: str, result) -> WriteResult:
     return WriteResult(ok=False, error=result.error)
 
 
-def settle_vendor_intents(res: Tenant, run_id: str, finished_runs: list[str], lease) -> int:
-    """Vendor rows a dead run left in ``posting``: found in Intacct -> posted, else received."""
-    stale = res.ledger.stale_intents(MASTER, run_ids=finished_runs, older_than=lease, claimer=run_id)
-    if not stale:
-        return 0
-    client = res.intacct()
-    outcomes = [Outcome(c.id, POSTED, target_id=c.target_ref) if c.target_ref and client.find_vendors("id", c.target_ref)
-                else Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not in Intacct")
-                for c in stale]
-    res.ledger.record_outcomes(MASTER, outcomes, run_id)
-    return len(stale)
+def post_vendor_rows(res: Tenant, ids: list[int], run_id: str) -> dict[str, int]:
+    """Match or create the vendors of the ledger rows ``ids`` (those still received)."""
+    return post_documents(res.ledger, MASTER, ids, run_id, build=lambda c: json.loads(c.raw_payload or b"{}"),
+                          write=lambda prepared: write_vendors(res, prepared), batch_size=100)
 
+
+@task(**retry_options())
+def post_vendors(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict[str, int]:
+    """The vendor rows ``ids`` left received (a transient failure): matched or created now."""
+    return post_vendor_rows(tenant_resources(tenant), ids, run_id)
 

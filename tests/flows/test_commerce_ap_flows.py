@@ -12,8 +12,8 @@ import httpx
 
 from ml_connector.flows.commerce_ap_vendor_master import commerce_ap_vendor_master
 from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
+from ml_connector.mappings.commerce_ap_documents import INTEGRATION
 from ml_connector.sandbox.adobe.seed import seed_adobe
-from ml_connector.tasks.commerce_ap_docs import INTEGRATION
 from ml_connector.tasks.commerce_ap_vendors import MASTER
 
 TENANT = "demo-commerce"
@@ -166,8 +166,8 @@ def test_vendors_are_matched_by_email_or_commerce_id_and_created_once(commerce_w
 
 
 def test_two_concurrent_runs_create_each_vendor_once(commerce_world_factory):
+    from ml_connector.mappings.commerce_ap_documents import Party
     from ml_connector.runtime.tenant import tenant
-    from ml_connector.tasks.commerce_ap_docs import Party
     from ml_connector.tasks.commerce_ap_vendors import ensure_vendors
 
     barrier = threading.Barrier(2)
@@ -353,7 +353,7 @@ def test_cursor_is_stored_after_each_durable_page_and_a_rerun_resumes(commerce_w
 def test_webhook_signatures_replays_and_the_run_they_start(commerce_world_factory):
     from starlette.testclient import TestClient
 
-    from ml_connector.webhooks.adobe import inbox
+    from ml_connector.inbox import adobe
     from ml_connector.webhooks.app import create_app
 
     world = commerce_world_factory()
@@ -368,18 +368,18 @@ def test_webhook_signatures_replays_and_the_run_they_start(commerce_world_factor
         forged["x-adobe-commerce-webhook-signature"] = world.adobe.webhook_delivery("order", 1)[1][
             "x-adobe-commerce-webhook-signature"]  # a real signature, of another body
         assert client.post("/webhooks/adobe", content=body, headers=forged).status_code == 401
-        assert world.ledger.status_counts(inbox(INTEGRATION)) == {}
+        assert world.ledger.status_counts(adobe(INTEGRATION).box) == {}
         good = client.post("/webhooks/adobe", content=body, headers=headers)
         assert good.status_code == 200 and good.json() == {"op": "success"}
         assert good.headers["x-ml-connector-stored"] == "1"
         replay = client.post("/webhooks/adobe", content=body, headers=headers)
         assert replay.status_code == 200 and replay.headers["x-ml-connector-stored"] == "0"
     assert started == [(TENANT, "orders")]  # one run started, not one per delivery
-    assert world.ledger.status_counts(inbox(INTEGRATION)) == {"received": 1}
+    assert world.ledger.status_counts(adobe(INTEGRATION).box) == {"received": 1}
     state, _ = run(commerce_to_intacct_ap, poll=False)  # what the trigger starts
     assert state.result()["webhook_notifications"] == 1
     assert present(world)[("APBILL", f"CO-{order['increment_id']}")] == 1
-    assert world.ledger.status_counts(inbox(INTEGRATION)) == {"posted": 1}
+    assert world.ledger.status_counts(adobe(INTEGRATION).box) == {"posted": 1}
     report = run(commerce_to_intacct_ap)[0].result()  # the poll then finds it a duplicate
     assert report["posted"] == 0 and present(world)[("APBILL", f"CO-{order['increment_id']}")] == 1
 
@@ -451,7 +451,7 @@ def test_a_crash_between_intent_and_outcome_is_settled_by_lookup_without_a_dupli
     assert stuck > 0 and sum(present(world).values()) >= stuck  # in Intacct, unknown to the ledger
     state, _ = run(commerce_to_intacct_ap)
     assert state.is_completed(), state
-    assert state.result()["resolved_posted"] == stuck
+    assert state.result()["recovered_posted"] == stuck
     counts = present(world)
     assert max(counts.values()) == 1 and world.ledger.status_counts(INTEGRATION).get("posting", 0) == 0
     assert sum(posted_refs(world).values()) == sum(counts.values())  # the ledger knows every one of them
@@ -466,7 +466,7 @@ def test_webhook_notifications_a_crashed_run_claimed_are_taken_back_at_once(comm
     from prefect.states import Crashed, Running
     from starlette.testclient import TestClient
 
-    from ml_connector.webhooks.adobe import inbox
+    from ml_connector.inbox import adobe
     from ml_connector.webhooks.app import create_app
 
     @flow(name="commerce-to-intacct-ap-killed")
@@ -481,7 +481,7 @@ def test_webhook_notifications_a_crashed_run_claimed_are_taken_back_at_once(comm
     body, headers = world.adobe.webhook_delivery("order", order["entity_id"])
     with TestClient(create_app(TENANT, trigger=None, adobe={"trigger": None})) as client:
         assert client.post("/webhooks/adobe", content=body, headers=headers).headers["x-ml-connector-stored"] == "1"
-    box = inbox(INTEGRATION)
+    box = adobe(INTEGRATION).box
     with get_client(sync_client=True) as client:
         live = client.create_flow_run(killed, state=Running())
     assert len(world.ledger.claim(box, world.ledger.pending_ids(box), str(live.id))) == 1

@@ -270,6 +270,56 @@ def test_a_settle_steps_counters_join_the_report_and_a_zero_counter_stays(world)
     assert figures["left_unsettled"] == 1 and figures["deferred"] == 0
 
 
+def test_a_run_without_poll_takes_only_the_inbox_and_leaves_the_listing_and_its_cursor_alone(world):
+    """``poll=False`` is the run a webhook trigger starts: what the deliveries name is recorded
+    and posted, the listing is not read and its cursor does not move; a backfill reads anyway."""
+    from dataclasses import replace
+
+    from ml_connector.engine.pipeline import InboxSource
+    from ml_connector.inbox import Inbox, store
+
+    source, target = Source(4), Target()
+    inbox = Inbox(consumer=NAME, box=f"{NAME}:webhook", event="engine-probe.notification")
+
+    def named(run: Run, claimed: list[Claimed]) -> Iterator[Page]:
+        yield Page([int(c.raw_payload) for c in claimed], store_cursor=False)
+
+    pipeline = replace(make_pipeline(source, target), inbox=InboxSource(inbox, named))
+    store(world.ledger, [inbox], [Incoming("notification", "P1", "e2", "hook", b"2")])
+
+    figures = run_once(pipeline, poll=False).result()
+    assert figures["webhook_notifications"] == 1 and target.writes == ["D2"]
+    assert source.reads == [] and world.ledger.get_cursor(NAME) is None
+
+    assert run_once(pipeline, poll=False, since="2000-01-01").is_completed()  # a backfill reads its window
+    assert source.reads == [None] and sorted(target.writes) == ["D0", "D1", "D2", "D3"]
+    assert world.ledger.get_cursor(NAME) is None
+
+
+def test_a_pipelines_own_drain_posts_what_is_left_and_its_figures_join_the_report(world):
+    from dataclasses import replace
+
+    source, target = Source(5), Target()
+    base = make_pipeline(source, target)
+    drained: list[list[int]] = []
+
+    def drain(run: Run) -> dict:
+        ids = run.ledger.pending_ids(NAME)
+        drained.append(ids)
+        if ids:
+            run.posted.append(base.post(run.tenant, ids, run.run_id))
+        return {"still_waiting": len(run.ledger.pending_ids(NAME))}
+
+    target.fail_on = {"D4"}  # the last page's write fails once: the document is left received
+    assert not run_once(replace(base, drain=drain)).is_completed()
+    assert drained == []  # the failed page ended the run before the drain
+    state = run_once(replace(base, drain=drain))
+    assert state.is_completed()
+    assert len(drained) == 1 and len(drained[0]) >= 1  # what the failed run left, posted by the drain
+    assert state.result()["still_waiting"] == 0
+    assert sorted(target.writes) == [f"D{n}" for n in range(5)]
+
+
 def test_a_pipeline_posting_after_every_page_is_read_records_pages_and_cursor_first(world):
     """``post_per_page=False`` (order to cash: a payment posts after the AR invoice of an order
     that may be on a later page): each page is recorded and its cursor stored as it is read,

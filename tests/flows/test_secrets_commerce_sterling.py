@@ -111,9 +111,9 @@ def webhooks(world) -> None:
 def test_adobe_procure_canaries_in_every_auth_mode_and_webhooks(commerce_world_factory, mount, caplog, prefect_home):
     from ml_connector.demo.parts.commerce_intacct_ap import seed_procure
     from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
+    from ml_connector.inbox import adobe
+    from ml_connector.mappings.commerce_ap_documents import INTEGRATION
     from ml_connector.sandbox.adobe.seed import seed_adobe
-    from ml_connector.tasks.commerce_ap_docs import INTEGRATION
-    from ml_connector.webhooks.adobe import inbox
 
     world = commerce_world_factory(adobe_faults=FaultPlan(rate_5xx=0.1, rate_lost_write=0.2, seed=4))
     with world.adobe.lock:
@@ -142,7 +142,7 @@ def test_adobe_procure_canaries_in_every_auth_mode_and_webhooks(commerce_world_f
     assert {"oauth1", "admin", "ims"} <= set(world.adobe.auth_modes)  # each secret really was used
     assert not refused.is_completed()
     assert world.ledger.status_counts(INTEGRATION).get("posted", 0) > 0
-    found = haystacks(world.ledger, [INTEGRATION, inbox(INTEGRATION)], caplog, prefect_home, states)
+    found = haystacks(world.ledger, [INTEGRATION, adobe(INTEGRATION).box], caplog, prefect_home, states)
     assert_no_canary(found, [*ADOBE_CANARY.values(), ADOBE_REFUSED])
 
 

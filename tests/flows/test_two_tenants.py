@@ -577,10 +577,10 @@ def test_commerce_intacct_ap_each_tenant_posts_its_own_documents_and_webhooks(co
 
     from ml_connector.demo.parts.commerce_intacct_ap import seed_procure
     from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
+    from ml_connector.inbox import adobe
+    from ml_connector.mappings.commerce_ap_documents import INTEGRATION
     from ml_connector.sandbox.adobe.seed import seed_adobe
     from ml_connector.tasks.adobe_webhook import adobe_webhook_delivery
-    from ml_connector.tasks.commerce_ap_docs import INTEGRATION
-    from ml_connector.webhooks.adobe import inbox
     from ml_connector.webhooks.app import create_app
     from tests.flows.test_commerce_ap_flows import add_order, present
 
@@ -616,7 +616,7 @@ def test_commerce_intacct_ap_each_tenant_posts_its_own_documents_and_webhooks(co
             body, headers = notes[side.name][1]
             assert client.post("/webhooks/adobe", content=body, headers=headers).headers["x-ml-connector-stored"] == "1"
     assert not set(handed[first.name]) & set(handed[twin.name])
-    box = inbox(INTEGRATION)
+    box = adobe(INTEGRATION).box
     assert adobe_webhook_delivery(twin.name, INTEGRATION, handed[first.name], "orders") == {"notifications": 0}
     assert first.ledger.status_counts(box) == {"received": 1}
     for side in (first, twin):

@@ -14,10 +14,10 @@ from starlette.testclient import TestClient
 
 from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
 from ml_connector.inbox import adobe
-from ml_connector.tasks import adobe_webhook
+from ml_connector.mappings.commerce_ap_documents import INTEGRATION
+from ml_connector.pipelines import commerce_ap
 from ml_connector.tasks.adobe_webhook import adobe_webhook_delivery
 from ml_connector.tasks.commerce_ap import fetch_by_ids
-from ml_connector.tasks.commerce_ap_docs import INTEGRATION
 from ml_connector.webhooks.app import create_app
 from tests.flows.conftest import commerce_world_factory  # noqa: F401 - a fixture
 from tests.flows.test_commerce_ap_flows import TENANT, add_order, present, run, seed
@@ -86,7 +86,7 @@ def test_a_flow_run_during_a_delivery_leaves_its_notifications_alone_and_the_ord
         assert release.wait(120)
         return real(tenant, kind, entity_ids)
 
-    monkeypatch.setattr(adobe_webhook, "fetch_by_ids", SimpleNamespace(fn=held))
+    monkeypatch.setattr(commerce_ap, "fetch_by_ids", SimpleNamespace(fn=held))
     result: dict = {}
     delivery = threading.Thread(target=contextvars.copy_context().run, args=(
         lambda: result.update(adobe_webhook_delivery(TENANT, INTEGRATION, ids, "orders")),))
@@ -124,7 +124,7 @@ def test_a_failed_delivery_hands_its_notification_to_the_trigger_which_posts_it(
 
     with monkeypatch.context() as patch:
         patch.setattr("prefect.events.emit_event", lambda **kw: signalled.append(kw))
-        patch.setattr(adobe_webhook, "fetch_by_ids", SimpleNamespace(fn=commerce_down))
+        patch.setattr(commerce_ap, "fetch_by_ids", SimpleNamespace(fn=commerce_down))
         with pytest.raises(RuntimeError, match="Commerce is down"):
             adobe_webhook_delivery(TENANT, INTEGRATION, ids, "orders")
     # the ap deployment's own event

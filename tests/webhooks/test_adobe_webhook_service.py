@@ -15,9 +15,9 @@ from ml_connector.connectors.adobe import WebhookVerifier
 from ml_connector.inbox import ADOBE_EVENT as EVENT
 from ml_connector.inbox import adobe
 from ml_connector.ledger.store import Ledger
+from ml_connector.mappings.commerce_ap_documents import named_entities
 from ml_connector.sandbox.adobe import AdobeEmulator
 from ml_connector.sandbox.adobe.seed import seed_adobe
-from ml_connector.tasks.commerce_ap_webhooks import named_entities
 from ml_connector.webhooks.adobe import HMAC_HEADER, emit_adobe_event
 from ml_connector.webhooks.app import create_app
 

@@ -1,5 +1,5 @@
 """Adobe Commerce -> Intacct procure: Commerce entities as ledger rows, and rows as Intacct
-functions. Pure: no I/O (the tasks in tasks/commerce_ap*.py do the reading and writing).
+functions. Pure: no I/O (pipelines/commerce_ap.py and its tasks do the reading and writing).
 
 A ledger row's raw payload is an *envelope*: the entity as read, plus the few fields of its
 order that map it (customer, store, PO number), so a row can be mapped again at post time or
@@ -25,21 +25,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..connectors.errors import BadDocument
+from ..connectors.errors import BadDocument, one_line
 from ..connectors.intacct.functions import bill_function
 from ..connectors.intacct.functions_ap import apadjustment_function, potransaction_function
 from ..connectors.intacct.models import Function
 from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
-from ..ledger.store import Incoming
-from ..mappings import commerce_to_intacct_ap as ap
-from ..mappings.commerce_common import bad, email, integer, label, po_number, route, text
-from ..mappings.commerce_tenant import CommerceSettings
-from .posting import one_line
+from ..ledger.store import Claimed, Incoming
+from . import commerce_to_intacct_ap as ap
+from .commerce_common import bad, email, integer, label, po_number, route, text
+from .commerce_tenant import CommerceSettings
 
 INTEGRATION = "commerce-intacct-ap"
+KINDS = ("orders", "invoices", "creditmemos")  # read in this order: a credit memo credits a bill
 DOC_TYPES = {"orders": "order", "invoices": "invoice", "creditmemos": "creditmemo"}
 KIND_OF = {v: k for k, v in DOC_TYPES.items()}
 # Ingest maps every document once to find bad input early; the vendor is only known at post time.
@@ -208,6 +209,44 @@ def rejected_row(doc_type: str, key: str | None, raw: Any, error: BadDocument) -
     natural = key or f"unreadable#{hashlib.sha256(payload).hexdigest()[:16]}"
     return Incoming(doc_type=doc_type, partner="", natural_key=natural, source_ref=f"{KIND_OF[doc_type]}/{natural}",
                     raw_payload=payload, status=QUARANTINED, error_class=error.classification, last_error=one_line(error))
+
+
+@dataclass
+class EntityPage:
+    """Raw entities of one kind as read (JSON-ready dicts), the unreadable ones, the orders
+    their invoices and credit memos belong to; from the change feed also the cursor to store once
+    the page is durable, the walk's position after it (``after``) and whether more follows."""
+
+    kind: str
+    items: list[dict] = field(default_factory=list)
+    rejects: list[tuple[str | None, Any, BadDocument]] = field(default_factory=list)
+    orders: dict[str, dict] = field(default_factory=dict)
+    cursor: str | None = None
+    after: str | None = None
+    more: bool = False
+
+
+def page_rows(page: EntityPage, commerce: CommerceSettings) -> list[Incoming]:
+    """The ledger rows of a page: each invoice and credit memo mapped with its order."""
+    doc_type = DOC_TYPES[page.kind]
+    rows = [entity_row(doc_type, raw, page.orders.get(str(raw.get("order_id"))) if page.kind != "orders" else raw,
+                       commerce) for raw in page.items]
+    rows += [rejected_row(doc_type, key, raw, error) for key, raw, error in page.rejects]
+    return rows
+
+
+def named_entities(claimed: Iterable[Claimed]) -> dict[str, list[str]]:
+    """The entity ids webhook notifications name, by kind (``orders``, ``invoices``,
+    ``creditmemos``...: sorted, once each), as the webhook service stores them (``kind``, ``ids``)."""
+    named: dict[str, list[str]] = {}
+    for c in claimed:
+        try:
+            note = json.loads(c.raw_payload or b"{}")
+        except ValueError:
+            continue
+        if isinstance(note, dict) and note.get("kind"):
+            named.setdefault(str(note["kind"]), []).extend(str(i) for i in note.get("ids") or [])
+    return {k: sorted(set(v)) for k, v in named.items()}
 
 
 def _key(raw: Any) -> str:
