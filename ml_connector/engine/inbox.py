@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import opaque
 
 from ..ledger.store import Claimed
 from ..tasks.ops import finished_runs
@@ -20,6 +19,7 @@ from ..tasks.retry import retry_options
 from .context import Run
 from .pages import Recorded, record_page
 from .pipeline import Pipeline
+from .task_args import as_is
 
 
 def record_deliveries(pipeline: Pipeline, run: Run, claimed: list[Claimed]) -> list[Recorded]:
@@ -54,8 +54,8 @@ def read_inbox(pipeline: Pipeline, run: Run) -> dict[str, int]:
     """The inbox step of a run: record what the waiting deliveries name, then post the new
     documents with the pipeline's post task, as the page loop posts a page."""
     holders = finished_runs(run.tenant, pipeline.inbox.inbox.box, run.run_id)  # type: ignore[union-attr]
-    taken, recorded = record_inbox(opaque(pipeline), opaque(run), holders)
+    taken, recorded = record_inbox(as_is(pipeline), as_is(run), holders)
     for page in recorded:
         if page.new_ids and pipeline.post_per_page:
-            run.posted.append(pipeline.post(run.tenant, opaque(page.new_ids), run.run_id, opaque(page.payloads)))
+            run.posted.append(pipeline.post(run.tenant, as_is(page.new_ids), run.run_id, as_is(page.payloads)))
     return {"webhook_notifications": taken}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import opaque
 
 from .context import MAX_PAGES, Run
 from .pipeline import Page, Pipeline
+from .task_args import as_is
 
 
 @dataclass
@@ -51,16 +52,14 @@ def read_pages(pipeline: Pipeline, run: Run) -> dict[str, int]:
     totals: Counter[str] = Counter()
     settling = None
     pages = pipeline.read(run, cursor)
-    for _, page in zip(range(MAX_PAGES), pages):
-        # opaque: plain data holds no futures, and Prefect would otherwise walk every document
-        # of the page (twice per call) looking for them
-        recorded = record_page(opaque(pipeline), opaque(run), opaque(page))
+    for page in islice(pages, MAX_PAGES):
+        recorded = record_page(as_is(pipeline), as_is(run), as_is(page))
         if recorded.new_ids and pipeline.post_per_page:
-            run.posted.append(pipeline.post(run.tenant, opaque(recorded.new_ids), run.run_id, opaque(recorded.payloads)))
+            run.posted.append(pipeline.post(run.tenant, as_is(recorded.new_ids), run.run_id, as_is(recorded.payloads)))
         if pipeline.settle is not None and recorded.settle:
             if settling is not None:
                 totals.update(_settled(settling))
-            settling = pipeline.settle.submit(run.tenant, opaque(recorded.settle))
+            settling = pipeline.settle.submit(run.tenant, as_is(recorded.settle))
         if page.store_cursor and not run.backfill:
             # The page is durable; a crash from here on resumes after it.
             ledger.set_cursor(pipeline.name, page.cursor, page.cursor_name or pipeline.cursor_name)
@@ -84,6 +83,6 @@ def drain(pipeline: Pipeline, run: Run) -> dict[str, int] | None:
         return pipeline.drain(run)
     after = 0
     while ids := run.ledger.pending_ids(pipeline.name, limit=1000, after_id=after):
-        run.posted.append(pipeline.post(run.tenant, opaque(ids), run.run_id))
+        run.posted.append(pipeline.post(run.tenant, as_is(ids), run.run_id))
         after = ids[-1]
     return None

@@ -8,8 +8,9 @@ rows, its posting task and its lookup of what a lost response created.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 from ..ledger.store import Claimed, Incoming, Outcome
 from .context import Run

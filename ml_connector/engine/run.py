@@ -19,7 +19,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from prefect.states import State
-from prefect.utilities.annotations import opaque
 
 from ..tasks.ops import finished_runs
 from ..tasks.run_state import finish_run, replay_earlier_attempts
@@ -29,6 +28,7 @@ from .inbox import read_inbox
 from .pages import drain, read_pages
 from .pipeline import Pipeline
 from .recovery import recover_intents
+from .task_args import as_is
 
 
 def run(pipeline: Pipeline, tenant: str, *, since: date | datetime | None = None, until: date | datetime | None = None,
@@ -43,7 +43,7 @@ def run(pipeline: Pipeline, tenant: str, *, since: date | datetime | None = None
     if dry_run:
         return tally_dry_run(pipeline, this)
     retried = replay_earlier_attempts(tenant, pipeline.name, this.run_id)
-    recovered = recover_intents(opaque(pipeline), opaque(this), finished_runs(tenant, pipeline.name, this.run_id))
+    recovered = recover_intents(as_is(pipeline), as_is(this), finished_runs(tenant, pipeline.name, this.run_id))
     figures = dict(recovered)
     for step in pipeline.before:
         figures.update(step(this))
