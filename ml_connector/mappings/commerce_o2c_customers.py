@@ -90,8 +90,8 @@ def credit_limit_to_company_credit(record: dict, credit: dict) -> dict | None:
     for key in ("id", "company_id"):
         if not isinstance(credit.get(key), int) or isinstance(credit.get(key), bool):
             raise bad(f"company credit: {key} must be an integer", "wrong-type", OPERATION)
-    # A JSON number, as the API documents it; two decimals survive the float exactly enough.
-    return {"creditLimit": {"id": credit["id"], "company_id": credit["company_id"], "credit_limit": float(limit),
+    # A Decimal: the client writes it as the JSON number the API documents, digit for digit.
+    return {"creditLimit": {"id": credit["id"], "company_id": credit["company_id"], "credit_limit": limit,
                             "currency_code": credit.get("currency_code") or "USD",
                             "exceed_limit": bool(credit.get("exceed_limit", False))}}
 
