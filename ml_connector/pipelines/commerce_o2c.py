@@ -109,9 +109,11 @@ def drain(run: Run, envelope: int = ENVELOPE) -> None:
 
 def customer_master(run: Run) -> dict:
     """The customer master both ways, for Intacct customers changed since the last sync and
-    the posted customers this run touched (those whose Commerce record changed among them)."""
-    touched = [d.id for d in run.ledger.documents(INTEGRATION, doc_type="customer", status=POSTED, run_id=run.run_id)]
-    counts = sync_customers(run.tenant, run.run_id, touched)
+    the linked customers whose Commerce record changed: those this run stored a newer record
+    for after they had posted (``refresh_linked_customers``)."""
+    touched = run.ledger.documents(INTEGRATION, doc_type="customer", status=POSTED, run_id=run.run_id)
+    changed = [d.id for d in touched if d.posted_at is not None and d.updated_at > d.posted_at]
+    counts = sync_customers(run.tenant, run.run_id, changed)
     return {k: v for k, v in counts.items() if v}
 
 

@@ -265,3 +265,34 @@ def test_a_backfill_reads_its_window_and_leaves_the_live_cursors_alone(o2c_world
     assert finished(live) and live.result(raise_on_failure=False)["posted"] == 0, live
     assert all(world.ledger.get_cursor(O2C, kind) for kind in ("products", "customers", "orders"))
     assert problems(world)["duplicated"] == []
+
+
+def test_a_linked_customer_renamed_in_commerce_is_renamed_in_intacct_by_the_next_run(o2c_world_factory):
+    """The customer feed re-reads a linked customer edited in Commerce: the run stores its newer
+    record and puts the pair through the conflict rule even though nothing changed in Intacct
+    (the Intacct side's sync cursor is moved past every customer here), and Commerce masters
+    the name. Only that pair is aligned."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from ml_connector.connectors.intacct._xml import DATETIME_FORMAT
+    from ml_connector.tasks.commerce_o2c_customers import CURSOR
+
+    world = o2c_world_factory(orders=6, seed=11, bad=False)
+    assert finished(run()[0])
+    linked = next(r for r in world.ledger.documents(O2C, doc_type="customer", status=POSTED)
+                  if r.natural_key.isdigit() and r.target_id)
+    later = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None).strftime(DATETIME_FORMAT)
+    world.ledger.set_cursor(O2C, later, name=CURSOR)  # no Intacct customer counts as changed
+    with world.adobe.lock:
+        current = world.adobe.store.get("customer", int(linked.natural_key))
+        world.adobe.store.update_customer(current["id"], {**current, "firstname": "Renamed"})
+    time.sleep(1.01 - time.time() % 1)  # the feed reads up to the second before now
+    state, _ = run()
+    assert finished(state), state
+    counts = state.result(raise_on_failure=False)
+    assert counts["intacct_updated"] == 1, counts
+    renamed = next(c for c in world.intacct.customers() if c["CUSTOMERID"] == linked.target_id)
+    assert renamed["NAME"].startswith("Renamed "), renamed["NAME"]
+    stored = world.ledger.documents(O2C, ids=[linked.id])[0]
+    assert b'"firstname":"Renamed"' in stored.raw_payload and stored.status == POSTED
