@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from prefect import task
 
@@ -117,7 +116,7 @@ def credit_limit(res: Tenant, record: dict, customer, counts: dict) -> None:
     body = mapping.credit_limit_to_company_credit(record, loads(dumps(credit)))
     if body is None:
         return
-    client.update_company_credit(credit.id, credit_limit=Decimal(str(body["creditLimit"]["credit_limit"])))
+    client.update_company_credit(credit.id, credit_limit=body["creditLimit"]["credit_limit"])
     counts["credit_limits_pushed"] += 1
 
 
