@@ -24,12 +24,12 @@ transient failure) are posted at the end, a few passes while a pass still posts 
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-from prefect.utilities.annotations import opaque
+from datetime import date, datetime
 
 from ..engine import Batch, Page, Pipeline, Run
 from ..engine.pipeline import InboxSource
 from ..engine.recovery import recover_intents
+from ..engine.task_args import as_is
 from ..inbox import adobe
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
@@ -44,14 +44,21 @@ INBOX = adobe(INTEGRATION)
 PENDING_PASSES = 3  # a credit memo waits for its bill, which the pass before it may post
 
 
+def _instant(bound: date | None) -> datetime | None:
+    """A window bound as the change feed takes it: a datetime (the flow checks it is aware)."""
+    if bound is None or isinstance(bound, datetime):
+        return bound
+    raise ValueError(f"a Commerce window bound is a timezone-aware datetime, not the date {bound}")
+
+
 def read(run: Run, cursor: str | None) -> Iterator[Page]:
     """Each kind's changes after its stored cursor (a backfill: in its window), page by page;
     every page carries the cursor its kind stores once the page is durable."""
-    until = run.until or utcnow()  # one window end for every kind
+    since, until = _instant(run.since), _instant(run.until) or utcnow()  # one window end for every kind
     for kind in KINDS:
         stored, after = run.stored_cursor(kind), None  # the walk's window starts from where it stood
         while True:
-            page: EntityPage = fetch_changes(run.tenant, kind, stored, after, run.since, until, run.page_size)
+            page: EntityPage = fetch_changes(run.tenant, kind, stored, after, since, until, run.page_size)
             yield Page(page, cursor=page.cursor, store_cursor=page.cursor is not None, cursor_name=kind,
                        counters={"pages": 1})
             if not page.more:
@@ -84,7 +91,7 @@ def recover_vendors(run: Run) -> dict[str, int]:
     """The vendor intents dead runs left (of this integration or of the vendor master), settled
     through the vendor pipeline's ``find`` before any document needs them."""
     vendors = Run(run.tenant, MASTER, run.run_id)
-    settled = recover_intents(opaque(commerce_ap_vendors.PIPELINE), opaque(vendors),
+    settled = recover_intents(as_is(commerce_ap_vendors.PIPELINE), as_is(vendors),
                               finished_runs(run.tenant, MASTER, run.run_id))
     return {"recovered_vendors": settled["recovered_posted"] + settled["recovered_requeued"]}
 
@@ -96,7 +103,7 @@ def drain(run: Run) -> dict[str, int]:
     for _ in range(PENDING_PASSES):
         after, posted, waiting = 0, 0, 0
         while ids := run.ledger.pending_ids(INTEGRATION, limit=1000, after_id=after):
-            result = post_ap_documents(run.tenant, opaque(ids), run.run_id)
+            result = post_ap_documents(run.tenant, as_is(ids), run.run_id)
             run.posted.append(result)
             posted += result.get(POSTED, 0)
             waiting += result.get("waiting", 0)
