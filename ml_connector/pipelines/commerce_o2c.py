@@ -15,33 +15,37 @@ that finds it.
 
 A dead run's intents are looked up in Intacct by number (``find``). Then two follow-ups: the
 customer master both ways (tasks/commerce_o2c_customers.py) and the Intacct invoice key written
-back to each order as a comment (tasks/commerce_o2c_writeback.py, with a recovery of its own:
-a comment is idempotent, so an unfinished one is written again).
+back to each order as a comment: the ``WRITEBACK`` pipeline (its own ledger integration, run
+as a step of this run: recovery, one page, drain; a comment is idempotent, so an unfinished
+one is written again).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from functools import partial
-
-from prefect.utilities.annotations import opaque
 
 from ..connectors.adobe import SearchPage
 from ..engine import Batch, Page, Pipeline, Run
+from ..engine.pages import drain as drain_pending
+from ..engine.pages import read_pages
+from ..engine.recovery import recover_intents
+from ..engine.task_args import as_is
 from ..ledger.schema import POSTED
 from ..ledger.store import Claimed, Outcome
 from ..mappings.commerce_o2c_rows import FOLLOWUPS, INTEGRATION, KINDS, Seen, changed_linked, item_skus, page_rows
-from ..settings import intent_lease_seconds
 from ..tasks.commerce_o2c import Refresh, item_keys, open_feed, read_changes_page, refresh_linked_customers
 from ..tasks.commerce_o2c_customers import sync_customers
 from ..tasks.commerce_o2c_post import ENVELOPE, find_written, post_o2c, post_pending
-from ..tasks.commerce_o2c_writeback import write_back_invoice_keys
+from ..tasks.commerce_o2c_writeback import comment_rows, post_comments, write_again
 from ..tasks.ops import finished_runs
 
 log = logging.getLogger("ml_connector.pipelines.commerce_o2c")
+
+COMMENTS_PER_RUN = 5000  # order comments a run adds; the next run takes the rest
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def read(run: Run, cursor: str | None) -> Iterator[Page]:
             skus = frozenset(live | (new_items - known))
         after = None
         for _ in range(feed.max_pages):
-            page = read_changes_page(opaque(feed), after)
+            page = read_changes_page(as_is(feed), after)
             if page.stalled:
                 log.warning("%s: a page of %s without a readable updated_at stopped the walk at its cursor",
                             run.tenant, kind)
@@ -117,10 +121,33 @@ def customer_master(run: Run) -> dict:
     return {k: v for k, v in counts.items() if v}
 
 
+def read_comments(run: Run, cursor: str | None) -> Iterator[Page]:
+    """The comments of posted orders that have none yet, as one page (there is no cursor: an
+    order with a comment row is not listed again)."""
+    yield Page(comment_rows(run.resources, COMMENTS_PER_RUN), store_cursor=False)
+
+
+def find_comments(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
+    return write_again(stale)
+
+
+# The write-back is a ledger integration of its own (``commerce-o2c-writeback``): its rows are
+# Commerce order comments, posted through the same intent/outcome path and recovered the same way.
+WRITEBACK = Pipeline(name=FOLLOWUPS, read=read_comments, to_rows=lambda run, page: Batch(rows=page.items),
+                     post=post_comments, find=find_comments)
+
+
 def write_back(run: Run) -> dict:
-    """Each posted order's AR invoice key, as an order comment in Commerce."""
-    return write_back_invoice_keys(run.tenant, run.run_id, finished_runs(run.tenant, FOLLOWUPS, run.run_id),
-                                   lease=timedelta(seconds=intent_lease_seconds()))
+    """Each posted order's AR invoice key, as an order comment in Commerce: the write-back
+    pipeline's recovery, page and drain, as a step of this run."""
+    comments = Run(run.tenant, FOLLOWUPS, run.run_id)
+    recover_intents(as_is(WRITEBACK), as_is(comments), finished_runs(run.tenant, FOLLOWUPS, run.run_id))
+    read_pages(WRITEBACK, comments)
+    drain_pending(WRITEBACK, comments)
+    counts: Counter[str] = Counter()
+    for posted in comments.posted:
+        counts.update(posted)
+    return {f"writeback_{k}": v for k, v in counts.items() if v}
 
 
 def report(run: Run) -> dict:

@@ -5,13 +5,13 @@ type ``comment``, key = order entity_id) written through the common intent/outco
 write-back that failed (Commerce down) is retried by the next run and one that succeeded is
 never written twice. ``add_order_comment`` itself skips a comment the order already carries
 (a retry after a lost answer), so a write-back a dead run left between intent and outcome is
-settled by writing it again: it goes back to received.
+settled by writing it again: it goes back to received (:func:`write_again`, the write-back
+pipeline's ``find`` in pipelines/commerce_o2c.py).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from prefect import task
 
@@ -21,6 +21,7 @@ from ..ledger.schema import RECEIVED
 from ..ledger.store import Claimed, Incoming, Outcome
 from ..mappings import commerce_to_intacct_o2c as o2c
 from ..mappings.commerce_o2c_rows import FOLLOWUPS, INTEGRATION, loads
+from ..runtime.tenant import Tenant
 from ..runtime.tenant import tenant as tenant_resources
 from .retry import retry_options
 
@@ -32,7 +33,8 @@ def comment_text(invoice_no: str, recordno: str, entity: str) -> str:
     return f"Sage Intacct AR invoice {invoice_no} (key {recordno}, entity {entity})"
 
 
-def _followups(res, limit: int) -> list[Incoming]:
+def comment_rows(res: Tenant, limit: int) -> list[Incoming]:
+    """The comment rows of up to ``limit`` posted orders that have none yet."""
     rows = res.ledger.posted_without_followup(INTEGRATION, "order", FOLLOWUPS, COMMENT, limit=limit)
     commerce, out = res.commerce("o2c"), []
     for r in rows:
@@ -58,28 +60,21 @@ def _write(client, prepared: list[Prepared[dict]]) -> list[WriteResult]:
     return out
 
 
+def write_again(stale: list[Claimed]) -> list[Outcome]:
+    """Comments a dead run left between intent and outcome go back to received: writing one
+    again is safe (the order keeps one comment of a text)."""
+    return [Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; written again (idempotent)")
+            for c in stale]
+
+
 @task(**retry_options())
-def write_back_invoice_keys(tenant: str, run_id: str, finished_runs: list[str] = (),
-                            lease: timedelta | None = None, limit: int = 5000) -> dict[str, int]:
-    """Comment every posted order that has no write-back yet (and retry earlier failures and
-    write-backs that runs now over, ``finished_runs``, or older than ``lease``, left unfinished)."""
+def post_comments(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict[str, int]:
+    """Write the comments ``ids`` to their Commerce orders; counts by outcome."""
     res = tenant_resources(tenant)
-    stale = res.ledger.stale_intents(FOLLOWUPS, run_ids=finished_runs, older_than=lease, claimer=run_id)
-    if stale:
-        res.ledger.record_outcomes(FOLLOWUPS, [Outcome(c.id, RECEIVED, error_class="recovered",
-                                                       error="intent without outcome; written again (idempotent)")
-                                               for c in stale], run_id)
-    new = _followups(res, limit)
-    if new:
-        res.ledger.ingest(FOLLOWUPS, new, run_id)
-    ids = res.ledger.pending_ids(FOLLOWUPS, limit=limit)
-    if not ids:
-        return {}
     client = res.adobe()
 
     def build(c: Claimed) -> dict:
         return loads(c.raw_payload)
 
-    counts = post_documents(res.ledger, FOLLOWUPS, ids, run_id, build=build,
-                            write=lambda prepared: _write(client, prepared), batch_size=100)
-    return {f"writeback_{k}": v for k, v in counts.items() if v}
+    return post_documents(res.ledger, FOLLOWUPS, ids, run_id, build=build,
+                          write=lambda prepared: _write(client, prepared), batch_size=100)
