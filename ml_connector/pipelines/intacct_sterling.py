@@ -22,6 +22,7 @@ from datetime import datetime
 from prefect import get_run_logger
 from pydantic import BaseModel
 
+from ..connectors.errors import NotFound
 from ..connectors.intacct.listing import LISTING_RESTARTS, read_listing
 from ..connectors.sterling import partner_inbox
 from ..engine import Batch, Page, Pipeline, Run
@@ -73,16 +74,20 @@ def to_rows(run: Run, page: Page) -> Batch:
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
     """Documents a dead run left half-delivered: found in the partner's Inbox under their message
-    name -> posted; otherwise received again (same control numbers, same name). Partners go
-    back to received: their write finds the partner first, so it is safe to repeat."""
+    name -> posted; otherwise (the Inbox too may not exist yet) received again, with the same
+    control numbers and name. Partners go back to received: their write finds the partner
+    first, so it is safe to repeat."""
     controls = {r.document_id: r for r in ack_rows(run.ledger, ids=[c.id for c in stale])}
     client, outcomes, delivered = sterling_client(run.resources), [], []
     for c in stale:
         ack = controls.get(c.id)
         found = []
         if ack is not None and c.doc_type != PARTNER:
-            found = client.find_messages(c.target_ref or partner_inbox(c.partner),
-                                         message_name(c.doc_type, c.natural_key, int(ack.interchange)))
+            try:
+                found = client.find_messages(c.target_ref or partner_inbox(c.partner),
+                                             message_name(c.doc_type, c.natural_key, int(ack.interchange)))
+            except NotFound:  # no mailbox: the partner is not created yet, so nothing was delivered
+                found = []
         if found:
             outcomes.append(Outcome(c.id, POSTED, target_id=found[0].id))
             delivered.append((c.id, found[0].id))
