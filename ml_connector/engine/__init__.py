@@ -3,6 +3,6 @@
 
 from .context import MAX_PAGES, Run, current_run_id
 from .pipeline import Batch, Page, Pipeline
-from .run import run
+from .run import run, run_step
 
-__all__ = ["MAX_PAGES", "Batch", "Page", "Pipeline", "Run", "current_run_id", "run"]
+__all__ = ["MAX_PAGES", "Batch", "Page", "Pipeline", "Run", "current_run_id", "run", "run_step"]

@@ -9,13 +9,15 @@
    posted, settled at the source, and only then is the cursor stored (engine/pages.py).
 4. What is still received (earlier failures, replays, waiting documents) is posted (a
    pipeline's own drain may add figures to the report).
-5. Follow-up steps run (acknowledgements, master data, write-backs).
+5. Follow-up steps run (acknowledgements, master data, write-backs); a follow-up kept in a
+   ledger integration of its own runs as a step of this run through :func:`run_step`.
 6. The run ends Failed when it left documents failed or quarantined, with its report on the
    flow run (tasks/run_state.py).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
 
 from prefect.states import State
@@ -57,3 +59,20 @@ def run(pipeline: Pipeline, tenant: str, *, since: date | datetime | None = None
     if pipeline.report is not None:
         figures.update(pipeline.report(this))
     return finish_run(tenant, pipeline.name, this.run_id, extra={**figures, "retried": retried})
+
+
+def run_step(pipeline: Pipeline, parent: Run) -> dict[str, int]:
+    """Run ``pipeline`` as a step of ``parent``'s run: a follow-up kept in a ledger integration
+    of its own (write-backs to the source) under the same tenant and run id. The intents its
+    dead runs left are settled through its ``find``, its pages recorded and posted, its received
+    documents drained; no replay of earlier attempts and no report of its own (``parent``'s run
+    ends the flow run). Returns its figures: the recovery's, its pages' counters, its drain's
+    and its posting counts summed, for the caller to name in its report."""
+    step = Run(parent.tenant, pipeline.name, parent.run_id, page_size=parent.page_size)
+    holders = finished_runs(parent.tenant, pipeline.name, parent.run_id)
+    figures: Counter[str] = Counter(recover_intents(as_is(pipeline), as_is(step), holders))
+    figures.update(read_pages(pipeline, step))
+    figures.update(drain(pipeline, step) or {})
+    for posted in step.posted:
+        figures.update(posted)
+    return dict(figures)

@@ -23,16 +23,12 @@ one is written again).
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 
 from ..connectors.adobe import SearchPage
-from ..engine import Batch, Page, Pipeline, Run
-from ..engine.pages import drain as drain_pending
-from ..engine.pages import read_pages
-from ..engine.recovery import recover_intents
+from ..engine import Batch, Page, Pipeline, Run, run_step
 from ..engine.task_args import as_is
 from ..ledger.schema import POSTED
 from ..ledger.store import Claimed, Outcome
@@ -41,7 +37,6 @@ from ..tasks.commerce_o2c import Refresh, item_keys, open_feed, read_changes_pag
 from ..tasks.commerce_o2c_customers import sync_customers
 from ..tasks.commerce_o2c_post import ENVELOPE, find_written, post_o2c, post_pending
 from ..tasks.commerce_o2c_writeback import comment_rows, post_comments, write_again
-from ..tasks.ops import finished_runs
 
 log = logging.getLogger("ml_connector.pipelines.commerce_o2c")
 
@@ -139,15 +134,8 @@ WRITEBACK = Pipeline(name=FOLLOWUPS, read=read_comments, to_rows=lambda run, pag
 
 def write_back(run: Run) -> dict:
     """Each posted order's AR invoice key, as an order comment in Commerce: the write-back
-    pipeline's recovery, page and drain, as a step of this run."""
-    comments = Run(run.tenant, FOLLOWUPS, run.run_id)
-    recover_intents(as_is(WRITEBACK), as_is(comments), finished_runs(run.tenant, FOLLOWUPS, run.run_id))
-    read_pages(WRITEBACK, comments)
-    drain_pending(WRITEBACK, comments)
-    counts: Counter[str] = Counter()
-    for posted in comments.posted:
-        counts.update(posted)
-    return {f"writeback_{k}": v for k, v in counts.items() if v}
+    pipeline as a step of this run (its recovery, its page, its drain)."""
+    return {f"writeback_{k}": v for k, v in run_step(WRITEBACK, run).items() if v}
 
 
 def report(run: Run) -> dict:

@@ -68,10 +68,10 @@ class Target:
             return out
 
 
-def make_pipeline(source: Source, target: Target) -> Pipeline:
+def make_pipeline(source: Source, target: Target, name: str = NAME) -> Pipeline:
     @task(cache_policy=NO_CACHE)
     def post(tenant_name: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict:
-        return post_documents(tenant(tenant_name).ledger, NAME, ids, run_id, build=lambda c: c.natural_key,
+        return post_documents(tenant(tenant_name).ledger, name, ids, run_id, build=lambda c: c.natural_key,
                               write=target.write, batch_size=2)
 
     def to_rows(run: Run, page: Page) -> Batch:
@@ -82,7 +82,7 @@ def make_pipeline(source: Source, target: Target) -> Pipeline:
                 else Outcome(c.id, RECEIVED, error_class="recovered", error="not found in the probe target")
                 for c in stale]
 
-    return Pipeline(name=NAME, read=source.read, to_rows=to_rows, post=post, find=find)
+    return Pipeline(name=name, read=source.read, to_rows=to_rows, post=post, find=find)
 
 
 def run_once(pipeline: Pipeline, **params):
@@ -348,3 +348,34 @@ def test_a_pipeline_posting_after_every_page_is_read_records_pages_and_cursor_fi
     assert source.reads == [None, "5"] and world.ledger.get_cursor(NAME) == "6"
     assert set(writes_when_read) == {0}  # no page was read after a write
     assert sorted(target.writes) == [f"D{n}" for n in range(7)]
+
+
+def test_a_follow_up_pipeline_runs_as_a_step_with_its_own_recovery_pages_and_drain(world):
+    """A follow-up kept in a ledger integration of its own (write-backs) runs inside the run
+    through ``run_step``: its dead run's intents are settled through its ``find`` (found -> not
+    written again), its pages are posted and its cursor stored under its own name, and its
+    figures come back for the run's report."""
+    from dataclasses import replace
+
+    from ml_connector.engine import run_step
+
+    child_name = f"{NAME}-followups"
+    child_source, child_target = Source(3), Target()
+    child = make_pipeline(child_source, child_target, name=child_name)
+    ledger = world.ledger
+    ledger.ingest(child_name, [Incoming("probe", "P1", f"D{n}", f"probe/{n}", b"x") for n in (7, 8)], "dead-run")
+    found, lost = ledger.claim(child_name, ledger.pending_ids(child_name), "dead-run")
+    child_target.by_key[found.idempotency_key] = "T-D7"  # the dead run's write of D7 landed
+
+    def follow_up(run: Run) -> dict:
+        return {f"child_{k}": v for k, v in run_step(child, run).items()}
+
+    parent_source, parent_target = Source(2), Target()
+    state = run_once(replace(make_pipeline(parent_source, parent_target), followups=(follow_up,)))
+    assert state.is_completed()
+    figures = state.result()
+    assert (figures["child_recovered_posted"], figures["child_recovered_requeued"]) == (1, 1)
+    assert figures["child_posted"] == 4  # D0-D2 from its page, D8 by its drain
+    assert sorted(child_target.writes) == ["D0", "D1", "D2", "D8"] and parent_target.writes == ["D0", "D1"]
+    assert ledger.get_cursor(child_name) == "2" and ledger.get_cursor(NAME) == "1"
+    assert {d.status for d in ledger.documents(child_name)} == {POSTED} and lost.natural_key == "D8"
