@@ -1,12 +1,18 @@
-"""The catalogue of integrations this build runs: name, flow, deployment and systems.
+"""The catalogue of integrations this build runs: name, pipeline, flow, deployment and systems.
 
-The CLI (status, replay, reconcile, check) and the replay flow look integrations up here, so
-adding an integration means adding one entry, not editing every command.
+The CLI (status, replay, preview, reconcile, check) and the replay flow look integrations up
+here, so adding an integration means adding its pipeline and one entry, not editing every
+command.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import Pipeline
 
 
 @dataclass(frozen=True)
@@ -16,7 +22,9 @@ class Integration:
     flow_name: str
     deployment: str  # "<flow name>/<deployment name>" as in prefect.yaml
     systems: tuple[str, ...]  # credential blocks it needs: <tenant>-<system>
-    post_task: str  # "module:function" of the task that posts ledger ids
+    # Its module under ml_connector.pipelines (which holds its PIPELINE): imported on first use
+    # of :attr:`pipeline`, so commands that only read the catalogue never import Prefect.
+    pipeline_module: str
     # The tenant mapping section the integration needs (None: always configured); commands
     # that act on every integration skip it for tenants without that section. A dotted path
     # ("commerce.procure") names a subsection.
@@ -24,6 +32,14 @@ class Integration:
     # Webhook notifications of this source system start it (webhooks/adobe.py stores one copy
     # per consuming integration); None: not webhook-driven through the shared inbox.
     webhook_source: str | None = None
+    # The sandbox tenant whose mapping file `preview` uses when none is named.
+    sandbox_tenant: str = "demo"
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The integration's engine pipeline: what the flow runs, replay posts with and preview
+        maps with."""
+        return importlib.import_module(f"ml_connector.pipelines.{self.pipeline_module}").PIPELINE
 
 
 INTEGRATIONS: dict[str, Integration] = {
@@ -33,7 +49,7 @@ INTEGRATIONS: dict[str, Integration] = {
         flow_name="sps_to_intacct",
         deployment="sps-to-intacct/sps-to-intacct",
         systems=("sps", "intacct"),
-        post_task="ml_connector.tasks.intacct:post_bills",
+        pipeline_module="sps_intacct",
     ),
     "intacct-sps": Integration(
         name="intacct-sps",
@@ -41,7 +57,7 @@ INTEGRATIONS: dict[str, Integration] = {
         flow_name="intacct_to_sps",
         deployment="intacct-to-sps/intacct-to-sps",
         systems=("intacct", "sps"),
-        post_task="ml_connector.tasks.outbound:send_documents",
+        pipeline_module="intacct_sps",
     ),
     "sps-qbo": Integration(
         name="sps-qbo",
@@ -49,7 +65,8 @@ INTEGRATIONS: dict[str, Integration] = {
         flow_name="sps_to_qbo",
         deployment="sps-to-qbo/sps-to-qbo",
         systems=("sps", "qbo"),
-        post_task="ml_connector.tasks.qbo:post_purchase_orders",
+        pipeline_module="sps_qbo",
+        sandbox_tenant="demo-qbo",
         mapping_section="qbo",
     ),
     "qbo-sps": Integration(
@@ -58,7 +75,8 @@ INTEGRATIONS: dict[str, Integration] = {
         flow_name="qbo_to_sps",
         deployment="qbo-to-sps/qbo-to-sps",
         systems=("qbo", "sps"),
-        post_task="ml_connector.tasks.qbo:send_invoices",
+        pipeline_module="qbo_sps",
+        sandbox_tenant="demo-qbo",
         mapping_section="qbo",
     ),
     "intacct-sterling": Integration(
@@ -67,7 +85,7 @@ INTEGRATIONS: dict[str, Integration] = {
         flow_name="intacct_to_sterling",
         deployment="intacct-to-sterling/intacct-to-sterling",
         systems=("intacct", "sterling"),
-        post_task="ml_connector.tasks.sterling:deliver_documents",
+        pipeline_module="intacct_sterling",
         mapping_section="sterling",
     ),
     "sterling-inbound": Integration(
@@ -76,7 +94,7 @@ INTEGRATIONS: dict[str, Integration] = {
         flow_name="sterling_mailbox",
         deployment="sterling-mailbox/sterling-mailbox",
         systems=("sterling",),
-        post_task="ml_connector.tasks.sterling:deliver_documents",  # inbound posts nothing; replay is outbound
+        pipeline_module="sterling_inbound",
         mapping_section="sterling",
     ),
     "commerce-intacct-ap": Integration(
@@ -85,7 +103,8 @@ INTEGRATIONS: dict[str, Integration] = {
         flow_name="commerce_to_intacct_ap",
         deployment="commerce-to-intacct-ap/commerce-to-intacct-ap",
         systems=("adobe", "intacct"),
-        post_task="ml_connector.tasks.commerce_ap_post:post_ap_documents",
+        pipeline_module="commerce_ap",
+        sandbox_tenant="demo-commerce",
         mapping_section="commerce.procure",
         webhook_source="adobe",
     ),
@@ -97,7 +116,8 @@ INTEGRATIONS: dict[str, Integration] = {
         flow_name="commerce_to_intacct_o2c",
         deployment="commerce-to-intacct-o2c/commerce-to-intacct-o2c",
         systems=("adobe", "intacct"),
-        post_task="ml_connector.tasks.commerce_o2c_post:post_o2c",
+        pipeline_module="commerce_o2c",
+        sandbox_tenant="demo-commerce",
         mapping_section="commerce.o2c",
     ),
 }
@@ -122,7 +142,5 @@ def get(name: str) -> Integration:
 
 def load(ref: str):
     """Import ``module:attribute``."""
-    import importlib
-
     module, _, attr = ref.partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -86,6 +86,8 @@ class Pipeline:
     - ``followups``: steps after the drain (acknowledgements, master data, write-backs), each
       returning figures for the report.
     - ``report``: figures for the report from what the posting steps returned.
+    - ``preview``: what one source document becomes in the target, without writing anything
+      (``ml-connector preview``): ``preview(tenant, mapping, content, file name)``.
     """
 
     name: str
@@ -101,3 +103,4 @@ class Pipeline:
     drain: Callable[[Run], dict[str, int] | None] | None = None
     followups: Sequence[Callable[[Run], dict]] = ()
     report: Callable[[Run], dict] | None = None
+    preview: Callable[[str, Any, bytes, str], str] | None = None

@@ -16,10 +16,10 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from .. import integrations
+from ..engine import current_run_id
 from ..ledger.schema import FAILED, POSTED
 from ..runtime.tenant import tenant as tenant_resources
 from ..tasks.run_state import finish_run, run_name
-from ..engine import current_run_id
 
 
 @flow(name="replay", flow_run_name=run_name(what="replay"))
@@ -56,8 +56,7 @@ def replay(
         return {"selected": len(selected), "would_replay": len(todo), "posted_refused": len(refused)}
     moved = ledger.requeue(integration, todo, run_id, reason="replay")
     if moved:
-        post = integrations.load(spec.post_task)
-        post(tenant, todo, run_id)
+        spec.pipeline.post(tenant, todo, run_id)
     return finish_run(tenant, integration, run_id, extra={"replayed": moved, "posted_refused": len(refused)})
 
 
