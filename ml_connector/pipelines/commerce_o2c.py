@@ -26,6 +26,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 from ..connectors.adobe import SearchPage
 from ..engine import Batch, Page, Pipeline, Run, run_step
@@ -36,6 +37,7 @@ from ..mappings.commerce_o2c_rows import FOLLOWUPS, INTEGRATION, KINDS, Seen, ch
 from ..tasks.commerce_o2c import Refresh, item_keys, open_feed, read_changes_page, refresh_linked_customers
 from ..tasks.commerce_o2c_customers import sync_customers
 from ..tasks.commerce_o2c_post import ENVELOPE, find_written, post_o2c, post_pending
+from ..tasks.commerce_o2c_preview import preview_o2c
 from ..tasks.commerce_o2c_writeback import comment_rows, post_comments, write_again
 
 log = logging.getLogger("ml_connector.pipelines.commerce_o2c")
@@ -143,9 +145,14 @@ def report(run: Run) -> dict:
     return {"waiting": sum(posted.get("waiting", 0) for posted in run.posted)}
 
 
+def preview(tenant: str, mapping: Any, content: bytes, name: str) -> str:
+    """``ml-connector preview``: the Intacct function(s) the Commerce JSON document(s) become."""
+    return preview_o2c(content, mapping, name)
+
+
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_o2c, find=find,
                     settle=refresh_linked_customers, post_per_page=False, drain=drain,
-                    followups=(customer_master, write_back), report=report)
+                    followups=(customer_master, write_back), report=report, preview=preview)
 
 
 def with_envelope(envelope: int) -> Pipeline:

@@ -296,3 +296,17 @@ def test_a_linked_customer_renamed_in_commerce_is_renamed_in_intacct_by_the_next
     assert renamed["NAME"].startswith("Renamed "), renamed["NAME"]
     stored = world.ledger.documents(O2C, ids=[linked.id])[0]
     assert b'"firstname":"Renamed"' in stored.raw_payload and stored.status == POSTED
+
+
+def test_the_pipelines_preview_is_what_ml_connector_preview_shows():
+    from pathlib import Path
+
+    from ml_connector.mappings.tenant import load_tenant
+    from ml_connector.pipelines.commerce_o2c import PIPELINE
+    from ml_connector.preview import preview
+
+    path = Path(__file__).parents[1] / "fixtures" / "commerce" / "order_processing.json"
+    mapping = load_tenant(Path(__file__).parents[2] / "tenants" / "demo-commerce.yaml")
+    shown = PIPELINE.preview("demo-commerce", mapping, path.read_bytes(), path.name)
+    assert "<invoiceno>CO-000000003</invoiceno>" in shown and "in entity US01" in shown
+    assert shown == preview(O2C, path, tenant="demo-commerce")
