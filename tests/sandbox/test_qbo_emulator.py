@@ -169,6 +169,38 @@ def test_sparse_merges_and_line_replaces_all_lines_full_update_clears(world):
     assert "Memo" not in full.json()["PurchaseOrder"] and "PrivateNote" not in full.json()["PurchaseOrder"]
 
 
+def test_a_sparse_update_closes_a_po_and_a_stale_close_is_5010(world):
+    emu, api, vendor, account = world
+    obj = api.call("POST", "purchaseorder", body=po(vendor, account=account)).json()["PurchaseOrder"]
+    assert obj["POStatus"] == "Open"
+    closed = api.call("POST", "purchaseorder", body={"Id": obj["Id"], "SyncToken": "0", "sparse": True,
+                                                     "POStatus": "Closed"}).json()["PurchaseOrder"]
+    assert closed["POStatus"] == "Closed" and closed["SyncToken"] == "1" and closed["TotalAmt"] == 10
+    stale = api.call("POST", "purchaseorder", body={"Id": obj["Id"], "SyncToken": "0", "sparse": True,
+                                                    "POStatus": "Open"})
+    assert stale.status_code == 400 and fault_code(stale) == "5010"
+    assert emu.entities("PurchaseOrder")[0]["POStatus"] == "Closed"
+
+
+def test_a_bill_linked_to_a_po_receives_it_and_updates_keep_the_link(world):
+    emu, api, vendor, account = world
+    obj = api.call("POST", "purchaseorder", body=po(vendor, account=account)).json()["PurchaseOrder"]
+    bill = emu.receive(obj["Id"])
+    assert bill["LinkedTxn"] == [{"TxnId": obj["Id"], "TxnType": "PurchaseOrder"}] and bill["TotalAmt"] == 10
+    received = api.call("GET", f"purchaseorder/{obj['Id']}").json()["PurchaseOrder"]
+    assert received["POStatus"] == "Closed" and received["SyncToken"] == "1"
+    assert received["LinkedTxn"] == [{"TxnId": bill["Id"], "TxnType": "Bill"}]
+    assert [c.operation for c in emu.changes() if c.entity == "PurchaseOrder"] == ["Create", "Update"]
+    # the old SyncToken is stale now, and no update (sparse or full) drops or forges the link
+    assert fault_code(api.call("POST", "purchaseorder", body={"Id": obj["Id"], "SyncToken": "0", "sparse": True,
+                                                              "Memo": "x"})) == "5010"
+    sparse = api.call("POST", "purchaseorder", body={"Id": obj["Id"], "SyncToken": "1", "sparse": True,
+                                                     "LinkedTxn": []}).json()["PurchaseOrder"]
+    full = api.call("POST", "purchaseorder", body={"Id": obj["Id"], "SyncToken": "2", "sparse": False,
+                                                   **po(vendor, account=account)}).json()["PurchaseOrder"]
+    assert sparse["LinkedTxn"] == full["LinkedTxn"] == [{"TxnId": bill["Id"], "TxnType": "Bill"}]
+
+
 def test_references_names_and_required_fields_are_validated(world):
     emu, api, vendor, account = world
     assert fault_code(api.call("POST", "purchaseorder", body=po("999", account=account))) == "2500"

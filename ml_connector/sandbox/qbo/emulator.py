@@ -127,6 +127,16 @@ class QboEmulator(Emulator):
             body["TxnDate"] = txn_date
         return self.add("Invoice", body, realm)
 
+    def receive(self, po_id: str, realm: str | None = None) -> dict:
+        """Receive purchase order ``po_id`` in full, as a person does in QBO by billing it: a Bill
+        of the PO's vendor and lines, linked to it; the PO is then Closed and lists the bill."""
+        with self.lock:
+            store = self._store(realm)
+            po = store.read("PurchaseOrder", po_id)
+            lines = [{k: v for k, v in ln.items() if k not in ("Id", "LineNum")} for ln in po["Line"]]
+            bill = {"VendorRef": po["VendorRef"], "Line": lines, "LinkedTxn": [{"TxnId": po_id, "TxnType": "PurchaseOrder"}]}
+            return store.create("Bill", {**bill, **({"TxnDate": po["TxnDate"]} if po.get("TxnDate") else {})})
+
     def edit(self, entity: str, id: str, realm: str | None = None, **fields: Any) -> dict:
         """Change an object behind the client's back (someone in the QBO UI): SyncToken + 1."""
         with self.lock:

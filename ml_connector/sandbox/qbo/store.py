@@ -5,7 +5,8 @@ every change, a stale SyncToken -> Fault 5010, sparse updates merge (``Line`` re
 lines), full updates replace every writable field, references must point at existing active
 objects, DisplayName is unique across vendors and customers (6240), and an Invoice gets the
 ``SubTotalLineDetail`` line QBO appends. During a batch only objects that existed when the
-batch started are visible (reference §B.7).
+batch started are visible (reference §B.7). A bill linked to a purchase order receives it: the
+PO lists the bill in its ``LinkedTxn`` and turns ``POStatus`` Closed (docs/revisions-sps-qbo.md).
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ class RealmStore:
         self.objects[entity][oid] = obj
         self._born[(entity, oid)] = self.seq
         self._log(entity, oid, "Create", now)
+        if entity == "Bill":
+            self._receive_linked_pos(obj)
         return copy.deepcopy(obj)
 
     def update(self, entity: str, body: dict) -> dict:
@@ -160,11 +163,15 @@ class RealmStore:
         if "SyncToken" in body and str(body["SyncToken"]) != current["SyncToken"]:
             raise QboFault(400, "5010", "Stale Object Error", STALE_DETAIL)
         changes = {k: copy.deepcopy(v) for k, v in body.items() if k not in _SYSTEM_FIELDS}
+        if entity == "PurchaseOrder":  # its links are the bills' to make: kept whatever the update says
+            changes.pop("LinkedTxn", None)
         if body.get("sparse") is True:
             kept = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SYSTEM_FIELDS}
             merged = {**kept, **changes}
         else:  # full update: writable fields left out are cleared
             merged = changes
+            if entity == "PurchaseOrder" and current.get("LinkedTxn"):
+                merged["LinkedTxn"] = copy.deepcopy(current["LinkedTxn"])
         self._prepare(entity, merged, own_id=oid)
         now = self.now()
         merged.update(Id=oid, SyncToken=str(int(current["SyncToken"]) + 1), domain="QBO", sparse=False,
@@ -172,6 +179,22 @@ class RealmStore:
         self.objects[entity][oid] = merged
         self._log(entity, oid, "Update", now)
         return copy.deepcopy(merged)
+
+    def _receive_linked_pos(self, bill: dict) -> None:
+        """A bill linked to purchase orders (``LinkedTxn`` of ``TxnType`` PurchaseOrder) receives
+        them: each PO gets the bill in its own ``LinkedTxn`` and ``POStatus`` Closed, a change of
+        the PO (SyncToken + 1, logged), as QBO shows a PO billed in full."""
+        for link in bill.get("LinkedTxn") or []:
+            if link.get("TxnType") != "PurchaseOrder":
+                continue
+            po = self.objects["PurchaseOrder"].get(str(link.get("TxnId")))
+            if po is None:
+                continue
+            now = self.now()
+            po.setdefault("LinkedTxn", []).append({"TxnId": bill["Id"], "TxnType": "Bill"})
+            po.update(POStatus="Closed", SyncToken=str(int(po["SyncToken"]) + 1),
+                      MetaData={**po["MetaData"], "LastUpdatedTime": now})
+            self._log("PurchaseOrder", po["Id"], "Update", now)
 
     def delete(self, entity: str, body: dict) -> dict:
         """Delete a transaction, leaving a CDC stub; lists are deactivated instead."""
