@@ -13,6 +13,13 @@ Rules:
 * DocNumber is the SPS PO number (QBO allows 21 characters): the key a retry, an update and
   reconciliation find the PO by.
 * Only orders map; invoices and shipments from SPS are routed nowhere in this integration.
+* Revisions (docs/revisions-sps-qbo.md): the order's ``TsetPurposeCode`` says what QBO must do
+  (:data:`PURPOSE_EFFECTS`: 00/06/07 create, 04 update, 05 replace, 01 cancel); a cancellation
+  maps to the PO closed (``POStatus`` Closed, no lines: closing changes nothing else); a code
+  none of those is a document for a person. A PO received in QBO (a bill linked to it), or
+  closed when a change arrives, cannot take the revision: :func:`revision_blocker` says why.
+  Each revision's write carries its idempotency key in ``PrivateNote`` (:func:`revision_body`),
+  so the lookup after a lost answer knows whether that revision reached QBO.
 * An SPS file becomes ledger rows (:func:`order_rows`): orders to post (mapped now, so a bad
   one is quarantined with the reason at once), the rest skipped, an unreadable file
   quarantined; nothing read is dropped.
@@ -20,9 +27,10 @@ Rules:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
-from ..connectors.errors import BadDocument
+from ..connectors.errors import BadDocument, one_line
 from ..connectors.qbo.models import (
     AccountBasedExpenseLineDetail,
     ExpenseLine,
@@ -31,7 +39,7 @@ from ..connectors.qbo.models import (
     Ref,
 )
 from ..connectors.sps import rsx
-from ..connectors.sps.models import ChargeAllowance, RsxOrder
+from ..connectors.sps.models import ChargeAllowance, RsxOrder, natural_key
 from ..ledger.store import Claimed, Incoming
 from ..settings import max_document_bytes
 from .identifiers import identifier
@@ -42,6 +50,18 @@ from .tenant import TenantMapping
 
 OPERATION = "sps-qbo"
 DOCNUMBER_MAX = 21
+CLOSED = "Closed"
+REVISION_MARK = "mlc-rev:"
+# RSX TsetPurposeCode -> the ledger effect (reference sps_x12_sterling.md: 00 Original,
+# 01 Cancellation, 04 Change, 05 Replace, 06 Confirmation, 07 Duplicate)
+PURPOSE_EFFECTS = {"00": "create", "06": "create", "07": "create", "04": "update", "05": "replace", "01": "cancel"}
+
+
+class NeedsPerson(BadDocument):
+    """A document or revision QBO cannot take as it stands (a PO received or closed, a purpose
+    code no rule applies): quarantined with the reason, for a person to act and replay it."""
+
+    classification = "needs_person"
 
 
 def _bad(message: str, code: str) -> BadDocument:
@@ -70,14 +90,32 @@ def routed(doc_type: str) -> bool:
     return doc_type == "order"
 
 
+def order_effect(doc: RsxOrder) -> str:
+    """What the order's purpose code asks of QBO: create, update, replace or cancel; another
+    code raises :class:`NeedsPerson`."""
+    h = doc.header.order_header
+    code = (h.tset_purpose_code or "00").strip()
+    effect = PURPOSE_EFFECTS.get(code)
+    if effect is None:
+        raise NeedsPerson(f"PO {h.purchase_order_number.strip()}: purpose code {code!r} is none this integration "
+                          "applies (00, 06, 07 original; 04 change; 05 replace; 01 cancellation): apply it in QBO "
+                          "by hand", system="mapping", operation=OPERATION, code="unknown-purpose")
+    return effect
+
+
 def order_to_po(doc: RsxOrder, tenant: TenantMapping) -> PurchaseOrder:
-    """The QBO PurchaseOrder (without Id/SyncToken) for one RSX order, or BadDocument saying why."""
+    """The QBO PurchaseOrder (without Id/SyncToken) for one RSX order, or BadDocument saying why.
+    A cancellation is the PO closed, without lines (its items need not map: closing sends only
+    the status)."""
     h = doc.header.order_header
     qbo = qbo_section(tenant)
     partner = qbo_partner(h.trading_partner_id, tenant)
     number = identifier(h.purchase_order_number.strip(), "PO number")
     if not number or len(number) > DOCNUMBER_MAX:
         raise _bad(f"PO number {number!r} does not fit QBO's DocNumber (1-{DOCNUMBER_MAX} characters)", "bad-number")
+    if order_effect(doc) == "cancel":
+        return PurchaseOrder(vendor_ref=Ref(value=partner.vendor_ref), doc_number=number,  # type: ignore[arg-type]
+                             po_status=CLOSED, private_note=f"sps:{h.trading_partner_id}:{number}")
     lines = [_item_line(li, n, tenant, qbo) for n, li in enumerate(doc.line_item)]
     lines += _charge_lines(doc.header.charges_allowances, qbo)
     name = tenant.partners[h.trading_partner_id].name
@@ -145,18 +183,67 @@ def same_po(existing: PurchaseOrder, wanted: PurchaseOrder) -> bool:
     return vendor == (wanted.vendor_ref.value if wanted.vendor_ref else None) and amounts(existing) == amounts(wanted)
 
 
+def revision_blocker(current: PurchaseOrder, wanted: PurchaseOrder) -> str | None:
+    """Why the PO in QBO (``current``) cannot take the revision ``wanted`` automatically, in
+    one line naming the PO and what to do; None when it can. A received PO (a bill linked to
+    it) takes neither a change nor a cancellation; a closed one takes no change (closing it
+    again is harmless)."""
+    closing = wanted.po_status == CLOSED
+    what = "cancellation" if closing else "change"
+    if current.received_by:
+        return (f"PO {wanted.doc_number} (QBO {current.id}) is received (bill {', '.join(current.received_by)}): "
+                f"apply the {what} in QBO by hand, then replay it")
+    if current.po_status == CLOSED and not closing:
+        return f"PO {wanted.doc_number} (QBO {current.id}) is closed: reopen it in QBO to apply the change, then replay it"
+    return None
+
+
+def revision_note(wanted: PurchaseOrder, key: str) -> str:
+    """The PrivateNote of a revision's write: ours, and the revision's idempotency key."""
+    return f"{wanted.private_note or ''} {REVISION_MARK}{key}".strip()
+
+
+def carries_revision(po: PurchaseOrder, key: str) -> bool:
+    """Whether the PO in QBO holds the revision written under ``key`` (its PrivateNote says so)."""
+    return f"{REVISION_MARK}{key}" in (po.private_note or "").split(" ")
+
+
+def revision_body(current: PurchaseOrder, wanted: PurchaseOrder, effect: str, key: str) -> tuple[dict, bool]:
+    """The update of ``current`` (its Id and SyncToken) to ``wanted`` for a revision, and
+    whether it is sparse: a cancellation closes the PO (sparse: status and note only), a change
+    (update) is sparse (lines replaced, fields we do not map kept), a replacement is a full
+    update (writable fields the new document does not carry are cleared)."""
+    ident = {"Id": current.id, "SyncToken": current.sync_token, "PrivateNote": revision_note(wanted, key)}
+    if wanted.po_status == CLOSED:
+        return {**ident, "POStatus": CLOSED}, True
+    return wanted.to_qbo() | ident, effect != "replace"
+
+
 def order_rows(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Incoming], dict]:
     """One SPS file -> ledger rows, and the purchase orders of the rows that will post (by
     (doc_type, partner, natural_key)): orders to post, the rest skipped or quarantined with
-    the one-line reason."""
+    the one-line reason. Every order row carries its purpose code's effect (a quarantined one
+    too: a change that does not map is held back as a revision, not taken for a duplicate)."""
+    effects: dict[tuple[str, str, str], tuple[str, str | None]] = {}
 
     def to_po(doc_type: str, partner: str, doc) -> tuple[PurchaseOrder, str | None] | str:
         if not routed(doc_type):
             return f"{doc_type} is routed nowhere in {OPERATION}"
+        key = (doc_type, *natural_key(doc_type, doc))
+        try:
+            effects[key] = (order_effect(doc), None)
+        except NeedsPerson as exc:
+            effects[key] = ("needs_person", one_line(exc))
+            raise
         po = order_to_po(doc, mapping)
         return po, po.doc_number
 
-    return file_rows(path, content, to_po)
+    rows, pos = file_rows(path, content, to_po)
+    return [_with_effect(row, effects.get((row.doc_type, row.partner, row.natural_key))) for row in rows], pos
+
+
+def _with_effect(row: Incoming, effect: tuple[str, str | None] | None) -> Incoming:
+    return row if effect is None else replace(row, effect=effect[0], reason=effect[1])
 
 
 def remap_order(c: Claimed, mapping: TenantMapping) -> PurchaseOrder:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 
-from ml_connector.sandbox.qbo.limits import QboLimits, Throttle
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.qbo import QboEmulator
+from ml_connector.sandbox.qbo.limits import QboLimits, Throttle
 from ml_connector.sandbox.serve import serve_in_thread
 
 
@@ -224,7 +224,7 @@ def test_delete_is_for_transactions_and_leaves_a_cdc_stub(world):
     gone = api.call("POST", "purchaseorder", body={"Id": obj["Id"], "SyncToken": "0"}, operation="delete")
     assert gone.json()["PurchaseOrder"] == {"domain": "QBO", "status": "Deleted", "Id": obj["Id"]}
     assert api.call("POST", "vendor", body={"Id": vendor, "SyncToken": "0"}, operation="delete").status_code == 400
-    since = datetime.now(timezone.utc) - timedelta(hours=1)
+    since = datetime.now(UTC) - timedelta(hours=1)
     cdc = api.call("GET", "cdc", entities="PurchaseOrder", changedSince=since.isoformat()).json()
     stub = cdc["CDCResponse"][0]["QueryResponse"][0]["PurchaseOrder"][0]
     assert stub["status"] == "Deleted" and stub["Id"] == obj["Id"] and set(stub) == {"domain", "status", "Id", "MetaData"}
@@ -309,14 +309,14 @@ def test_cdc_window_and_shared_cap():
     clock = Clock()
     emu = QboEmulator(clock=clock, limits=None)
     api = Api(emu)
-    since = datetime.fromtimestamp(clock.now - 60, timezone.utc).isoformat()
+    since = datetime.fromtimestamp(clock.now - 60, UTC).isoformat()
     for n in range(600):
         emu.add_vendor(f"V{n}")
         emu.add_customer(f"C{n}")
     answer = api.call("GET", "cdc", entities="Vendor,Customer", changedSince=since).json()
     blocks = answer["CDCResponse"][0]["QueryResponse"]
     assert len(blocks[0]["Vendor"]) == 600 and len(blocks[1]["Customer"]) == 400  # 1000 shared
-    old = datetime.fromtimestamp(clock.now - 31 * 86_400, timezone.utc).isoformat()
+    old = datetime.fromtimestamp(clock.now - 31 * 86_400, UTC).isoformat()
     assert fault_code(api.call("GET", "cdc", entities="Vendor", changedSince=old)) == "2010"
 
 

@@ -110,8 +110,17 @@ class ExpenseLine(QboModel):
     account_based_expense_line_detail: AccountBasedExpenseLineDetail | None = None
 
 
+class LinkedTxn(QboModel):
+    """A link to another transaction: on a PurchaseOrder, the bills that received it."""
+
+    txn_id: str
+    txn_type: str
+    txn_line_id: str | None = None
+
+
 class PurchaseOrder(QboObject):
-    """A purchase order: a non-posting transaction to a vendor (reference §B.3)."""
+    """A purchase order: a non-posting transaction to a vendor (reference §B.3). QBO keeps
+    ``linked_txn`` itself (a bill linked to the PO); ``po_status`` is Open or Closed."""
     vendor_ref: Ref | None = None
     ap_account_ref: Ref | None = Field(default=None, alias="APAccountRef")
     doc_number: str | None = None
@@ -126,6 +135,12 @@ class PurchaseOrder(QboObject):
     po_email: EmailAddress | None = Field(default=None, alias="POEmail")
     custom_field: list[CustomField] = []
     line: list[ExpenseLine] = []
+    linked_txn: list[LinkedTxn] | None = None  # None: not sent (QBO's to keep, never ours to write)
+
+    @property
+    def received_by(self) -> list[str]:
+        """The Ids of the bills linked to this PO (what received it)."""
+        return [t.txn_id for t in self.linked_txn or [] if t.txn_type == "Bill"]
 
 
 class SalesItemLineDetail(QboModel):
