@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import Any
 
 from ..engine import Batch, Page, Pipeline, Run
 from ..engine.pipeline import InboxSource
@@ -33,7 +34,7 @@ from ..engine.task_args import as_is
 from ..inbox import adobe
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
-from ..mappings.commerce_ap_documents import INTEGRATION, KINDS, EntityPage, named_entities, page_rows
+from ..mappings.commerce_ap_documents import INTEGRATION, KINDS, EntityPage, named_entities, page_rows, preview_ap
 from ..tasks.commerce_ap import fetch_by_ids, fetch_changes, utcnow
 from ..tasks.commerce_ap_post import find_targets, post_ap_documents
 from ..tasks.commerce_ap_vendors import MASTER
@@ -113,5 +114,13 @@ def drain(run: Run) -> dict[str, int]:
     return {"waiting": waiting}
 
 
+def preview(tenant: str, mapping: Any, content: bytes, name: str) -> str:
+    """``ml-connector preview``: the Intacct function a Commerce order, invoice or credit memo
+    (JSON) becomes, on the vendor a run would create for its customer."""
+    if mapping.commerce is None or mapping.commerce.procure is None:
+        raise ValueError(f"tenant {tenant} has no commerce.procure section (try --tenant demo-commerce)")
+    return preview_ap(content, mapping.commerce, name)
+
+
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_ap_documents, find=find,
-                    before=(recover_vendors,), inbox=InboxSource(INBOX, read_named), drain=drain)
+                    before=(recover_vendors,), inbox=InboxSource(INBOX, read_named), drain=drain, preview=preview)

@@ -497,3 +497,21 @@ def test_webhook_notifications_a_crashed_run_claimed_are_taken_back_at_once(comm
     assert state.result()["webhook_notifications"] == 1
     assert world.ledger.status_counts(box) == {"posted": 1}
     assert present(world)[("APBILL", f"CO-{order['increment_id']}")] == 1
+
+
+def test_the_pipelines_preview_is_what_ml_connector_preview_shows():
+    from pathlib import Path
+
+    import pytest
+
+    from ml_connector.mappings.tenant import load_tenant
+    from ml_connector.pipelines.commerce_ap import PIPELINE
+    from ml_connector.preview import preview
+
+    path = Path(__file__).parents[1] / "fixtures" / "commerce" / "order_processing.json"
+    tenants = Path(__file__).parents[2] / "tenants"
+    shown = PIPELINE.preview(TENANT, load_tenant(tenants / f"{TENANT}.yaml"), path.read_bytes(), path.name)
+    assert "-> APBILL:CO-000000003 in entity US01, vendor VC-3" in shown and "<RECORDID>CO-000000003</RECORDID>" in shown
+    assert shown == preview(INTEGRATION, path, tenant=TENANT)
+    with pytest.raises(ValueError, match="tenant demo has no commerce.procure section"):
+        PIPELINE.preview("demo", load_tenant(tenants / "demo.yaml"), path.read_bytes(), path.name)
