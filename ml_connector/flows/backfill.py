@@ -8,8 +8,6 @@ touched. The same per-page functions as the scheduled flow do the work, so a bac
 poll cannot disagree about what a document becomes.
 """
 
-from __future__ import annotations
-
 import os
 from datetime import datetime, timedelta
 

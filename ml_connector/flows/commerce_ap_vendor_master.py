@@ -9,8 +9,6 @@ vendors themselves are created by ``commerce-to-intacct-ap`` when a customer's f
 posts.
 """
 
-from __future__ import annotations
-
 from prefect import flow
 from prefect.states import State
 

@@ -12,8 +12,6 @@ Deployed twice over in prefect.yaml: on a schedule (the poll, the safety net) an
 notifications name, at once).
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow

@@ -5,8 +5,6 @@ The run is the engine's (engine/run.py) over the order-to-cash pipeline
 Intacct entity, and followed by the customer master and the invoice key write-back).
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow

@@ -4,8 +4,6 @@ The run is the engine's (engine/run.py) over the Intacct -> SPS pipeline
 (pipelines/intacct_sps.py, which says how the listing and the uploads stay exactly-once).
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow

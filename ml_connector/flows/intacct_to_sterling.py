@@ -6,8 +6,6 @@ The run is the engine's (engine/run.py) over the Intacct -> Sterling pipeline
 exactly-once).
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow

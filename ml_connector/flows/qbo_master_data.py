@@ -14,8 +14,6 @@ onboard a new trading partner at once); the inbound ``sps-to-qbo`` flow also onb
 partner without a vendor before it reads orders.
 """
 
-from __future__ import annotations
-
 from prefect import flow
 from prefect.states import State
 

@@ -8,8 +8,6 @@ the next run settles both, at once for runs that are over and after the intent l
 otherwise; such an invoice is looked for in SPS before it is sent again.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from prefect import flow

@@ -1,8 +1,6 @@
 """Reconciliation as a flow, so its table artifact belongs to a run and it can be scheduled
 (a nightly deployment is a good habit). The comparison itself is in ops/reconcile.py."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from prefect import flow

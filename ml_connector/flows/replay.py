@@ -10,8 +10,6 @@ A replay acts on one tenant's documents. An id that is not one of them (another 
 no document at all) refuses the whole request, so a mistyped id or tenant changes nothing.
 """
 
-from __future__ import annotations
-
 from prefect import flow, get_run_logger
 from prefect.states import State
 

@@ -5,8 +5,6 @@ The run is the engine's (engine/run.py) over the SPS -> Intacct pipeline
 documents outside its window, and the live cursor, alone.
 """
 
-from __future__ import annotations
-
 from datetime import date
 
 from prefect import flow

@@ -6,8 +6,6 @@ which also onboards trading partners without a QBO vendor before reading orders)
 cursor, alone.
 """
 
-from __future__ import annotations
-
 from datetime import date
 
 from prefect import flow

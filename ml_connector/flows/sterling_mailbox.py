@@ -6,8 +6,6 @@ other inbound X12 (partners' 850s) is parsed and stored; unreadable files are qu
 The run is the engine's (engine/run.py) over the mailbox pipeline (pipelines/sterling_inbound.py).
 """
 
-from __future__ import annotations
-
 from prefect import flow
 from prefect.states import State
 

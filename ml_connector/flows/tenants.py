@@ -23,8 +23,6 @@ that start once per poll and then, for every tenant (README, "Many tenants"):
 Each tenant's flow is imported only when the run starts, so importing this module stays cheap.
 """
 
-from __future__ import annotations
-
 import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
