@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ..connectors.errors import BadDocument, IntegrationError, TransientError, classify, one_line
+from ..ledger.revisions import NEEDS_PERSON
 from ..ledger.schema import FAILED, POSTED, QUARANTINED, RECEIVED
 from ..ledger.store import Claimed, Ledger, Outcome
 
@@ -85,6 +86,10 @@ def _outcome(p: Prepared, r: WriteResult) -> Outcome:
     if r.ok:
         return Outcome(p.claimed.id, POSTED, target_id=r.target_id)
     exc = r.error
+    if exc is not None and exc.classification == NEEDS_PERSON:
+        # the target holds the document in a state only a person can resolve (a paid bill):
+        # quarantined with the reason, released by replay once acted on
+        return Outcome(p.claimed.id, QUARANTINED, error_class=NEEDS_PERSON, error=one_line(exc))
     if isinstance(exc, TransientError):
         return Outcome(p.claimed.id, RECEIVED, error_class=classify(exc), error=one_line(exc))
     return Outcome(p.claimed.id, FAILED, error_class=classify(exc) if exc else "unknown",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -17,9 +18,11 @@ from ..connectors.intacct.models import ApBill
 from ..connectors.sps import rsx
 from ..connectors.sps.models import RsxInvoice, RsxOrder, RsxShipment, natural_key
 from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
-from ..ledger.store import Incoming
+from ..ledger.keys import payload_hash
+from ..ledger.store import Claimed, Incoming
 from ..settings import max_document_bytes
-from .sps_to_intacct import bill_ref, route, rsx_to_apbill
+from .intacct_bill_revisions import BillWrite, NeedsPerson, purpose_effect
+from .sps_to_intacct import bill_identity, bill_ref, route, rsx_to_apbill
 from .tenant import TenantMapping
 
 
@@ -32,15 +35,37 @@ def doc_date(doc) -> date:
 
 
 def unwrap(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Incoming], dict]:
-    """One file -> ledger rows (and the bills of the rows that will post). Pure."""
+    """One file -> ledger rows (and what the rows that will post write). Pure.
 
-    def to_bill(doc_type: str, partner: str, doc) -> tuple[ApBill, str] | str:
+    Each row carries the effect its purpose code asks for (mappings/intacct_bill_revisions.py);
+    each payload is ``(payload_hash(content), BillWrite)``, so the post step uses it only for the
+    content it claims (a page may hold two contents of one document)."""
+    effects: dict[tuple[str, str, str], str] = {}
+    digest = payload_hash(content)
+
+    def to_bill(doc_type: str, partner: str, doc) -> tuple[tuple[str, BillWrite], str] | str:
         if doc_type not in ("order", "invoice", "shipment") or route(doc_type, partner, mapping) == "skip":
             return f"{doc_type} is routed nowhere for {partner}"
+        number = natural_key(doc_type, doc)[1]
+        effect = purpose_effect(doc_type, number, _header(doc).tset_purpose_code)
+        effects[(doc_type, partner, number)] = effect
+        if effect == "cancel":  # only the bill's number is needed: its lines may no longer map
+            vendor, record_id = bill_identity(doc_type, partner, number, mapping)
+            return (digest, BillWrite(effect, vendor, record_id)), f"{vendor}:{record_id}"
         bill = rsx_to_apbill(doc_type, doc, mapping)
-        return bill, bill_ref(bill)
+        return (digest, BillWrite(effect, bill.vendor_id, bill.record_id, bill)), bill_ref(bill)
 
-    return file_rows(path, content, to_bill)
+    rows, payloads = file_rows(path, content, to_bill)
+    return [replace(r, effect=effects[key]) if r.status == RECEIVED and (key := (r.doc_type, r.partner, r.natural_key))
+            in effects else r for r in rows], payloads
+
+
+def _header(doc):
+    if isinstance(doc, RsxInvoice):
+        return doc.header.invoice_header
+    if isinstance(doc, RsxShipment):
+        return doc.header.shipment_header
+    return doc.header.order_header
 
 
 def file_rows(path: str, content: bytes, target: Callable[[str, str, Any], tuple[Any, str | None] | str]
@@ -85,12 +110,53 @@ def refused_row(f) -> Incoming:
                     error_class=BadDocument.classification, last_error=f.refused)
 
 
-def remap(raw_payload: bytes, source_ref: str, mapping: TenantMapping) -> tuple[str, RsxOrder | RsxInvoice | RsxShipment, ApBill]:
+def remap(raw_payload: bytes, source_ref: str,
+          mapping: TenantMapping) -> tuple[str, RsxOrder | RsxInvoice | RsxShipment, ApBill]:
     """Parse and map a stored document again (pending documents, replays after a fix)."""
     path, _, index = source_ref.partition("#")
     docs = rsx.parse(raw_payload, filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
     doc_type, doc = docs[int(index) if index else 0]
     return doc_type, doc, rsx_to_apbill(doc_type, doc, mapping)
+
+
+def remap_write(raw_payload: bytes | None, source_ref: str, mapping: TenantMapping) -> BillWrite:
+    """What a stored content writes, mapped again from its raw RSX (the page's mapping was not
+    kept, or it was of another content of the document)."""
+    path, _, index = source_ref.partition("#")
+    docs = rsx.parse(raw_payload or b"", filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
+    doc_type, doc = docs[int(index) if index else 0]
+    partner, number = natural_key(doc_type, doc)
+    effect = purpose_effect(doc_type, number, _header(doc).tset_purpose_code)
+    if effect == "cancel":
+        vendor, record_id = bill_identity(doc_type, partner, number, mapping)
+        return BillWrite(effect, vendor, record_id)
+    bill = rsx_to_apbill(doc_type, doc, mapping)
+    return BillWrite(effect, bill.vendor_id, bill.record_id, bill)
+
+
+def sink_effect(c: Claimed) -> str:
+    """What the write of a claimed revision does in Intacct: a resend of a bill that is there
+    rewrites it (an update: a second create would double it); a change of nothing there creates."""
+    if c.resend and c.target_id:
+        return "update"
+    if c.effect in ("update", "replace") and not c.target_id:
+        return "create"
+    return c.effect
+
+
+def claimed_write(c: Claimed, payload: tuple[str, BillWrite] | None, mapping: TenantMapping) -> BillWrite:
+    """The write of a claimed revision: the page's mapping when it is of this very content, else
+    the content mapped again; with the effect the sink must apply."""
+    mapped = payload[1] if payload is not None and payload[0] == payload_hash(c.raw_payload) else \
+        remap_write(c.raw_payload, c.source_ref, mapping)
+    effect = sink_effect(c)
+    if effect == "cancel":
+        return replace(mapped, effect=effect, bill=None)
+    if mapped.bill is None:
+        raise NeedsPerson(f"bill {mapped.record_id} of vendor {mapped.vendor_id}: the content to write is a "
+                          f"cancellation but Intacct must {effect} the bill: apply it in Intacct by hand",
+                          system="mapping", operation="sps-intacct", code="cancel-as-write")
+    return replace(mapped, effect=effect)
 
 
 def in_window(row: Incoming, since: date | None, until: date | None) -> bool:

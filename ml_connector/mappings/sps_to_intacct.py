@@ -49,6 +49,11 @@ def bill_ref(bill: ApBill) -> str:
     return f"{bill.vendor_id}:{bill.record_id}"
 
 
+def bill_identity(doc_type: str, partner_id: str, number: str, tenant: TenantMapping) -> tuple[str, str]:
+    """(VENDORID, RECORDID) of the bill an RSX document stands for, without mapping its lines."""
+    return _partner(partner_id, tenant).vendor_id, bill_number(doc_type, number)
+
+
 def parse_bill_ref(ref: str) -> tuple[str, str] | None:
     vendor, sep, record_id = ref.partition(":")
     return (vendor, record_id) if sep else None

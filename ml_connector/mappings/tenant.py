@@ -78,10 +78,20 @@ class OutboundSettings(Strict):
     invoice_format: Literal["xml", "json"] = "xml"
 
 
+# What a bill dated in a closed GL period does (SPS -> Intacct): "keep" fails it, naming the
+# closed period; "first_open_period" posts it (WHENPOSTED) on the first day of the first open one.
+PostingDate = Literal["keep", "first_open_period"]
+# How a cancelled bill leaves Intacct: "delete" (the default), or "reverse" for a company that
+# enabled "reversal of unpaid bills" to keep an audit trail (the bill stays, reversed).
+BillCancel = Literal["delete", "reverse"]
+
+
 class TenantMapping(Strict):
     tenant: str
     partners: dict[str, PartnerMapping]
     items: list[ItemXref] = []
+    posting_date: PostingDate = "keep"
+    bill_cancel: BillCancel = "delete"
     outbound: OutboundSettings = OutboundSettings()
     sterling: SterlingSettings | None = None  # Intacct -> Sterling X12 (mappings/sterling_config.py)
     qbo: QboMapping | None = None  # SPS <-> QuickBooks Online references (mappings/qbo_tenant.py)

@@ -1,4 +1,6 @@
-"""SPS Commerce -> Sage Intacct: RSX orders, invoices and shipments become AP bills.
+"""SPS Commerce -> Sage Intacct: RSX orders, invoices and shipments become AP bills, and their
+revisions (RSX purpose codes: change, replace, cancellation) update, delete or reverse them
+(docs/revisions-sps-intacct.md).
 
 The source is SPS's ``out/`` folder (pipelines/sps_out.py: paged by file name, the next page
 downloading while this one is recorded and posted, files consumed once durable, a backfill
@@ -12,7 +14,7 @@ from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
 from ..mappings.sps_rows import unwrap
 from ..mappings.sps_to_intacct import parse_bill_ref
-from ..tasks.intacct import INTEGRATION, find_bills, post_bills
+from ..tasks.intacct import INTEGRATION, find_bills, find_revisions, post_bills
 from ..tasks.sps import consume_files
 from .sps_out import file_batch, read
 
@@ -24,12 +26,22 @@ def to_rows(run: Run, page: Page) -> Batch:
 
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
-    """Bills a dead run may have created, looked up in Intacct by vendor and bill number."""
-    refs = {c.id: ref for c in stale if c.target_ref and (ref := parse_bill_ref(c.target_ref))}
-    found = find_bills(run.resources.intacct(), list(set(refs.values())))
-    return [Outcome(c.id, POSTED, target_id=found[refs[c.id]]) if refs.get(c.id) in found
-            else Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not found in Intacct")
-            for c in stale]
+    """What a dead run's writes left in Intacct: a create is looked up by vendor and bill number;
+    a change or cancel by the state it leaves (the bill holds the revision, or is gone/reversed).
+    Found -> posted; not found -> received, written again under the same idempotency key."""
+    client = run.resources.intacct()
+    changes = find_revisions(client, stale, run.resources.mapping)
+    creates = [c for c in stale if c.id not in changes]
+    refs = {c.id: ref for c in creates if c.target_ref and (ref := parse_bill_ref(c.target_ref))}
+    found = find_bills(client, list(set(refs.values()))) if refs else {}
+    outcomes = []
+    for c in stale:
+        if changes.get(c.id) or refs.get(c.id) in found:
+            outcomes.append(Outcome(c.id, POSTED, target_id=None if c.id in changes else found[refs[c.id]]))
+        else:
+            what = "revision not applied in Intacct" if c.id in changes else "not found in Intacct"
+            outcomes.append(Outcome(c.id, RECEIVED, error_class="recovered", error=f"intent without outcome; {what}"))
+    return outcomes
 
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_bills, find=find, settle=consume_files)

@@ -1,4 +1,4 @@
-"""Prefect tasks over the Intacct connector: post AP bills, read AR invoices."""
+"""Prefect tasks over the Intacct connector: post AP bill revisions (tasks/intacct_bills.py), read AR invoices."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from ..connectors.errors import DuplicateWrite, RejectedError
-from ..connectors.intacct.models import ApBill, ArInvoice
+from ..connectors.intacct.models import ArInvoice
+from ..engine.posting import post_documents
 from ..ledger.store import Claimed
-from ..mappings.sps_rows import remap
-from ..engine.posting import Prepared, WriteResult, post_documents
-from ..runtime.tenant import Tenant
+from ..mappings.intacct_bill_revisions import BillWrite
+from ..mappings.sps_rows import claimed_write
 from ..runtime.tenant import tenant as tenant_resources
+from .intacct_bills import find_bills, find_revisions, write_bills
 from .retry import retry_options
+
+__all__ = ["BATCH", "INTEGRATION", "find_bills", "find_revisions", "post_bills", "read_ar_page", "write_bills"]
 
 log = logging.getLogger("ml_connector.tasks.intacct")
 
@@ -24,53 +26,17 @@ INTEGRATION = "sps-intacct"
 BATCH = 100  # functions per request envelope: one HTTP request posts up to 100 bills
 
 
-def write_bills(res: Tenant, prepared: list[Prepared[ApBill]]) -> list[WriteResult]:
-    """Create bills in one envelope (transaction="false", uniqueid=true, function controlid =
-    the document's idempotency key). A function Intacct reports as already done is looked up
-    by its bill number, so a retry after a lost response records the existing bill."""
-    client = res.intacct()
-    results = client.create_bills([(p.claimed.idempotency_key, p.payload) for p in prepared])
-    out: list[WriteResult | None] = []
-    replayed: dict[tuple[str, str], int] = {}
-    for n, (p, r) in enumerate(zip(prepared, results, strict=True)):
-        if r.ok:
-            out.append(WriteResult(ok=True, target_id=r.key))
-        elif isinstance(r.error, DuplicateWrite):
-            replayed[(p.payload.vendor_id, p.payload.record_id)] = n
-            out.append(None)
-        else:
-            out.append(WriteResult(ok=False, error=r.error))
-    found = find_bills(client, list(replayed))
-    for ref, n in replayed.items():
-        out[n] = WriteResult(ok=True, target_id=found[ref]) if ref in found else WriteResult(ok=False, error=RejectedError(
-            f"Intacct reports bill {ref[1]} of vendor {ref[0]} as already created but it cannot be found",
-            system="intacct", operation="create_bills"))
-    return out  # type: ignore[return-value]
-
-
-def find_bills(client, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """RECORDNO of existing bills by (vendor, bill number), one query per vendor."""
-    by_vendor: dict[str, list[str]] = {}
-    for vendor, record_id in refs:
-        by_vendor.setdefault(vendor, []).append(record_id)
-    found = {}
-    for vendor, record_ids in by_vendor.items():
-        for record_id, recno in client.find_bills(record_ids, vendor_id=vendor).items():
-            found[(vendor, record_id)] = recno
-    return found
-
-
 # Never cached (see tasks/sps.py): posting and reading are side effects or live data.
 @task(cache_policy=NO_CACHE, **retry_options())
 def post_bills(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict[str, int]:
-    """Post the documents ``ids`` as AP bills, reusing the bills mapped at ingest when given
-    (``payloads`` by (doc_type, partner, natural_key))."""
+    """Post the revisions ``ids`` to their AP bills (create, update, delete or reverse), reusing
+    what the page mapped when it is of the claimed content (``payloads`` by (doc_type, partner,
+    natural_key): ``(payload hash, BillWrite)``)."""
     res = tenant_resources(tenant)
-    bills = payloads or {}
+    mapped = payloads or {}
 
-    def build(c: Claimed) -> ApBill:
-        bill = bills.get((c.doc_type, c.partner, c.natural_key))
-        return bill if bill is not None else remap(c.raw_payload, c.source_ref, res.mapping)[2]
+    def build(c: Claimed) -> BillWrite:
+        return claimed_write(c, mapped.get((c.doc_type, c.partner, c.natural_key)), res.mapping)
 
     return post_documents(res.ledger, INTEGRATION, ids, run_id, build=build,
                           write=lambda prepared: write_bills(res, prepared), batch_size=BATCH)

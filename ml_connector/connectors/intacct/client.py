@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import httpx
 
 from .._http import RetryPolicy, build_client, register_secret, send
 from ..errors import AuthError, TransientError
-from . import codec, functions_parties
+from . import codec, functions, functions_parties
 from ._xml import DATETIME_FORMAT
 from .auth import IntacctConfig, Session, SessionCache, session_from_response, shared_sessions
 from .codec import SYSTEM, SessionExpired
@@ -160,6 +160,36 @@ class IntacctClient:
         controlid (idempotency key)."""
         functions = [codec.bill_function(controlid, bill) for controlid, bill in items]
         return self.post_functions(functions, entity=entity, operation="create_bills")
+
+    def update_bills(self, items: Sequence[tuple[str, str, ApBill]], *, entity: str | None = None) -> list[FunctionResult]:
+        """Update AP bills through :meth:`post_functions`; ``items`` are (controlid, RECORDNO, the
+        bill as it must now be: header and every line)."""
+        calls = [functions.bill_update_function(cid, recordno, bill) for cid, recordno, bill in items]
+        return self.post_functions(calls, entity=entity, operation="update_bills")
+
+    def delete_bills(self, items: Sequence[tuple[str, str]], *, entity: str | None = None) -> list[FunctionResult]:
+        """Delete AP bills (controlid, RECORDNO) through :meth:`post_functions`."""
+        calls = [functions.delete_function(cid, "APBILL", recordno) for cid, recordno in items]
+        return self.post_functions(calls, entity=entity, operation="delete_bills")
+
+    def reverse_bills(self, items: Sequence[tuple[str, str, date]], *, description: str | None = None,
+                      entity: str | None = None) -> list[FunctionResult]:
+        """Reverse AP bills (controlid, RECORDNO, date of the reversing entry) through
+        :meth:`post_functions`."""
+        calls = [functions.reverse_bill_function(cid, recordno, on, description)
+                 for cid, recordno, on in items]
+        return self.post_functions(calls, entity=entity, operation="reverse_bills")
+
+    def bill_states(self, recordnos: Sequence[str]) -> dict[str, dict]:
+        """RECORDNO -> the bill's state as a revision needs it (STATE, TOTALPAID, WHENCREATED,
+        WHENPOSTED, WHENMODIFIED, TRX_TOTALENTERED); bills that do not exist are absent."""
+        found: dict[str, dict] = {}
+        fields = ("RECORDNO", "RECORDID", "VENDORID", "STATE", "TOTALPAID", "WHENCREATED", "WHENPOSTED",
+                  "WHENMODIFIED", "TRX_TOTALENTERED")
+        for chunk in _chunks(list(dict.fromkeys(recordnos)), _IN_LIMIT):
+            for record in self._query_all("APBILL", fields, ("in", "RECORDNO", chunk)):
+                found[record["RECORDNO"]] = record
+        return found
 
     # -- lookups (Adobe Commerce flows: match parties, find the invoice a payment pays) -----
 

@@ -75,10 +75,41 @@ def bill_function(controlid: str, bill: ApBill) -> Function:
     if not controlid:  # never fall back to a random id: a retry would then post twice
         raise ValueError("a bill needs its idempotency key as controlid")
     create = etree.Element("create")
-    apbill = sub(create, "APBILL")
+    _apbill(sub(create, "APBILL"), bill)
+    return _function(controlid, create)
+
+
+def bill_update_function(controlid: str, recordno: str, bill: ApBill) -> Function:
+    """A generic ``<update><APBILL>`` of the bill ``recordno`` to ``bill``: every header field and
+    the whole line set (an update carrying ``APBILLITEMS`` replaces the bill's lines)."""
+    update = etree.Element("update")
+    apbill = sub(update, "APBILL")
+    sub(apbill, "RECORDNO", recordno)
+    _apbill(apbill, bill)
+    return write_function(controlid, update, "a bill update")
+
+
+def delete_function(controlid: str, object_name: str, recordno: str) -> Function:
+    """A generic ``<delete><object/><keys/>`` of one record by RECORDNO."""
+    delete = etree.Element("delete")
+    sub_fields(delete, [("object", object_name), ("keys", recordno)])
+    return write_function(controlid, delete, "a delete")
+
+
+def reverse_bill_function(controlid: str, recordno: str, reversed_on: date, description: str | None = None) -> Function:
+    """The legacy ``<reverse_bill key="RECORDNO">`` (XSD: ``datereversed``, ``description?``):
+    Intacct posts the reversing entry on ``reversed_on`` and the bill stays, reversed."""
+    body = etree.Element("reverse_bill", key=recordno)
+    legacy_date(body, "datereversed", reversed_on)
+    sub_fields(body, [("description", description)])
+    return write_function(controlid, body, "a bill reversal")
+
+
+def _apbill(apbill: etree._Element, bill: ApBill) -> None:
     sub_fields(apbill, [
         ("VENDORID", bill.vendor_id),
         ("WHENCREATED", _date(bill.when_created)),
+        ("WHENPOSTED", _date(bill.when_posted) if bill.when_posted else None),
         ("WHENDUE", _date(bill.when_due)),
         ("RECORDID", bill.record_id),
         ("DOCNUMBER", bill.doc_number),
@@ -96,7 +127,6 @@ def bill_function(controlid: str, bill: ApBill) -> Function:
             ("CLASSID", line.class_id),
             ("ITEMID", line.item_id),
         ])
-    return _function(controlid, create)
 
 
 def quote(value: str) -> str:

@@ -43,11 +43,12 @@ from typing import Any
 import httpx
 from lxml import etree
 
-from ...connectors.intacct._xml import XMLRefused, parse, sub, sub_fields, text, to_bytes
+from ...connectors.intacct._xml import DATETIME_FORMAT, XMLRefused, parse, sub, sub_fields, text, to_bytes
 from ..base import Emulator, FaultPlan
 from . import (  # noqa: F401  register legacy functions
     ap_extra,
     ar,
+    bills,
     inventory,
     po,  # registers PODOCUMENT (purchase orders) with the store
 )
@@ -156,7 +157,7 @@ class IntacctEmulator(CommerceViews, Emulator):
         except XMLRefused:
             return False
         tags = [b.tag for b in root.iterfind("operation/content/function/*") if isinstance(b.tag, str)]
-        return any(t in ("create", "update", "delete") or t.startswith(("create_", "update_", "delete_")) for t in tags)
+        return any(t in ("create", "update", "delete") or t.startswith(("create_", "update_", "delete_", "reverse_")) for t in tags)
 
     def fault_response(self, kind: str, request: httpx.Request) -> httpx.Response:
         """A 429 carries the gateway's ``GW-0010`` body, as Intacct sends it."""
@@ -290,7 +291,12 @@ class IntacctEmulator(CommerceViews, Emulator):
         if body.tag == "create":
             return self._create(body, call)
         if body.tag == "update":
+            objects = [child for child in body if isinstance(child.tag, str)]
+            if len(objects) == 1 and objects[0].tag == "APBILL":
+                return bills.update_bill(self, objects[0], call)
             return update(self, body, call)
+        if body.tag == "delete":
+            return bills.delete(self, body, call)
         if body.tag in LEGACY:
             return run_legacy(self, body, call)
         if body.tag == "getAPISession":
@@ -416,6 +422,26 @@ class IntacctEmulator(CommerceViews, Emulator):
                       "TRX_TOTALENTERED": total, "TOTALDUE": total, "TRX_TOTALDUE": total, "TOTALPAID": "0.00",
                       "TRX_TOTALPAID": "0.00", "MEGAENTITYID": entity}
             return self.store.insert("ARINVOICE", values, rows)
+
+    def close_period(self, year: int, month: int) -> None:
+        """Close the GL period (calendar month): bills dated in it can no longer be created,
+        changed, deleted or reversed."""
+        with self.lock:
+            self.store.closed_periods.add((year, month))
+
+    def pay_bill(self, record_id: str, amount: Decimal | None = None, *, vendor_id: str | None = None) -> None:
+        """Apply a payment of ``amount`` (the whole due by default) to the bill ``record_id``, as
+        an AP payment would: TOTALPAID grows, TOTALDUE shrinks, STATE becomes Paid or Partially Paid."""
+        with self.lock:
+            bill = next(r for r in self.store.records("APBILL")
+                        if r["RECORDID"] == record_id and (vendor_id is None or r["VENDORID"] == vendor_id))
+            due = Decimal(bill["TOTALDUE"] or "0")
+            paid = due if amount is None else Decimal(amount)
+            left = due - paid
+            total_paid = format(Decimal(bill.get("TOTALPAID") or "0") + paid, "f")
+            bill.update(TOTALPAID=total_paid, TRX_TOTALPAID=total_paid, TOTALDUE=format(left, "f"),
+                        TRX_TOTALDUE=format(left, "f"), STATE="Paid" if left == 0 else "Partially Paid",
+                        WHENMODIFIED=self._now().strftime(DATETIME_FORMAT))
 
     def bills(self) -> list[dict]:
         """Every APBILL created through the gateway: its fields (text), the function

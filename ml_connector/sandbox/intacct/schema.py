@@ -95,7 +95,7 @@ def _check_function(function: etree._Element) -> None:
     if len(bodies) != 1:
         raise SchemaError("<function> holds exactly one function element.")
     body = bodies[0]
-    if body.tag not in GENERIC_FUNCTIONS and not body.tag.startswith(("create_", "update_", "delete_", "get_")):
+    if body.tag not in GENERIC_FUNCTIONS and not body.tag.startswith(("create_", "update_", "delete_", "get_", "reverse_")):
         raise SchemaError(f"Element '{body.tag}': This element is not expected in <function>.")
     try:
         check_legacy(body)  # legacy functions are XSD sequences: order matters
