@@ -88,6 +88,10 @@ class Pipeline:
     - ``report``: figures for the report from what the posting steps returned.
     - ``preview``: what one source document becomes in the target, without writing anything
       (``ml-connector preview``): ``preview(tenant, mapping, content, file name)``.
+    - ``resend``: whether the target takes a posted document sent again on purpose (``replay
+      --resend``) without doubling it: ``resend(row)`` (a ledger document row, or a
+      :class:`Claimed`) returns None, or one line naming the document and why it is refused.
+      Unset: the integration never resends (its target was not said to take it).
     """
 
     name: str
@@ -104,3 +108,4 @@ class Pipeline:
     followups: Sequence[Callable[[Run], dict]] = ()
     report: Callable[[Run], dict] | None = None
     preview: Callable[[str, Any, bytes, str], str] | None = None
+    resend: Callable[[Any], str | None] | None = None
