@@ -92,6 +92,10 @@ class Pipeline:
       --resend``) without doubling it: ``resend(row)`` (a ledger document row, or a
       :class:`Claimed`) returns None, or one line naming the document and why it is refused.
       Unset: the integration never resends (its target was not said to take it).
+    - ``reconcile``: what ``ml-connector reconcile`` and the demo compare, source against target:
+      ``reconcile(tenant resources)`` returns :class:`ml_connector.ops.reconcile.Frames`;
+      ops/reconcile.py judges the frames and each document's latest revision (missing,
+      duplicated, stale) the same way for every integration.
     """
 
     name: str
@@ -109,3 +113,4 @@ class Pipeline:
     report: Callable[[Run], dict] | None = None
     preview: Callable[[str, Any, bytes, str], str] | None = None
     resend: Callable[[Any], str | None] | None = None
+    reconcile: Callable[[Any], Any] | None = None
