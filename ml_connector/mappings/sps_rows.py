@@ -17,8 +17,8 @@ from ..connectors.errors import BadDocument, one_line
 from ..connectors.intacct.models import ApBill
 from ..connectors.sps import rsx
 from ..connectors.sps.models import RsxInvoice, RsxOrder, RsxShipment, natural_key
-from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.keys import payload_hash
+from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Incoming
 from ..settings import max_document_bytes
 from .intacct_bill_revisions import BillWrite, NeedsPerson, purpose_effect

@@ -34,7 +34,6 @@ from .store import (
     FIELDS,
     ITEM_FIELDS,
     LINE_FIELDS,
-    PERIOD_CLOSED,
     FunctionFailure,
     Store,
     check_line_location,

@@ -157,7 +157,8 @@ class IntacctEmulator(CommerceViews, Emulator):
         except XMLRefused:
             return False
         tags = [b.tag for b in root.iterfind("operation/content/function/*") if isinstance(b.tag, str)]
-        return any(t in ("create", "update", "delete") or t.startswith(("create_", "update_", "delete_", "reverse_")) for t in tags)
+        return any(t in ("create", "update", "delete") or t.startswith(("create_", "update_", "delete_", "reverse_"))
+                   for t in tags)
 
     def fault_response(self, kind: str, request: httpx.Request) -> httpx.Response:
         """A 429 carries the gateway's ``GW-0010`` body, as Intacct sends it."""
