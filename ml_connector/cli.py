@@ -119,6 +119,11 @@ def _ops_parsers(sub) -> None:
     chosen.add_argument("--status", choices=["failed", "quarantined", "skipped"])
     chosen.add_argument("--run-id", help="replay every failure of this flow run")
     replay.add_argument("--dry-run", action="store_true")
+    replay.add_argument("--resend", action="store_true",
+                        help="send the posted documents --id again on purpose (refused where the target would double "
+                             "them); needs --why")
+    replay.add_argument("--why", help="why they are resent, one line (kept in the ledger)")
+    replay.add_argument("--who", help="who asks for the resend (default: the OS user)")
     replay.set_defaults(func=cmd_replay)
 
     recon = sub.add_parser("reconcile", help="compare source and target by natural key")
@@ -354,10 +359,16 @@ def cmd_replay(args) -> int:
     from .flows.replay import refusal, replay, select
     from .runtime.tenant import tenant as tenant_resources
 
+    if (args.why or args.who) and not args.resend:
+        return _error("--why and --who go with --resend")
+    if args.resend and (args.status or args.run_id):
+        return _error("a resend names its documents by --id, not by --status or --run-id")
     if reason := _unknown_tenant(args.tenant) or _prefect_unreachable():
         return _error(reason)
     _note_new_ledger()
     ledger = tenant_resources(args.tenant).ledger  # opened here: a ledger behind is refused before any run starts
+    if args.resend:
+        return _resend(args, ledger)
     if args.ids and (reason := refusal(ledger, args.integration, args.ids)):
         return _error(reason)
     if not select(ledger, args.integration, ids=args.ids, status=args.status, flow_run_id=args.run_id):
@@ -370,6 +381,30 @@ def cmd_replay(args) -> int:
                         flow_run_id=args.run_id, dry_run=args.dry_run)
     print(json.dumps(result, default=str))
     return 0
+
+
+def _resend(args, ledger) -> int:
+    """``replay --resend``: refused in one line before any run starts, else one replay run."""
+    from .flows.replay import replay, resend_refusal
+
+    who = args.who or _os_user()
+    if reason := resend_refusal(ledger, args.integration, args.ids or [], who, args.why):
+        return _error(reason)
+    with _tenant_runs(args.tenant):
+        result = replay(integration=args.integration, tenant=args.tenant, ids=args.ids, dry_run=args.dry_run,
+                        resend=True, who=who, why=args.why)
+    print(json.dumps(result, default=str))
+    return 0
+
+
+def _os_user() -> str | None:
+    """The operator's login name, where the OS knows it."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (a bare container)
+        return None
 
 
 def cmd_reconcile(args) -> int:

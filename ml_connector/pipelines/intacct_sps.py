@@ -29,6 +29,7 @@ from prefect.utilities.annotations import opaque
 from ..connectors.intacct.listing import LISTING_RESTARTS, read_listing
 from ..engine import MAX_PAGES, Batch, Page, Pipeline, Run
 from ..ledger.store import Claimed, Outcome
+from ..mappings.resend import sps_new_file
 from ..tasks.intacct import read_ar_page
 from ..tasks.outbound import INTEGRATION, invoice_row, queue_orderacks, send_documents
 from ..tasks.sps import delivery_report, find_uploads
@@ -81,4 +82,4 @@ def report(run: Run) -> dict:
 
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=send_documents, find=find,
-                    cursor_name=CURSOR, followups=(send_orderacks,), report=report)
+                    cursor_name=CURSOR, followups=(send_orderacks,), report=report, resend=sps_new_file)

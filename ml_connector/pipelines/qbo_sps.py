@@ -40,6 +40,7 @@ from ..mappings.qbo_to_sps import (
     partner_for_qbo_invoice,
     qbo_invoice_to_rsx,
 )
+from ..mappings.resend import sps_new_file
 from ..mappings.tenant import TenantMapping
 from ..tasks.qbo import OUTBOUND, read_changed_invoices, read_invoices, send_invoices
 from ..tasks.qbo_master import effective_mapping
@@ -126,4 +127,4 @@ def report(run: Run) -> dict:
 
 
 PIPELINE = Pipeline(name=OUTBOUND, read=read, to_rows=to_rows, post=send_invoices, find=find, cursor_name=CURSOR,
-                    inbox=InboxSource(QBO, read_named), report=report)
+                    inbox=InboxSource(QBO, read_named), report=report, resend=sps_new_file)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..engine import Batch, Page, Pipeline, Run
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
+from ..mappings.resend import intacct_bill_in_place
 from ..mappings.sps_rows import unwrap
 from ..mappings.sps_to_intacct import parse_bill_ref
 from ..tasks.intacct import INTEGRATION, find_bills, find_revisions, post_bills
@@ -44,4 +45,5 @@ def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
     return outcomes
 
 
-PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_bills, find=find, settle=consume_files)
+PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_bills, find=find, settle=consume_files,
+                    resend=intacct_bill_in_place)

@@ -22,6 +22,7 @@ from ..engine import Batch, Page, Pipeline, Run
 from ..engine.recovery import recover_intents
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
+from ..mappings.resend import qbo_po_by_number
 from ..mappings.sps_to_qbo import order_rows, remap_order
 from ..mappings.tenant import TenantMapping
 from ..tasks.ops import finished_runs
@@ -68,4 +69,4 @@ def _vendor_of(c: Claimed, mapping: TenantMapping) -> str | None:
 
 
 PIPELINE = Pipeline(name=INBOUND, read=read, to_rows=to_rows, post=post_purchase_orders, find=find,
-                    settle=consume_files, before=(onboard,))
+                    settle=consume_files, before=(onboard,), resend=qbo_po_by_number)
