@@ -29,7 +29,7 @@ from lxml import etree
 from ..connectors.sps import rsx
 from ..connectors.sps.models import DOC_TYPES, Rsx, natural_key
 from .catalogue import Catalogue, ItemSpec, PartnerSpec, demo_catalogue, gs1_check_digit
-from .rsx_builders import OrderRecord, build_invoice, build_order, build_shipment
+from .rsx_builders import OrderRecord, build_invoice, build_order, build_shipment, revised
 
 
 @dataclass(frozen=True)
@@ -206,3 +206,17 @@ def _external_entity(doc_type: str, number: str) -> bytes:
         f'<{root} xmlns="{rsx.RSX_NS}"><{single}><Header><Notes><Note>&xxe;</Note></Notes></Header>'
         f"<!-- {number} --></{single}></{root}>\n"
     ).encode()
+
+
+def revise(doc: GeneratedDoc, purpose: str, quantity_delta: Decimal = Decimal(0), sequence: int = 1) -> GeneratedDoc:
+    """``doc`` sent again by the trading partner with the RSX purpose code ``purpose`` (01
+    cancellation, 04 change, 05 replace, 06 confirmation), ``quantity_delta`` changing its first
+    line's quantity; a file of its own (``<number>-<purpose>-<sequence>``), in ``doc``'s format,
+    labelled ``revise:<purpose>``. Dropping the files in another order than made gives out-of-order
+    arrivals (a cancellation or change before its original)."""
+    fmt = doc.filename.rsplit(".", 1)[-1]
+    [(doc_type, model)] = rsx.parse(doc.content, filename=doc.filename)
+    changed = revised(model, purpose, quantity_delta)  # type: ignore[arg-type]
+    content = rsx.encode_xml(doc_type, [changed]) if fmt == "xml" else rsx.encode_json(doc_type, changed)
+    return GeneratedDoc(f"{doc.number}-{purpose}-{sequence}.{fmt}", content, doc_type, doc.partner_id, doc.number,
+                        f"revise:{purpose}")

@@ -153,3 +153,44 @@ def build_shipment(rng: random.Random, partner: PartnerSpec, number: str, day: d
     }
     summary = {"TotalLineItemNumber": count}
     return RsxShipment.model_validate({"Header": header, "OrderLevel": levels, "Summary": summary})
+
+
+# RSX TsetPurposeCode values (reference sps_x12_sterling.md): what a revision of a document says
+PURPOSE_ORIGINAL, PURPOSE_CANCELLATION, PURPOSE_CHANGE, PURPOSE_REPLACE, PURPOSE_CONFIRMATION = "00", "01", "04", "05", "06"
+
+
+def _header_of(model: RsxOrder | RsxInvoice | RsxShipment):
+    if isinstance(model, RsxInvoice):
+        return model.header.invoice_header
+    if isinstance(model, RsxShipment):
+        return model.header.shipment_header
+    return model.header.order_header
+
+
+def revised(model: RsxOrder | RsxInvoice | RsxShipment, purpose: str,
+            quantity_delta: Decimal = Decimal(0)) -> RsxOrder | RsxInvoice | RsxShipment:
+    """A copy of ``model`` sent again with ``purpose``; ``quantity_delta`` changes its first
+    line's quantity (a PO change), the order's and invoice's totals following it."""
+    copy = model.model_copy(deep=True)
+    _header_of(copy).tset_purpose_code = purpose
+    if not quantity_delta:
+        return copy
+    if isinstance(copy, RsxOrder):
+        line = copy.line_item[0].order_line
+        line.order_qty = max(Decimal(1), line.order_qty + quantity_delta)
+        if copy.summary is not None and copy.summary.total_amount is not None:
+            copy.summary.total_amount = sum((li.order_line.order_qty * li.order_line.purchase_price
+                                             for li in copy.line_item), Decimal(0)).quantize(CENT)
+    elif isinstance(copy, RsxInvoice):
+        line = copy.line_item[0].invoice_line
+        before = line.invoice_qty
+        line.invoice_qty = max(Decimal(1), before + quantity_delta)
+        delta = ((line.invoice_qty - before) * (line.purchase_price or Decimal(0))).quantize(CENT)
+        if line.extended_item_total is not None:
+            line.extended_item_total += delta
+        if copy.summary is not None and copy.summary.total_amount is not None:
+            copy.summary.total_amount += delta
+    else:
+        line = next(sl for _, sl in copy.item_lines())
+        line.ship_qty = max(Decimal(1), line.ship_qty + quantity_delta)
+    return copy
