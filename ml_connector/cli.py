@@ -126,7 +126,7 @@ def _ops_parsers(sub) -> None:
     replay.add_argument("--who", help="who asks for the resend (default: the OS user)")
     replay.set_defaults(func=cmd_replay)
 
-    recon = sub.add_parser("reconcile", help="compare source and target by natural key")
+    recon = sub.add_parser("reconcile", help="compare source and target by natural key, and each document with its latest revision")
     recon.add_argument("--integration", choices=names, action="append", dest="integrations")
     _tenant_option(recon)
     recon.add_argument("--out", default=".ml-connector/reconcile", help="folder for the discrepancy CSVs")
@@ -423,9 +423,10 @@ def cmd_reconcile(args) -> int:
         summaries = reconcile_flow(tenant=args.tenant, integrations=args.integrations, out=args.out)
     for s in summaries:
         line = (f"{s['integration']:<14} source {s['source']:>7}  present {s['present']:>7}  "
-                f"missing {s['missing']:>5}  duplicated {s['duplicated']:>5}  {s['csv']}")
+                f"missing {s['missing']:>5}  duplicated {s['duplicated']:>5}  stale {s['stale']:>5}  "
+                f"(changed {s['changed']}, cancelled {s['cancelled']})  {s['csv']}")
         print(json.dumps(s) if args.json else line)
-    return 1 if any(s["missing"] or s["duplicated"] for s in summaries) else 0
+    return 1 if any(s["missing"] or s["duplicated"] or s["stale"] for s in summaries) else 0
 
 
 def cmd_setup(args) -> int:

@@ -1,40 +1,135 @@
-"""``ml-connector reconcile``: compare source and target by natural key, with pandas.
+"""``ml-connector reconcile``: compare source and target by natural key, and each document's
+final state against its latest revision, with pandas.
 
-* sps-intacct: every document the ledger says should be in Intacct (received, posting,
-  posted or failed: everything read that was not quarantined or routed nowhere) against the
-  APBILLs of the tenant's vendors, by (vendor, bill number).
-* intacct-sps: every Intacct AR invoice of a mapped customer against the ledger's record of
-  what was sent to SPS (SPS deletes the files it processed, so the ledger is the evidence).
+What to compare is each integration's own: its pipeline's ``reconcile`` (engine/pipeline.py)
+returns :class:`Frames` (the documents that should be in the target, the records found there,
+the key joining them). This module judges every integration the same way:
 
-Missing and duplicated keys are written to a CSV and published as a table artifact; the
-command exits non-zero when there are any. Everything is one tenant's: its ledger rows (the
-ledger handle is scoped to it), its target and source systems (its credentials blocks), and
-its artifact and CSV names.
+* **missing**: a document that should be in the target (its latest revision does not cancel
+  it) with no record there;
+* **duplicated**: a key the target holds more than once (records the target shows cancelled,
+  such as a reversed bill, do not count when the frames say which those are);
+* **stale**: the target behind the document's latest revision. Either the ledger says so
+  (``latest_revisions(stale_only=True)``: a change, cancellation or replacement not applied
+  yet, or one waiting for a person), or the target's record says so: a cancelled document
+  still live there, or an amount other than the latest revision's.
+
+``changed`` and ``cancelled`` count the documents whose latest revision is a change
+(revision 2 or later, not a cancellation) or a cancellation.
+
+Every difference is written to a CSV and published as a table artifact; the command exits
+non-zero when there is any. Everything is one tenant's: its ledger rows (the ledger handle is
+scoped to it), its target and source systems (its credentials blocks), and its artifact and
+CSV names.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
-from ..ledger.schema import QUARANTINED, SKIPPED
-from ..mappings.sps_to_intacct import parse_bill_ref
 from ..runtime.tenant import Tenant
 
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+CANCEL = "cancel"
+PROBLEMS = ("missing", "duplicated", "stale")
 
 
-def compare(source: pd.DataFrame, target: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    """Rows of discrepancy: keys missing from the target, and keys present more than once."""
-    counts = target.groupby(key).size().rename("in_target").reset_index() if len(target) else \
-        pd.DataFrame(columns=[*key, "in_target"])
-    merged = source.drop_duplicates(key).merge(counts, on=key, how="left").fillna({"in_target": 0})
-    merged["in_target"] = merged["in_target"].astype(int)
-    missing = merged[merged["in_target"] == 0].assign(problem="missing")
-    duplicated = merged[merged["in_target"] > 1].assign(problem="duplicated")
-    return pd.concat([missing, duplicated], ignore_index=True)
+@dataclass(frozen=True)
+class Frames:
+    """What one integration's reconciliation compares.
+
+    ``source``: a row per document that should be in the target, by ``key``; optional columns
+    ``ledger_id`` (the ledger document it is: its revisions tell whether it is cancelled),
+    ``cancelled`` (its latest revision cancels it, when the source itself says so) and
+    ``amount`` (its latest revision's total, a Decimal; None: not compared).
+    ``target``: a row per record found in the target, by ``key``; optional ``cancelled`` (the
+    record is voided, reversed or closed in place) and ``amount`` (a Decimal).
+    """
+
+    source: pd.DataFrame
+    target: pd.DataFrame
+    key: list[str]
+
+
+def revision_state(ledger, integration: str) -> pd.DataFrame:
+    """Each ledger document's latest revision: ledger_id, revision, applied_revision, effect,
+    status and whether its target is behind (``stale``)."""
+    return revision_frame(ledger.latest_revisions(integration))
+
+
+def revision_frame(latest: list) -> pd.DataFrame:
+    """:class:`~ml_connector.ledger.reads.LatestRevision` rows as a frame (see :func:`revision_state`)."""
+    rows = [{"ledger_id": r.id, "doc_type": r.doc_type, "partner": r.partner, "natural_key": r.natural_key,
+             "revision": r.revision, "applied_revision": r.applied_revision, "effect": r.effect, "status": r.status,
+             "stale": r.stale} for r in latest]
+    return pd.DataFrame(rows, columns=["ledger_id", "doc_type", "partner", "natural_key", "revision",
+                                       "applied_revision", "effect", "status", "stale"])
+
+
+def _cancelled(source: pd.DataFrame, revisions: pd.DataFrame) -> pd.Series:
+    """Whether each source document's latest revision cancels it: the source's own column, else
+    the ledger's latest effect of its ``ledger_id``."""
+    if "cancelled" in source:
+        return source["cancelled"].fillna(False).astype(bool)
+    if "ledger_id" not in source or not len(revisions):
+        return pd.Series(False, index=source.index)
+    effect = source["ledger_id"].map(revisions.set_index("ledger_id")["effect"])
+    return (effect == CANCEL).fillna(False).astype(bool)
+
+
+def _amounts_differ(wanted, found: list) -> bool:
+    """A live target record whose amount is not the latest revision's (None: not compared)."""
+    if wanted is None or (isinstance(wanted, float) and pd.isna(wanted)):
+        return False
+    return any(a is not None and not (isinstance(a, float) and pd.isna(a)) and Decimal(str(a)) != Decimal(str(wanted))
+               for a in found)
+
+
+def compare(frames: Frames, revisions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows of discrepancy (``problem``: missing, duplicated or stale, with a ``reason``):
+    by key between source and target, and each document's final state against its latest
+    revision (``revisions``: :func:`revision_state` of the integration; None: by key only)."""
+    key = frames.key
+    revisions = revision_frame([]) if revisions is None else revisions
+    source = frames.source.drop_duplicates(key).reset_index(drop=True)
+    source = source.assign(cancelled=_cancelled(source, revisions))
+    target = frames.target.copy()
+    target["live"] = ~target["cancelled"].fillna(False).astype(bool) if "cancelled" in target else True
+    amounts: dict[tuple, list] = {}
+    if "amount" in target:
+        for row in target[target["live"]].itertuples(index=False):
+            amounts.setdefault(tuple(getattr(row, k) for k in key), []).append(row.amount)
+    counted = target.groupby(key).agg(in_target=("live", "size"), live=("live", "sum")).reset_index() \
+        if len(target) else pd.DataFrame(columns=[*key, "in_target", "live"])
+    merged = source.merge(counted, on=key, how="left").fillna({"in_target": 0, "live": 0})
+    merged[["in_target", "live"]] = merged[["in_target", "live"]].astype(int)
+    marks = "cancelled" in frames.target
+    missing = merged[(merged["live"] == 0) & ~merged["cancelled"]].assign(
+        problem="missing", reason="not in the target")
+    duplicated = merged[merged["live" if marks else "in_target"] > 1].assign(
+        problem="duplicated", reason="in the target more than once")
+    stale_rows = []
+    for row in merged.to_dict("records"):
+        if row["cancelled"] and row["live"] > 0:
+            stale_rows.append({**row, "problem": "stale", "reason": "cancelled at the source, still live in the target"})
+        elif "amount" in source and _amounts_differ(row.get("amount"), amounts.get(tuple(row[k] for k in key), [])):
+            found = ", ".join(str(a) for a in amounts[tuple(row[k] for k in key)])
+            stale_rows.append({**row, "problem": "stale",
+                               "reason": f"the target's amount {found} is not the latest revision's {row['amount']}"})
+    behind = revisions[revisions["stale"]] if len(revisions) else revisions
+    judged = {r.get("ledger_id") for r in stale_rows if r.get("ledger_id") is not None}
+    for row in behind.to_dict("records"):
+        if row["ledger_id"] not in judged:
+            stale_rows.append({**row, "problem": "stale",
+                               "reason": f"the target holds revision {row['applied_revision']} of {row['revision']} "
+                                         f"({row['effect'] or 'update'}), the document is {row['status']}"})
+    stale = pd.DataFrame(stale_rows)
+    return pd.concat([frame for frame in (missing, duplicated, stale) if len(frame)] or [merged.head(0).assign(
+        problem=pd.Series(dtype=str), reason=pd.Series(dtype=str))], ignore_index=True)
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -46,66 +141,43 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda column: column.map(cell)) if len(frame) else frame
 
 
-def bills_frames(res: Tenant) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = [r for r in res.ledger.documents("sps-intacct") if r.status not in (QUARANTINED, SKIPPED) and r.target_ref]
-    source = pd.DataFrame(
-        [dict(zip(("vendor", "record_id"), parse_bill_ref(r.target_ref)), ledger_id=r.id, status=r.status) for r in rows],
-        columns=["vendor", "record_id", "ledger_id", "status"],
-    )
-    vendors = sorted({p.vendor_id for p in res.mapping.partners.values()})
-    bills = res.intacct().list_bills(vendors)
-    target = pd.DataFrame([{"vendor": b["VENDORID"], "record_id": b["RECORDID"]} for b in bills],
-                          columns=["vendor", "record_id"])
-    return source, target
+def frames_of(res: Tenant, integration: str) -> Frames:
+    """The integration's frames, from its pipeline's ``reconcile`` (through the catalogue)."""
+    from ..integrations import get
+
+    reconcile_of = get(integration).pipeline.reconcile
+    if reconcile_of is None:
+        raise ValueError(f"the {integration} pipeline has no reconciliation")
+    return reconcile_of(res)
 
 
-def invoices_frames(res: Tenant) -> tuple[pd.DataFrame, pd.DataFrame]:
-    mapped = {p.customer_id: pid for pid, p in res.mapping.partners.items() if p.customer_id}
-    invoices = [inv for page in res.intacct().iter_ar_invoices(EPOCH, include_lines=False) for inv in page]
-    source = pd.DataFrame([{"partner": mapped[i.customer_id], "invoice": i.record_id} for i in invoices
-                           if i.customer_id in mapped], columns=["partner", "invoice"])
-    sent = [r for r in res.ledger.documents("intacct-sps", status="posted", doc_type="invoice")]
-    target = pd.DataFrame([{"partner": r.partner, "invoice": r.natural_key} for r in sent], columns=["partner", "invoice"])
-    return source, target
+def summarize(res: Tenant, integration: str) -> tuple[dict, pd.DataFrame]:
+    """(the summary, the discrepancy rows) of one integration, nothing written."""
+    frames = frames_of(res, integration)
+    revisions = revision_state(res.ledger, integration)
+    problems = compare(frames, revisions)
+    source = frames.source.drop_duplicates(frames.key)
+    counts = {p: int((problems["problem"] == p).sum()) for p in PROBLEMS}
+    cancelled = int((revisions["effect"] == CANCEL).sum()) if len(revisions) else 0
+    changed = int(((revisions["revision"] > 1) & (revisions["effect"] != CANCEL)).sum()) if len(revisions) else 0
+    return {
+        "tenant": res.name,
+        "integration": integration,
+        "source": int(len(source)),
+        "present": int(len(source) - counts["missing"]),
+        **counts,
+        "changed": changed,
+        "cancelled": cancelled,
+    }, problems
 
 
 def reconcile(res: Tenant, integration: str, out_dir: Path) -> dict:
     """Compare one integration; write the discrepancies CSV; return the summary."""
-    if integration == "sps-intacct":
-        source, target, key = *bills_frames(res), ["vendor", "record_id"]
-    elif integration == "intacct-sps":
-        source, target, key = *invoices_frames(res), ["partner", "invoice"]
-    elif integration in ("sps-qbo", "qbo-sps"):
-        from .reconcile_qbo import qbo_frames
-
-        source, target, key = qbo_frames(res, integration)
-    elif integration in ("intacct-sterling", "sterling-inbound"):
-        from .reconcile_sterling import sterling_frames
-
-        source, target, key = sterling_frames(res, integration)
-    elif integration == "commerce-intacct-o2c":
-        from .reconcile_commerce_o2c import o2c_frames
-
-        source, target, key = o2c_frames(res)
-    elif integration == "commerce-intacct-ap":
-        from .reconcile_commerce_ap import commerce_ap_frames
-
-        source, target, key = commerce_ap_frames(res)
-    else:
-        raise ValueError(f"reconcile does not know {integration!r}")
-    problems = compare(source, target, key)
+    summary, problems = summarize(res, integration)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv = out_dir / f"reconcile-{res.name}-{integration}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.csv"
+    csv = out_dir / f"reconcile-{res.name}-{integration}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv"
     spreadsheet_safe(problems).to_csv(csv, index=False)
-    return {
-        "tenant": res.name,
-        "integration": integration,
-        "source": int(len(source.drop_duplicates(key))),
-        "present": int(len(source.drop_duplicates(key)) - (problems["problem"] == "missing").sum()),
-        "missing": int((problems["problem"] == "missing").sum()),
-        "duplicated": int((problems["problem"] == "duplicated").sum()),
-        "csv": str(csv),
-    }
+    return {**summary, "csv": str(csv)}
 
 
 def publish(tenant: str, summaries: list[dict]) -> None:
@@ -115,4 +187,5 @@ def publish(tenant: str, summaries: list[dict]) -> None:
     from ..tasks.ops import artifact_key
 
     create_table_artifact(key=artifact_key(tenant, "reconciliation"), table=summaries,
-                          description=f"ml-connector reconcile for tenant {tenant}: source vs target by natural key")
+                          description=f"ml-connector reconcile for tenant {tenant}: source vs target by natural key, "
+                                      "and each document against its latest revision (stale)")

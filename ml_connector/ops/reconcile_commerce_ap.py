@@ -17,6 +17,7 @@ from ..ledger.schema import RECEIVED
 from ..mappings.commerce_ap_documents import KINDS, EntityPage, page_rows, parse_ref
 from ..tasks.commerce_ap import orders_of, raw_items
 from ..tasks.commerce_ap_post import query_all
+from .reconcile import Frames
 
 KEY = ["object", "number"]
 
@@ -53,8 +54,8 @@ def _found(client, expected: list[tuple[str, str]]) -> list[dict]:
     return rows
 
 
-def commerce_ap_frames(res) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def commerce_ap_frames(res) -> Frames:
     expected = _expected(res)
     source = pd.DataFrame([{"object": o, "number": n} for o, n in expected], columns=KEY)
     target = pd.DataFrame(_found(res.intacct(), expected), columns=KEY)
-    return source, target, KEY
+    return Frames(source, target, KEY)

@@ -18,6 +18,7 @@ from decimal import Decimal
 import pandas as pd
 
 from ..ledger.schema import POSTED, QUARANTINED, SKIPPED
+from .reconcile import Frames
 
 INTEGRATION = "commerce-intacct-o2c"
 # ledger doc type -> (Intacct object, field that carries our number)
@@ -26,7 +27,7 @@ TARGETS = {"order": ("ARINVOICE", "RECORDID"), "payment": ("ARPYMT", "DOCNUMBER"
 MINE = ("ARINVOICE", "ARPYMT", "ARADJUSTMENT", "INVDOCUMENT")
 
 
-def o2c_frames(res) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def o2c_frames(res) -> Frames:
     from ..tasks.commerce_o2c_post import query
 
     rows = [r for r in res.ledger.documents(INTEGRATION) if r.doc_type in TARGETS
@@ -39,7 +40,7 @@ def o2c_frames(res) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
         for start in range(0, len(numbers), 1000):
             for record in query(client, object_name, ("RECORDNO", field), ("in", field, numbers[start:start + 1000]), None):
                 found.append({"kind": kind, "number": record[field]})
-    return source, pd.DataFrame(found, columns=["kind", "number"]), ["kind", "number"]
+    return Frames(source, pd.DataFrame(found, columns=["kind", "number"]), ["kind", "number"])
 
 
 # -- with both sandboxes ---------------------------------------------------------------------

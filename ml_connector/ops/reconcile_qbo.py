@@ -17,17 +17,27 @@ import pandas as pd
 from ..ledger.schema import QUARANTINED, SKIPPED
 from ..mappings.qbo_to_sps import invoice_number, is_shipment
 from ..tasks.qbo_master import effective_mapping
+from .reconcile import Frames
 
 
-def qbo_frames(res, integration: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def sps_qbo_frames(res) -> Frames:
+    """Orders the ledger says should be purchase orders against the mapped vendors' POs; a PO
+    closed without a bill receiving it is cancelled there (a cancellation closes it)."""
     client, qbo = res.qbo(), effective_mapping(res).qbo
-    if integration == "sps-qbo":
-        rows = [r for r in res.ledger.documents("sps-qbo", doc_type="order") if r.status not in (QUARANTINED, SKIPPED)]
-        source = pd.DataFrame([{"doc_number": r.target_ref or r.natural_key} for r in rows], columns=["doc_number"])
-        vendors = {p.vendor_ref for p in qbo.partners.values()}
-        pos = [po for po in client.iter_query("PurchaseOrder") if po.vendor_ref and po.vendor_ref.value in vendors]
-        target = pd.DataFrame([{"doc_number": po.doc_number} for po in pos], columns=["doc_number"])
-        return source, target, ["doc_number"]
+    rows = [r for r in res.ledger.documents("sps-qbo", doc_type="order") if r.status not in (QUARANTINED, SKIPPED)]
+    source = pd.DataFrame([{"doc_number": r.target_ref or r.natural_key, "ledger_id": r.id} for r in rows],
+                          columns=["doc_number", "ledger_id"])
+    vendors = {p.vendor_ref for p in qbo.partners.values()}
+    pos = [po for po in client.iter_query("PurchaseOrder") if po.vendor_ref and po.vendor_ref.value in vendors]
+    target = pd.DataFrame([{"doc_number": po.doc_number, "cancelled": _closed(po)} for po in pos],
+                          columns=["doc_number", "cancelled"])
+    return Frames(source, target, ["doc_number"])
+
+
+def qbo_sps_frames(res) -> Frames:
+    """QBO invoices of mapped customers (and the shipments they confirm) against what the ledger
+    sent to SPS; a voided invoice's latest revision there is a cancellation."""
+    client, qbo = res.qbo(), effective_mapping(res).qbo
     source_rows = []
     for inv in client.iter_query("Invoice"):
         partner = inv.customer_ref and qbo.partner_for_customer(inv.customer_ref.value)
@@ -42,4 +52,9 @@ def qbo_frames(res, integration: str) -> tuple[pd.DataFrame, pd.DataFrame, list[
     sent = res.ledger.documents("qbo-sps", status="posted")
     target = pd.DataFrame([{"doc_type": r.doc_type, "partner": r.partner, "number": r.natural_key} for r in sent],
                           columns=columns)
-    return source, target, columns
+    return Frames(source, target, columns)
+
+
+def _closed(po) -> bool:
+    """Closed by a cancellation: a PO a bill received is Closed too, but lists that bill."""
+    return str(po.po_status or "").lower() == "closed" and not po.linked_txn

@@ -10,20 +10,25 @@ from ..connectors.errors import BadDocument
 from ..connectors.sterling import partner_inbox
 from ..ledger.schema import POSTED
 from ..runtime.tenant import Tenant
+from .reconcile import Frames
 
 KEY = ["partner", "doc_type", "number"]
 
 
-def sterling_frames(res: Tenant, integration: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """(source, target, key): ledger documents posted vs documents found in Sterling."""
+def inbound_frames(res: Tenant) -> Frames:
+    """sterling-inbound: every message read is in the ledger, so it is compared with itself (its
+    documents' revisions are still judged against the ledger)."""
+    rows = [{"partner": r.partner, "doc_type": r.doc_type, "number": r.natural_key}
+            for r in res.ledger.documents("sterling-inbound")]
+    frame = pd.DataFrame(rows, columns=KEY)
+    return Frames(frame, frame.copy(), KEY)
+
+
+def sterling_frames(res: Tenant) -> Frames:
+    """intacct-sterling: ledger documents posted vs documents found in the partners' Inboxes."""
     from ..runtime.clients import sterling_client as sterling
 
-    if integration == "sterling-inbound":  # every message read is in the ledger: compare it with itself
-        rows = [{"partner": r.partner, "doc_type": r.doc_type, "number": r.natural_key}
-                for r in res.ledger.documents(integration)]
-        frame = pd.DataFrame(rows, columns=KEY)
-        return frame, frame.copy(), KEY
-    sent = [r for r in res.ledger.documents(integration, status=POSTED) if r.doc_type in ("810", "850")]
+    sent = [r for r in res.ledger.documents("intacct-sterling", status=POSTED) if r.doc_type in ("810", "850")]
     source = pd.DataFrame([{"partner": r.partner, "doc_type": r.doc_type, "number": r.natural_key} for r in sent],
                           columns=KEY)
     client, found = sterling(res), []
@@ -38,4 +43,4 @@ def sterling_frames(res: Tenant, integration: str) -> tuple[pd.DataFrame, pd.Dat
                     doc = x12.decode_document(ts)
                     number = getattr(doc, "invoice_number", None) or getattr(doc, "po_number", None)
                     found.append({"partner": cfg.partner_name, "doc_type": ts.id, "number": number})
-    return source, pd.DataFrame(found, columns=KEY), KEY
+    return Frames(source, pd.DataFrame(found, columns=KEY), KEY)

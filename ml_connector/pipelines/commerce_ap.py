@@ -36,6 +36,7 @@ from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
 from ..mappings.commerce_ap_documents import INTEGRATION, KINDS, EntityPage, named_entities, page_rows, preview_ap
 from ..mappings.resend import commerce_ap_creates
+from ..ops.reconcile_ref import Reconciliation
 from ..tasks.commerce_ap import fetch_by_ids, fetch_changes, utcnow
 from ..tasks.commerce_ap_post import find_targets, post_ap_documents
 from ..tasks.commerce_ap_vendors import MASTER
@@ -124,5 +125,6 @@ def preview(tenant: str, mapping: Any, content: bytes, name: str) -> str:
 
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_ap_documents, find=find,
+                    reconcile=Reconciliation("reconcile_commerce_ap", "commerce_ap_frames"),
                     before=(recover_vendors,), inbox=InboxSource(INBOX, read_named), drain=drain, preview=preview,
                     resend=commerce_ap_creates)

@@ -35,6 +35,7 @@ from ..ledger.schema import POSTED
 from ..ledger.store import Claimed, Outcome
 from ..mappings.commerce_o2c_rows import FOLLOWUPS, INTEGRATION, KINDS, Seen, changed_linked, item_skus, page_rows
 from ..mappings.resend import o2c_transactions
+from ..ops.reconcile_ref import Reconciliation
 from ..tasks.commerce_o2c import Refresh, item_keys, open_feed, read_changes_page, refresh_linked_customers
 from ..tasks.commerce_o2c_customers import sync_customers
 from ..tasks.commerce_o2c_post import ENVELOPE, find_written, post_o2c, post_pending
@@ -152,6 +153,7 @@ def preview(tenant: str, mapping: Any, content: bytes, name: str) -> str:
 
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_o2c, find=find,
+                    reconcile=Reconciliation("reconcile_commerce_o2c", "o2c_frames"),
                     settle=refresh_linked_customers, post_per_page=False, drain=drain,
                     followups=(customer_master, write_back), report=report, preview=preview, resend=o2c_transactions)
 

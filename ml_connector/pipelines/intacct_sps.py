@@ -30,6 +30,7 @@ from ..connectors.intacct.listing import LISTING_RESTARTS, read_listing
 from ..engine import MAX_PAGES, Batch, Page, Pipeline, Run
 from ..ledger.store import Claimed, Outcome
 from ..mappings.resend import sps_new_file
+from ..ops.reconcile_ref import Reconciliation
 from ..tasks.intacct import read_ar_page
 from ..tasks.outbound import INTEGRATION, invoice_row, queue_orderacks, send_documents
 from ..tasks.sps import delivery_report, find_uploads
@@ -82,4 +83,5 @@ def report(run: Run) -> dict:
 
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=send_documents, find=find,
+                    reconcile=Reconciliation("reconcile_sps_intacct", "invoices_frames"),
                     cursor_name=CURSOR, followups=(send_orderacks,), report=report, resend=sps_new_file)

@@ -31,6 +31,7 @@ from ..ledger.store import Claimed, Outcome
 from ..ledger.x12_controls import ack_counts, ack_rows, mark_delivered
 from ..mappings.intacct_sterling import PARTNER, SOURCES, cursor_name, kinds_to_send, last_modified, message_name, record_row
 from ..mappings.resend import x12_same_controls
+from ..ops.reconcile_ref import Reconciliation
 from ..runtime.clients import sterling_client
 from ..tasks.sterling import INTEGRATION, deliver_documents, read_page, settings_of, sync_partners
 from .intacct_sps import EPOCH, OVERLAP
@@ -109,4 +110,5 @@ def report(run: Run) -> dict:
 
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=deliver_documents, find=find,
+                    reconcile=Reconciliation("reconcile_sterling", "sterling_frames"),
                     before=(partners,), report=report, resend=x12_same_controls)

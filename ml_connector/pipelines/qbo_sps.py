@@ -42,6 +42,7 @@ from ..mappings.qbo_to_sps import (
 )
 from ..mappings.resend import sps_new_file
 from ..mappings.tenant import TenantMapping
+from ..ops.reconcile_ref import Reconciliation
 from ..tasks.qbo import OUTBOUND, read_changed_invoices, read_invoices, send_invoices
 from ..tasks.qbo_master import effective_mapping
 from ..tasks.sps import delivery_report, find_uploads, outbox_path
@@ -127,4 +128,5 @@ def report(run: Run) -> dict:
 
 
 PIPELINE = Pipeline(name=OUTBOUND, read=read, to_rows=to_rows, post=send_invoices, find=find, cursor_name=CURSOR,
+                    reconcile=Reconciliation("reconcile_qbo", "qbo_sps_frames"),
                     inbox=InboxSource(QBO, read_named), report=report, resend=sps_new_file)

@@ -15,6 +15,7 @@ from ..ledger.store import Claimed, Outcome
 from ..mappings.resend import intacct_bill_in_place
 from ..mappings.sps_rows import unwrap
 from ..mappings.sps_to_intacct import parse_bill_ref
+from ..ops.reconcile_ref import Reconciliation
 from ..tasks.intacct import INTEGRATION, find_bills, find_revisions, post_bills
 from ..tasks.sps import consume_files
 from .sps_out import file_batch, read
@@ -46,4 +47,5 @@ def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
 
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_bills, find=find, settle=consume_files,
+                    reconcile=Reconciliation("reconcile_sps_intacct", "bills_frames"),
                     resend=intacct_bill_in_place)

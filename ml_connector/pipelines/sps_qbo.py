@@ -6,6 +6,11 @@ DocNumber with their current SyncToken: tasks/qbo.py), consumed from SPS, and on
 cursor stored. Invoices and shipments in the feed are recorded as skipped (routed nowhere in
 this integration).
 
+Orders live (docs/revisions-sps-qbo.md): an order's purpose code is its ledger effect, so a
+change (04) or replacement (05) of a posted order updates its PO with the current SyncToken, a
+cancellation (01) closes it, and a PO received in QBO (billed) is left to a person, quarantined
+with the reason; each revision is written once, and a dead run's revision is found by its key.
+
 A trading partner added to the tenant file without a QBO vendor is onboarded first (the
 master-data pipeline's recovery, then its sync for vendors only: the vendor is found by name or
 created, and the link recorded in the ledger), so its orders post in this same run; with every
@@ -17,16 +22,18 @@ from __future__ import annotations
 
 from prefect.utilities.annotations import opaque
 
-from ..connectors.errors import IntegrationError
+from ..connectors.errors import IntegrationError, NotFound
+from ..connectors.qbo import PurchaseOrder
 from ..engine import Batch, Page, Pipeline, Run
 from ..engine.recovery import recover_intents
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
 from ..mappings.resend import qbo_po_by_number
-from ..mappings.sps_to_qbo import order_rows, remap_order
+from ..mappings.sps_to_qbo import carries_revision, order_rows, remap_order
 from ..mappings.tenant import TenantMapping
+from ..ops.reconcile_ref import Reconciliation
 from ..tasks.ops import finished_runs
-from ..tasks.qbo import INBOUND, find_vendor_pos, post_purchase_orders
+from ..tasks.qbo import INBOUND, REVISIONS, find_vendor_pos, post_purchase_orders
 from ..tasks.qbo_master import effective_mapping, sync_master_data
 from ..tasks.sps import consume_files
 from . import qbo_master
@@ -49,16 +56,38 @@ def to_rows(run: Run, page: Page) -> Batch:
 
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
-    """POs a dead run may have created, looked up in QBO by DocNumber on the order's own vendor
-    (another vendor's PO may carry the same number: the post step decides what that means)."""
+    """What a dead run's writes left in QBO. A create: the PO looked up by DocNumber on the
+    order's own vendor (another vendor's PO may carry the same number: the post step decides
+    what that means). A revision of a PO in QBO (change, replacement, cancellation): the PO read
+    by Id, written when its PrivateNote carries the revision's key; else posted again."""
     mapping = effective_mapping(run.resources)
-    found = find_vendor_pos(run.resources.qbo(), [c.target_ref for c in stale if c.target_ref])
+    client = run.resources.qbo()
+    creates = [c for c in stale if not _revises(c)]
+    found = find_vendor_pos(client, [c.target_ref for c in creates if c.target_ref])
     outcomes = []
     for c in stale:
+        if _revises(c):
+            outcomes.append(_revision_outcome(client, c))
+            continue
         po = found.get((c.target_ref, _vendor_of(c, mapping)))
         outcomes.append(Outcome(c.id, POSTED, target_id=po.id) if po is not None else
                         Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not in QBO"))
     return outcomes
+
+
+def _revises(c: Claimed) -> bool:
+    return c.effect in REVISIONS and c.target_id is not None
+
+
+def _revision_outcome(client, c: Claimed) -> Outcome:
+    try:
+        po = client.read("PurchaseOrder", c.target_id)
+    except NotFound:
+        po = None
+    if isinstance(po, PurchaseOrder) and carries_revision(po, c.idempotency_key):
+        return Outcome(c.id, POSTED, target_id=po.id)
+    return Outcome(c.id, RECEIVED, error_class="recovered",
+                   error=f"intent without outcome; revision {c.revision} not in QBO")
 
 
 def _vendor_of(c: Claimed, mapping: TenantMapping) -> str | None:
@@ -69,4 +98,5 @@ def _vendor_of(c: Claimed, mapping: TenantMapping) -> str | None:
 
 
 PIPELINE = Pipeline(name=INBOUND, read=read, to_rows=to_rows, post=post_purchase_orders, find=find,
+                    reconcile=Reconciliation("reconcile_qbo", "sps_qbo_frames"),
                     settle=consume_files, before=(onboard,), resend=qbo_po_by_number)

@@ -21,6 +21,7 @@ from ..ledger.store import Claimed, Outcome
 from ..ledger.x12_controls import ack_counts
 from ..mappings.resend import nothing_sent
 from ..mappings.sterling_inbound import message_rows
+from ..ops.reconcile_ref import Reconciliation
 from ..tasks.sterling import settings_of
 from ..tasks.sterling_mailbox import INBOUND, Outbox, apply_acks, flag_overdue, mark_extracted, read_outbox
 
@@ -70,4 +71,5 @@ def pipeline(overdue_after_minutes: float | None = None) -> Pipeline:
 
 
 PIPELINE = Pipeline(name=INBOUND, read=read, to_rows=to_rows, post=apply_acks, find=find, settle=mark_extracted,
+                    reconcile=Reconciliation("reconcile_sterling", "inbound_frames"),
                     followups=(overdue_after(None),), report=report, resend=nothing_sent)

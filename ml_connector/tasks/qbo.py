@@ -11,6 +11,14 @@ documents to post are looked up (``DocNumber IN (...)``, 100 per query, once per
 than once per batch of 30), so a PO that exists already (an earlier lost answer under another
 batch, or one keyed in by hand) is updated with its current SyncToken, or left alone when equal.
 
+Revisions (docs/revisions-sps-qbo.md): a change, replacement or cancellation of a PO in QBO is
+read by Id first (its SyncToken is the one to update with, and its state says whether it can
+take the revision: a received PO, or a closed one for a change, is quarantined for a person),
+then written as one update: sparse for a change, full for a replacement, ``POStatus`` Closed for
+a cancellation, with the revision's key in ``PrivateNote``. A PO that already carries the key
+took that revision before (a lost answer): nothing is written again. A stale SyncToken (5010)
+is re-read by Id and retried once; a second one leaves the revision for the next run.
+
 Every QBO request takes the company's Prefect limits first (runtime/qbo_limits.py).
 """
 
@@ -18,12 +26,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from ..connectors.errors import RejectedError
+from ..connectors.errors import NotFound, RejectedError, TransientError
 from ..connectors.qbo import BatchOp, Invoice, PurchaseOrder, QboClient, StaleObject
 from ..connectors.qbo.client import MAX_BATCH, quote_literal
 from ..connectors.sps import rsx
@@ -31,7 +40,15 @@ from ..engine.posting import Prepared, WriteResult, post_documents
 from ..ledger.schema import RECEIVED
 from ..ledger.store import Claimed
 from ..mappings.qbo_to_sps import qbo_invoice_to_rsx, qbo_shipment_to_rsx
-from ..mappings.sps_to_qbo import remap_order, same_po
+from ..mappings.sps_to_qbo import (
+    CLOSED,
+    NeedsPerson,
+    carries_revision,
+    remap_order,
+    revision_blocker,
+    revision_body,
+    same_po,
+)
 from ..mappings.tenant import TenantMapping
 from ..runtime.tenant import tenant as tenant_resources
 from .qbo_master import effective_mapping
@@ -42,6 +59,7 @@ log = logging.getLogger("ml_connector.tasks.qbo")
 
 INBOUND, OUTBOUND = "sps-qbo", "qbo-sps"
 LOOKUP = 100  # DocNumbers per existing-PO query (one IN list; QBO's URL and grammar take it)
+REVISIONS = ("update", "replace", "cancel")  # the claimed effects written to a PO already in QBO
 
 
 # -- inbound: SPS orders -> QBO purchase orders ------------------------------------------
@@ -91,6 +109,76 @@ def update_po(client: QboClient, existing: PurchaseOrder, wanted: PurchaseOrder,
         return WriteResult(ok=False, error=exc)
 
 
+@dataclass(frozen=True)
+class PoWrite:
+    """One claimed order as QBO should hold it (``po``, mapped) and, for a revision of a PO in
+    QBO, that PO as read by Id when the write was prepared (``current``: its SyncToken is the
+    one to update with); ``applied`` when it already carries this revision's key."""
+
+    po: PurchaseOrder
+    current: PurchaseOrder | None = None
+    applied: bool = False
+
+
+def revision_request_id(key: str, sync_token: str | None) -> str:
+    """The requestid of a revision's update of the PO at ``sync_token``: a retry of the same
+    write replays QBO's first answer; a write at a newer SyncToken (after a 5010, whose answer
+    QBO would replay under the old id) is another request (36 chars)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mlc-qbo-revision:{key}:{sync_token}"))
+
+
+def prepare_revision(client: QboClient, c: Claimed, po: PurchaseOrder) -> PoWrite:
+    """Read the PO a revision changes and decide: write it, it is written already, or a person
+    must act (:class:`NeedsPerson`, quarantined with the reason)."""
+    try:
+        current = client.read("PurchaseOrder", c.target_id or "")
+    except NotFound:
+        if po.po_status == CLOSED:  # deleted in QBO: there is nothing left to close
+            return PoWrite(po, PurchaseOrder(id=c.target_id), applied=True)
+        raise NeedsPerson(f"PO {po.doc_number} (QBO {c.target_id}) is no longer in QBO: key the change in by hand",
+                          system="qbo", operation="purchaseorder", code="po-gone") from None
+    assert isinstance(current, PurchaseOrder)
+    if carries_revision(current, c.idempotency_key):
+        return PoWrite(po, current, applied=True)
+    reason = revision_blocker(current, po)
+    if reason is not None:
+        raise NeedsPerson(reason, system="qbo", operation="purchaseorder", code="po-received")
+    return PoWrite(po, current)
+
+
+def revise_po(client: QboClient, c: Claimed, w: PoWrite) -> WriteResult:
+    """Write one revision of the PO ``w.current`` with its SyncToken; on a stale SyncToken (5010)
+    re-read it by Id, check again what it can take, and retry once."""
+    current = w.current
+    assert current is not None
+    if w.applied:
+        return WriteResult(ok=True, target_id=current.id)
+    for attempt in (1, 2):
+        body, sparse = revision_body(current, w.po, c.effect, c.idempotency_key)
+        try:
+            made = client.update("PurchaseOrder", body, request_id=revision_request_id(c.idempotency_key,
+                                                                                        current.sync_token),
+                                 sparse=sparse)
+            return WriteResult(ok=True, target_id=made.id)
+        except StaleObject:
+            if attempt == 2:
+                return WriteResult(ok=False, error=TransientError(
+                    f"PO {w.po.doc_number} (QBO {current.id}) changed in QBO again while revision {c.revision} was "
+                    "written (stale SyncToken twice): left for the next run", system="qbo", operation="purchaseorder"))
+            current = client.read("PurchaseOrder", current.id or "")  # type: ignore[assignment]
+            log.info("PO %s changed in QBO meanwhile (stale SyncToken): retrying once with SyncToken %s",
+                     w.po.doc_number, current.sync_token)
+            if carries_revision(current, c.idempotency_key):
+                return WriteResult(ok=True, target_id=current.id)
+            reason = revision_blocker(current, w.po)
+            if reason is not None:
+                return WriteResult(ok=False, error=NeedsPerson(reason, system="qbo", operation="purchaseorder",
+                                                               code="po-received"))
+        except RejectedError as exc:
+            return WriteResult(ok=False, error=exc)
+    raise AssertionError("unreachable")
+
+
 def batch_request_id(keys: list[str]) -> str:
     """One requestid for a batch of creates: the same documents give the same id (36 chars)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "mlc-qbo-batch:" + "|".join(sorted(keys))))
@@ -137,6 +225,10 @@ def write_pos(client: QboClient, prepared: list[Prepared[PurchaseOrder]],
     return results  # type: ignore[return-value]
 
 
+def _vendor(po: PurchaseOrder) -> str | None:
+    return po.vendor_ref.value if po.vendor_ref else None
+
+
 def _remember(existing: dict[str, PurchaseOrder], made) -> None:
     # A later batch of the same post with the same DocNumber (another partner's PO number)
     # must see this PO, as a per-batch lookup would have.
@@ -144,35 +236,65 @@ def _remember(existing: dict[str, PurchaseOrder], made) -> None:
         existing[made.doc_number] = made
 
 
+def write_all(client: QboClient, prepared: list[Prepared[PoWrite]],
+              existing: dict[str, PurchaseOrder] | None = None) -> list[WriteResult]:
+    """One batch: revisions of POs in QBO written one by one (each its own update), the rest
+    created (or updated when found by DocNumber) by :func:`write_pos`; results in order."""
+    results: list[WriteResult | None] = [None] * len(prepared)
+    creates = []
+    for n, p in enumerate(prepared):
+        if p.payload.current is not None:
+            results[n] = revise_po(client, p.claimed, p.payload)
+        else:
+            creates.append(n)
+    made = write_pos(client, [Prepared(prepared[n].claimed, prepared[n].payload.po) for n in creates], existing) \
+        if creates else []
+    for n, result in zip(creates, made, strict=True):
+        results[n] = result
+    return results  # type: ignore[return-value]
+
+
 @task(cache_policy=NO_CACHE, **retry_options())
 def post_purchase_orders(tenant: str, ids: list[int], run_id: str, payloads: dict | None = None) -> dict[str, int]:
     """Post the ledger documents ``ids`` as QBO purchase orders, 30 per batch, reusing the POs
     mapped at ingest when given (``payloads`` by (doc_type, partner, natural_key)); existing POs
-    are looked up once for all of ``ids`` (100 DocNumbers per query) before the first batch."""
+    are looked up once for all of ``ids`` (100 DocNumbers per query) before the first batch. A
+    revision of a PO in QBO (a change, replacement or cancellation) is read by Id and updated."""
     res = tenant_resources(tenant)
     mapping, pos = effective_mapping(res), payloads or {}
     numbers = [r.target_ref for r in res.ledger.documents(INBOUND, ids=ids, status=RECEIVED) if r.target_ref]
     existing = find_pos(res.qbo(), numbers) if numbers else {}
 
-    def build(c: Claimed) -> PurchaseOrder:
+    def build(c: Claimed) -> PoWrite:
         po = pos.get((c.doc_type, c.partner, c.natural_key))
-        return po if po is not None else remap_order(c, mapping)
+        po = po if po is not None else remap_order(c, mapping)
+        if c.effect in REVISIONS and c.target_id:
+            return prepare_revision(res.qbo(), c, po)
+        if po.po_status == CLOSED:
+            found = existing.get(po.doc_number or "")
+            if found is None or _vendor(found) != _vendor(po):
+                raise NeedsPerson(f"PO {po.doc_number} is cancelled and not in QBO: nothing to close; "
+                                  "leave it, or key it in by hand if the partner meant it", system="qbo",
+                                  operation="purchaseorder", code="nothing-to-close")
+            return prepare_revision(res.qbo(), replace(c, target_id=found.id), po)
+        return PoWrite(po)
 
     return post_documents(res.ledger, INBOUND, ids, run_id, build=build,
-                          write=lambda prepared: write_pos(res.qbo(), prepared, existing), batch_size=MAX_BATCH)
+                          write=lambda prepared: write_all(res.qbo(), prepared, existing), batch_size=MAX_BATCH)
 
 
 # -- outbound: QBO invoices -> SPS ---------------------------------------------------------
 
 @task(cache_policy=NO_CACHE, **retry_options())
 def read_changed_invoices(tenant: str, since: datetime, use_query: bool = False) -> list[Invoice]:
-    """Invoices changed since ``since``: CDC, or a query on LastUpdatedTime for a backfill
-    older than CDC's window and when CDC hits its 1000-object cap."""
+    """Invoices changed since ``since``: CDC (deleted ones as its stubs: Id and ``status:
+    Deleted``), or a query on LastUpdatedTime for a backfill older than CDC's window and when
+    CDC hits its 1000-object cap (a query cannot see deleted invoices)."""
     client = tenant_resources(tenant).qbo()
     if not use_query:
         result = client.cdc(["Invoice"], since)
         if not result.capped:
-            return [o for o in result.changed("Invoice")]  # type: ignore[misc]
+            return list(result.objects.get("Invoice", []))  # type: ignore[arg-type]
         log.warning("QBO CDC returned its 1000-object cap; reading invoices with a query instead")
     where = f"Metadata.LastUpdatedTime >= '{since.isoformat()}'"
     return list(client.iter_query("Invoice", where, order_by="Metadata.LastUpdatedTime"))  # type: ignore[arg-type]
