@@ -24,8 +24,8 @@ An invoice first saved without a ship date and edited later to carry one is sent
 at once and as a shipment when the edit is reported (webhook ``Update`` or CDC); the ledger
 keys both by (partner, number) per document type, so each goes out once.
 
-A webhook notification names an invoice to read (:func:`named_invoices`); a delete or a void
-has nothing to send.
+A webhook notification names an invoice to read (:func:`named_invoices`) or one deleted
+(:func:`deleted_invoices`); what a delete, a void or an edit sends is in outbound_revisions.py.
 """
 
 from __future__ import annotations
@@ -179,10 +179,22 @@ def qbo_shipment_to_rsx(inv: Invoice, tenant: TenantMapping) -> RsxShipment:
 
 
 def named_invoices(notifications: Iterable[Claimed]) -> list[str]:
-    """The invoice Ids QBO webhook notifications name (deletes and voids have nothing to send)."""
+    """The invoice Ids QBO webhook notifications name, to read by Id (a voided invoice is read
+    back zeroed and noted "Voided"; a deleted one cannot be read: :func:`deleted_invoices`)."""
     ids = set()
     for c in notifications:
         event = json.loads(c.raw_payload or b"{}")
-        if event.get("entity") == "Invoice" and event.get("operation") not in ("Delete", "Void") and event.get("id"):
+        if event.get("entity") == "Invoice" and event.get("operation") != "Delete" and event.get("id"):
             ids.add(str(event["id"]))
     return sorted(ids)
+
+
+def deleted_invoices(notifications: Iterable[Claimed]) -> list[Invoice]:
+    """The invoices QBO webhook notifications report deleted, as the stubs CDC gives for them
+    (Id and ``status: Deleted``), so a delete cancels what was sent without waiting for CDC."""
+    ids = set()
+    for c in notifications:
+        event = json.loads(c.raw_payload or b"{}")
+        if event.get("entity") == "Invoice" and event.get("operation") == "Delete" and event.get("id"):
+            ids.add(str(event["id"]))
+    return [Invoice.model_validate({"Id": i, "status": "Deleted"}) for i in sorted(ids)]

@@ -20,26 +20,31 @@ looked for in SPS before it is ever sent again (tasks/sps.find_uploads, docs/sps
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 from prefect import get_run_logger
 from prefect.utilities.annotations import opaque
 
+from ..connectors.errors import BadDocument
 from ..connectors.intacct.listing import LISTING_RESTARTS, read_listing
+from ..connectors.intacct.models import ArInvoice
+from ..connectors.sps import rsx
 from ..engine import MAX_PAGES, Batch, Page, Pipeline, Run
 from ..ledger.store import Claimed, Outcome
+from ..mappings.intacct_to_sps import arinvoice_to_rsx
 from ..mappings.resend import sps_new_file
+from ..mappings.tenant import TenantMapping
 from ..ops.reconcile_ref import Reconciliation
 from ..tasks.intacct import read_ar_page
 from ..tasks.outbound import INTEGRATION, invoice_row, queue_orderacks, send_documents
-from ..tasks.sps import delivery_report, find_uploads
+from ..tasks.sps import delivery_report, drop_unseen_changes, find_uploads
 
 CURSOR = "whenmodified"
 # Each listing starts this much before the stored high-water mark, so records stamped around
 # the previous listing's end are read again; the ledger makes the re-read rows duplicates.
 OVERLAP = timedelta(minutes=5)
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def read(run: Run, cursor: str | None) -> Iterator[Page]:
@@ -59,8 +64,21 @@ def read(run: Run, cursor: str | None) -> Iterator[Page]:
 
 
 def to_rows(run: Run, page: Page) -> Batch:
+    """AR invoices keyed by partner and number; a change the retailer would not see (a payment
+    applied, a memo) sends nothing (tasks/sps.drop_unseen_changes)."""
     mapping = run.resources.mapping
-    return Batch(rows=[invoice_row(inv, mapping) for inv in page.items])
+    rows = [row for row in (invoice_row(inv, mapping) for inv in page.items) if row is not None]
+    return Batch(rows=drop_unseen_changes(run.ledger, run.integration, rows, render(mapping)))
+
+
+def render(mapping: TenantMapping) -> Callable[[str, bytes], bytes | None]:
+    """What a recorded AR invoice sends as an original (None when it does not map)."""
+    def rendered(_: str, raw: bytes) -> bytes | None:
+        try:
+            return rsx.encode_xml("invoice", [arinvoice_to_rsx(ArInvoice.model_validate_json(raw), mapping)])
+        except (BadDocument, ValueError):
+            return None
+    return rendered
 
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:

@@ -9,6 +9,7 @@ is looked for in SPS before it is ever sent again (tasks/sps.upload, docs/sps-de
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 from prefect import task
@@ -17,24 +18,33 @@ from prefect.cache_policies import NO_CACHE
 from ..connectors.errors import BadDocument
 from ..connectors.intacct.models import ArInvoice
 from ..connectors.sps import rsx
+from ..engine.posting import one_line
+from ..ledger.revisions import CANCEL
 from ..ledger.schema import QUARANTINED, RECEIVED
 from ..ledger.store import Claimed, Incoming
 from ..mappings.intacct_to_sps import arinvoice_to_rsx, order_to_orderack, partner_for_invoice
+from ..mappings.outbound_revisions import intacct_effect, intacct_version, with_purpose
 from ..mappings.tenant import TenantMapping
-from .intacct import INTEGRATION as INBOUND
-from ..engine.posting import one_line
 from ..runtime.tenant import tenant as tenant_resources
+from .intacct import INTEGRATION as INBOUND
 from .retry import retry_options
-from .sps import outbox_path, send_to_sps
+from .sps import outbox_path, revision_path, send_to_sps
 
 INTEGRATION = "intacct-sps"
 
 
-def invoice_row(inv: ArInvoice, mapping: TenantMapping) -> Incoming:
-    """The ledger row of one AR invoice: to send, or quarantined with the reason."""
+def invoice_row(inv: ArInvoice, mapping: TenantMapping) -> Incoming | None:
+    """The ledger row of one AR invoice: to send, or quarantined with the reason; None for a
+    reversal's counter-entry. Each read is a revision of the invoice (its WHENMODIFIED the
+    version): a change goes out as a replacement, a reversed or voided invoice as a cancellation
+    (mappings/outbound_revisions.py)."""
+    effect = intacct_effect(inv)
+    if effect is None:
+        return None
     raw = inv.model_dump_json().encode()
     base = dict(doc_type="invoice", natural_key=inv.record_id, source_ref=f"ARINVOICE:{inv.record_no}",
-                raw_payload=raw, doc_date=inv.when_created.isoformat())
+                raw_payload=raw, doc_date=inv.when_created.isoformat(), effect=effect,
+                source_version=intacct_version(inv))
     try:
         partner = partner_for_invoice(inv, mapping)
         arinvoice_to_rsx(inv, mapping)  # validate now, so a bad invoice is quarantined at once
@@ -66,14 +76,20 @@ def queue_orderacks(tenant: str, run_id: str, limit: int | None = None) -> list[
     return res.ledger.ingest(INTEGRATION, rows, run_id).new_ids
 
 
-def build_rsx(c: Claimed, mapping: TenantMapping, today: date) -> tuple[str, bytes]:
-    """The SPS path and RSX bytes for one outbound document."""
+def build_rsx(c: Claimed, mapping: TenantMapping, today: date) -> tuple[str, bytes | None]:
+    """The SPS path and RSX bytes for one write of an outbound document: an invoice's revision
+    under its own path with the purpose its effect calls for (no bytes for a cancellation of
+    what was never sent)."""
     if c.doc_type == "invoice":
-        inv = ArInvoice.model_validate_json(c.raw_payload)
-        doc = arinvoice_to_rsx(inv, mapping)
         fmt = mapping.outbound.invoice_format
+        if c.target_ref is None:
+            c = dataclasses.replace(c, target_ref=outbox_path("invoice", c.partner, c.natural_key, fmt))
+        if c.effect == CANCEL and c.target_id is None:
+            return revision_path(c), None
+        inv = ArInvoice.model_validate_json(c.raw_payload or b"{}")
+        doc = with_purpose(arinvoice_to_rsx(inv, mapping), c.effect)
         content = rsx.encode_json("invoice", doc) if fmt == "json" else rsx.encode_xml("invoice", [doc])
-        return c.target_ref or outbox_path("invoice", c.partner, c.natural_key, fmt), content
+        return revision_path(c), content
     path, _, index = c.source_ref.partition("#")
     docs = rsx.parse(c.raw_payload, filename=path.rsplit("/", 1)[-1])
     _, order = docs[int(index) if index else 0]

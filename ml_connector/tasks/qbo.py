@@ -24,6 +24,7 @@ Every QBO request takes the company's Prefect limits first (runtime/qbo_limits.p
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -37,8 +38,10 @@ from ..connectors.qbo import BatchOp, Invoice, PurchaseOrder, QboClient, StaleOb
 from ..connectors.qbo.client import MAX_BATCH, quote_literal
 from ..connectors.sps import rsx
 from ..engine.posting import Prepared, WriteResult, post_documents
+from ..ledger.revisions import CANCEL
 from ..ledger.schema import RECEIVED
 from ..ledger.store import Claimed
+from ..mappings.outbound_revisions import with_purpose
 from ..mappings.qbo_to_sps import qbo_invoice_to_rsx, qbo_shipment_to_rsx
 from ..mappings.sps_to_qbo import (
     CLOSED,
@@ -53,7 +56,7 @@ from ..mappings.tenant import TenantMapping
 from ..runtime.tenant import tenant as tenant_resources
 from .qbo_master import effective_mapping
 from .retry import retry_options
-from .sps import outbox_path, send_to_sps
+from .sps import outbox_path, revision_path, send_to_sps
 
 log = logging.getLogger("ml_connector.tasks.qbo")
 
@@ -311,14 +314,21 @@ def read_invoices(tenant: str, invoice_ids: list[str]) -> list[Invoice]:
     return out  # type: ignore[return-value]
 
 
-def build_invoice(c: Claimed, mapping: TenantMapping) -> tuple[str, bytes]:
-    """The SPS path and RSX bytes of one outbound invoice or shipment."""
-    inv = Invoice.model_validate_json(c.raw_payload or b"{}")
+def build_invoice(c: Claimed, mapping: TenantMapping) -> tuple[str, bytes | None]:
+    """The SPS path and RSX bytes of one write of an outbound invoice or shipment: the
+    revision's own path, the purpose its effect calls for (original, replacement, cancellation);
+    no bytes for a cancellation of what was never sent."""
     fmt = mapping.outbound.invoice_format
     doc_type = "shipment" if c.doc_type == "shipment" else "invoice"
+    if c.target_ref is None:
+        c = dataclasses.replace(c, target_ref=outbox_path(doc_type, c.partner, c.natural_key, fmt))
+    if c.effect == CANCEL and c.target_id is None:
+        return revision_path(c), None
+    inv = Invoice.model_validate_json(c.raw_payload or b"{}")
     doc = qbo_shipment_to_rsx(inv, mapping) if doc_type == "shipment" else qbo_invoice_to_rsx(inv, mapping)
+    with_purpose(doc, c.effect)
     content = rsx.encode_json(doc_type, doc) if fmt == "json" else rsx.encode_xml(doc_type, [doc])
-    return c.target_ref or outbox_path(doc_type, c.partner, c.natural_key, fmt), content
+    return revision_path(c), content
 
 
 @task(cache_policy=NO_CACHE, **retry_options())

@@ -5,22 +5,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from ..connectors.errors import BadDocument, NotFound, RejectedError, TransientError
 from ..connectors.sps import delivery
 from ..connectors.sps.delivery import Attempt, DeliveryUnknown, Verdict
-from ..ledger.schema import RECEIVED
-from ..ledger.store import Claimed, Ledger, Outcome
-from ..settings import max_document_bytes, sps_concurrency
-from ..runtime.io_pool import pool_for
 from ..engine.posting import Prepared, WriteResult, one_line, post_documents
+from ..ledger.revisions import REPLACE, UPDATE
+from ..ledger.schema import RECEIVED, documents
+from ..ledger.store import Claimed, Incoming, Ledger, Outcome
+from ..runtime.io_pool import pool_for
 from ..runtime.tenant import tenant as tenant_resources
+from ..settings import max_document_bytes, sps_concurrency
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.sps")
@@ -86,7 +89,7 @@ def fetch_page(tenant: str, cursor: str | None, limit: int = 500) -> FetchedPage
             return None
 
     files, deferred = [], []
-    for path, fetched in zip(page.files, _each(download, page.files)):
+    for path, fetched in zip(page.files, _each(download, page.files), strict=True):
         if isinstance(fetched, TransientError):
             log.warning("deferring %s to the next poll: %s", path, fetched)
             deferred.append(path)
@@ -180,7 +183,7 @@ def find_uploads(ledger: Ledger, integration: str, stale: Sequence[Claimed], lef
     late = {r.id: r for r in ledger.documents(integration, ids=[c.id for c in stale if c.id not in left])}
     outcomes = []
     for c in stale:
-        path = c.target_ref or ""
+        path = revision_path(c)
         row = left.get(c.id)
         # a row that turned up in posting after ``left`` was read: from its creation, to be sure
         attempt = unsure_attempt(row, path, until=now) if row is not None else \
@@ -202,7 +205,7 @@ def unsure_uploads(ledger: Ledger, integration: str, ids: Sequence[int]) -> dict
     return out
 
 
-def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes]]], unsure: dict[int, Attempt] | None = None,
+def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes | None]]], unsure: dict[int, Attempt] | None = None,
            tally: DeliveryTally | None = None) -> list[WriteResult]:
     """Upload (path, content) payloads to SPS. The path is deterministic per document; a file
     SPS has taken was passed on to the retailer, so nothing is uploaded twice on a guess:
@@ -226,8 +229,10 @@ def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes]]], unsure: dic
         log.warning("could not look for %d earlier uploads in SPS: %s", len(checks), exc)
         verdicts = dict.fromkeys((a.path for a in checks.values()), Verdict.UNKNOWN)
 
-    def put(p: Prepared[tuple[str, bytes]]) -> WriteResult:
+    def put(p: Prepared[tuple[str, bytes | None]]) -> WriteResult:
         path, content = p.payload
+        if content is None:  # a cancellation of what was never sent: nothing to tell the retailer
+            return WriteResult(ok=True, target_id=None)
         attempt = checks.get(p.claimed.id)
         verdict = verdicts.get(path) if attempt is not None else None
         if verdict is not None and verdict.arrived:
@@ -249,7 +254,7 @@ def upload(tenant: str, prepared: list[Prepared[tuple[str, bytes]]], unsure: dic
 
 
 def send_to_sps(tenant: str, ledger: Ledger, integration: str, ids: Sequence[int], run_id: str, *,
-                build: Callable[[Claimed], tuple[str, bytes]]) -> dict[str, int]:
+                build: Callable[[Claimed], tuple[str, bytes | None]]) -> dict[str, int]:
     """Post the outbound documents ``ids`` through ``post_documents`` with :func:`upload`,
     checking first those whose earlier upload may have arrived; counts by outcome plus the
     :class:`DeliveryTally`."""
@@ -271,11 +276,74 @@ def delivery_report(tenant: str, integration: str, run_id: str, sent: Sequence[d
             "possibly_delivered_twice": sum(s.get("possibly_delivered_twice", 0) for s in sent)}
 
 
+def recorded_documents(ledger: Ledger, integration: str, *, natural_keys: Sequence[str] = (),
+                       source_refs: Sequence[str] = ()) -> list:
+    """The ledger's documents of ``integration`` with one of ``natural_keys`` or read from one of
+    ``source_refs`` (one query each): what was recorded for the source documents of a page."""
+    out = []
+    for column, values in ((documents.c.natural_key, natural_keys), (documents.c.source_ref, source_refs)):
+        if not values:
+            continue
+        query = (select(documents).where(documents.c.tenant == ledger.tenant, documents.c.integration == integration,
+                                         column.in_(sorted(set(values)))).order_by(documents.c.id))
+        with ledger.engine.connect() as conn:
+            out += list(conn.execute(query))
+    return out
+
+
+def drop_unseen_changes(ledger: Ledger, integration: str, rows: list[Incoming],
+                        render: Callable[[str, bytes], bytes | None]) -> list[Incoming]:
+    """``rows`` without the changes a retailer would not see: an update whose document renders
+    (``render(doc_type, payload)``: its RSX as an original, None when it does not map) exactly as
+    the content last recorded for it. A source stamps many changes that never reach the RSX (a
+    payment applied in Intacct, a memo or a ship date on a QBO invoice); each would otherwise go
+    out as a replacement of an unchanged document."""
+    updates = [r for r in rows if r.effect in (UPDATE, REPLACE) and r.status == RECEIVED]
+    if not updates:
+        return rows
+    last = {(d.doc_type, d.partner, d.natural_key): d.raw_payload
+            for d in recorded_documents(ledger, integration, natural_keys=[r.natural_key for r in updates])}
+    unseen = set()
+    for r in updates:
+        before = last.get((r.doc_type, r.partner, r.natural_key))
+        if before is not None and r.raw_payload is not None and before != r.raw_payload:
+            old = render(r.doc_type, before)
+            if old is not None and old == render(r.doc_type, r.raw_payload):
+                unseen.add(id(r))
+    if unseen:
+        log.debug("%d changes at the source change nothing the retailer receives: not sent", len(unseen))
+    return [r for r in rows if id(r) not in unseen]
+
+
 def outbox_path(doc_type: str, partner: str, number: str, fmt: str = "xml") -> str:
+    """The SPS path of a document's first revision (``in/IN_<partner>_<number>.xml``)."""
     prefix = {"invoice": "IN", "orderack": "PR", "shipment": "SH"}[doc_type]
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in number)
     return f"{OUTBOX}{prefix}_{partner}_{safe}.{fmt}"
 
 
+def generation(idempotency_key: str) -> int:
+    """The idempotency generation a key carries (``-r<n>`` after a replay or a resend; 0 without)."""
+    _, sep, tail = idempotency_key.rpartition("-r")
+    return int(tail) if sep and tail.isdigit() else 0
+
+
+def revision_path(c: Claimed) -> str:
+    """The SPS path of the write ``c``: the document's path for its first revision; for a later
+    revision ``<name>-<revision>`` and for a resend on purpose ``<name>-<revision>-r<generation>``.
+
+    SPS passes on every file it takes from ``in/`` as a transaction of its own, and the upload
+    step and recovery look a write up by its path (in ``in/`` and in the history): a revision
+    written under its predecessor's name would overwrite a file SPS may not have taken yet, and a
+    lost upload of it would be taken for delivered on the sight of its predecessor's history."""
+    base = c.target_ref or ""
+    if c.revision <= 1 and not c.resend:
+        return base
+    stem, dot, ext = base.rpartition(".")
+    suffix = f"-{c.revision}" + (f"-r{generation(c.idempotency_key)}" if c.resend else "")
+    return f"{stem}{suffix}.{ext}" if dot else f"{base}{suffix}"
+
+
 __all__ = ["FetchedPage", "FetchedFile", "fetch_page", "consume_files", "upload", "send_to_sps", "delivery_report",
-           "unsure_attempt", "outbox_path", "Claimed"]
+           "unsure_attempt", "outbox_path", "revision_path", "generation", "recorded_documents", "drop_unseen_changes",
+           "Claimed"]

@@ -142,3 +142,11 @@ def httpx_time(at: float) -> str:
     import time
 
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
+
+
+def test_a_delivery_keeps_the_bytes_the_retailer_received(wall):
+    emu = SpsEmulator(wall=wall, pickup_after=0)
+    http = connect(emu)
+    http.post(DATA + "in/IN1.xml", content=b"one", headers=OCTET)
+    http.post(DATA + "in/IN1-2.xml", content=b"two", headers=OCTET)
+    assert [(d.path, d.content) for d in emu.deliveries()] == [("in/IN1.xml", b"one"), ("in/IN1-2.xml", b"two")]

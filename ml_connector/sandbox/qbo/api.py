@@ -53,6 +53,8 @@ def write(store: RealmStore, entity: str, operation: str, body: dict) -> dict:
         return store.update(entity, body)
     if operation == "delete":
         return store.delete(entity, body)
+    if operation == "void":
+        return store.void(entity, body)
     raise invalid(f"unknown operation {operation!r}")
 
 

@@ -142,6 +142,18 @@ class QboEmulator(Emulator):
         with self.lock:
             return self._store(realm).update(entity, {"Id": id, "sparse": True, **_decimals(fields)})
 
+    def void(self, entity: str, id: str, realm: str | None = None) -> dict:
+        """Void an object as someone in the QBO UI does (an invoice: zeroed, noted "Voided")."""
+        with self.lock:
+            store = self._store(realm)
+            return store.void(entity, {"Id": id, "SyncToken": store.read(entity, id)["SyncToken"]})
+
+    def remove(self, entity: str, id: str, realm: str | None = None) -> dict:
+        """Delete a transaction as someone in the QBO UI does (CDC then reports a stub)."""
+        with self.lock:
+            store = self._store(realm)
+            return store.delete(entity, {"Id": id, "SyncToken": store.read(entity, id)["SyncToken"]})
+
     def entities(self, entity: str, realm: str | None = None) -> list[dict]:
         """Every object of ``entity`` (inactive ones included), in Id order."""
         with self.lock:

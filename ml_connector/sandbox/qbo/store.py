@@ -213,6 +213,33 @@ class RealmStore:
         self._log(entity, oid, "Delete", now)
         return {"domain": "QBO", "status": "Deleted", "Id": oid}
 
+    def void(self, entity: str, body: dict) -> dict:
+        """Void an invoice (``operation=void``): QBO keeps it, under its number and customer, with
+        every amount, quantity, TotalAmt and Balance zeroed and "Voided" in PrivateNote;
+        SyncToken + 1, a ``Void`` change. Other entities answer a validation fault here."""
+        if entity != "Invoice":
+            raise QboFault(400, "6000", "A business validation error has occurred while processing your request",
+                           f"Business Validation Error: {entity} cannot be voided through this operation")
+        oid = str(body.get("Id") or "")
+        current = self.get(entity, oid)
+        if current is None:
+            raise QboFault(400, "610", "Object Not Found", NOT_FOUND_DETAIL)
+        if str(body.get("SyncToken")) != current["SyncToken"]:
+            raise QboFault(400, "5010", "Stale Object Error", STALE_DETAIL)
+        voided = copy.deepcopy(current)
+        for line in voided.get("Line") or []:
+            line["Amount"] = Decimal(0)
+            detail = line.get("SalesItemLineDetail")
+            if detail is not None:
+                detail["Qty"] = Decimal(0)
+        now = self.now()
+        voided.update(TotalAmt=Decimal(0), Balance=Decimal(0), PrivateNote="Voided",
+                      SyncToken=str(int(current["SyncToken"]) + 1),
+                      MetaData={**current["MetaData"], "LastUpdatedTime": now})
+        self.objects[entity][oid] = voided
+        self._log(entity, oid, "Void", now)
+        return copy.deepcopy(voided)
+
     def _log(self, entity: str, oid: str, operation: str, when: str) -> None:
         self.changes.append(Change(self.realm_id, entity, oid, operation, when, str(uuid.uuid4())))
 

@@ -93,6 +93,8 @@ class Delivery:
     sha256: str
     at: float
     size: int
+    # the bytes passed on, so a test reads what the retailer got (its purpose code, its lines)
+    content: bytes = field(default=b"", repr=False, compare=False)
 
 
 class Deliveries:
@@ -102,7 +104,7 @@ class Deliveries:
         self._log: list[Delivery] = []
 
     def record(self, path: str, content: bytes, at: float) -> None:
-        self._log.append(Delivery(path, hashlib.sha256(content).hexdigest(), at, len(content)))
+        self._log.append(Delivery(path, hashlib.sha256(content).hexdigest(), at, len(content), bytes(content)))
 
     def all(self) -> list[Delivery]:
         return list(self._log)
