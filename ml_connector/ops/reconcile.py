@@ -112,24 +112,36 @@ def compare(frames: Frames, revisions: pd.DataFrame | None = None) -> pd.DataFra
         problem="missing", reason="not in the target")
     duplicated = merged[merged["live" if marks else "in_target"] > 1].assign(
         problem="duplicated", reason="in the target more than once")
-    stale_rows = []
-    for row in merged.to_dict("records"):
-        if row["cancelled"] and row["live"] > 0:
-            stale_rows.append({**row, "problem": "stale", "reason": "cancelled at the source, still live in the target"})
-        elif "amount" in source and _amounts_differ(row.get("amount"), amounts.get(tuple(row[k] for k in key), [])):
-            found = ", ".join(str(a) for a in amounts[tuple(row[k] for k in key)])
-            stale_rows.append({**row, "problem": "stale",
-                               "reason": f"the target's amount {found} is not the latest revision's {row['amount']}"})
-    behind = revisions[revisions["stale"]] if len(revisions) else revisions
-    judged = {r.get("ledger_id") for r in stale_rows if r.get("ledger_id") is not None}
-    for row in behind.to_dict("records"):
-        if row["ledger_id"] not in judged:
-            stale_rows.append({**row, "problem": "stale",
-                               "reason": f"the target holds revision {row['applied_revision']} of {row['revision']} "
-                                         f"({row['effect'] or 'update'}), the document is {row['status']}"})
-    stale = pd.DataFrame(stale_rows)
+    stale = _stale(merged, revisions, key, amounts if "amount" in source else None)
     return pd.concat([frame for frame in (missing, duplicated, stale) if len(frame)] or [merged.head(0).assign(
         problem=pd.Series(dtype=str), reason=pd.Series(dtype=str))], ignore_index=True)
+
+
+def _stale(merged: pd.DataFrame, revisions: pd.DataFrame, key: list[str], amounts: dict[tuple, list] | None
+           ) -> pd.DataFrame:
+    """One row per document whose target is behind its latest revision, with every reason found:
+    the ledger's (a revision not applied) first, then what the target's record shows."""
+    found: dict = {}
+    by_ledger = {r["ledger_id"]: r for r in merged.to_dict("records")} if "ledger_id" in merged else {}
+    for row in (revisions[revisions["stale"]] if len(revisions) else revisions).to_dict("records"):
+        known = by_ledger.get(row["ledger_id"], {})
+        found[("ledger", row["ledger_id"])] = ({**row, **known}, [
+            f"the target holds revision {row['applied_revision']} of {row['revision']} ({row['effect'] or 'update'}), "
+            f"the document is {row['status']}"])
+    for row in merged.to_dict("records"):
+        where = tuple(row[k] for k in key)
+        reason = None
+        if row["cancelled"] and row["live"] > 0:
+            reason = "cancelled at the source, still live in the target"
+        elif amounts is not None and _amounts_differ(row.get("amount"), amounts.get(where, [])):
+            shown = ", ".join(str(a) for a in amounts[where])
+            reason = f"the target's amount {shown} is not the latest revision's {row['amount']}"
+        if reason is None:
+            continue
+        ident = ("ledger", row["ledger_id"]) if row.get("ledger_id") is not None and not pd.isna(row["ledger_id"]) \
+            else ("key", where)
+        found.setdefault(ident, (row, []))[1].append(reason)
+    return pd.DataFrame([{**row, "problem": "stale", "reason": "; ".join(reasons)} for row, reasons in found.values()])
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
