@@ -87,7 +87,8 @@ def holds(record: dict, bill: ApBill) -> bool:
     """Whether the bill Intacct holds (``record`` as ``read`` returns it, with its lines) is
     ``bill``: same total, same lines (account, amount, memo) in order. How a lost update is told
     from one that never landed."""
-    rows = record.get("APBILLITEMS") if isinstance(record.get("APBILLITEMS"), list) else []
+    items = record.get("APBILLITEMS")
+    rows: list[dict] = items if isinstance(items, list) else []
     held = [(r.get("ACCOUNTNO"), Decimal(r.get("TRX_AMOUNT") or "0"), r.get("ENTRYDESCRIPTION") or None) for r in rows]
     wanted = [(line.account_no, line.amount, line.memo) for line in bill.lines]
     return held == wanted and Decimal(record.get("TRX_TOTALENTERED") or "0") == bill.total

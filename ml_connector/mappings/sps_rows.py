@@ -41,7 +41,7 @@ def unwrap(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Inco
     each payload is ``(payload_hash(content), BillWrite)``, so the post step uses it only for the
     content it claims (a page may hold two contents of one document)."""
     effects: dict[tuple[str, str, str], str] = {}
-    digest = payload_hash(content)
+    digest = payload_hash(content) or ""
 
     def to_bill(doc_type: str, partner: str, doc) -> tuple[tuple[str, BillWrite], str] | str:
         if doc_type not in ("order", "invoice", "shipment") or route(doc_type, partner, mapping) == "skip":

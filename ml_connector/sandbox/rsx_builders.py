@@ -182,15 +182,15 @@ def revised(model: RsxOrder | RsxInvoice | RsxShipment, purpose: str,
             copy.summary.total_amount = sum((li.order_line.order_qty * li.order_line.purchase_price
                                              for li in copy.line_item), Decimal(0)).quantize(CENT)
     elif isinstance(copy, RsxInvoice):
-        line = copy.line_item[0].invoice_line
-        before = line.invoice_qty
-        line.invoice_qty = max(Decimal(1), before + quantity_delta)
-        delta = ((line.invoice_qty - before) * (line.purchase_price or Decimal(0))).quantize(CENT)
-        if line.extended_item_total is not None:
-            line.extended_item_total += delta
+        billed = copy.line_item[0].invoice_line
+        before = billed.invoice_qty
+        billed.invoice_qty = max(Decimal(1), before + quantity_delta)
+        delta = ((billed.invoice_qty - before) * (billed.purchase_price or Decimal(0))).quantize(CENT)
+        if billed.extended_item_total is not None:
+            billed.extended_item_total += delta
         if copy.summary is not None and copy.summary.total_amount is not None:
             copy.summary.total_amount += delta
     else:
-        line = next(sl for _, sl in copy.item_lines())
-        line.ship_qty = max(Decimal(1), line.ship_qty + quantity_delta)
+        shipped = next(sl for _, sl in copy.item_lines())
+        shipped.ship_qty = max(Decimal(1), shipped.ship_qty + quantity_delta)
     return copy

@@ -32,7 +32,9 @@ def write_bills(res: Tenant, prepared: list[Prepared[BillWrite]], today: date | 
     out: list[WriteResult | None] = [None] * len(prepared)
     changes = [p.claimed.target_id for p in prepared if p.payload.effect != "create" and p.claimed.target_id]
     states = client.bill_states(changes) if changes else {}
-    creates, updates, cancels = [], [], []
+    creates: list[int] = []
+    updates: list[int] = []
+    cancels: list[int] = []
     for n, p in enumerate(prepared):
         w, recordno = p.payload, p.claimed.target_id
         if w.effect == "create":

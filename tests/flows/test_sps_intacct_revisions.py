@@ -180,7 +180,7 @@ def test_a_run_killed_between_a_revisions_intent_and_outcome_is_recovered_once(w
 
     monkeypatch.setattr(Ledger, "record_outcomes", killed_once)
     drop(world, revise(original, purpose, delta))
-    with pytest.raises(BaseException):
+    with pytest.raises(SystemExit):
         sps_to_intacct(tenant="demo")
     assert world.ledger.status_counts(IN).get(POSTING) == 1
     state, counts = run()
@@ -213,7 +213,7 @@ def test_a_revision_whose_write_never_landed_is_written_after_the_kill(world, mo
 
     monkeypatch.setattr(intacct_tasks, "write_bills", killed_before_writing_once)
     drop(world, revise(original, "04", Decimal(9)))
-    with pytest.raises(BaseException):
+    with pytest.raises(SystemExit):
         sps_to_intacct(tenant="demo")
     state, counts = run()
     assert state.is_completed() and counts["recovered_requeued"] == 1 and counts["posted"] == 1

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-import pytest
-
 import httpx
+import pytest
 from lxml import etree
 
 from ml_connector.connectors.intacct import codec, functions

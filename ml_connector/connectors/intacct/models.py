@@ -33,7 +33,10 @@ class ApBill(IntacctModel):
     record_id: str = Field(description="The bill number (RECORDID); our natural key in Intacct.")
     when_created: date
     when_due: date
-    when_posted: date | None = Field(default=None, description="The GL posting date (WHENPOSTED); the bill date when None.")
+    # Set only when a closed period moves the bill's GL date (tenant posting_date), and left out
+    # of dumps: a bill's content is its document's, whichever period takes it.
+    when_posted: date | None = Field(default=None, exclude=True,
+                                     description="The GL posting date (WHENPOSTED); the bill date when None.")
     doc_number: str | None = Field(default=None, description="The PO or shipment reference (DOCNUMBER).")
     description: str | None = None
     currency: str | None = None
