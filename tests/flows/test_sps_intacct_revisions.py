@@ -249,3 +249,43 @@ def original_date(doc: GeneratedDoc) -> str:
 
     [(_, model)] = rsx.parse(doc.content, filename=doc.filename)
     return model.header.order_header.purchase_order_date.isoformat()
+
+
+def test_revisions_under_heavy_faults_reach_intacct_exactly_once(world_factory):
+    from ml_connector.mappings.sps_rows import unwrap
+    from ml_connector.sandbox.base import FaultPlan
+
+    world = world_factory(intacct_faults=FaultPlan.profile("heavy", seed=7), sps_faults=FaultPlan.profile("heavy", seed=8))
+    docs = [d for d in generate(60, seed=31) if d.expect == "post"]
+    orders = [d for d in docs if d.doc_type == "order"]
+    changed, cancelled, early_cancel = orders[:6], orders[6:9], orders[9:11]
+    drop(world, *[d for d in docs if d not in early_cancel])
+    drop(world, *[revise(d, "01") for d in early_cancel])  # cancellations seen before their originals
+
+    def drain() -> None:
+        for _ in range(10):
+            state, _ = run(page_size=15)
+            pending = world.ledger.status_counts(IN)
+            if state.is_completed() and not world.sps.files("out/") and not pending.get("received") \
+                    and not pending.get(POSTING):
+                return
+        raise AssertionError(f"not drained: {world.ledger.status_counts(IN)}")
+
+    drain()
+    revisions = [revise(d, "04", Decimal(n + 1)) for n, d in enumerate(changed)] + [revise(d, "01") for d in cancelled]
+    drop(world, *revisions, *early_cancel)  # and the early-cancelled originals arrive late
+    drain()
+    assert world.intacct.faults.counts.get("lost_write", 0) > 0
+    for doc in changed:
+        wanted = next(iter(unwrap(f"out/{doc.filename}", revise(doc, "04", Decimal(changed.index(doc) + 1)).content,
+                                  world.mapping)[1].values()))[1].bill
+        [bill] = bills_of(world, doc)
+        assert bill["total"] == wanted.total, doc.number
+    for doc in cancelled + early_cancel:
+        assert bills_of(world, doc) == [], doc.number
+    dupes = {k: c for k, c in world.bill_counts().items() if c > 1}
+    assert not dupes
+    expected = {(world.mapping.partners[d.partner_id].vendor_id, bill_number(d.doc_type, d.number))
+                for d in docs if d not in cancelled + early_cancel}
+    assert set(world.bill_counts()) == expected
+    not_stale(world)
