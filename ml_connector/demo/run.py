@@ -182,7 +182,7 @@ def run_demo(documents: int = 200, faults: str = "none", seed: int = 7, workdir:
 
 
 def demo_passed(report: dict) -> bool:
-    """Nothing missing, duplicated, unexpected or another tenant's, for every tenant."""
+    """Nothing missing, duplicated, unexpected, stale or another tenant's, for every tenant."""
     return _ok(report) and all(_ok(section) for section in (report.get("tenants") or {}).values())
 
 
@@ -207,7 +207,7 @@ def render(report: dict) -> str:
         verdict = "OK" if _ok(section) else "PROBLEMS, see above"
         pages.append(f"== tenant {name} ({', '.join(section['ledger_tenants'])}) ==\n{head}\n"
                      f"tenant {name}: {verdict}")
-    verdict = ("OK, nothing missing, nothing duplicated, no tenant's documents in another's systems"
+    verdict = ("OK, nothing missing, nothing duplicated, nothing stale, no tenant's documents in another's systems"
                if demo_passed(report) else "PROBLEMS, see above")
     pages.append(f"result ({len(tenants)} tenants): {verdict}")
     return "\n\n".join(pages)

@@ -24,8 +24,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..sandbox.base import Emulator
 
@@ -184,7 +185,7 @@ class Sandboxes:
         while self._detach:
             self._detach.pop()()
 
-    def __enter__(self) -> "Sandboxes":
+    def __enter__(self) -> Sandboxes:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -20,9 +20,10 @@ another tenant's document.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..mappings.tenant import load_tenant, tenant_path
 from ..runtime.tenant import reset as reset_resources
@@ -44,10 +45,10 @@ class RunSpec:
 class DemoPart(Protocol):
     tenant_base: str | None  # the tenant it runs as, before the world's suffix (None: the world's)
 
-    def seed(self, world: "DemoWorld") -> None: ...
-    def save_blocks(self, world: "DemoWorld") -> None: ...
-    def runs(self, world: "DemoWorld") -> list[RunSpec]: ...
-    def reconcile(self, world: "DemoWorld", integration: str) -> dict: ...
+    def seed(self, world: DemoWorld) -> None: ...
+    def save_blocks(self, world: DemoWorld) -> None: ...
+    def runs(self, world: DemoWorld) -> list[RunSpec]: ...
+    def reconcile(self, world: DemoWorld, integration: str) -> dict: ...
 
 
 PRICE_STEP = Decimal("1.00")  # how much dearer every price is in each further world
@@ -128,7 +129,7 @@ class DemoWorld:
     def emulators(self) -> dict[str, Emulator]:
         return self.sandboxes.emulators
 
-    def __enter__(self) -> "DemoWorld":
+    def __enter__(self) -> DemoWorld:
         reset_resources()
         for part in self.parts:
             part.seed(self)
@@ -148,12 +149,17 @@ class DemoWorld:
         self.sandboxes.close()
 
     def report(self, runs: dict[str, list[dict]]) -> dict:
-        """Per integration: its runs' counts, its tenant's ledger and its reconciliation."""
+        """Per integration: its runs' counts, its tenant's ledger and its reconciliation: the part's
+        (what was seeded against what the target holds) with the integration's own final-state
+        reconciliation on top (:func:`final_state`, the same as ``ml-connector reconcile``)."""
         integrations = {}
         for part, spec in self.run_specs():
             name = spec.integration
-            ledger = tenant_resources(spec.tenant).ledger
-            integrations[name] = _integration(name, runs[name], ledger, part.reconcile(self, name), spec.tenant)
+            res = tenant_resources(spec.tenant)
+            final = final_state(res, name)
+            reconciliation = {**part.reconcile(self, name), **{k: final[k] for k in FINAL_STATE}}
+            integrations[name] = {**_integration(name, runs[name], res.ledger, reconciliation, spec.tenant),
+                                  **{k: final[k] for k in REVISIONS}}
         faults = {system: dict(e.faults.counts) for system, e in self.sandboxes.emulators.items()}
         return {"integrations": integrations, "faults_injected": faults}
 
@@ -167,6 +173,32 @@ class DemoWorld:
             if found is not None:
                 out[spec.integration] = {k: v for k, v in found.items() if v}
         return out
+
+
+# What the final-state reconciliation adds to a part's: "reconcile_missing" and
+# "reconcile_duplicated" are what ``ml-connector reconcile`` finds missing and duplicated; the
+# revision figures also stand on the integration itself.
+FINAL_STATE = ("stale", "reconcile_missing", "reconcile_duplicated")
+REVISIONS = ("changed", "cancelled", "stale")
+
+
+def final_state(res, integration: str) -> dict[str, int]:
+    """The integration's final state against each document's latest revision: through its
+    pipeline's ``reconcile`` in the catalogue (ops/reconcile.py) when it has one; for the master
+    data steps outside the catalogue (qbo-master, commerce-ap-vendors), the ledger's latest
+    revisions alone."""
+    from ..integrations import INTEGRATIONS
+    from ..ops import reconcile
+
+    spec = INTEGRATIONS.get(integration)
+    if spec is not None and spec.pipeline.reconcile is not None:
+        summary, _ = reconcile.summarize(res, integration)
+        return {"stale": summary["stale"], "changed": summary["changed"], "cancelled": summary["cancelled"],
+                "reconcile_missing": summary["missing"], "reconcile_duplicated": summary["duplicated"]}
+    revisions = reconcile.revision_frame(res.ledger.latest_revisions(integration))
+    figures = reconcile.revision_counts(revisions)
+    return {**figures, "stale": int(revisions["stale"].sum()) if len(revisions) else 0,
+            "reconcile_missing": 0, "reconcile_duplicated": 0}
 
 
 def cross_tenant_check(reports: dict[str, dict], contents: dict[str, dict[str, dict]]) -> None:

@@ -14,8 +14,8 @@ the key joining them). This module judges every integration the same way:
   yet, or one waiting for a person), or the target's record says so: a cancelled document
   still live there, or an amount other than the latest revision's.
 
-``changed`` and ``cancelled`` count the documents whose latest revision is a change
-(revision 2 or later, not a cancellation) or a cancellation.
+``changed`` and ``cancelled`` count the documents whose latest revision is a change (an update
+or replacement, or any later revision that does not cancel) or a cancellation.
 
 Every difference is written to a CSV and published as a table artifact; the command exits
 non-zero when there is any. Everything is one tenant's: its ledger rows (the ledger handle is
@@ -35,6 +35,7 @@ import pandas as pd
 from ..runtime.tenant import Tenant
 
 CANCEL = "cancel"
+CHANGES = ("update", "replace")
 PROBLEMS = ("missing", "duplicated", "stale")
 
 
@@ -170,17 +171,24 @@ def summarize(res: Tenant, integration: str) -> tuple[dict, pd.DataFrame]:
     problems = compare(frames, revisions)
     source = frames.source.drop_duplicates(frames.key)
     counts = {p: int((problems["problem"] == p).sum()) for p in PROBLEMS}
-    cancelled = int((revisions["effect"] == CANCEL).sum()) if len(revisions) else 0
-    changed = int(((revisions["revision"] > 1) & (revisions["effect"] != CANCEL)).sum()) if len(revisions) else 0
     return {
         "tenant": res.name,
         "integration": integration,
         "source": int(len(source)),
         "present": int(len(source) - counts["missing"]),
         **counts,
-        "changed": changed,
-        "cancelled": cancelled,
+        **revision_counts(revisions),
     }, problems
+
+
+def revision_counts(revisions: pd.DataFrame) -> dict[str, int]:
+    """``changed``: documents whose latest revision changes or replaces them (a change that
+    arrived before its original included); ``cancelled``: those whose latest revision cancels them."""
+    if not len(revisions):
+        return {"changed": 0, "cancelled": 0}
+    effect = revisions["effect"]
+    changed = effect.isin(CHANGES) | ((revisions["revision"] > 1) & ~effect.isin([CANCEL, "needs_person"]))
+    return {"changed": int(changed.sum()), "cancelled": int((effect == CANCEL).sum())}
 
 
 def reconcile(res: Tenant, integration: str, out_dir: Path) -> dict:

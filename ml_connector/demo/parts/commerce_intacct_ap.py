@@ -132,7 +132,8 @@ def seed_vendors(emulator: IntacctEmulator, store) -> None:
             emulator.add_vendor(vendor_id, f"{customer['lastname'].upper()} (old name)")
             with emulator.lock:
                 emulator.store.find("VENDOR", vendor_id)[CUSTOM_FIELD] = str(customer["id"])
-    guests = sorted({o["customer_email"] for o in store.rows("order") if o.get("customer_is_guest") and o.get("customer_email")})
+    guests = sorted({o["customer_email"] for o in store.rows("order")
+                     if o.get("customer_is_guest") and o.get("customer_email")})
     for n, email in enumerate(guests[::2]):
         emulator.add_vendor(f"V-G{n:03d}", f"Guest supplier {email}", email=email)
 

@@ -7,13 +7,16 @@ from collections import Counter
 from ...connectors.errors import BadDocument
 from ...connectors.sps import rsx
 from ...connectors.sps.models import natural_key
+from ...mappings.sps_to_intacct import bill_number
 from ...runtime.tenant import tenant as tenant_resources
 from ...sandbox.intacct import IntacctEmulator
 from ...sandbox.seed import Seeded, seed_ar_invoices, seed_intacct_master, seed_sps_documents
 from ...sandbox.sps import SpsEmulator
 from ..world import DemoWorld, RunSpec, money_of, recon
+from .revisions import RevisionTraffic, order_revisions
 
 BAD_FRACTION = 0.03  # the share of hostile or broken inbound files the demo mixes in
+REVERSED = "Reversed"  # a bill cancelled in place (tenant bill_cancel: reverse) is no longer live
 
 
 def intacct(world: DemoWorld) -> IntacctEmulator:
@@ -27,12 +30,14 @@ def sps(world: DemoWorld) -> SpsEmulator:
 
 
 class SpsIntacctPart:
-    """Generated RSX documents (a few hostile ones among them) in, AR invoices out."""
+    """Generated RSX documents (a few hostile ones among them) in, AR invoices out; orders
+    changed and cancelled after posting and before their original (parts/revisions.py)."""
 
     tenant_base = None  # the world's own tenant (demo)
 
     def __init__(self) -> None:
         self.seeded = Seeded()
+        self.revisions = RevisionTraffic([], {})
 
     def seed(self, world: DemoWorld) -> None:
         seed_intacct_master(intacct(world), world.mapping)
@@ -40,6 +45,8 @@ class SpsIntacctPart:
                          self.seeded)
         seed_sps_documents(sps(world), world.mapping, world.documents, world.seed, BAD_FRACTION, self.seeded,
                            catalogue=world.catalogue())
+        self.revisions = order_revisions(max(world.documents // 10, 4), world.seed + 3, world.catalogue())
+        self.revisions.drop_next(sps(world).put_out)
 
     def save_blocks(self, world: DemoWorld) -> None:
         world.sandboxes.save_blocks(world.tenant, ["intacct", "sps"])
@@ -52,18 +59,28 @@ class SpsIntacctPart:
             ledger = tenant_resources(world.tenant).ledger
             return not ledger.posted_without_followup("sps-intacct", "order", "intacct-sps", "orderack", limit=1)
 
+        def settled() -> bool:  # nothing read and waiting to be written
+            pending = tenant_resources(world.tenant).ledger.status_counts("sps-intacct")
+            return not pending.get("received") and not pending.get("posting")
+
         return [
-            RunSpec("sps-intacct", sps_to_intacct, lambda: not sps(world).files("out/")),
+            RunSpec("sps-intacct", self.revisions.runs(sps_to_intacct, sps(world).put_out, settled),
+                    lambda: self.revisions.done() and not sps(world).files("out/")),
             RunSpec("intacct-sps", intacct_to_sps, acknowledged),
         ]
 
+    def expected_bills(self, world: DemoWorld) -> set[tuple[str, str]]:
+        vendor = {pid: p.vendor_id for pid, p in world.mapping.partners.items()}
+        return self.seeded.expected_bills | {(vendor[p], bill_number("order", n)) for p, n in self.revisions.in_target()}
+
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
         if integration == "sps-intacct":
-            counts = Counter((b["VENDORID"], b["RECORDID"]) for b in intacct(world).bills())
-            return recon(self.seeded.expected_bills, counts)
+            counts = Counter((b["VENDORID"], b["RECORDID"]) for b in intacct(world).bills() if b["STATE"] != REVERSED)
+            return recon(self.expected_bills(world), counts)
         counts = Counter(key for key, _ in inbox_documents(sps(world)))
         expected = {("invoice", p, n) for p, n in self.seeded.expected_invoices}
-        expected |= {("orderack", p, n) for p, n in self.seeded.orders}
+        # every order posted is acknowledged, a cancelled one too when it posted before its cancellation
+        expected |= {("orderack", p, n) for p, n in self.seeded.orders | self.revisions.posted()}
         return recon(expected, counts)
 
     def contents(self, world: DemoWorld, integration: str) -> dict:

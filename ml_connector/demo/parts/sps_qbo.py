@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
-from ..world import DemoWorld, RunSpec, money_of, recon
-from ...mappings.tenant import load_tenant, tenant_path
 from ...mappings.qbo_master import vendor_name
+from ...mappings.tenant import load_tenant, tenant_path
 from ...sandbox.catalogue import Catalogue, ItemSpec, PartnerSpec
 from ...sandbox.generator import generate
 from ...sandbox.qbo import QboEmulator
 from ...sandbox.seed import Seeded, seed_sps_documents
 from ...sandbox.sps import SpsEmulator
+from ..world import DemoWorld, RunSpec, money_of, recon
+from .revisions import RevisionTraffic, order_revisions
 from .sps_intacct import inbox_documents
 
 TENANT = "demo-qbo"
@@ -133,11 +134,17 @@ def seed_new_partner_orders(emulator: SpsEmulator, mapping, count: int, seed: in
             seeded.orders.add((doc.partner_id, doc.number))
 
 
+def cancelled_po(po: dict) -> bool:
+    """A purchase order closed by a cancellation (one a bill received is Closed too, and lists it)."""
+    return po.get("POStatus") == "Closed" and not po.get("LinkedTxn")
+
+
 class SpsQboPart:
     tenant_base = TENANT
 
     def __init__(self) -> None:
         self.seeded = Seeded()
+        self.revisions = RevisionTraffic([], {})
         self.expected_invoices: set[tuple[str, str, str]] = set()
         self.mapping = load_tenant(tenant_path(TENANT))
 
@@ -151,6 +158,8 @@ class SpsQboPart:
                            catalogue=world.catalogue())
         seed_new_partner_orders(sps(world), self.mapping, max(world.documents // 20, 3), world.seed + 2, self.seeded,
                                 world.price)
+        self.revisions = order_revisions(max(world.documents // 10, 4), world.seed + 4, world.catalogue())
+        self.revisions.drop_next(sps(world).put_out)
 
     def save_blocks(self, world: DemoWorld) -> None:
         world.sandboxes.save_blocks(world.tenant_name(TENANT), ["sps-qbo", "qbo"])
@@ -187,8 +196,15 @@ class SpsQboPart:
             waiting = tenant_resources(name).ledger.status_counts("qbo-webhook")
             return not waiting.get("received") and not waiting.get("posting")
 
+        def settled() -> bool:  # nothing read and waiting to be written
+            from ...runtime.tenant import tenant as tenant_resources
+
+            pending = tenant_resources(name).ledger.status_counts("sps-qbo")
+            return not pending.get("received") and not pending.get("posting")
+
         return [RunSpec("qbo-master", qbo_master_data, tenant=name),
-                RunSpec("sps-qbo", sps_to_qbo, lambda: not sps(world).files("out/"), tenant=name),
+                RunSpec("sps-qbo", self.revisions.runs(sps_to_qbo, sps(world).put_out, settled),
+                        lambda: self.revisions.done() and not sps(world).files("out/"), tenant=name),
                 RunSpec("qbo-sps", outbound, notifications_taken, tenant=name)]
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
@@ -197,8 +213,8 @@ class SpsQboPart:
         if integration == "sps-qbo":
             vendors = self.vendor_ids(world)
             counts = Counter((vendors.get(po.get("VendorRef", {}).get("value")), po.get("DocNumber"))
-                             for po in qbo(world).entities("PurchaseOrder"))
-            return recon(self.seeded.orders, counts)
+                             for po in qbo(world).entities("PurchaseOrder") if not cancelled_po(po))
+            return recon(self.seeded.orders | self.revisions.in_target(), counts)
         counts = Counter(key for key, _ in inbox_documents(sps(world)))
         return recon(self.expected_invoices, counts)
 
