@@ -14,8 +14,11 @@ with, and its state
     assigned ──delivered──> delivered ──997──> accepted | rejected (AK reasons)
                                └── no 997 within the deadline ──> overdue ──late 997──> accepted | rejected
 
-The control numbers are assigned once per document and kept, so a delivery retried after a
-lost response reuses them (and the message name derived from them).
+The control numbers are assigned once per document revision and kept, so a delivery retried
+after a lost response reuses them (and the message name derived from them). A new revision, or
+a resend on purpose, goes out as an interchange of its own (:func:`assign_revision_controls`):
+the row then tracks that interchange and its 997, and the one it replaces is kept as a
+``x12_superseded`` event of the document (its numbers, state and reasons).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .schema import control_numbers, x12_acks
+from .schema import control_numbers, document_events, x12_acks
 from .store import Ledger, utcnow
 
 ASSIGNED, DELIVERED, ACCEPTED, REJECTED, OVERDUE = "assigned", "delivered", "accepted", "rejected", "overdue"
@@ -87,6 +90,41 @@ def assign_controls(ledger: Ledger, doc_id: int, partner: str, doc_type: str, na
                 state=ASSIGNED, updated_at=utcnow()))
     except IntegrityError:  # a concurrent build of the same document won; use its numbers
         return assign_controls(ledger, doc_id, partner, doc_type, natural_key)
+    return controls
+
+
+def assign_revision_controls(ledger: Ledger, doc_id: int, partner: str, doc_type: str, natural_key: str, *,
+                             integration: str, revision: int, run_id: str) -> Controls:
+    """The control numbers of a revision (or a resend) of an outbound document. Numbers still
+    ``assigned`` belong to this write's own earlier attempt (an interchange that went out is
+    marked delivered before its outcome is recorded), so they are kept; numbers that went out
+    (delivered, accepted, rejected, overdue) belong to an earlier interchange and are never sent
+    again: the row takes new ones, and the earlier interchange is kept as an event."""
+    with ledger.engine.connect() as conn:
+        row = conn.execute(select(x12_acks).where(x12_acks.c.document_id == doc_id,
+                                                  x12_acks.c.tenant == ledger.tenant)).first()
+    if row is None or row.state == ASSIGNED:
+        return assign_controls(ledger, doc_id, partner, doc_type, natural_key)
+    [n] = next_control_numbers(ledger, partner, 1)
+    controls = Controls(n, n, f"{n:04d}")
+    now = utcnow()
+    earlier = (f"interchange {row.interchange} (group {row.group_control}, set {row.set_control}) "
+               f"{row.state}" + (f": {'; '.join(json.loads(row.reasons))}" if row.reasons else ""))
+    with ledger.engine.begin() as conn:
+        moved = conn.execute(update(x12_acks).where(
+            x12_acks.c.document_id == doc_id, x12_acks.c.tenant == ledger.tenant,
+            x12_acks.c.interchange == row.interchange, x12_acks.c.state == row.state,
+        ).values(interchange=controls.interchange, group_control=controls.group, set_control=controls.set_control,
+                 state=ASSIGNED, reasons=None, message_id=None, delivered_at=None, acked_at=None,
+                 updated_at=now)).rowcount
+        if moved:
+            conn.execute(insert(document_events).values(
+                document_id=doc_id, tenant=ledger.tenant, integration=integration, flow_run_id=run_id,
+                event="x12_superseded", reason=f"before revision {revision}: {earlier}"[:1000], at=now,
+                revision=revision))
+    if not moved:  # a 997 or a concurrent write changed the row meanwhile: decide on what it holds now
+        return assign_revision_controls(ledger, doc_id, partner, doc_type, natural_key, integration=integration,
+                                        revision=revision, run_id=run_id)
     return controls
 
 

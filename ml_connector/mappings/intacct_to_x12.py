@@ -18,6 +18,14 @@ from ..connectors.x12.models import Invoice810, InvoiceLine, OrderLine, Party, P
 from .identifiers import identifier
 from .sterling_config import SterlingSettings
 
+# The record fields each mapping below reads, (header, line): what a revision of a bill or PO is
+# made of (mappings/intacct_sterling.content); RECORDNO and VENDORID name and route it.
+MAPPED_FIELDS = {
+    "810": (("RECORDNO", "RECORDID", "VENDORID", "VENDORNAME", "WHENCREATED", "DOCNUMBER", "CURRENCY",
+             "TRX_TOTALENTERED", "TOTALENTERED"), ("TRX_AMOUNT", "AMOUNT", "ITEMID", "ENTRYDESCRIPTION")),
+    "850": (("RECORDNO", "DOCNO", "PONUMBER", "DOCPARID", "VENDORID", "WHENCREATED", "CURRENCY"),
+            ("ITEMID", "UNIT", "QUANTITY", "PRICE", "ENTRYDESCRIPTION")),
+}
 _UNITS = {"each": "EA", "ea": "EA", "case": "CA", "box": "BX", "dozen": "DZ", "pound": "LB", "pack": "PK"}
 
 
@@ -44,8 +52,9 @@ def _lines(record: dict, container: str) -> list[dict]:
     return items if isinstance(items, list) else [items]
 
 
-def bill_to_810(bill: dict) -> Invoice810:
-    """An APBILL (with APBILLITEMS) as an 810: one IT1 per bill line, quantity 1 at the amount."""
+def bill_to_810(bill: dict, purpose: str | None = None) -> Invoice810:
+    """An APBILL (with APBILLITEMS) as an 810: one IT1 per bill line, quantity 1 at the amount.
+    ``purpose`` is BIG08 (None for an original: the element is left out, as before revisions)."""
     number = identifier((bill.get("RECORDID") or "").strip(), "bill number (RECORDID)")
     if not number:
         raise _bad("the bill has no number (RECORDID)")
@@ -59,15 +68,15 @@ def bill_to_810(bill: dict) -> Invoice810:
     try:
         return Invoice810(invoice_date=_date(bill.get("WHENCREATED"), "WHENCREATED"), invoice_number=number,
                           po_number=(bill.get("DOCNUMBER") or None), currency=bill.get("CURRENCY") or None,
-                          lines=lines, total=total,
+                          lines=lines, total=total, purpose=purpose,
                           parties=[Party(entity="VN", name=(bill.get("VENDORNAME") or None), id_qualifier="92",
                                          id=bill.get("VENDORID"))] if bill.get("VENDORID") else [])
     except ValidationError as exc:
         raise _bad(f"bill {number} does not make a valid 810: {exc.errors()[0]['msg']}") from None
 
 
-def po_to_850(po: dict) -> PurchaseOrder850:
-    """A PODOCUMENT (with PODOCUMENTENTRIES) as an 850 new stand-alone order."""
+def po_to_850(po: dict, purpose: str = "00") -> PurchaseOrder850:
+    """A PODOCUMENT (with PODOCUMENTENTRIES) as an 850 stand-alone order; ``purpose`` is BEG01."""
     number = (po.get("DOCNO") or po.get("PONUMBER") or "").strip()
     if not number:
         raise _bad("the purchase order has no number (DOCNO)")
@@ -83,7 +92,8 @@ def po_to_850(po: dict) -> PurchaseOrder850:
     if not lines:
         raise _bad(f"purchase order {number} has no lines")
     try:
-        return PurchaseOrder850(po_type="SA", po_number=number, po_date=_date(po.get("WHENCREATED"), "WHENCREATED"),
+        return PurchaseOrder850(purpose=purpose, po_type="SA", po_number=number,
+                                po_date=_date(po.get("WHENCREATED"), "WHENCREATED"),
                                 currency=po.get("CURRENCY") or None, lines=lines,
                                 references=[Reference(qualifier="VR", value=po.get("VENDORID"))]
                                 if po.get("VENDORID") else [])
@@ -91,11 +101,12 @@ def po_to_850(po: dict) -> PurchaseOrder850:
         raise _bad(f"purchase order {number} does not make a valid 850: {exc.errors()[0]['msg']}") from None
 
 
-def document_for(doc_type: str, record: dict):
+def document_for(doc_type: str, record: dict, purpose: str | None = None):
+    """The X12 document of a bill (810) or PO (850); ``purpose`` is BIG08 / BEG01, None for an original."""
     if doc_type == "810":
-        return bill_to_810(record)
+        return bill_to_810(record, purpose)
     if doc_type == "850":
-        return po_to_850(record)
+        return po_to_850(record, purpose or "00")
     raise _bad(f"no X12 mapping for {doc_type}")
 
 

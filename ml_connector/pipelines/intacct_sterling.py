@@ -10,8 +10,13 @@ ordered by WHENMODIFIED (as in pipelines/intacct_sps.py). ``read_page`` does rea
 line ``read`` in one retried task, so its retry may resend an answered readMore; the listing
 goes through connectors/intacct/listing.py, which restarts it on a gap.
 
+A bill or PO changed after it was sent is a new revision of its document (ordered by
+WHENMODIFIED): an 810/850 that replaces (purpose 05) or cancels (01) the one the partner has,
+in an interchange of its own with new control numbers; a change of a paid bill or a received
+PO is quarantined for a person (mappings/intacct_sterling.py).
+
 A delivery a dead run left unfinished is looked for in the partner's Inbox under its message
-name (control numbers are assigned once per document) before it is ever delivered again.
+name (control numbers are assigned once per revision) before it is ever delivered again.
 """
 
 from __future__ import annotations
@@ -29,7 +34,16 @@ from ..engine import Batch, Page, Pipeline, Run
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
 from ..ledger.x12_controls import ack_counts, ack_rows, mark_delivered
-from ..mappings.intacct_sterling import PARTNER, SOURCES, cursor_name, kinds_to_send, last_modified, message_name, record_row
+from ..mappings.intacct_sterling import (
+    PARTNER,
+    SOURCES,
+    cursor_name,
+    document_key,
+    kinds_to_send,
+    last_modified,
+    message_name,
+    record_row,
+)
 from ..mappings.resend import x12_same_controls
 from ..ops.reconcile_ref import Reconciliation
 from ..runtime.clients import sterling_client
@@ -70,8 +84,18 @@ def _listing(run: Run, doc_type: str) -> Iterator[Page]:
 
 
 def to_rows(run: Run, page: Page) -> Batch:
+    """Each record as a revision of its document: a change when an earlier revision went out
+    (mappings/intacct_sterling.record_row says which effect), given what the ledger holds."""
     settings = settings_of(run.resources)
-    return Batch(rows=[record_row(page.items.doc_type, r, settings) for r in page.items.records])
+    doc_type, records = page.items.doc_type, page.items.records
+    keys = [document_key(doc_type, r, settings) for r in records]
+    known = run.ledger.rows_by_key(INTEGRATION, keys) if keys else {}
+    rows = []
+    for key, record in zip(keys, records, strict=True):
+        row = known.get(key)
+        rows.append(record_row(doc_type, record, settings, sent=row is not None and row.applied_revision is not None,
+                               stored=row.raw_payload if row is not None else None))
+    return Batch(rows=rows)
 
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:

@@ -2,9 +2,10 @@
 documents delivered (pipelines/intacct_sterling.py runs them; the rules are
 mappings/intacct_sterling.py).
 
-Each X12 document gets its control numbers once (``ledger/x12_controls.py``) and goes out as a
-message named after them, so a delivery retried after a lost response finds the first one
-instead of delivering twice.
+Each revision of an X12 document gets its control numbers once (``ledger/x12_controls.py``) and
+goes out as a message named after them, so a delivery retried after a lost response finds the
+first one instead of delivering twice; a later revision or a resend never reuses the numbers of
+an interchange that went out.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from ..connectors.errors import DuplicateWrite, NotFound, RejectedError, TransientError
+from ..connectors.errors import BadDocument, DuplicateWrite, NotFound, RejectedError, TransientError
 from ..connectors.sterling import TradingPartner, partner_inbox
 from ..engine.posting import Prepared, WriteResult, post_documents
+from ..ledger.revisions import CANCEL
 from ..ledger.schema import POSTED
-from ..ledger.store import Claimed, Incoming, payload_hash
-from ..ledger.x12_controls import assign_controls, mark_delivered
+from ..ledger.store import Claimed
+from ..ledger.x12_controls import assign_controls, assign_revision_controls, mark_delivered
 from ..mappings.intacct_sterling import (
     PARTNER,
     SOURCES,
@@ -55,8 +57,9 @@ def settings_of(res: Tenant) -> SterlingSettings:
 @task(cache_policy=NO_CACHE, **retry_options())
 def sync_partners(tenant: str, run_id: str) -> dict[str, int]:
     """Create or update the Sterling partner of every configured Intacct vendor: new ones, those
-    whose vendor changed, and those an earlier run left received (a crash mid-write puts them
-    back there). Every X12 document for a partner waits on its mailbox, so this runs first."""
+    whose vendor changed (a revision of the partner row), and those an earlier run left received
+    (a crash mid-write puts them back there). Every X12 document for a partner waits on its
+    mailbox, so this runs first."""
     res = tenant_resources(tenant)
     settings = settings_of(res)
     rows, missing = partner_rows(res.intacct().list_vendors(), settings)
@@ -64,22 +67,9 @@ def sync_partners(tenant: str, run_id: str) -> dict[str, int]:
         log.warning("vendor %s is configured for Sterling but not found in Intacct", vendor_id)
     result = res.ledger.ingest(INTEGRATION, rows, run_id)
     pending = res.ledger.pending_ids(INTEGRATION, doc_type=PARTNER)
-    ids = list(dict.fromkeys(result.new_ids + _reopen_changed(res, rows, run_id) + pending))
+    ids = list(dict.fromkeys(result.new_ids + pending))
     written = _post_partners(res, ids, run_id)[POSTED] if ids else 0
     return {"partners_checked": len(rows), "partners_written": written}
-
-
-def _reopen_changed(res: Tenant, rows: list[Incoming], run_id: str) -> list[int]:
-    """A vendor that changed after its partner was written: the new payload goes out as an update."""
-    reopened = []
-    by_key = {(r.partner, r.natural_key): r for r in rows}
-    for row in res.ledger.documents(INTEGRATION, status=POSTED, doc_type=PARTNER):
-        new = by_key.get((row.partner, row.natural_key))
-        if new is None or row.payload_hash == payload_hash(new.raw_payload):
-            continue
-        if res.ledger.replace_payload(row.id, new.raw_payload, reopen_from=POSTED, run_id=run_id):
-            reopened.append(row.id)
-    return reopened
 
 
 def _post_partners(res: Tenant, ids: list[int], run_id: str) -> dict[str, int]:
@@ -140,10 +130,20 @@ def read_page(tenant: str, doc_type: str, since: datetime, until: datetime | Non
     return RecordPage(records=records, result_id=page.result_id if remaining else None, num_remaining=remaining)
 
 
-def build_x12(res: Tenant, c: Claimed) -> tuple[str, str, bytes]:
-    """(mailbox, message name, X12 bytes) of one claimed document, control numbers reused."""
-    vendor, doc = x12_document(c.doc_type, c.raw_payload)
-    controls = assign_controls(res.ledger, c.id, c.partner, c.doc_type, c.natural_key)
+def build_x12(res: Tenant, c: Claimed, run_id: str) -> tuple[str, str, bytes]:
+    """(mailbox, message name, X12 bytes) of one claimed revision: its purpose code from the
+    ledger's effect (an original, a replacement, a cancellation of what the partner has), its
+    control numbers those of this revision (reused on a retry, new for a later revision or a
+    resend, never an earlier interchange's)."""
+    if c.effect == CANCEL and c.target_id is None:
+        raise BadDocument(f"{c.doc_type} {c.natural_key} is cancelled and nothing of it was sent: nothing to cancel",
+                          system="sterling", operation="deliver")
+    vendor, doc = x12_document(c.doc_type, c.raw_payload, c.effect)
+    if c.revision > 1 or c.resend:
+        controls = assign_revision_controls(res.ledger, c.id, c.partner, c.doc_type, c.natural_key,
+                                            integration=INTEGRATION, revision=c.revision, run_id=run_id)
+    else:
+        controls = assign_controls(res.ledger, c.id, c.partner, c.doc_type, c.natural_key)
     name, content = x12_message(c.doc_type, c.natural_key, vendor, doc, settings_of(res), interchange=controls.interchange,
                                 group=controls.group, set_control=controls.set_control)
     return c.target_ref or partner_inbox(c.partner), name, content
@@ -175,6 +175,6 @@ def deliver_documents(tenant: str, ids: list[int], run_id: str, payloads: dict |
     res = tenant_resources(tenant)
     partners, documents = split_partners(res.ledger.doc_types(INTEGRATION, ids), ids)
     counts = _post_partners(res, partners, run_id) if partners else {}
-    delivered = post_documents(res.ledger, INTEGRATION, documents, run_id, build=lambda c: build_x12(res, c),
+    delivered = post_documents(res.ledger, INTEGRATION, documents, run_id, build=lambda c: build_x12(res, c, run_id),
                                write=lambda prepared: _deliver(res, prepared), batch_size=100)
     return {k: v + counts.get(k, 0) for k, v in delivered.items()}

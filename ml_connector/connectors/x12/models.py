@@ -334,13 +334,15 @@ class Charge(X12Model):
 class Invoice810(Header):
     set_id: ClassVar = "810"
     x12: ClassVar = {"invoice_date": "BIG01:DT", "invoice_number": "BIG02", "po_date": "BIG03:DT",
-                     "po_number": "BIG04", "release": "BIG05", "transaction_type": "BIG07", "total": "TDS01:N2"}
+                     "po_number": "BIG04", "release": "BIG05", "transaction_type": "BIG07", "purpose": "BIG08",
+                     "total": "TDS01:N2"}
     invoice_date: dt.date
     invoice_number: str
     po_date: dt.date | None = None
     po_number: str | None = None
     release: str | None = None
     transaction_type: str | None = None  # CR credit memo, DI debit invoice, ...
+    purpose: str | None = None  # BIG08 (element 353): 00 original, 01 cancellation, 05 replace; empty means original
     terms: Terms | None = None
     lines: list[InvoiceLine] = []  # the IT1 loop is optional in the standard: summary-only invoices
     total: Decimal  # TDS01: written in cents, TDS*10000 = 100.00
