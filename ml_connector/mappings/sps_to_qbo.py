@@ -40,6 +40,7 @@ from ..connectors.qbo.models import (
 )
 from ..connectors.sps import rsx
 from ..connectors.sps.models import ChargeAllowance, RsxOrder, natural_key
+from ..ledger.keys import payload_hash
 from ..ledger.store import Claimed, Incoming
 from ..settings import max_document_bytes
 from .identifiers import identifier
@@ -221,12 +222,15 @@ def revision_body(current: PurchaseOrder, wanted: PurchaseOrder, effect: str, ke
 
 def order_rows(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Incoming], dict]:
     """One SPS file -> ledger rows, and the purchase orders of the rows that will post (by
-    (doc_type, partner, natural_key)): orders to post, the rest skipped or quarantined with
-    the one-line reason. Every order row carries its purpose code's effect (a quarantined one
-    too: a change that does not map is held back as a revision, not taken for a duplicate)."""
+    (doc_type, partner, natural_key), each as ``(payload_hash(content), po)``: a page may hold
+    two contents of one order, and the post step takes the PO only for the content it claims):
+    orders to post, the rest skipped or quarantined with the one-line reason. Every order row
+    carries its purpose code's effect (a quarantined one too: a change that does not map is held
+    back as a revision, not taken for a duplicate)."""
     effects: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+    digest = payload_hash(content)
 
-    def to_po(doc_type: str, partner: str, doc) -> tuple[PurchaseOrder, str | None] | str:
+    def to_po(doc_type: str, partner: str, doc) -> tuple[tuple[str, PurchaseOrder], str | None] | str:
         if not routed(doc_type):
             return f"{doc_type} is routed nowhere in {OPERATION}"
         key = (doc_type, *natural_key(doc_type, doc))
@@ -236,7 +240,7 @@ def order_rows(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[
             effects[key] = ("needs_person", one_line(exc))
             raise
         po = order_to_po(doc, mapping)
-        return po, po.doc_number
+        return (digest, po), po.doc_number
 
     rows, pos = file_rows(path, content, to_po)
     return [_with_effect(row, effects.get((row.doc_type, row.partner, row.natural_key))) for row in rows], pos
@@ -244,6 +248,14 @@ def order_rows(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[
 
 def _with_effect(row: Incoming, effect: tuple[str, str | None] | None) -> Incoming:
     return row if effect is None else replace(row, effect=effect[0], reason=effect[1])
+
+
+def claimed_po(c: Claimed, handed_over: tuple[str, PurchaseOrder] | None, mapping: TenantMapping) -> PurchaseOrder:
+    """The purchase order of a claimed order: the one mapped at ingest when it was mapped from
+    the content claimed, else mapped again from the ledger's payload."""
+    if handed_over is not None and handed_over[0] == payload_hash(c.raw_payload or b""):
+        return handed_over[1]
+    return remap_order(c, mapping)
 
 
 def remap_order(c: Claimed, mapping: TenantMapping) -> PurchaseOrder:

@@ -47,7 +47,7 @@ from ..mappings.sps_to_qbo import (
     CLOSED,
     NeedsPerson,
     carries_revision,
-    remap_order,
+    claimed_po,
     revision_blocker,
     revision_body,
     same_po,
@@ -269,8 +269,7 @@ def post_purchase_orders(tenant: str, ids: list[int], run_id: str, payloads: dic
     existing = find_pos(res.qbo(), numbers) if numbers else {}
 
     def build(c: Claimed) -> PoWrite:
-        po = pos.get((c.doc_type, c.partner, c.natural_key))
-        po = po if po is not None else remap_order(c, mapping)
+        po = claimed_po(c, pos.get((c.doc_type, c.partner, c.natural_key)), mapping)
         if c.effect in REVISIONS and c.target_id:
             return prepare_revision(res.qbo(), c, po)
         if po.po_status == CLOSED:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ml_connector.connectors.qbo.models import Invoice
+from ml_connector.ledger.keys import payload_hash
 from ml_connector.ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ml_connector.ledger.store import Claimed
 from ml_connector.mappings.qbo_to_sps import named_invoices
@@ -36,7 +37,8 @@ def test_each_order_of_a_file_is_a_row_and_only_those_that_map_carry_a_purchase_
     assert "unknown item 'SPSSupplierHD-21'" in rows[1].last_error
     assert "unknown trading partner 'GLOBEXRETAIL01'" in rows[2].last_error
     assert list(pos) == [("order", "SPSALLTESTID", "PO900001")]
-    po = pos[("order", "SPSALLTESTID", "PO900001")]
+    digest, po = pos[("order", "SPSALLTESTID", "PO900001")]
+    assert digest == payload_hash(content)
     assert rows[0].target_ref == po.doc_number == "PO900001"
     # what the post step maps again from the ledger (no payload handed over) is the same PO
     assert remap_order(claimed_of(rows[0]), TENANT) == po

@@ -11,10 +11,12 @@ import pytest
 from ml_connector.connectors.qbo.models import PurchaseOrder
 from ml_connector.connectors.sps import rsx
 from ml_connector.ledger.schema import QUARANTINED, RECEIVED
+from ml_connector.ledger.store import Claimed
 from ml_connector.mappings.sps_to_qbo import (
     CLOSED,
     NeedsPerson,
     carries_revision,
+    claimed_po,
     order_rows,
     order_to_po,
     revision_blocker,
@@ -48,7 +50,7 @@ def test_a_cancellation_is_the_po_closed_without_lines_even_when_its_items_do_no
     unknown_item = with_purpose("01").replace(b"SPSBuyerItem1", b"NOPE").replace(b"SPSSupplierHD-20", b"NOPE") \
         .replace(b"859563003863", b"000000000000")
     [row], pos = rows_of(unknown_item)
-    po = pos[("order", "SPSALLTESTID", "PO584616")]
+    _, po = pos[("order", "SPSALLTESTID", "PO584616")]
     assert row.status == RECEIVED and row.effect == "cancel"
     assert po.po_status == CLOSED and po.line == [] and po.doc_number == "PO584616" and po.vendor_ref.value
 
@@ -75,7 +77,7 @@ def current_po(**fields) -> PurchaseOrder:
 
 def wanted(code: str) -> PurchaseOrder:
     _, pos = rows_of(with_purpose(code))
-    return pos[("order", "SPSALLTESTID", "PO584616")]
+    return pos[("order", "SPSALLTESTID", "PO584616")][1]
 
 
 def test_a_received_po_takes_neither_a_change_nor_a_cancellation():
@@ -115,3 +117,18 @@ def test_the_cancellation_maps_through_order_to_po_too():
     [(_, doc)] = rsx.parse(with_purpose("XX"), filename="PO584616.xml")
     with pytest.raises(NeedsPerson):
         order_to_po(doc, TENANT)
+
+
+def test_the_po_mapped_at_ingest_is_used_only_for_the_content_it_was_mapped_from():
+    # a page holding the original and its change: the ledger claims the change, whatever the
+    # page's hand-over holds for that order
+    change = with_purpose("04").replace(b"<OrderQty>5</OrderQty>", b"<OrderQty>9</OrderQty>")
+    _, original_pos = rows_of(ORDER)
+    [row], change_pos = rows_of(change)
+    claimed = Claimed(id=1, doc_type="order", partner=row.partner, natural_key=row.natural_key,
+                      source_ref=row.source_ref, raw_payload=change, idempotency_key=KEY, target_ref=row.target_ref,
+                      attempts=1, revision=2, effect="update", target_id="57")
+    key = ("order", "SPSALLTESTID", "PO584616")
+    assert claimed_po(claimed, change_pos[key], TENANT) is change_pos[key][1]
+    remapped = claimed_po(claimed, original_pos[key], TENANT)
+    assert remapped == change_pos[key][1] and remapped.line[0].item_based_expense_line_detail.qty == 9
