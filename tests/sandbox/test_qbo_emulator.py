@@ -201,6 +201,21 @@ def test_a_bill_linked_to_a_po_receives_it_and_updates_keep_the_link(world):
     assert sparse["LinkedTxn"] == full["LinkedTxn"] == [{"TxnId": bill["Id"], "TxnType": "Bill"}]
 
 
+def test_a_bill_linking_some_po_lines_lists_the_bill_but_leaves_the_po_open(world):
+    emu, api, vendor, account = world
+    body = po(vendor, account=account)
+    body["Line"].append(dict(body["Line"][0]))
+    obj = api.call("POST", "purchaseorder", body=body).json()["PurchaseOrder"]
+    line = {**body["Line"][0], "LinkedTxn": [{"TxnId": obj["Id"], "TxnType": "PurchaseOrder", "TxnLineId": "1"}]}
+    part = api.call("POST", "bill", body={"VendorRef": {"value": vendor}, "Line": [line]}).json()["Bill"]
+    partly = api.call("GET", f"purchaseorder/{obj['Id']}").json()["PurchaseOrder"]
+    assert partly["POStatus"] == "Open" and partly["LinkedTxn"] == [{"TxnId": part["Id"], "TxnType": "Bill"}]
+    rest = {**line, "LinkedTxn": [{**line["LinkedTxn"][0], "TxnLineId": "2"}]}
+    whole = {"VendorRef": {"value": vendor}, "Line": [line, rest]}
+    assert api.call("POST", "bill", body=whole).json()["Bill"]["TotalAmt"] == 20
+    assert api.call("GET", f"purchaseorder/{obj['Id']}").json()["PurchaseOrder"]["POStatus"] == "Closed"
+
+
 def test_references_names_and_required_fields_are_validated(world):
     emu, api, vendor, account = world
     assert fault_code(api.call("POST", "purchaseorder", body=po("999", account=account))) == "2500"

@@ -181,20 +181,27 @@ class RealmStore:
         return copy.deepcopy(merged)
 
     def _receive_linked_pos(self, bill: dict) -> None:
-        """A bill linked to purchase orders (``LinkedTxn`` of ``TxnType`` PurchaseOrder) receives
-        them: each PO gets the bill in its own ``LinkedTxn`` and ``POStatus`` Closed, a change of
-        the PO (SyncToken + 1, logged), as QBO shows a PO billed in full."""
-        for link in bill.get("LinkedTxn") or []:
-            if link.get("TxnType") != "PurchaseOrder":
-                continue
-            po = self.objects["PurchaseOrder"].get(str(link.get("TxnId")))
+        """A bill linked to purchase orders receives them: in the header's ``LinkedTxn`` (the
+        whole PO) or a line's (``TxnLineId``: that PO line). Each PO lists the bill in its own
+        ``LinkedTxn`` and turns ``POStatus`` Closed once the bill covers it whole (header link, or
+        every line linked), as QBO shows a PO billed in full; a change of the PO (SyncToken + 1,
+        logged)."""
+        whole = {str(t.get("TxnId")) for t in bill.get("LinkedTxn") or [] if t.get("TxnType") == "PurchaseOrder"}
+        lines: dict[str, set[str]] = {}
+        for line in bill.get("Line") or []:
+            for t in line.get("LinkedTxn") or []:
+                if t.get("TxnType") == "PurchaseOrder":
+                    lines.setdefault(str(t.get("TxnId")), set()).add(str(t.get("TxnLineId")))
+        for po_id in sorted(whole | set(lines)):
+            po = self.objects["PurchaseOrder"].get(po_id)
             if po is None:
                 continue
             now = self.now()
             po.setdefault("LinkedTxn", []).append({"TxnId": bill["Id"], "TxnType": "Bill"})
-            po.update(POStatus="Closed", SyncToken=str(int(po["SyncToken"]) + 1),
-                      MetaData={**po["MetaData"], "LastUpdatedTime": now})
-            self._log("PurchaseOrder", po["Id"], "Update", now)
+            if po_id in whole or lines[po_id] >= {str(ln.get("Id")) for ln in po.get("Line") or []}:
+                po["POStatus"] = "Closed"
+            po.update(SyncToken=str(int(po["SyncToken"]) + 1), MetaData={**po["MetaData"], "LastUpdatedTime": now})
+            self._log("PurchaseOrder", po_id, "Update", now)
 
     def delete(self, entity: str, body: dict) -> dict:
         """Delete a transaction, leaving a CDC stub; lists are deactivated instead."""
