@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import getpass
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from prefect.utilities.callables import parameter_schema
 from sqlalchemy import func, select
 
@@ -23,6 +25,7 @@ from tests.flows.test_intacct_sterling_flows import seed_bills, sworld  # noqa: 
 from tests.flows.test_operations import run_with_missing_account
 
 OUT, IN, X12 = "intacct-sps", "sps-intacct", "intacct-sterling"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def resend_events(ledger, doc_id: int) -> list[str]:
@@ -121,6 +124,10 @@ def test_the_deployment_parameters_resend_who_why_and_a_missing_who_refused(worl
     params = parameter_schema(replay).properties
     for name in ("resend", "who", "why"):
         assert params[name].get("description"), name  # shown on the Run form
+    [deployment] = [d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
+                    if d["name"] == "replay"]
+    assert {"resend", "who", "why"} <= set(deployment["parameters"]) <= set(params)
+    assert deployment["parameters"]["resend"] is False  # sent again only when asked
     invoice = posted_invoice(world)
     before = snapshot(world, OUT)
     state = replay(integration=OUT, tenant="demo", ids=[invoice.id], resend=True, why="lost", return_state=True)
