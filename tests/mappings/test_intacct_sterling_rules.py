@@ -16,17 +16,23 @@ from ml_connector.connectors.sterling import TradingPartner
 from ml_connector.ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ml_connector.mappings.intacct_sterling import (
     PARTNER,
+    blocker,
+    content,
     cursor_name,
+    document_key,
     kinds_to_send,
     last_modified,
     listing_query,
     message_name,
     partner_rows,
+    purpose_code,
     record_row,
+    source_version,
     split_partners,
     x12_document,
     x12_message,
 )
+from ml_connector.mappings.intacct_to_x12 import document_for
 from ml_connector.mappings.sterling_inbound import accepted, ack_verdicts, message_rows
 from ml_connector.mappings.tenant import load_tenant
 
@@ -132,3 +138,64 @@ def test_a_partners_850_is_stored_and_unreadable_messages_are_quarantined():
     assert lost.status == QUARANTINED and lost.last_error == "the document is gone"
     with pytest.raises(BadDocument):
         ack_verdicts(po)  # an 850 holds no 997
+
+
+# -- revisions: what a changed bill or PO becomes ---------------------------------------------------
+
+BILL = {"RECORDNO": "5", "RECORDID": "B-5", "VENDORID": "V-ACMEDI", "VENDORNAME": "Acme", "WHENCREATED": "10/02/2026",
+        "WHENMODIFIED": "10/02/2026 08:00:05", "STATE": "Posted", "TRX_TOTALENTERED": "10.00", "TOTALPAID": "0",
+        "TOTALDUE": "10.00", "APBILLITEMS": [{"TRX_AMOUNT": "10.00", "ITEMID": "WID-100", "GLACCOUNTNO": "6000"}]}
+
+
+def test_the_purpose_code_follows_the_effect_and_an_original_810_leaves_big08_out():
+    assert [purpose_code("810", e) for e in ("create", "update", "replace", "cancel")] == [None, "05", "05", "01"]
+    assert [purpose_code("850", e) for e in ("create", "update", "replace", "cancel")] == ["00", "05", "05", "01"]
+    _, doc = x12_document("850", json.dumps(PO).encode(), "cancel")
+    assert doc.purpose == "01"
+    _, bill = x12_document("810", json.dumps(BILL).encode(), "update")
+    assert bill.purpose == "05"
+
+
+def test_a_payment_changes_no_content_and_a_reversal_does():
+    paid = {**BILL, "STATE": "Paid", "TOTALPAID": "10.00", "TOTALDUE": "0", "WHENMODIFIED": "10/03/2026 09:00:00"}
+    assert content("810", paid) == content("810", BILL)
+    assert "GLACCOUNTNO" not in content("810", BILL)["APBILLITEMS"][0]  # not in the 810
+    reversed_ = {**BILL, "STATE": "Reversed", "TOTALDUE": "0"}
+    assert content("810", reversed_) == {**content("810", BILL), "STATE": "Reversed"}
+    # what the 810 carries is all the content keeps: mapping the content gives the same document
+    assert document_for("810", content("810", BILL)) == document_for("810", BILL)
+    assert document_for("850", content("850", PO)) == document_for("850", PO)
+
+
+def test_the_version_is_whenmodified_in_an_order_text_comparison_keeps():
+    assert source_version(BILL) == "2026-10-02T08:00:05"
+    assert source_version({**BILL, "WHENMODIFIED": "01/05/2027 00:00:00"}) > source_version(BILL)
+    assert source_version({}) is None
+
+
+def test_a_record_is_an_original_until_sent_then_a_change_or_a_cancellation():
+    assert record_row("810", BILL, SETTINGS).effect == "create"
+    assert record_row("810", BILL, SETTINGS, sent=True).effect == "update"
+    assert record_row("810", {**BILL, "STATE": "Reversed"}, SETTINGS).effect == "cancel"  # nothing sent: the ledger skips it
+    assert record_row("810", {**BILL, "STATE": "Voided"}, SETTINGS, sent=True).effect == "cancel"
+    assert record_row("850", {**PO, "STATE": "Canceled"}, SETTINGS, sent=True).effect == "cancel"
+
+
+def test_a_change_of_a_paid_bill_or_received_po_already_sent_needs_a_person():
+    paid = {**BILL, "STATE": "Partially Paid", "TOTALPAID": "4.00"}
+    row = record_row("810", paid, SETTINGS, sent=True)
+    assert (row.effect, row.status) == ("needs_person", RECEIVED)
+    assert row.reason.startswith("bill B-5 changed after 4.00 of it was paid") and "\n" not in row.reason
+    assert record_row("810", paid, SETTINGS).effect == "create"  # never sent: it is the original
+    received = record_row("850", {**PO, "STATE": "Partially Converted"}, SETTINGS, sent=True)
+    assert received.effect == "needs_person" and "PO PO-1 changed after it was received" in received.reason
+    assert blocker("850", "PO-1", {**PO, "STATE": "Pending"}) is None
+
+
+def test_a_row_stored_whole_before_revisions_is_not_taken_for_a_change():
+    stored = json.dumps({**BILL, "WHENMODIFIED": "10/01/2026 07:00:00"}, sort_keys=True).encode()  # the old format
+    paid = {**BILL, "STATE": "Paid", "TOTALPAID": "10.00", "TOTALDUE": "0"}
+    assert record_row("810", paid, SETTINGS, sent=True, stored=stored).raw_payload == stored
+    changed = {**BILL, "TRX_TOTALENTERED": "11.00"}
+    assert record_row("810", changed, SETTINGS, sent=True, stored=stored).raw_payload != stored
+    assert document_key("810", BILL, SETTINGS) == ("810", "ACME_DIST", "B-5")

@@ -167,6 +167,15 @@ def test_810_without_lines_is_a_summary_only_invoice():
     assert [s.id for s in x12.encode_document(inv).segments][-2:] == ["DTM", "TDS"]
 
 
+def test_810_purpose_is_big08_after_the_empty_change_sequence_and_transaction_type():
+    inv = x12.Invoice810(invoice_date=date(2026, 10, 2), invoice_number="B-1", total=Decimal("12.50"), purpose="05")
+    [big] = [s for s in x12.encode_document(inv, "0001").segments if s.id == "BIG"]
+    assert big.elements == ["20261002", "B-1", "", "", "", "", "", "05"]
+    assert x12.decode_document(x12.encode_document(inv, "0001")).purpose == "05"
+    original = x12.encode_document(inv.model_copy(update={"purpose": None}), "0001")
+    assert [s.elements for s in original.segments if s.id == "BIG"] == [["20261002", "B-1"]]  # BIG08 left out
+
+
 def test_documents_built_in_code_encode():
     inv = Invoice810(invoice_date=date(2024, 2, 1), invoice_number="INV-1", total=Decimal("10.50"),
                      lines=[InvoiceLine(quantity=Decimal("1"), uom="EA", unit_price=Decimal("10.50"),
