@@ -32,12 +32,14 @@ from typing import Any
 from ..connectors.errors import BadDocument, one_line
 from ..connectors.intacct.functions import bill_function
 from ..connectors.intacct.functions_ap import apadjustment_function, potransaction_function
-from ..connectors.intacct.models import Function
+from ..connectors.intacct.models import ApBill, Function
+from ..ledger.revisions import CANCEL, CREATE, UPDATE
 from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Incoming
 from . import commerce_to_intacct_ap as ap
 from .commerce_common import bad, email, integer, label, po_number, route, text
 from .commerce_tenant import CommerceSettings
+from .intacct_bill_revisions import NeedsPerson
 
 INTEGRATION = "commerce-intacct-ap"
 KINDS = ("orders", "invoices", "creditmemos")  # read in this order: a credit memo credits a bill
@@ -45,6 +47,7 @@ DOC_TYPES = {"orders": "order", "invoices": "invoice", "creditmemos": "creditmem
 KIND_OF = {v: k for k, v in DOC_TYPES.items()}
 # Ingest maps every document once to find bad input early; the vendor is only known at post time.
 _VALIDATING = "VALIDATING"
+DOCUMENT_CANCELED = 3  # an invoice's or credit memo's state once canceled (1 open, 2 paid/refunded)
 _ORDER_CONTEXT = ("entity_id", "increment_id", "customer_id", "customer_is_guest", "customer_email",
                   "customer_firstname", "customer_lastname", "store_id", "state")
 
@@ -72,6 +75,7 @@ class Planned:
     entity: str
     function: Function
     target_ref: str
+    bill: ApBill | None = None  # the bill itself, for a bill (an update sends it, recovery compares it)
 
 
 def order_context(order: dict | None) -> dict | None:
@@ -166,13 +170,74 @@ def plan(env: dict, commerce: CommerceSettings, vendor_id: str, controlid: str, 
                        f"PODOCUMENT:{po.transaction_type}:{po.document_no}")
     if kind == "order":
         bill = ap.order_to_apbill(entity, commerce, vendor_id)
-        return Planned(store.entity, bill_function(controlid, bill), f"APBILL:{bill.record_id}")
+        return Planned(store.entity, bill_function(controlid, bill), f"APBILL:{bill.record_id}", bill)
     if kind == "invoice":
         order = _order(env)
         bill = ap.invoice_to_apbill(entity, commerce, vendor_id, text(order, "increment_id", label(order, "order")))
-        return Planned(store.entity, bill_function(controlid, bill), f"APBILL:{bill.record_id}")
+        return Planned(store.entity, bill_function(controlid, bill), f"APBILL:{bill.record_id}", bill)
     adjustment = ap.creditmemo_to_apadjustment(entity, commerce, vendor_id, bill_no)
     return Planned(store.entity, apadjustment_function(controlid, adjustment), f"APADJUSTMENT:{adjustment.adjustment_no}")
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A newer content of a posted document that maps to the very write Intacct already holds
+    (a status change, a comment, a refund recorded on the order): nothing to write."""
+
+
+@dataclass(frozen=True)
+class BillChange:
+    """A change (``update``: header and the whole line set) or a cancellation (``cancel``) of
+    the AP bill ``record_id`` Intacct holds, in the entity ``entity``."""
+
+    effect: str
+    entity: str
+    record_id: str
+    bill: ApBill | None = None
+
+
+def entity_of(env: dict, commerce: CommerceSettings) -> str:
+    """The Intacct entity a document's store routes to ("" when its store is not routed)."""
+    try:
+        return route(env["entity"], commerce, label(env["entity"], env["kind"])).entity
+    except BadDocument:
+        return ""
+
+
+def same_write(a: Planned, b: Planned) -> bool:
+    """Whether two contents of a document map to the same Intacct write (both planned under the
+    same controlid: only what the document says is compared)."""
+    return (a.entity, a.target_ref, a.function.body) == (b.entity, b.target_ref, b.function.body)
+
+
+def revision_write(effect: str, target_ref: str | None, entity: str, new: Planned | None,
+                   applied: Planned | None) -> Unchanged | BillChange:
+    """What a change (``new``: the latest content's write; ``applied``: the write of the content
+    Intacct holds, None when unknown) or a cancellation of a posted document does in Intacct, in
+    the entity (``entity``) its store routes to.
+    Only AP bills are changed or cancelled automatically; a purchase order (PODOCUMENT) or an AP
+    adjustment that changed or was cancelled raises NeedsPerson with what to do."""
+    ref = parse_ref(target_ref or (new.target_ref if new else None))
+    if effect != CANCEL and new is not None and applied is not None and same_write(new, applied):
+        return Unchanged()
+    if ref is None:
+        raise NeedsPerson(f"a {effect} of a document with no Intacct reference ({target_ref!r}): "
+                          "apply it in Intacct by hand", system="mapping", operation=INTEGRATION, code="no-target")
+    if ref[0] == "APBILL":
+        if effect == CANCEL:
+            return BillChange(CANCEL, entity, ref[1])
+        assert new is not None and new.bill is not None  # a bill's plan carries its bill
+        return BillChange(UPDATE, entity, ref[1], new.bill)
+    what = "cancelled" if effect == CANCEL else "changed"
+    if ref[0] == "PODOCUMENT":
+        raise NeedsPerson(f"purchase order {ref[2]} ({ref[1]}) was {what} in Commerce after Intacct created it: "
+                          f"{'cancel' if effect == CANCEL else 'change'} that PO document in Intacct by hand "
+                          "(this integration does not revise purchase orders)", system="intacct",
+                          operation=INTEGRATION, code="po-revision")
+    raise NeedsPerson(f"credit memo {ref[1]} was {what} in Commerce after Intacct created its AP adjustment: "
+                      f"{'reverse' if effect == CANCEL else 'correct'} AP adjustment {ref[1]} in Intacct by hand "
+                      "(this integration does not revise AP adjustments)", system="intacct", operation=INTEGRATION,
+                      code="adjustment-revision")
 
 
 def parse_ref(ref: str | None) -> tuple[str, ...] | None:
@@ -192,8 +257,11 @@ def entity_row(doc_type: str, raw: Any, order: dict | None, commerce: CommerceSe
     key = _key(raw)
     payload = envelope(doc_type, raw, order)
     created = raw.get("created_at") if isinstance(raw, dict) else None
-    base = dict(doc_type=doc_type, partner="", natural_key=key, source_ref=f"{KIND_OF[doc_type]}/{key}",
+    base: dict[str, Any] = dict(doc_type=doc_type, partner="", natural_key=key, source_ref=f"{KIND_OF[doc_type]}/{key}",
                 raw_payload=payload, doc_date=created[:10] if isinstance(created, str) and len(created) >= 10 else None)
+    base.update(effect=source_effect(doc_type, raw), source_version=source_version(raw))
+    if base["effect"] == CANCEL:
+        return Incoming(**base, status=RECEIVED, target_ref=cancelled_ref(payload, commerce))
     try:
         ref = target_ref(read_envelope(payload), commerce)
     except Skip as reason:
@@ -201,6 +269,35 @@ def entity_row(doc_type: str, raw: Any, order: dict | None, commerce: CommerceSe
     except BadDocument as exc:
         return Incoming(**base, status=QUARANTINED, error_class=exc.classification, last_error=one_line(exc))
     return Incoming(**base, status=RECEIVED, target_ref=ref)
+
+
+def source_effect(doc_type: str, raw: Any) -> str:
+    """What a Commerce document's content means for what Intacct holds of it: a canceled order
+    (state ``canceled``), a canceled invoice or credit memo (state 3) cancels it; any other
+    content is the document as it now stands (the ledger makes it an update once one is posted).
+    docs/revisions-commerce.md has the states and their sources."""
+    state = raw.get("state") if isinstance(raw, dict) else None
+    if doc_type == "order":
+        return CANCEL if state == "canceled" else CREATE
+    return CANCEL if str(state) == str(DOCUMENT_CANCELED) else CREATE
+
+
+def source_version(raw: Any) -> str | None:
+    """The order of a Commerce document's contents: its ``updated_at`` (``YYYY-MM-DD HH:MM:SS``
+    UTC, which sorts as text), which every save of the entity moves."""
+    value = raw.get("updated_at") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def cancelled_ref(payload: bytes, commerce: CommerceSettings) -> str | None:
+    """The target reference of a cancelled document, as its live content had it (None when even
+    that cannot be mapped: then nothing of it can be in Intacct under a reference)."""
+    env = read_envelope(payload)
+    live = dict(env["entity"], state="new" if env["kind"] == "order" else 2)
+    try:
+        return target_ref({**env, "entity": live}, commerce)
+    except (Skip, BadDocument):
+        return None
 
 
 def rejected_row(doc_type: str, key: str | None, raw: Any, error: BadDocument) -> Incoming:

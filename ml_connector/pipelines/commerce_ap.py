@@ -19,6 +19,12 @@ run's intents. A dead run's vendor intents are settled first, through the vendor
 own ``find`` (a run can die making a vendor before it claimed any document). Documents left
 received (a vendor another run is creating, the bill a credit memo credits not posted yet, a
 transient failure) are posted at the end, a few passes while a pass still posts something.
+
+Commerce documents live: the feed re-reads an entity whenever its ``updated_at`` moves, and
+each content is a ledger revision ordered by ``updated_at`` (a canceled order, invoice or credit
+memo a cancellation). A changed bill is updated, a cancelled one deleted or reversed (the
+tenant's ``bill_cancel``); a paid bill, a purchase order or an AP adjustment that changed needs
+a person (docs/revisions-commerce.md).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from ..mappings.resend import commerce_ap_creates
 from ..ops.reconcile_ref import Reconciliation
 from ..tasks.commerce_ap import fetch_by_ids, fetch_changes, utcnow
 from ..tasks.commerce_ap_post import find_targets, post_ap_documents
+from ..tasks.commerce_ap_revisions import find_changes
 from ..tasks.commerce_ap_vendors import MASTER
 from ..tasks.ops import finished_runs
 from . import commerce_ap_vendors
@@ -83,11 +90,24 @@ def to_rows(run: Run, page: Page) -> Batch:
 
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
-    """Documents a dead run may have written, looked up in Intacct by their target reference."""
-    found = find_targets(run.resources.intacct(), [c.target_ref for c in stale if c.target_ref])
-    return [Outcome(c.id, POSTED, target_id=found[c.target_ref]) if c.target_ref in found
-            else Outcome(c.id, RECEIVED, error_class="recovered", error="intent without outcome; not found in Intacct")
-            for c in stale]
+    """What a dead run's writes left in Intacct: a create is looked up by its target reference; a
+    change or cancellation by the state it leaves (the bill holds the revision, or is gone or
+    reversed). Found -> posted; not found -> received, written again under the same key."""
+    client = run.resources.intacct()
+    changes = find_changes(client, stale, run.resources.commerce("procure"))
+    creates = [c.target_ref for c in stale if c.id not in changes and c.target_ref]
+    found = find_targets(client, creates) if creates else {}
+    outcomes = []
+    for c in stale:
+        if c.id in changes:
+            outcomes.append(Outcome(c.id, POSTED) if changes[c.id] else Outcome(
+                c.id, RECEIVED, error_class="recovered", error="intent without outcome; revision not applied in Intacct"))
+        elif c.target_ref in found:
+            outcomes.append(Outcome(c.id, POSTED, target_id=found[c.target_ref]))
+        else:
+            outcomes.append(Outcome(c.id, RECEIVED, error_class="recovered",
+                                    error="intent without outcome; not found in Intacct"))
+    return outcomes
 
 
 def recover_vendors(run: Run) -> dict[str, int]:

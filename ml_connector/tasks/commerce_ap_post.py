@@ -7,6 +7,10 @@ then the documents go to Intacct grouped by the entity their store routes to (on
 entity), at most 100 functions per request envelope, each function's controlid being the
 document's idempotency key (``uniqueid=true``, ``transaction=false``: one refused document fails
 alone). A function Intacct reports as already done is settled by looking the document up.
+
+A claimed change or cancellation of a posted document (the ledger's revision effect) is written
+by tasks/commerce_ap_revisions.py: a bill updated, deleted or reversed; a content that maps to
+what Intacct already holds is posted without a write.
 """
 
 from __future__ import annotations
@@ -18,11 +22,23 @@ from prefect import task
 from ..connectors.errors import BadDocument, DuplicateWrite, RejectedError
 from ..connectors.intacct.functions import query_function
 from ..engine.posting import Prepared, WriteResult, post_documents
+from ..ledger.revisions import CANCEL, CREATE
 from ..ledger.schema import FAILED, POSTED, POSTING, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed
-from ..mappings.commerce_ap_documents import INTEGRATION, Planned, credited, parse_ref, party_of, plan, read_envelope
+from ..mappings.commerce_ap_documents import (
+    INTEGRATION,
+    BillChange,
+    Planned,
+    Unchanged,
+    credited,
+    parse_ref,
+    party_of,
+    plan,
+    read_envelope,
+)
 from ..runtime.tenant import Tenant
 from ..runtime.tenant import tenant as tenant_resources
+from .commerce_ap_revisions import revision, write_changes
 from .commerce_ap_vendors import ensure_vendors, ledger_rows
 from .retry import retry_options
 
@@ -90,14 +106,19 @@ def post_ap_documents(tenant: str, ids: list[int], run_id: str, payloads: dict |
         if vendors[party.key].pending:
             waiting.add(doc_id)
 
-    def build(c: Claimed) -> Planned | Refused:
+    def build(c: Claimed) -> Planned | Refused | Unchanged | BillChange:
         env = envs.get(c.id) or read_envelope(c.raw_payload)
+        if c.effect == CANCEL:  # needs nothing but the document's Intacct reference
+            return revision(res, c, env, commerce, None, "", None)
         if c.id in refused:
             return Refused(refused[c.id])
         found = vendors[party_of(env).key]
         if found.error:
             return Refused(found.error)
-        return plan(env, commerce, found.vendor_id or "", c.idempotency_key, bills.get(c.id))
+        new = plan(env, commerce, found.vendor_id or "", c.idempotency_key, bills.get(c.id))
+        if c.effect == CREATE:
+            return new
+        return revision(res, c, env, commerce, new, found.vendor_id or "", bills.get(c.id))
 
     ready = [i for i in ids if i not in waiting]
     counts = post_documents(res.ledger, INTEGRATION, ready, run_id, build=build,
@@ -110,12 +131,19 @@ def write_planned(res: Tenant, prepared: list[Prepared]) -> list[WriteResult]:
     client = res.intacct()
     results: list[WriteResult | None] = [None] * len(prepared)
     by_entity: dict[str, list[int]] = {}
+    changes: list[tuple[int, Prepared]] = []
     for n, p in enumerate(prepared):
         if isinstance(p.payload, Refused):
             results[n] = WriteResult(ok=False, error=RejectedError(p.payload.reason, system="intacct",
                                                                    operation=INTEGRATION, code="not-postable"))
+        elif isinstance(p.payload, Unchanged):
+            results[n] = WriteResult(ok=True, target_id=p.claimed.target_id)  # Intacct already holds it
+        elif isinstance(p.payload, BillChange):
+            changes.append((n, p))
         else:
             by_entity.setdefault(p.payload.entity, []).append(n)
+    for n, result in (write_changes(res, changes) if changes else {}).items():
+        results[n] = result
     replayed: dict[int, str] = {}
     for entity, members in by_entity.items():
         answers = client.post_functions([prepared[n].payload.function for n in members], entity=entity,

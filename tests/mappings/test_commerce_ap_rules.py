@@ -6,22 +6,33 @@ conflicts and updates for a linked pair."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from ml_connector.connectors.errors import BadDocument
 from ml_connector.ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ml_connector.ledger.store import Claimed
 from ml_connector.mappings.commerce_ap_documents import (
+    BillChange,
     EntityPage,
+    Unchanged,
     credited,
     entity_row,
+    envelope,
     named_entities,
     page_rows,
     parse_ref,
     party_of,
+    plan,
     read_envelope,
+    revision_write,
+    source_effect,
+    source_version,
 )
 from ml_connector.mappings.commerce_ap_vendor_master import Pair, adoptable, align, nested, update_controlid
+from ml_connector.mappings.intacct_bill_revisions import NeedsPerson
 from ml_connector.mappings.tenant import load_tenant
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "commerce"
@@ -41,10 +52,12 @@ def test_an_order_becomes_its_bill_dated_by_its_creation_with_its_customer_as_pa
     assert (party.customer_id, party.email, party.key) == (3, "jdoe@example.com", "3")
 
 
-def test_a_canceled_order_and_the_invoice_of_an_order_billed_whole_become_nothing_with_the_reason():
+def test_a_canceled_order_is_a_cancellation_of_its_bill_and_an_invoice_of_an_order_billed_whole_is_nothing():
     canceled = {**doc("order_processing.json"), "state": "canceled"}
     row = entity_row("order", canceled, canceled, COMMERCE)
-    assert row.status == SKIPPED and "canceled" in row.last_error
+    # the ledger skips it when nothing was posted, and cancels the bill when one was
+    assert (row.status, row.effect, row.target_ref) == (RECEIVED, "cancel", "APBILL:CO-000000003")
+    assert row.source_version == canceled["updated_at"]
     invoice = entity_row("invoice", doc("invoice_paid.json"), doc("order_processing.json"), COMMERCE)
     assert invoice.status == SKIPPED and invoice.last_error == "billed with its order: AP bill CO-000000003"
 
@@ -136,3 +149,48 @@ def test_vendors_carrying_a_commerce_id_without_a_link_are_adoptable_once():
                "V-3": {"COMMERCE_CUSTOMER_ID": "not-an-id"}, "V-4": {}, "VC-5": {"COMMERCE_CUSTOMER_ID": "5"}}
     links = {"5": "VC-5", "9": "V-OTHER"}  # 9 is linked to another vendor already
     assert adoptable(vendors, links, "COMMERCE_CUSTOMER_ID") == {"8": "V-1"}
+
+
+def _planned(kind: str, entity: dict, order: dict, vendor: str = "V1"):
+    return plan(read_envelope(envelope(kind, entity, order)), COMMERCE, vendor, "key-1")
+
+
+def test_every_content_carries_its_updated_at_as_version_and_a_canceled_invoice_or_memo_cancels():
+    order = doc("order_processing.json")
+    assert (source_effect("order", order), source_version(order)) == ("create", order["updated_at"])
+    assert source_effect("order", {**order, "state": "holded"}) == "create"  # on hold: no change in Intacct
+    assert source_effect("invoice", {**doc("invoice_paid.json"), "state": 3}) == "cancel"
+    assert source_effect("creditmemo", {**doc("creditmemo.json"), "state": 2}) == "create"
+    assert source_version({"updated_at": ""}) is None
+    po = doc("order_b2b_po.json")
+    canceled_po = {**po, "state": "canceled"}
+    assert entity_row("order", canceled_po, canceled_po, COMMERCE).target_ref.startswith("PODOCUMENT:")
+
+
+def test_a_change_that_maps_to_the_same_write_is_unchanged_and_a_changed_bill_is_updated_in_its_entity():
+    order = doc("order_processing.json")
+    held = _planned("order", order, order)
+    status_only = {**order, "status": "complete", "updated_at": "2030-01-01 00:00:00", "total_refunded": 5}
+    assert isinstance(revision_write("update", held.target_ref, "US01", _planned("order", status_only, status_only),
+                                     held), Unchanged)
+    items = [dict(order["items"][0], qty_ordered=order["items"][0]["qty_ordered"] + 1, row_total=None)]
+    grand = Decimal(str(order["grand_total"])) + Decimal(str(order["items"][0]["price"]))
+    edited = {**order, "items": items + order["items"][1:], "grand_total": str(grand)}
+    change = revision_write("update", held.target_ref, "US01", _planned("order", edited, edited), held)
+    assert isinstance(change, BillChange) and (change.effect, change.entity, change.record_id) == (
+        "update", "US01", "CO-000000003")
+    assert change.bill is not None and change.bill.total == grand
+    cancel = revision_write("cancel", held.target_ref, "US01", None, None)
+    assert (cancel.effect, cancel.record_id, cancel.bill) == ("cancel", "CO-000000003", None)
+
+
+def test_a_purchase_order_or_adjustment_that_changed_or_was_cancelled_needs_a_person_with_the_reason():
+    po = doc("order_b2b_po.json")
+    held = _planned("order", po, po)
+    changed = {**po, "shipping_amount": 1, "grand_total": str(Decimal(str(po["grand_total"])) + 1)}
+    with pytest.raises(NeedsPerson, match=f"purchase order {po['increment_id']} .* changed in Commerce"):
+        revision_write("update", held.target_ref, "US01", _planned("order", changed, changed), held)
+    with pytest.raises(NeedsPerson, match="cancel that PO document in Intacct by hand"):
+        revision_write("cancel", held.target_ref, "US01", None, None)
+    with pytest.raises(NeedsPerson, match="credit memo CM-000000005 was cancelled .* reverse AP adjustment"):
+        revision_write("cancel", "APADJUSTMENT:CM-000000005", "US01", None, None)

@@ -334,12 +334,90 @@ class AdobeStore:
         self.record("shipment", sid, "sales_order_shipment_save_after", when)
         return shipment
 
-    def cancel(self, order_id: Any, when: str | None = None) -> dict:
+    @staticmethod
+    def can_cancel(order: dict) -> bool:
+        """Magento's ``Order::canCancel``: not once canceled, complete, closed, on hold or in
+        payment review, nor once every item is invoiced (the invoice must be refunded instead)."""
+        if order["state"] in ("canceled", "complete", "closed", "holded", "payment_review"):
+            return False
+        return not all(i["qty_invoiced"] >= i["qty_ordered"] for i in docs.billable(order))
+
+    def cancel(self, order_id: Any, when: str | None = None) -> dict | None:
+        """``POST /V1/orders/{id}/cancel``: the order canceled, or None (the API's ``false``)
+        when Magento would not cancel it."""
         order, when = self.get("order", order_id), when or self.now()
+        if not self.can_cancel(order):
+            return None
         order["state"] = order["status"] = "canceled"
-        order["updated_at"] = when
+        for item in order["items"]:
+            item["qty_canceled"] = item["qty_ordered"] - item["qty_invoiced"]
+        order["updated_at"] = max(order["updated_at"], when)
         self.record("order", order["entity_id"], "order_cancel_after", when)
         return order
+
+    def hold(self, order_id: Any, when: str | None = None) -> dict | None:
+        """``POST /V1/orders/{id}/hold``: state and status ``holded``, the ones before kept for
+        unhold; None (``false``) when Magento would not hold it (canceled, closed, complete, on hold)."""
+        order, when = self.get("order", order_id), when or self.now()
+        if order["state"] in ("canceled", "closed", "complete", "holded", "payment_review"):
+            return None
+        order.update(hold_before_state=order["state"], hold_before_status=order["status"], state="holded",
+                     status="holded", updated_at=max(order["updated_at"], when))
+        self.record("order", order["entity_id"], "sales_order_save_after", when)
+        return order
+
+    def unhold(self, order_id: Any, when: str | None = None) -> dict | None:
+        """``POST /V1/orders/{id}/unhold``: back to the state and status it had; None unless held."""
+        order, when = self.get("order", order_id), when or self.now()
+        if order["state"] != "holded":
+            return None
+        order.update(state=order.pop("hold_before_state"), status=order.pop("hold_before_status"),
+                     updated_at=max(order["updated_at"], when))
+        self.record("order", order["entity_id"], "sales_order_save_after", when)
+        return order
+
+    def edit_order(self, order_id: Any, qty: dict[int, Any], when: str | None = None) -> dict:
+        """An order edited in place (same ``entity_id`` and ``increment_id``), as order editing
+        does before anything is invoiced: item quantities (order item id -> qty) and the totals
+        follow, ``updated_at`` moves. An invoiced, canceled or closed order cannot be edited."""
+        order, when = self.get("order", order_id), when or self.now()
+        if order["state"] in ("canceled", "closed", "complete") or any(
+                i["qty_invoiced"] or i["qty_shipped"] for i in docs.billable(order)):
+            raise AdobeError(400, "The order cannot be edited once invoiced, shipped, canceled or closed.")
+        for item in docs.billable(order):
+            if item["item_id"] in qty:
+                item["qty_ordered"] = Decimal(str(qty[item["item_id"]]))
+                row_total = docs.money(item["qty_ordered"] * item["price"])
+                item["tax_amount"] = docs.money(row_total * item["tax_percent"] / 100)
+                item.update(row_total=row_total, base_row_total=row_total,
+                            row_total_incl_tax=row_total + item["tax_amount"], updated_at=when)
+        total = docs.totals(docs.billable(order), order["shipping_amount"])
+        order.update(total, total_due=total["grand_total"], base_total_due=total["grand_total"],
+                     total_qty_ordered=sum((i["qty_ordered"] for i in docs.billable(order)), Decimal(0)),
+                     updated_at=max(order["updated_at"], when))
+        order["payment"].update(amount_ordered=total["grand_total"], base_amount_ordered=total["grand_total"])
+        self.record("order", order["entity_id"], "sales_order_save_after", when)
+        return order
+
+    def edit_by_reorder(self, order_id: Any, lines: list[dict], when: str | None = None) -> dict:
+        """Magento's admin "Edit" of an order: the original is canceled and a new order placed
+        with the edited lines, numbered ``<increment_id>-1`` (``-2``...), linked both ways
+        (``relation_parent_id`` / ``relation_child_id`` and their ``_real_id``)."""
+        old, when = self.get("order", order_id), when or self.now()
+        if self.cancel(old["entity_id"], when) is None:
+            raise AdobeError(400, "This order cannot be edited.")
+        customer = self.tables["customer"].get(old["customer_id"]) if old.get("customer_id") else None
+        guest = None if customer else {"email": old["customer_email"], "firstname": old["customer_firstname"],
+                                        "lastname": old["customer_lastname"]}
+        new = self.place_order(store_id=old["store_id"], lines=lines, customer=customer, guest=guest,
+                               method=old["payment"]["method"], po_number=old["payment"].get("po_number"),
+                               shipping=old["shipping_amount"], created_at=when)
+        base = old.get("original_increment_id") or old["increment_id"]
+        edit = int(old.get("edit_increment") or 0) + 1
+        new.update(increment_id=f"{base}-{edit}", original_increment_id=base, edit_increment=edit,
+                   relation_parent_id=old["entity_id"], relation_parent_real_id=old["increment_id"])
+        old.update(relation_child_id=new["entity_id"], relation_child_real_id=new["increment_id"])
+        return new
 
     def add_comment(self, order_id: Any, history: dict, when: str | None = None) -> dict:
         """POST /V1/orders/{id}/comments: a status history entry; ``status`` may change the status."""

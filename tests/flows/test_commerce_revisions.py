@@ -1,0 +1,294 @@
+"""Adobe Commerce -> Intacct payables revisions end to end: an order edited, cancelled, refunded
+or edited by reorder after its AP bill posted; a cancellation before anything posted; an older
+content after a newer one; a paid bill and a purchase order that need a person; a run killed
+between a revision's intent and its outcome. Real engine, ledger and emulators (tests/flows/conftest.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
+from ml_connector.ledger.schema import POSTED, POSTING, QUARANTINED, SKIPPED
+from ml_connector.ledger.store import Ledger
+from ml_connector.mappings.commerce_ap_documents import INTEGRATION, EntityPage, page_rows
+from ml_connector.runtime.tenant import tenant
+from ml_connector.sandbox.adobe.seed import seed_adobe
+
+TENANT = "demo-commerce"
+
+
+def run(**params):
+    state = commerce_to_intacct_ap(tenant=TENANT, return_state=True, **params)
+    return state, state.result(raise_on_failure=False)
+
+
+def seeded(world) -> None:
+    from ml_connector.demo.parts.commerce_intacct_ap import seed_procure
+
+    with world.adobe.lock:
+        seed_adobe(world.adobe.store, orders=2, seed=7, bad=False)
+        seed_procure(world.intacct, world.adobe.store, world.mapping, existing_vendors=True)
+
+
+def place(world, *, email: str, qty: int = 2, po: str | None = None) -> dict:
+    """A new order of ``qty`` of the first product by a new customer, placed now."""
+    with world.adobe.lock:
+        store = world.adobe.store
+        product = store.rows("product")[0]
+        customer = store.create_customer({"email": email, "firstname": "Ada", "lastname": "Ng"})
+        if po:  # purchase order lines name Intacct items
+            world.intacct.add_item(product["sku"], product["name"], "Inventory")
+        line = {"sku": product["sku"], "name": product["name"], "product_id": product["id"],
+                "price": product["price"], "qty": qty}
+        return store.place_order(store_id=1, lines=[line], customer=customer,
+                                 method="purchaseorder" if po else "checkmo", po_number=po)
+
+
+def bills(world, number: str) -> list[dict]:
+    return [b for b in world.intacct.bills() if b["RECORDID"] == f"CO-{number}"]
+
+
+def row(world, order: dict):
+    [found] = [r for r in world.ledger.documents(INTEGRATION)
+               if (r.doc_type, r.natural_key) == ("order", str(order["entity_id"]))]
+    return found
+
+
+def not_stale(world) -> None:
+    assert world.ledger.latest_revisions(INTEGRATION, stale_only=True) == []
+
+
+def posted_once(world, order: dict) -> dict:
+    """Run once; the order's one bill."""
+    state, _ = run()
+    assert state.is_completed(), state
+    [bill] = bills(world, order["increment_id"])
+    return bill
+
+
+def test_an_order_edited_after_its_bill_posted_updates_the_same_bill_once(commerce_world_factory):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="edit@example.org", qty=2)
+    before = posted_once(world, order)
+    with world.adobe.lock:
+        world.adobe.store.edit_order(order["entity_id"], {order["items"][0]["item_id"]: 5})
+    state, counts = run()
+    assert state.is_completed(), state
+    assert counts["posted"] == 1
+    [after] = bills(world, order["increment_id"])
+    assert after["RECORDNO"] == before["RECORDNO"] and after["controlid"] == before["controlid"]
+    assert after["total"] == world.adobe.store.get("order", order["entity_id"])["grand_total"] > before["total"]
+    assert any(" x 5 @ " in line["ENTRYDESCRIPTION"] for line in after["lines"])
+    found = row(world, order)
+    assert (found.status, found.revision, found.target_id) == (POSTED, 2, before["RECORDNO"])
+    not_stale(world)
+    _, again = run()  # the edit read again (the feed's overlap) is old news
+    assert again["posted"] == 0 and bills(world, order["increment_id"])[0]["total"] == after["total"]
+
+
+@pytest.mark.parametrize("policy", ["delete", "reverse"])
+def test_an_order_cancelled_after_its_bill_posted_deletes_or_reverses_the_bill(commerce_world_factory, monkeypatch,
+                                                                              policy):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="cancel@example.org")
+    before = posted_once(world, order)
+    res = tenant(TENANT)
+    monkeypatch.setattr(res, "mapping", res.mapping.model_copy(update={"bill_cancel": policy}))
+    with world.adobe.lock:
+        assert world.adobe.store.cancel(order["entity_id"]) is not None
+    state, counts = run()
+    assert state.is_completed(), state
+    left = bills(world, order["increment_id"])
+    if policy == "delete":
+        assert left == []
+    else:
+        [reversed_bill] = left
+        assert reversed_bill["RECORDNO"] == before["RECORDNO"] and reversed_bill["STATE"] == "Reversed"
+    found = row(world, order)
+    assert (found.status, found.revision, found.effect) == (POSTED, 2, "cancel")
+    not_stale(world)
+    assert world.intacct.top_level_writes() == []  # the cancel ran in the bill's entity
+
+
+def test_an_order_cancelled_before_any_run_posts_nothing(commerce_world_factory):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="early@example.org")
+    with world.adobe.lock:
+        world.adobe.store.cancel(order["entity_id"])
+    state, _ = run()
+    assert state.is_completed(), state
+    assert bills(world, order["increment_id"]) == []
+    found = row(world, order)
+    assert found.status == SKIPPED and "cancelled before any original" in found.last_error
+
+
+def test_an_older_content_after_a_newer_one_is_superseded_and_never_applied(commerce_world_factory):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="late@example.org", qty=2)
+    old = copy.deepcopy(world.adobe.store.get("order", order["entity_id"]))
+    with world.adobe.lock:
+        world.adobe.store.edit_order(order["entity_id"], {order["items"][0]["item_id"]: 4},
+                                     when=_later(old["updated_at"], 60))
+    bill = posted_once(world, order)
+    commerce = tenant(TENANT).commerce("procure")
+    late = page_rows(EntityPage("orders", items=[_jsonable(old)]), commerce)  # a stale read arriving last
+    result = world.ledger.ingest(INTEGRATION, late, "late-reader")
+    assert result.superseded == 1 and not result.new_ids
+    state, counts = run()
+    assert counts["posted"] == 0
+    assert bills(world, order["increment_id"])[0]["total"] == bill["total"]
+    assert row(world, order).revision == 1
+    not_stale(world)
+
+
+def test_a_refund_after_posting_is_an_adjustment_and_leaves_the_bill_as_it_was(commerce_world_factory):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="refund@example.org", qty=3)
+    with world.adobe.lock:
+        world.adobe.store.invoice(order["entity_id"])
+    before = posted_once(world, order)
+    with world.adobe.lock:
+        memo = world.adobe.store.refund(order["entity_id"], items={order["items"][0]["item_id"]: 1})
+    state, counts = run()
+    assert state.is_completed(), state
+    [adjustment] = [a for a in world.intacct.ap_adjustments() if a["RECORDID"] == f"CM-{memo['increment_id']}"]
+    assert adjustment["DOCNUMBER"] == before["RECORDID"]
+    [after] = bills(world, order["increment_id"])
+    assert (after["total"], after["WHENMODIFIED"]) == (before["total"], before["WHENMODIFIED"])  # not written
+    not_stale(world)
+
+
+def test_an_admin_edit_cancels_the_old_bill_and_bills_the_new_order(commerce_world_factory):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="reorder@example.org", qty=2)
+    posted_once(world, order)
+    product = world.adobe.store.rows("product")[0]
+    with world.adobe.lock:
+        new = world.adobe.store.edit_by_reorder(order["entity_id"], [
+            {"sku": product["sku"], "name": product["name"], "product_id": product["id"], "price": product["price"],
+             "qty": 7}])
+    assert new["increment_id"] == f"{order['increment_id']}-1"
+    state, _ = run()
+    assert state.is_completed(), state
+    assert bills(world, order["increment_id"]) == []
+    [bill] = bills(world, new["increment_id"])
+    assert bill["total"] == new["grand_total"]
+    not_stale(world)
+
+
+def test_a_change_to_a_paid_bill_needs_a_person_and_fails_the_run_with_the_reason(commerce_world_factory):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="paid@example.org")
+    bill = posted_once(world, order)
+    world.intacct.pay_bill(bill["RECORDID"], vendor_id=bill["VENDORID"])
+    with world.adobe.lock:
+        world.adobe.store.edit_order(order["entity_id"], {order["items"][0]["item_id"]: 9})
+    state, counts = run()
+    assert state.is_failed() and counts["quarantined"] == 1, state
+    found = row(world, order)
+    assert found.status == QUARANTINED and found.error_class == "needs_person"
+    assert f"bill {bill['RECORDID']} of vendor {bill['VENDORID']}" in found.last_error and "is paid" in found.last_error
+    assert found.last_error[:100] in state.message  # the run's message names it (shortened)
+    [unchanged] = bills(world, order["increment_id"])
+    assert unchanged["total"] == bill["total"]
+    assert [r.id for r in world.ledger.latest_revisions(INTEGRATION, stale_only=True)] == [found.id]
+
+
+def test_a_purchase_order_changed_after_it_posted_needs_a_person(commerce_world_factory):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="po@example.org", po="PO-4455")
+    state, _ = run()
+    assert state.is_completed(), state
+    placed_total = order["grand_total"]
+    with world.adobe.lock:
+        world.adobe.store.edit_order(order["entity_id"], {order["items"][0]["item_id"]: 6})
+    state, counts = run()
+    assert state.is_failed() and counts["quarantined"] == 1
+    found = row(world, order)
+    assert found.error_class == "needs_person" and f"purchase order {order['increment_id']}" in found.last_error
+    [po] = [p for p in world.intacct.po_documents() if p["DOCNO"] == order["increment_id"]]
+    assert po["total"] == placed_total < order["grand_total"]  # untouched: a person changes it
+
+
+@pytest.mark.parametrize("change", ["edit", "cancel"])
+def test_a_run_killed_between_a_revisions_intent_and_outcome_is_recovered_once(commerce_world_factory, monkeypatch,
+                                                                              change):
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email=f"kill-{change}@example.org")
+    before = posted_once(world, order)
+    real, calls = Ledger.record_outcomes, {"n": 0}
+
+    def killed_once(self, integration, outcomes, run_id):
+        calls["n"] += 1
+        if calls["n"] == 1 and integration == INTEGRATION:
+            raise SystemExit("worker killed after Intacct took the revision, before the outcome")
+        return real(self, integration, outcomes, run_id)
+
+    monkeypatch.setattr(Ledger, "record_outcomes", killed_once)
+    with world.adobe.lock:
+        if change == "edit":
+            world.adobe.store.edit_order(order["entity_id"], {order["items"][0]["item_id"]: 8})
+        else:
+            world.adobe.store.cancel(order["entity_id"])
+    with pytest.raises(SystemExit):
+        commerce_to_intacct_ap(tenant=TENANT)
+    assert world.ledger.status_counts(INTEGRATION).get(POSTING) == 1
+    state, counts = run()
+    assert state.is_completed() and counts["recovered_posted"] == 1 and counts["recovered_requeued"] == 0
+    found = row(world, order)
+    assert (found.status, found.revision) == (POSTED, 2)
+    after = bills(world, order["increment_id"])
+    if change == "cancel":
+        assert after == []
+    else:
+        assert len(after) == 1 and after[0]["RECORDNO"] == before["RECORDNO"] and after[0]["total"] > before["total"]
+    not_stale(world)
+
+
+def test_a_revision_whose_write_never_landed_is_written_after_the_kill(commerce_world_factory, monkeypatch):
+    from ml_connector.tasks import commerce_ap_post
+
+    world = commerce_world_factory()
+    seeded(world)
+    order = place(world, email="lost@example.org")
+    before = posted_once(world, order)
+    real, calls = commerce_ap_post.write_changes, {"n": 0}
+
+    def killed_before_writing_once(res, items):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise SystemExit("worker killed after the intent, before Intacct was called")
+        return real(res, items)
+
+    monkeypatch.setattr(commerce_ap_post, "write_changes", killed_before_writing_once)
+    with world.adobe.lock:
+        world.adobe.store.edit_order(order["entity_id"], {order["items"][0]["item_id"]: 6})
+    with pytest.raises(SystemExit):
+        commerce_to_intacct_ap(tenant=TENANT)
+    state, counts = run()
+    assert state.is_completed() and counts["recovered_requeued"] == 1 and counts["posted"] == 1
+    [after] = bills(world, order["increment_id"])
+    assert after["RECORDNO"] == before["RECORDNO"] and after["total"] > before["total"]
+    not_stale(world)
+
+
+def _later(stamp: str, seconds: int) -> str:
+    moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S") + timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _jsonable(doc: dict) -> dict:
+    return json.loads(json.dumps(doc, default=str))
