@@ -20,16 +20,20 @@ from decimal import Decimal
 import pytest
 
 from ml_connector.cli import main
-from ml_connector.demo.run import demo_passed, demo_report, demo_worlds, render, run_worlds
 from ml_connector.demo.parts import commerce_intacct_ap, sps_intacct, sps_qbo
 from ml_connector.demo.parts.intacct_sterling import delivered_documents, sterling
 from ml_connector.demo.parts.sps_intacct import inbox_documents
+from ml_connector.demo.run import demo_passed, demo_report, demo_worlds, render, run_worlds
 from ml_connector.mappings.tenant import load_tenant, tenant_path
+from ml_connector.report import render_demo
 from ml_connector.sandbox.catalogue import demo_catalogue
 
 DOCUMENTS = 16
 TENANTS = {"demo": ["demo", "demo-qbo", "demo-commerce"], "demo-2": ["demo-2", "demo-qbo-2", "demo-commerce-2"]}
 # The integrations whose targets hold money (master data, vendors and 997s carry none).
+# The integrations whose revisions have landed, with orders changed and cancelled in the demo
+# (demo/parts/revisions.py).
+REVISED = ("sps-intacct", "sps-qbo")
 WITH_CONTENT = ("sps-intacct", "intacct-sps", "sps-qbo", "qbo-sps", "intacct-sterling", "commerce-intacct-o2c",
                 "commerce-intacct-ap")
 
@@ -104,7 +108,11 @@ def world_facts(world) -> dict:
         orders = {o["increment_id"]: Decimal(str(o["grand_total"])) for o in adobe.store.rows("order")
                   if re.fullmatch(r"[\d.]+", str(o["grand_total"]))}
     invoices = {r["RECORDID"].removeprefix("CO-"): r["total"] for r in intacct.ar_invoices()}
-    return {"lines": lines, "orders": orders, "ar_invoices": invoices, "invoices_out": invoices_out}
+    # the revision traffic each part seeded: integration -> (orders changed, orders cancelled)
+    revisions = {spec.integration: (len(part.revisions.revised()), len(part.revisions.cancelled()))
+                 for part, spec in world.run_specs() if spec.integration in REVISED}
+    return {"lines": lines, "orders": orders, "ar_invoices": invoices, "invoices_out": invoices_out,
+            "revisions": revisions}
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +166,33 @@ def test_every_integration_of_every_tenant_reconciles(demo):
         assert section["ok"], name
     assert demo_passed(report)
     assert demo["text"].count("== tenant ") == 2 and demo["text"].splitlines()[-1].startswith("result (2 tenants): OK")
+
+
+def test_every_integration_reports_changed_cancelled_and_stale_and_nothing_is_stale(demo):
+    """The JSON report gives per integration how many documents ended changed and cancelled and
+    how many targets are behind their latest revision (none); the integrations with revision
+    traffic count exactly the orders the demo changed and cancelled."""
+    for name, section in demo["report"]["tenants"].items():
+        for integration, data in section["integrations"].items():
+            assert {"changed", "cancelled", "stale"} <= set(data), (name, integration)
+            assert data["stale"] == data["reconciliation"]["stale"] == 0, (name, integration, data)
+        for integration in REVISED:
+            data = section["integrations"][integration]
+            changed, cancelled = demo["facts"][name]["revisions"][integration]
+            assert changed > 0 and cancelled > 0, (name, integration)
+            assert (data["changed"], data["cancelled"]) == (changed, cancelled), (name, integration, data)
+
+
+def test_anything_stale_fails_the_demo(demo):
+    """One integration of one tenant behind its latest revision: the tenant and the demo fail
+    (``ml-connector demo`` exits 1), and the tenant's page says so."""
+    report = json.loads(json.dumps(demo["report"]))
+    assert demo_passed(report)
+    section = report["tenants"]["demo-2"]
+    section["integrations"]["sps-qbo"]["reconciliation"]["stale"] = 1
+    assert not demo_passed(report)
+    page = render_demo({**report, "integrations": section["integrations"], "faults_injected": section["faults_injected"]})
+    assert page.splitlines()[-1] == "result: PROBLEMS, see above" and "sps-qbo: " in page and "stale 1" in page
 
 
 def test_documents_collide_across_tenants_yet_no_target_holds_the_other_tenants(demo):
