@@ -19,6 +19,7 @@ from ml_connector.mappings.sps_to_qbo import remap_order
 from ml_connector.pipelines.sps_qbo import PIPELINE
 from ml_connector.runtime.tenant import tenant
 from ml_connector.sandbox.qbo import QboEmulator
+from ml_connector.sandbox.rsx_builders import revised
 from ml_connector.tasks.qbo import prepare_revision, revise_po
 from ml_connector.tasks.qbo_master import effective_mapping
 from ml_connector.tasks.sps import fetch_page
@@ -31,8 +32,8 @@ SHIP_TO = {"Line1": "1 Dock Road", "City": "Denver"}
 
 
 class Orders:
-    """The world's generated orders as SPS sent them, and revisions of them as SPS sends those:
-    the same order with another purpose code (and a changed first line)."""
+    """The world's generated orders as SPS sent them, and revisions of them as SPS sends those
+    (the sandbox's builder: the same order with another purpose code, its first line changed)."""
 
     def __init__(self, w) -> None:
         self.w = w
@@ -47,11 +48,10 @@ class Orders:
         return sorted(self.files)
 
     def send(self, number: str, purpose: str, qty: int | None = None) -> None:
+        """The order sent again with ``purpose``, its first line's quantity ``qty`` when given."""
         name, original = self.files[number]
-        doc = original.model_copy(deep=True)
-        doc.header.order_header.tset_purpose_code = purpose
-        if qty is not None:
-            doc.line_item[0].order_line.order_qty = Decimal(qty)
+        delta = Decimal(qty) - original.line_item[0].order_line.order_qty if qty is not None else Decimal(0)
+        doc = revised(original, purpose, delta)
         stem = name.removeprefix("out/").rsplit(".", 1)[0]
         self.w.sps.put_out(f"{stem}-{purpose}-{qty or 0}.xml", rsx.encode_xml("order", [doc]))
 
