@@ -244,3 +244,41 @@ def x12_message(doc_type: str, natural_key: str, vendor: str, doc, settings: Ste
     """(message name, X12 bytes) of one document under the control numbers it was given."""
     content = envelope(doc, settings, vendor, interchange=interchange, group=group, set_control=set_control)
     return message_name(doc_type, natural_key, interchange), content
+
+
+# -- what a partner holds: the final state of each document in its Inbox --------------------------
+
+
+def x12_amount(doc) -> Decimal:
+    """The total an 810 (TDS01) or an 850 (quantity x unit price over its lines) says."""
+    if getattr(doc, "total", None) is not None:
+        return Decimal(doc.total)
+    return sum((Decimal(line.quantity) * Decimal(line.unit_price or 0) for line in doc.lines), Decimal(0))
+
+
+def record_amount(doc_type: str, raw_payload: bytes) -> Decimal:
+    """The same total from a stored revision's content (its X12 mapped as an original)."""
+    return x12_amount(x12_document(doc_type, raw_payload)[1])
+
+
+def partner_holds(sets: Sequence[dict]) -> list[dict]:
+    """One row per document as its partner holds it, from every transaction set found in the
+    partners' Inboxes (``partner``, ``doc_type``, ``number``, ``purpose``, ``interchange``,
+    ``amount``): the latest interchange of each document (the highest ISA13: each revision and
+    resend takes a new, larger number) is its final state, ``cancelled`` when its purpose is
+    01; earlier interchanges are its history, not copies. The same interchange found twice is
+    a document delivered twice: one more row, which reconciliation counts as duplicated."""
+    latest: dict[tuple, dict] = {}
+    seen: set[tuple] = set()
+    repeats = []
+    for s in sets:
+        key = (s["partner"], s["doc_type"], s["number"])
+        row = {"partner": s["partner"], "doc_type": s["doc_type"], "number": s["number"],
+               "cancelled": s.get("purpose") == "01", "amount": s.get("amount")}
+        if (*key, s["interchange"]) in seen:
+            repeats.append(row)
+            continue
+        seen.add((*key, s["interchange"]))
+        if key not in latest or s["interchange"] > latest[key]["_interchange"]:
+            latest[key] = {**row, "_interchange": s["interchange"]}
+    return [{k: v for k, v in r.items() if k != "_interchange"} for r in latest.values()] + repeats

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,14 @@ from ml_connector.mappings.intacct_sterling import (
     last_modified,
     listing_query,
     message_name,
+    partner_holds,
     partner_rows,
     purpose_code,
+    record_amount,
     record_row,
     source_version,
     split_partners,
+    x12_amount,
     x12_document,
     x12_message,
 )
@@ -199,3 +203,19 @@ def test_a_row_stored_whole_before_revisions_is_not_taken_for_a_change():
     changed = {**BILL, "TRX_TOTALENTERED": "11.00"}
     assert record_row("810", changed, SETTINGS, sent=True, stored=stored).raw_payload != stored
     assert document_key("810", BILL, SETTINGS) == ("810", "ACME_DIST", "B-5")
+
+
+def test_what_a_partner_holds_is_each_documents_latest_interchange_and_a_repeat_is_a_copy():
+    def found(number, purpose, interchange, amount="10.00"):
+        return {"partner": "ACME_DIST", "doc_type": "810", "number": number, "purpose": purpose,
+                "interchange": interchange, "amount": Decimal(amount)}
+
+    holds = partner_holds([found("B-1", None, 3), found("B-1", "05", 9, "12.00"), found("B-2", None, 4),
+                           found("B-2", "01", 7), found("B-3", None, 5), found("B-3", None, 5)])
+    by_number = sorted((r["number"], r["cancelled"], r["amount"]) for r in holds)
+    assert by_number == [("B-1", False, Decimal("12.00")), ("B-2", True, Decimal("10.00")),
+                         ("B-3", False, Decimal("10.00")), ("B-3", False, Decimal("10.00"))]
+    assert record_amount("810", json.dumps(BILL).encode()) == Decimal("10.00")
+    assert record_amount("850", json.dumps(PO).encode()) == Decimal("12.75")
+    _, order = x12_document("850", json.dumps(PO).encode())
+    assert x12_amount(order) == Decimal("12.75")
