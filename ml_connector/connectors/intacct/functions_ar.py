@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from lxml import etree
 
 from ._xml import sub, sub_fields
@@ -64,3 +66,12 @@ def aradjustment_function(controlid: str, adjustment: ArAdjustment) -> Function:
     legacy_currency(body, adjustment.currency)
     _lines(body, "aradjustmentitems", adjustment.lines)
     return write_function(controlid, body, "an AR adjustment")
+
+
+def reverse_invoice_function(controlid: str, recordno: str, reversed_on: date, description: str | None = None) -> Function:
+    """The legacy ``<reverse_invoice key="RECORDNO">`` (``datereversed``, ``description?``, as
+    ``reverse_bill``): Intacct posts the reversing entry on ``reversed_on``; the invoice stays, reversed."""
+    body = etree.Element("reverse_invoice", key=recordno)
+    legacy_date(body, "datereversed", reversed_on)
+    sub_fields(body, [("description", description)])
+    return write_function(controlid, body, "an AR invoice reversal")

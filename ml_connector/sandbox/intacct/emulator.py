@@ -48,6 +48,7 @@ from ..base import Emulator, FaultPlan
 from . import (  # noqa: F401  register legacy functions
     ap_extra,
     ar,
+    ar_revisions,
     bills,
     inventory,
     po,  # registers PODOCUMENT (purchase orders) with the store
