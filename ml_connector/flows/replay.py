@@ -61,13 +61,16 @@ def replay(
     if ids and (reason := refusal(ledger, integration, ids)):
         raise ValueError(reason)
     if resend:
+        if flow_run_id:  # the deployment's status default is ignored, a run's failures are not resent
+            raise ValueError("a resend names its documents by ids, not by a flow run: nothing resent")
         return resend_posted(integration, tenant, ids or [], who, why, dry_run=dry_run)
     selected = select(ledger, integration, ids=ids, status=status, flow_run_id=flow_run_id)
     refused = [d.id for d in selected if d.status == POSTED]
     todo = [d.id for d in selected if d.status != POSTED]
     logger = get_run_logger()
     if refused:
-        logger.warning("not replaying %d posted documents: %s", len(refused), refused[:20])
+        logger.warning("not replaying %d posted documents (resend sends one again on purpose): %s", len(refused),
+                       refused[:20])
     if dry_run:
         return {"selected": len(selected), "would_replay": len(todo), "posted_refused": len(refused)}
     moved = ledger.requeue(integration, todo, run_id, reason="replay")

@@ -132,6 +132,9 @@ def test_the_deployment_parameters_resend_who_why_and_a_missing_who_refused(worl
     before = snapshot(world, OUT)
     state = replay(integration=OUT, tenant="demo", ids=[invoice.id], resend=True, why="lost", return_state=True)
     assert state.is_failed() and "names who asks" in state.message and "\n" not in state.message
+    by_run = replay(integration=OUT, tenant="demo", ids=[invoice.id], resend=True, who="ops", why="lost",
+                    flow_run_id="some-run", return_state=True)
+    assert by_run.is_failed() and "not by a flow run" in by_run.message
     assert snapshot(world, OUT) == before
     dry = replay(integration=OUT, tenant="demo", ids=[invoice.id], resend=True, who="ops", why="lost", dry_run=True)
     assert dry["would_resend"] == 1 and dry["documents"] == [f"document {invoice.id} (invoice {invoice.partner} "
