@@ -137,6 +137,11 @@ def to_x12(doc_type: str, record: dict, settings: SterlingSettings, *, interchan
                     set_control=set_control, at=at)
 
 
+def preview_document(tenant: str, mapping, content: bytes, name: str) -> str:
+    """intacct-sterling's preview (the pipeline's signature): :func:`preview_x12`."""
+    return preview_x12(content, mapping, name)
+
+
 def preview_x12(content: bytes, mapping, name: str = "record") -> str:
     """``ml-connector preview --integration intacct-sterling FILE``: FILE is an APBILL record as
     JSON (APBILLITEMS included), or a PODOCUMENT one (DOCNO, PODOCUMENTENTRIES)."""

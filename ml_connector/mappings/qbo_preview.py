@@ -62,3 +62,13 @@ def _invoice(content: bytes, mapping: TenantMapping, filename: str) -> str:
     if is_shipment(inv):
         parts.append(rsx.encode_xml("shipment", [qbo_shipment_to_rsx(inv, mapping)]).decode())
     return "\n".join(parts)
+
+
+def preview_purchase_orders(tenant: str, mapping: TenantMapping, content: bytes, name: str) -> str:
+    """sps-qbo's preview: each RSX order of a file as the QBO PurchaseOrder it becomes."""
+    return preview_qbo("sps-qbo", content, mapping, name)
+
+
+def preview_invoice(tenant: str, mapping: TenantMapping, content: bytes, name: str) -> str:
+    """qbo-sps's preview: a QBO Invoice (JSON) as the RSX it is sent as."""
+    return preview_qbo("qbo-sps", content, mapping, name)

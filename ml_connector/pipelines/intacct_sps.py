@@ -37,6 +37,7 @@ from ..mappings.resend import sps_new_file
 from ..mappings.tenant import TenantMapping
 from ..ops.reconcile_ref import Reconciliation
 from ..tasks.intacct import read_ar_page
+from ..mappings.intacct_previews import preview_ar_invoice
 from ..tasks.outbound import INTEGRATION, invoice_row, queue_orderacks, send_documents
 from ..tasks.sps import delivery_report, drop_unseen_changes, find_uploads
 
@@ -102,4 +103,5 @@ def report(run: Run) -> dict:
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=send_documents, find=find,
                     reconcile=Reconciliation("reconcile_sps_intacct", "invoices_frames"),
-                    cursor_name=CURSOR, followups=(send_orderacks,), report=report, resend=sps_new_file)
+                    cursor_name=CURSOR, followups=(send_orderacks,), report=report, resend=sps_new_file,
+                    preview=preview_ar_invoice)

@@ -36,6 +36,7 @@ from ..ledger.revisions import CANCEL
 from ..ledger.schema import QUARANTINED, RECEIVED
 from ..ledger.store import Claimed, Incoming, Outcome
 from ..mappings.outbound_revisions import qbo_cancellation, qbo_effect, qbo_version
+from ..mappings.qbo_preview import preview_invoice
 from ..mappings.qbo_to_sps import (
     deleted_invoices,
     invoice_number,
@@ -171,4 +172,4 @@ def report(run: Run) -> dict:
 
 PIPELINE = Pipeline(name=OUTBOUND, read=read, to_rows=to_rows, post=send_invoices, find=find, cursor_name=CURSOR,
                     reconcile=Reconciliation("reconcile_qbo", "qbo_sps_frames"),
-                    inbox=InboxSource(QBO, read_named), report=report, resend=sps_new_file)
+                    inbox=InboxSource(QBO, read_named), report=report, resend=sps_new_file, preview=preview_invoice)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..engine import Batch, Page, Pipeline, Run
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
+from ..mappings.intacct_previews import preview_bills
 from ..mappings.resend import intacct_bill_in_place
 from ..mappings.sps_rows import unwrap
 from ..mappings.sps_to_intacct import parse_bill_ref
@@ -48,4 +49,4 @@ def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=post_bills, find=find, settle=consume_files,
                     reconcile=Reconciliation("reconcile_sps_intacct", "bills_frames"),
-                    resend=intacct_bill_in_place)
+                    resend=intacct_bill_in_place, preview=preview_bills)

@@ -28,6 +28,7 @@ from ..engine import Batch, Page, Pipeline, Run
 from ..engine.recovery import recover_intents
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
+from ..mappings.qbo_preview import preview_purchase_orders
 from ..mappings.resend import qbo_po_by_number
 from ..mappings.sps_to_qbo import carries_revision, order_rows, remap_order
 from ..mappings.tenant import TenantMapping
@@ -99,4 +100,4 @@ def _vendor_of(c: Claimed, mapping: TenantMapping) -> str | None:
 
 PIPELINE = Pipeline(name=INBOUND, read=read, to_rows=to_rows, post=post_purchase_orders, find=find,
                     reconcile=Reconciliation("reconcile_qbo", "sps_qbo_frames"),
-                    settle=consume_files, before=(onboard,), resend=qbo_po_by_number)
+                    settle=consume_files, before=(onboard,), resend=qbo_po_by_number, preview=preview_purchase_orders)
