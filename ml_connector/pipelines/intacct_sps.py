@@ -32,12 +32,12 @@ from ..connectors.intacct.models import ArInvoice
 from ..connectors.sps import rsx
 from ..engine import MAX_PAGES, Batch, Page, Pipeline, Run
 from ..ledger.store import Claimed, Outcome
+from ..mappings.intacct_previews import preview_ar_invoice
 from ..mappings.intacct_to_sps import arinvoice_to_rsx
 from ..mappings.resend import sps_new_file
 from ..mappings.tenant import TenantMapping
 from ..ops.reconcile_ref import Reconciliation
 from ..tasks.intacct import read_ar_page
-from ..mappings.intacct_previews import preview_ar_invoice
 from ..tasks.outbound import INTEGRATION, invoice_row, queue_orderacks, send_documents
 from ..tasks.sps import delivery_report, drop_unseen_changes, find_uploads
 
