@@ -102,3 +102,38 @@ def inbox_documents(emulator: SpsEmulator) -> list[tuple[tuple, object]]:
             continue
         found += [((doc_type, *natural_key(doc_type, doc)), doc) for doc_type, doc in docs]
     return found
+
+
+def latest_sent(emulator: SpsEmulator) -> list[tuple[tuple, bool]]:
+    """Each document we sent to SPS once, keyed (doc type, partner, number), with whether its
+    latest file is a cancellation (RSX purpose 01). A later revision goes under its own name
+    (``<name>-<revision>``, tasks/sps.revision_path) beside the first, so the first is the
+    shortest path of a document and the others are numbered after it."""
+    files: dict[tuple, list[tuple[str, object]]] = {}
+    for path, content in emulator.inbox().items():
+        try:
+            docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1])
+        except BadDocument:
+            files.setdefault(("unreadable", path), []).append((path, None))
+            continue
+        for doc_type, doc in docs:
+            files.setdefault((doc_type, *natural_key(doc_type, doc)), []).append((path, doc))
+    out = []
+    for key, found in files.items():
+        first = min((p for p, _ in found), key=len)
+        path, doc = max(found, key=lambda item: _revision_of(item[0], first))
+        header = getattr(doc, "header", None)
+        purpose = None
+        for name in ("invoice_header", "shipment_header", "order_header"):
+            purpose = getattr(getattr(header, name, None), "tset_purpose_code", None) or purpose
+        out.append((key, purpose == "01"))
+    return out
+
+
+def _revision_of(path: str, first: str) -> int:
+    stem = first.rpartition(".")[0] or first
+    if path == first or not path.startswith(f"{stem}-"):
+        return 1
+    number = path[len(stem) + 1:].partition(".")[0].partition("-")[0]
+    return int(number) if number.isdigit() else 1
+

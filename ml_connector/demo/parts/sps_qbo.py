@@ -33,7 +33,7 @@ from ...sandbox.seed import Seeded, seed_sps_documents
 from ...sandbox.sps import SpsEmulator
 from ..world import DemoWorld, RunSpec, money_of, recon
 from .revisions import RevisionTraffic, order_revisions
-from .sps_intacct import inbox_documents
+from .sps_intacct import inbox_documents, latest_sent
 
 TENANT = "demo-qbo"
 BAD_FRACTION = 0.03
@@ -139,6 +139,27 @@ def cancelled_po(po: dict) -> bool:
     return po.get("POStatus") == "Closed" and not po.get("LinkedTxn")
 
 
+def later_invoice_changes(emulator: QboEmulator, expected: set[tuple[str, str, str]]) -> dict[str, list[dict]]:
+    """The invoices a person changes in QBO once they were sent: one voided (a mapped one that
+    confirms no shipment) and another edited (its first line's quantity up by two). Returns
+    {"edit": [invoice], "void": [invoice]} as they are now."""
+    invoices = {number for kind, _, number in expected if kind == "invoice"}
+    shipped = {number for kind, _, number in expected if kind == "shipment"}
+    mapped = [inv for inv in emulator.entities("Invoice") if inv.get("DocNumber") in invoices]
+    void = [inv for inv in mapped if inv.get("DocNumber") not in shipped][:1]
+    return {"edit": [inv for inv in mapped if inv not in void][:1], "void": void}
+
+
+def edit_quantity(emulator: QboEmulator, invoice: dict, more: int = 2) -> None:
+    lines = [dict(line) for line in invoice["Line"] if line.get("DetailType") == "SalesItemLineDetail"]
+    detail = dict(lines[0]["SalesItemLineDetail"])
+    detail["Qty"] = Decimal(str(detail["Qty"])) + more
+    lines[0] = {**lines[0], "SalesItemLineDetail": detail,
+                "Amount": (Decimal(str(detail["UnitPrice"])) * detail["Qty"]).quantize(Decimal("0.01"))}
+    emulator.edit("Invoice", invoice["Id"], Line=[{k: v for k, v in line.items() if k not in ("Id", "LineNum")}
+                                                  for line in lines])
+
+
 class SpsQboPart:
     tenant_base = TENANT
 
@@ -146,6 +167,8 @@ class SpsQboPart:
         self.seeded = Seeded()
         self.revisions = RevisionTraffic([], {})
         self.expected_invoices: set[tuple[str, str, str]] = set()
+        self.invoice_changes: dict[str, list[dict]] = {"edit": [], "void": []}
+        self.invoices_changed = False
         self.mapping = load_tenant(tenant_path(TENANT))
 
     def seed(self, world: DemoWorld) -> None:
@@ -154,6 +177,7 @@ class SpsQboPart:
         seed_master_data_cases(qbo(world), self.mapping)
         self.expected_invoices = seed_qbo_invoices(qbo(world), self.mapping, max(world.documents // 4, 1),
                                                    world.seed, unmapped, world.price)
+        self.invoice_changes = later_invoice_changes(qbo(world), self.expected_invoices)
         seed_sps_documents(sps(world), self.mapping, world.documents, world.seed + 1, BAD_FRACTION, self.seeded,
                            catalogue=world.catalogue())
         seed_new_partner_orders(sps(world), self.mapping, max(world.documents // 20, 3), world.seed + 2, self.seeded,
@@ -186,6 +210,8 @@ class SpsQboPart:
             if not getattr(self, "_delivered", False):
                 self._delivered = True
                 self.deliver_webhooks(world)
+            elif not self.invoices_changed and notifications_taken():  # once the invoices went out
+                self.change_invoices(world)
             return qbo_to_sps(tenant=tenant, return_state=return_state)
 
         name = world.tenant_name(TENANT)
@@ -205,7 +231,26 @@ class SpsQboPart:
         return [RunSpec("qbo-master", qbo_master_data, tenant=name),
                 RunSpec("sps-qbo", self.revisions.runs(sps_to_qbo, sps(world).put_out, settled),
                         lambda: self.revisions.done() and not sps(world).files("out/"), tenant=name),
-                RunSpec("qbo-sps", outbound, notifications_taken, tenant=name)]
+                RunSpec("qbo-sps", outbound, lambda: self.invoices_changed and notifications_taken(), tenant=name)]
+
+    def change_invoices(self, world: DemoWorld) -> None:
+        """A person edits one sent invoice and voids another (QBO -> SPS sends a replacement and a
+        cancellation; CDC finds both)."""
+        for invoice in self.invoice_changes["edit"]:
+            edit_quantity(qbo(world), invoice)
+        for invoice in self.invoice_changes["void"]:
+            qbo(world).void("Invoice", invoice["Id"])
+        self.invoices_changed = True
+
+    def sent_invoices(self, world: DemoWorld) -> Counter:
+        """(doc type, partner, number, "live" or "cancelled") of the latest file of each document
+        in SPS in/ (a replacement or cancellation is a file of its own beside the original)."""
+        return Counter((*key, "cancelled" if cancelled else "live") for key, cancelled in latest_sent(sps(world)))
+
+    def expected_sent(self) -> set[tuple[str, str, str, str]]:
+        voided = {inv.get("DocNumber") for inv in self.invoice_changes["void"]} if self.invoices_changed else set()
+        return {(*key, "cancelled" if key[0] == "invoice" and key[2] in voided else "live")
+                for key in self.expected_invoices}
 
     def reconcile(self, world: DemoWorld, integration: str) -> dict:
         if integration == "qbo-master":
@@ -215,8 +260,7 @@ class SpsQboPart:
             counts = Counter((vendors.get(po.get("VendorRef", {}).get("value")), po.get("DocNumber"))
                              for po in qbo(world).entities("PurchaseOrder") if not cancelled_po(po))
             return recon(self.seeded.orders | self.revisions.in_target(), counts)
-        counts = Counter(key for key, _ in inbox_documents(sps(world)))
-        return recon(self.expected_invoices, counts)
+        return recon(self.expected_sent(), self.sent_invoices(world))
 
     def contents(self, world: DemoWorld, integration: str) -> dict | None:
         """The money of each document in the target, by its key (world.cross_tenant_check);
