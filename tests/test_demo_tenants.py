@@ -32,7 +32,7 @@ DOCUMENTS = 16
 TENANTS = {"demo": ["demo", "demo-qbo", "demo-commerce"], "demo-2": ["demo-2", "demo-qbo-2", "demo-commerce-2"]}
 # The integrations whose targets hold money (master data, vendors and 997s carry none).
 # The integrations whose revisions have landed, with orders changed and cancelled in the demo
-# (demo/parts/revisions.py).
+# (demo/parts/revisions.py); QBO -> SPS edits and voids invoices (demo/parts/sps_qbo.py).
 REVISED = ("sps-intacct", "sps-qbo")
 WITH_CONTENT = ("sps-intacct", "intacct-sps", "sps-qbo", "qbo-sps", "intacct-sterling", "commerce-intacct-o2c",
                 "commerce-intacct-ap")
@@ -111,6 +111,8 @@ def world_facts(world) -> dict:
     # the revision traffic each part seeded: integration -> (orders changed, orders cancelled)
     revisions = {spec.integration: (len(part.revisions.revised()), len(part.revisions.cancelled()))
                  for part, spec in world.run_specs() if spec.integration in REVISED}
+    qbo_part = next(part for part, spec in world.run_specs() if spec.integration == "qbo-sps")
+    revisions["qbo-sps"] = (len(qbo_part.invoice_changes["edit"]), len(qbo_part.invoice_changes["void"]))
     return {"lines": lines, "orders": orders, "ar_invoices": invoices, "invoices_out": invoices_out,
             "revisions": revisions}
 
@@ -181,6 +183,11 @@ def test_every_integration_reports_changed_cancelled_and_stale_and_nothing_is_st
             changed, cancelled = demo["facts"][name]["revisions"][integration]
             assert changed > 0 and cancelled > 0, (name, integration)
             assert (data["changed"], data["cancelled"]) == (changed, cancelled), (name, integration, data)
+        # QBO -> SPS: the voided invoice is cancelled; the edited one is among the changed (with the
+        # invoices first read as QBO updates: shipped by a later edit)
+        data = section["integrations"]["qbo-sps"]
+        edited, voided = demo["facts"][name]["revisions"]["qbo-sps"]
+        assert (edited, voided) == (1, 1) and data["cancelled"] == voided and data["changed"] >= edited, (name, data)
 
 
 def test_anything_stale_fails_the_demo(demo):
