@@ -19,10 +19,13 @@ from ml_connector.flows.intacct_to_sps import intacct_to_sps
 from ml_connector.flows.intacct_to_sterling import intacct_to_sterling
 from ml_connector.flows.replay import replay
 from ml_connector.flows.sps_to_intacct import sps_to_intacct
+from ml_connector.flows.sps_to_qbo import sps_to_qbo
 from ml_connector.ledger.schema import FAILED, POSTED, RESEND, document_events
 from ml_connector.tasks.sps import outbox_path
 from tests.flows.test_intacct_sterling_flows import seed_bills, sworld  # noqa: F401 - a fixture
 from tests.flows.test_operations import run_with_missing_account
+from tests.flows.test_sps_qbo_flows import TENANT as QBO_TENANT
+from tests.flows.test_sps_qbo_flows import qworld_factory  # noqa: F401 - a fixture
 
 OUT, IN, X12 = "intacct-sps", "sps-intacct", "intacct-sterling"
 REPO = Path(__file__).resolve().parents[2]
@@ -95,6 +98,19 @@ def test_a_resent_sps_bill_is_rewritten_in_place_not_doubled(world):
     assert result["resent"] == 1 and result["posted"] == 1
     assert world.bill_counts() == before and set(before.values()) == {1}  # one payable per bill
     assert resend_events(world.ledger, doc.id) == ["dana: bill edited by hand in Intacct"]
+
+
+def test_a_resent_order_rewrites_its_qbo_purchase_order_and_brings_back_a_deleted_one(qworld_factory):  # noqa: F811
+    w = qworld_factory()
+    w.add_documents(4)
+    assert sps_to_qbo(tenant=QBO_TENANT, return_state=True).is_completed()
+    kept, gone = w.ledger.documents("sps-qbo", status=POSTED)[:2]
+    w.qbo.remove("PurchaseOrder", gone.target_id)  # deleted in QBO by hand: the resend is what brings it back
+    result = replay(integration="sps-qbo", tenant=QBO_TENANT, ids=[kept.id, gone.id], resend=True, who="dana",
+                    why="PO deleted in QBO by mistake")
+    assert result["resent"] == 2 and result["posted"] == 2
+    assert set(w.po_counts()) == w.expected_numbers() and set(w.po_counts().values()) == {1}
+    assert resend_events(w.ledger, gone.id) == ["dana: PO deleted in QBO by mistake"]
 
 
 def test_a_resend_the_target_would_double_is_refused_in_one_line_and_changes_nothing(sworld):  # noqa: F811
