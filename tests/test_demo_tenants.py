@@ -22,7 +22,7 @@ import pytest
 from ml_connector.cli import main
 from ml_connector.demo.parts import commerce_intacct_ap, sps_intacct, sps_qbo
 from ml_connector.demo.parts.intacct_sterling import delivered_documents, sterling
-from ml_connector.demo.parts.sps_intacct import inbox_documents
+from ml_connector.demo.parts.sps_intacct import inbox_documents, latest_documents
 from ml_connector.demo.run import demo_passed, demo_report, demo_worlds, render, run_worlds
 from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.report import render_demo
@@ -93,8 +93,9 @@ def world_facts(world) -> dict:
     # amount: each RSX invoice is compared with the AR invoice of its number in this world.
     ar_lines = {r["RECORDID"]: sorted(line["TRX_AMOUNT"] for line in r["lines"])
                 for r in sps_intacct.intacct(world).ar_invoices()}
+    # the latest file of each (an edited invoice goes out again as a replacement of its own)
     invoices_out = [(key[2], sorted(li.invoice_line.extended_item_total for li in doc.line_item), ar_lines[key[2]])
-                    for key, doc in sent if key[0] == "invoice"]
+                    for key, doc in latest_documents(sps_intacct.sps(world)) if key[0] == "invoice"]
     collect("qbo-sps", [doc for _, doc in inbox_documents(sps_qbo.sps(world)) if doc is not None])
     collect("sps-qbo", [po.get("Line") for po in sps_qbo.qbo(world).entities("PurchaseOrder")])
     x12 = [(key, doc) for key, doc in delivered_documents(sterling(world)) if doc is not None]

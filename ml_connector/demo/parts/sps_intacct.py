@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from ...connectors.errors import BadDocument
+from ...connectors.intacct._xml import format_value
 from ...connectors.sps import rsx
 from ...connectors.sps.models import natural_key
 from ...mappings.sps_to_intacct import bill_number
@@ -38,6 +42,8 @@ class SpsIntacctPart:
     def __init__(self) -> None:
         self.seeded = Seeded()
         self.revisions = RevisionTraffic([], {})
+        self.invoice_changes: dict[str, list[str]] = {"edit": [], "reverse": []}  # AR invoice numbers
+        self.invoices_changed = False
 
     def seed(self, world: DemoWorld) -> None:
         seed_intacct_master(intacct(world), world.mapping)
@@ -66,8 +72,28 @@ class SpsIntacctPart:
         return [
             RunSpec("sps-intacct", self.revisions.runs(sps_to_intacct, sps(world).put_out, settled),
                     lambda: self.revisions.done() and not sps(world).files("out/")),
-            RunSpec("intacct-sps", intacct_to_sps, acknowledged),
+            RunSpec("intacct-sps", self.outbound(world, intacct_to_sps, acknowledged),
+                    lambda: self.invoices_changed and acknowledged()),
         ]
+
+    def outbound(self, world: DemoWorld, flow, sent: Callable[[], bool]):
+        """Intacct -> SPS as the demo runs it: once a run has sent everything, a person doubles
+        one sent AR invoice's lines and reverses another (the next run sends a replacement and
+        a cancellation)."""
+        def run(tenant: str, return_state: bool = True):
+            if getattr(self, "_outbound_ran", False) and not self.invoices_changed and sent():
+                mapped = sorted(n for _, n in self.seeded.expected_invoices)
+                self.invoice_changes = {"edit": mapped[:1], "reverse": mapped[1:2]}
+                now = datetime.now(UTC)
+                for number in self.invoice_changes["edit"]:
+                    edit_ar_invoice(intacct(world), number, factor=Decimal(2), when=now)
+                for number in self.invoice_changes["reverse"]:
+                    edit_ar_invoice(intacct(world), number, state=REVERSED, when=now)
+                self.invoices_changed = True
+            self._outbound_ran = True
+            return flow(tenant=tenant, return_state=return_state)
+
+        return run
 
     def expected_bills(self, world: DemoWorld) -> set[tuple[str, str]]:
         vendor = {pid: p.vendor_id for pid, p in world.mapping.partners.items()}
@@ -77,10 +103,12 @@ class SpsIntacctPart:
         if integration == "sps-intacct":
             counts = Counter((b["VENDORID"], b["RECORDID"]) for b in intacct(world).bills() if b["STATE"] != REVERSED)
             return recon(self.expected_bills(world), counts)
-        counts = Counter(key for key, _ in inbox_documents(sps(world)))
-        expected = {("invoice", p, n) for p, n in self.seeded.expected_invoices}
+        # each document's latest file: live, or a cancellation (the reversed AR invoice)
+        counts = Counter((*key, "cancelled" if cancelled else "live") for key, cancelled in latest_sent(sps(world)))
+        reversed_ = set(self.invoice_changes["reverse"]) if self.invoices_changed else set()
+        expected = {("invoice", p, n, "cancelled" if n in reversed_ else "live") for p, n in self.seeded.expected_invoices}
         # every order posted is acknowledged, a cancelled one too when it posted before its cancellation
-        expected |= {("orderack", p, n) for p, n in self.seeded.orders | self.revisions.posted()}
+        expected |= {("orderack", p, n, "live") for p, n in self.seeded.orders | self.revisions.posted()}
         return recon(expected, counts)
 
     def contents(self, world: DemoWorld, integration: str) -> dict:
@@ -104,30 +132,63 @@ def inbox_documents(emulator: SpsEmulator) -> list[tuple[tuple, object]]:
     return found
 
 
-def latest_sent(emulator: SpsEmulator) -> list[tuple[tuple, bool]]:
-    """Each document we sent to SPS once, keyed (doc type, partner, number), with whether its
-    latest file is a cancellation (RSX purpose 01). A later revision goes under its own name
-    (``<name>-<revision>``, tasks/sps.revision_path) beside the first, so the first is the
-    shortest path of a document and the others are numbered after it."""
+def edit_ar_invoice(emulator: IntacctEmulator, record_id: str, *, factor: Decimal | None = None,
+                    state: str | None = None, when: datetime) -> None:
+    """Change an AR invoice in the emulated company as a person does (its lines' amounts times
+    ``factor``, or its state), stamping WHENMODIFIED as Intacct does."""
+    with emulator.lock:
+        [(recordno, record)] = [(k, r) for k, r in emulator.store.tables["ARINVOICE"].items()
+                                if r["RECORDID"] == record_id]
+        if factor is not None:
+            total = Decimal(0)
+            for line in emulator.store.items[("ARINVOICE", recordno)]:
+                amount = Decimal(line["TRX_AMOUNT"]) * factor
+                line["TRX_AMOUNT"] = line["AMOUNT"] = format(amount, "f")
+                total += amount
+            for field in ("TOTALENTERED", "TRX_TOTALENTERED", "TOTALDUE", "TRX_TOTALDUE"):
+                record[field] = format(total, "f")
+        if state is not None:
+            record["STATE"] = state
+        record["WHENMODIFIED"] = format_value(when.astimezone(UTC).replace(tzinfo=None))
+
+
+def latest_documents(emulator: SpsEmulator) -> list[tuple[tuple, object]]:
+    """Each document we sent to SPS once, keyed (doc type, partner, number), at its latest file.
+    A later revision goes under its own name (``<name>-<revision>``, tasks/sps.revision_path)
+    beside the first, so the first is the shortest path of a document and the others are
+    numbered after it."""
     files: dict[tuple, list[tuple[str, object]]] = {}
-    for path, content in emulator.inbox().items():
-        try:
-            docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1])
-        except BadDocument:
-            files.setdefault(("unreadable", path), []).append((path, None))
-            continue
-        for doc_type, doc in docs:
-            files.setdefault((doc_type, *natural_key(doc_type, doc)), []).append((path, doc))
+    for key, path, doc in _sent_files(emulator):
+        files.setdefault(key, []).append((path, doc))
     out = []
     for key, found in files.items():
         first = min((p for p, _ in found), key=len)
-        path, doc = max(found, key=lambda item: _revision_of(item[0], first))
+        out.append((key, max(found, key=lambda item: _revision_of(item[0], first))[1]))
+    return out
+
+
+def latest_sent(emulator: SpsEmulator) -> list[tuple[tuple, bool]]:
+    """:func:`latest_documents` with whether each latest file is a cancellation (RSX purpose 01)."""
+    out = []
+    for key, doc in latest_documents(emulator):
         header = getattr(doc, "header", None)
         purpose = None
         for name in ("invoice_header", "shipment_header", "order_header"):
             purpose = getattr(getattr(header, name, None), "tset_purpose_code", None) or purpose
         out.append((key, purpose == "01"))
     return out
+
+
+def _sent_files(emulator: SpsEmulator) -> list[tuple[tuple, str, object]]:
+    found = []
+    for path, content in emulator.inbox().items():
+        try:
+            docs = rsx.parse(content, filename=path.rsplit("/", 1)[-1])
+        except BadDocument:
+            found.append((("unreadable", path), path, None))
+            continue
+        found += [((doc_type, *natural_key(doc_type, doc)), path, doc) for doc_type, doc in docs]
+    return found
 
 
 def _revision_of(path: str, first: str) -> int:
