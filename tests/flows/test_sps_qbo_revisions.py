@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from ml_connector.connectors.sps import rsx
 from ml_connector.demo.parts.sps_qbo import TENANT
@@ -227,25 +228,27 @@ def test_a_po_received_while_the_change_is_written_is_not_overwritten(qworld_fac
     assert row.status == QUARANTINED and row.error_class == "needs_person" and "is received" in row.last_error
 
 
-def dead_run_claims_the_change(w, orders, number: str):
-    """A run that recorded the change and took its intent, then died."""
-    orders.send(number, "04", qty=999)
+def dead_run_claims_the_revision(w, orders, number: str, purpose: str = "04"):
+    """A run that recorded a revision (a change by default) and took its intent, then died."""
+    orders.send(number, purpose, qty=999 if purpose == "04" else None)
     page = fetch_page.fn(TENANT, None)
     ids = record_page.fn(PIPELINE, Run(TENANT, IN, "dead-run"), Page(page)).new_ids
     [claimed] = w.ledger.claim(IN, ids, "dead-run")
-    assert claimed.effect == "update" and claimed.revision == 2
+    assert claimed.effect == {"04": "update", "01": "cancel"}[purpose] and claimed.revision == 2
     return claimed
 
 
-def test_a_revision_written_by_a_run_that_died_before_its_outcome_is_found_not_written_twice(qworld):
+@pytest.mark.parametrize("purpose", ["04", "01"])
+def test_a_revision_written_by_a_run_that_died_before_its_outcome_is_found_not_written_twice(qworld, purpose):
     orders = posted_world(qworld)
     number = orders.numbers()[0]
-    claimed = dead_run_claims_the_change(qworld, orders, number)
+    claimed = dead_run_claims_the_revision(qworld, orders, number, purpose)
     client = tenant(TENANT).qbo()
-    change = remap_order(claimed, effective_mapping(tenant(TENANT)))
-    written = revise_po(client, claimed, prepare_revision(client, claimed, change))
+    revision = remap_order(claimed, effective_mapping(tenant(TENANT)))
+    written = revise_po(client, claimed, prepare_revision(client, claimed, revision))
     assert written.ok  # the write landed; its outcome never reached the ledger
     po = po_of(qworld, number)
+    assert po["POStatus"] == ("Closed" if purpose == "01" else "Open")
     state, _ = run(sps_to_qbo)
     assert state.is_completed() and state.result()["recovered_posted"] == 1
     assert po_of(qworld, number) == po and updates_of(qworld, po["Id"]) == 1
@@ -257,7 +260,7 @@ def test_a_revision_whose_run_died_before_the_write_is_written_once_by_the_next_
     orders = posted_world(qworld)
     number = orders.numbers()[0]
     before = po_of(qworld, number)
-    dead_run_claims_the_change(qworld, orders, number)
+    dead_run_claims_the_revision(qworld, orders, number)
     state, _ = run(sps_to_qbo)
     assert state.is_completed() and state.result()["recovered_requeued"] == 1
     after = po_of(qworld, number)
