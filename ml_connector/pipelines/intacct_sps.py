@@ -1,4 +1,6 @@
-"""Sage Intacct -> SPS Commerce: AR invoices become RSX Invoices, posted orders get OrderAcks.
+"""Sage Intacct -> SPS Commerce: AR invoices become RSX Invoices, posted orders get OrderAcks,
+inventory shippers become RSX Shipments (856) for their customer's partner (a follow-up step with
+a WHENMODIFIED mark of its own, tasks/outbound.queue_shipments).
 
 Intacct pushes nothing, so this polls: AR invoices modified since the stored WHENMODIFIED
 cursor (minus an overlap window; the ledger makes the overlap harmless) are recorded, mapped to
@@ -38,7 +40,7 @@ from ..mappings.resend import sps_new_file
 from ..mappings.tenant import TenantMapping
 from ..ops.reconcile_ref import Reconciliation
 from ..tasks.intacct import read_ar_page
-from ..tasks.outbound import INTEGRATION, invoice_row, queue_orderacks, send_documents
+from ..tasks.outbound import INTEGRATION, invoice_row, queue_orderacks, queue_shipments, send_documents
 from ..tasks.sps import delivery_report, drop_unseen_changes, find_uploads
 
 CURSOR = "whenmodified"
@@ -97,11 +99,20 @@ def send_orderacks(run: Run) -> dict:
     return {}
 
 
+def send_shipments(run: Run) -> dict:
+    """Record the Intacct inventory shippers changed since the last run as RSX shipments to
+    their customers' partners, and send them (mappings/intacct_shipments.py)."""
+    ids = queue_shipments(run.tenant, run.run_id)
+    if ids:
+        run.posted.append(send_documents(run.tenant, opaque(ids), run.run_id))
+    return {}
+
+
 def report(run: Run) -> dict:
     return delivery_report(run.tenant, run.integration, run.run_id, run.posted)
 
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=send_documents, find=find,
                     reconcile=Reconciliation("reconcile_sps_intacct", "invoices_frames"),
-                    cursor_name=CURSOR, followups=(send_orderacks,), report=report, resend=sps_new_file,
+                    cursor_name=CURSOR, followups=(send_orderacks, send_shipments), report=report, resend=sps_new_file,
                     preview=preview_ar_invoice)

@@ -253,3 +253,54 @@ def test_an_older_ar_invoice_version_read_late_is_superseded(world):
     assert latest.revision == 2 and latest.applied_revision == 2 and not latest.stale
     assert "superseded" in [h.state for h in world.ledger.revisions_of(latest.id)]
     assert latest.target_id == f"in/IN_{partner}_{number}-2.xml"
+
+
+# -- Sage Intacct inventory shippers -> RSX Shipment (856) ---------------------------------------
+
+def add_shipper(intacct, doc_id: str, customer: str | None, lines: list[tuple[str, str]], when: datetime,
+                po_number: str = "CPO-7") -> None:
+    """An Inventory Shipper as Intacct holds one after create_ictransaction (stock already taken)."""
+    stamp = when.astimezone(UTC).replace(tzinfo=None)
+    rows = [{"ITEMID": item, "QUANTITY": qty, "WAREHOUSEID": "WH1", "CUSTOMERID": customer or "", "UNIT": "Each"}
+            for item, qty in lines]
+    with intacct.lock:
+        intacct.store.insert("INVDOCUMENT", {"DOCID": doc_id, "DOCNO": doc_id.rsplit("-", 1)[-1],
+                                             "DOCPARID": "Inventory Shipper", "STATE": "Pending",
+                                             "WHENCREATED": stamp.date(), "WHENMODIFIED": stamp,
+                                             "PONUMBER": po_number}, rows)
+
+
+def test_an_intacct_shipper_goes_to_its_customer_s_partner_as_an_rsx_shipment_and_a_change_replaces_it(world):
+    world.sps.pickup_after = 0
+    partner, spec = next((p, s) for p, s in world.mapping.partners.items() if s.customer_id)
+    item = world.mapping.items[0]
+    now = datetime.now(UTC)
+    add_shipper(world.intacct, "Inventory Shipper-1", spec.customer_id, [(item.item_id, "6")], now)
+    counts = irun()
+    assert counts["posted"] == 1
+    [(path, purpose, number, _)] = [r for r in received(world.sps) if r[0].startswith("in/SH_")]
+    assert (path, purpose, number) == (f"in/SH_{partner}_Inventory_Shipper-1.xml", "00", "Inventory Shipper-1")
+    [d] = [d for d in world.sps.deliveries() if d.path == path]
+    [(_, shipment)] = rsx.parse(d.content, filename="SH.xml")
+    [(order, line)] = shipment.item_lines()
+    assert order.order_header.purchase_order_number == "CPO-7" and line.ship_qty == Decimal(6)
+    assert line.buyer_part_number == item.buyer_part and line.vendor_part_number == item.item_id
+    assert irun()["posted"] == 0  # read again: nothing new
+    with world.intacct.lock:  # a person corrects the quantity on the shipper
+        [(key, record)] = [(k, r) for k, r in world.intacct.store.tables["INVDOCUMENT"].items()
+                           if r["DOCID"] == "Inventory Shipper-1"]
+        world.intacct.store.items[("INVDOCUMENT", key)][0]["QUANTITY"] = "5"
+        record["WHENMODIFIED"] = format_value(datetime.now(UTC).replace(tzinfo=None))
+    assert irun()["posted"] == 1
+    replaced = [r for r in received(world.sps) if r[0] == f"in/SH_{partner}_Inventory_Shipper-1-2.xml"]
+    assert [r[1] for r in replaced] == ["05"] and world.sps.delivered_twice() == {}
+
+
+def test_an_intacct_shipper_to_no_customer_is_quarantined_with_the_reason(world):
+    world.sps.pickup_after = 0
+    add_shipper(world.intacct, "Inventory Shipper-9", None, [(world.mapping.items[0].item_id, "1")],
+                datetime.now(UTC))
+    state = intacct_to_sps(tenant="demo", return_state=True)
+    assert state.is_failed() and "Intacct shipper Inventory Shipper-9: its lines name none as customer" in state.message
+    [row] = world.ledger.documents(INTACCT_OUT, doc_type="shipment")
+    assert row.status == "quarantined" and world.sps.deliveries() == []

@@ -42,7 +42,7 @@ FIELDS["INVDOCUMENT"] = ("RECORDNO", "DOCID", "DOCNO", "DOCPARID", "STATE", "WHE
 FIELDS["ITEMWAREHOUSEINFO"] = ("RECORDNO", "ITEMID", "WAREHOUSEID", "QTYONHAND", "WHENMODIFIED")
 ID_FIELD.update(ITEM="ITEMID", INVDOCUMENT="DOCID", ITEMWAREHOUSEINFO="RECORDNO")
 ITEMS["INVDOCUMENT"] = ("INVDOCUMENTENTRIES", "invdocumententry")
-LINE_FIELDS["INVDOCUMENT"] = ("QUANTITY", "UNIT", "COST", "WAREHOUSEID")
+LINE_FIELDS["INVDOCUMENT"] = ("QUANTITY", "UNIT", "COST", "WAREHOUSEID", "CUSTOMERID")
 ITEM_TYPES = frozenset({"Inventory", "Non-Inventory", "Non-Inventory (Purchase only)", "Non-Inventory (Sales only)",
                         "Kit", "Stockable Kit"})
 DEFAULT_IC_DEFINITIONS = {"Beginning Balance": 1, "Adjustment Increase": 1, "Inventory Receipt": 1,
@@ -134,7 +134,8 @@ def _ic_line(ctx: Ctx, number: int, line: etree._Element) -> dict[str, str]:
         check_line_location(store, ctx.entity, number, location)
     return {"ITEMID": item_id, "WAREHOUSEID": warehouse, "QUANTITY": format(quantity, "f"),
             "UNIT": text(line, "unit") or "Each", "COST": text(line, "cost"), "LOCATIONID": location or ctx.entity,
-            "DEPARTMENTID": text(line, "departmentid"), "ENTRYDESCRIPTION": text(line, "itemdesc")}
+            "DEPARTMENTID": text(line, "departmentid"), "ENTRYDESCRIPTION": text(line, "itemdesc"),
+            "CUSTOMERID": text(line, "customerid")}
 
 
 def _deltas(rows: list[dict[str, str]], effect: int) -> dict[tuple[str, str], Decimal]:
