@@ -23,7 +23,7 @@ from datetime import date
 from decimal import Decimal
 
 from ..connectors.errors import BadDocument
-from ..connectors.intacct.models import ApBill
+from ..connectors.intacct.models import ApBill, SoTransaction
 
 OPERATION = "sps-intacct"
 PURPOSE_EFFECTS = {"00": "create", "06": "create", "07": "create", "04": "update", "05": "replace", "01": "cancel"}
@@ -38,15 +38,38 @@ class NeedsPerson(BadDocument):
     classification = "needs_person"
 
 
+SALES_ORDER = "salesorder"
+
+
 @dataclass(frozen=True)
 class BillWrite:
     """What the post step writes for one claimed revision: ``bill`` (None for a cancel, which
-    needs only the bill's RECORDNO), and the bill number it is known by."""
+    needs only the bill's RECORDNO), and the bill number it is known by. An order routed to a
+    sales order (``kind`` salesorder) carries ``so`` instead, known by its customer and DOCID."""
 
     effect: str
     vendor_id: str
     record_id: str
     bill: ApBill | None = None
+    so: SoTransaction | None = None
+    kind: str = "apbill"
+
+
+def sales_order_ref(doc_id: str) -> str:
+    """How the ledger remembers where a sales order went (its target_ref)."""
+    return f"SO:{doc_id}"
+
+
+def parse_sales_order_ref(ref: str | None) -> str | None:
+    """The DOCID of a sales order's target_ref; None for a bill's."""
+    return ref[3:] if ref and ref.startswith("SO:") else None
+
+
+def sales_order_revision(w: BillWrite) -> str:
+    """Why a change or cancellation of an order routed to a sales order is left to a person."""
+    what = "cancellation" if w.effect == "cancel" else "change"
+    return (f"sales order {w.record_id} of customer {w.vendor_id}: the order's {what} is not applied to Order Entry "
+            f"transactions automatically: apply it in Intacct by hand, then replay")
 
 
 def purpose_effect(doc_type: str, number: str, purpose: str | None) -> str:

@@ -21,8 +21,9 @@ from ..ledger.keys import payload_hash
 from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Incoming
 from ..settings import max_document_bytes
-from .intacct_bill_revisions import BillWrite, NeedsPerson, purpose_effect
-from .sps_to_intacct import bill_identity, bill_ref, route, rsx_to_apbill
+from .identifiers import identifier
+from .intacct_bill_revisions import SALES_ORDER, BillWrite, NeedsPerson, purpose_effect, sales_order_ref
+from .sps_to_intacct import bill_identity, route, rsx_to_apbill, rsx_to_salesorder
 from .tenant import TenantMapping
 
 
@@ -49,15 +50,30 @@ def unwrap(path: str, content: bytes, mapping: TenantMapping) -> tuple[list[Inco
         number = natural_key(doc_type, doc)[1]
         effect = purpose_effect(doc_type, number, _header(doc).tset_purpose_code)
         effects[(doc_type, partner, number)] = effect
-        if effect == "cancel":  # only the bill's number is needed: its lines may no longer map
-            vendor, record_id = bill_identity(doc_type, partner, number, mapping)
-            return (digest, BillWrite(effect, vendor, record_id)), f"{vendor}:{record_id}"
-        bill = rsx_to_apbill(doc_type, doc, mapping)
-        return (digest, BillWrite(effect, bill.vendor_id, bill.record_id, bill)), bill_ref(bill)
+        write = mapped_write(doc_type, partner, number, doc, effect, mapping)
+        ref = sales_order_ref(write.record_id) if write.kind == SALES_ORDER else f"{write.vendor_id}:{write.record_id}"
+        return (digest, write), ref
 
     rows, payloads = file_rows(path, content, to_bill)
     return [replace(r, effect=effects[key]) if r.status == RECEIVED and (key := (r.doc_type, r.partner, r.natural_key))
             in effects else r for r in rows], payloads
+
+
+def mapped_write(doc_type: str, partner: str, number: str, doc, effect: str, mapping: TenantMapping) -> BillWrite:
+    """What one document's content writes: its AP bill, or its sales order when the tenant routes
+    the partner's orders there; a cancellation maps only the identity (its lines may no longer map)."""
+    if route(doc_type, partner, mapping) == SALES_ORDER:
+        customer = mapping.partners[partner].customer_id or ""
+        if effect == "cancel":
+            doc_id = f"{mapping.partners[partner].so_transaction_type}-{identifier(number, 'order number')}"
+            return BillWrite(effect, customer, doc_id, kind=SALES_ORDER)
+        so = rsx_to_salesorder(doc, mapping)
+        return BillWrite(effect, customer, so.doc_id, so=so, kind=SALES_ORDER)
+    if effect == "cancel":
+        vendor, record_id = bill_identity(doc_type, partner, number, mapping)
+        return BillWrite(effect, vendor, record_id)
+    bill = rsx_to_apbill(doc_type, doc, mapping)
+    return BillWrite(effect, bill.vendor_id, bill.record_id, bill)
 
 
 def _header(doc):
@@ -126,12 +142,8 @@ def remap_write(raw_payload: bytes | None, source_ref: str, mapping: TenantMappi
     docs = rsx.parse(raw_payload or b"", filename=path.rsplit("/", 1)[-1], max_bytes=max_document_bytes())
     doc_type, doc = docs[int(index) if index else 0]
     partner, number = natural_key(doc_type, doc)
-    effect = purpose_effect(doc_type, number, _header(doc).tset_purpose_code)
-    if effect == "cancel":
-        vendor, record_id = bill_identity(doc_type, partner, number, mapping)
-        return BillWrite(effect, vendor, record_id)
-    bill = rsx_to_apbill(doc_type, doc, mapping)
-    return BillWrite(effect, bill.vendor_id, bill.record_id, bill)
+    return mapped_write(doc_type, partner, number, doc, purpose_effect(doc_type, number, _header(doc).tset_purpose_code),
+                        mapping)
 
 
 def sink_effect(c: Claimed) -> str:
@@ -151,8 +163,8 @@ def claimed_write(c: Claimed, payload: tuple[str, BillWrite] | None, mapping: Te
         remap_write(c.raw_payload, c.source_ref, mapping)
     effect = sink_effect(c)
     if effect == "cancel":
-        return replace(mapped, effect=effect, bill=None)
-    if mapped.bill is None:
+        return replace(mapped, effect=effect, bill=None, so=None)
+    if mapped.bill is None and mapped.so is None:
         raise NeedsPerson(f"bill {mapped.record_id} of vendor {mapped.vendor_id}: the content to write is a "
                           f"cancellation but Intacct must {effect} the bill: apply it in Intacct by hand",
                           system="mapping", operation="sps-intacct", code="cancel-as-write")

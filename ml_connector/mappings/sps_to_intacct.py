@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from ..connectors.errors import BadDocument
-from ..connectors.intacct.models import ApBill, ApBillLine
+from ..connectors.intacct.models import ApBill, ApBillLine, SoLine, SoTransaction
 from ..connectors.sps.models import (
     ChargeAllowance,
     ItemIds,
@@ -60,7 +60,7 @@ def parse_bill_ref(ref: str) -> tuple[str, str] | None:
 
 
 def route(doc_type: str, partner_id: str, tenant: TenantMapping) -> str:
-    """Where this document type of this partner goes: 'apbill' or 'skip'."""
+    """Where this document type of this partner goes: 'apbill', 'salesorder' or 'skip'."""
     return _partner(partner_id, tenant).routes.get(doc_type, "apbill")
 
 
@@ -73,6 +73,33 @@ def rsx_to_apbill(doc_type: str, doc: RsxOrder | RsxInvoice | RsxShipment, tenan
     if isinstance(doc, RsxOrder) and doc_type == "order":
         return _order(doc, tenant)
     raise BadDocument(f"no AP bill mapping for document type {doc_type!r}", system="mapping", operation="sps-intacct")
+
+
+def rsx_to_salesorder(doc: RsxOrder, tenant: TenantMapping) -> SoTransaction:
+    """A retailer's RSX order as the Order Entry sales order of the partner's customer (route
+    ``salesorder``): document number and reference the PO number, one line per order line at
+    the order's price, items through the cross-reference; or BadDocument saying why."""
+    h = doc.header.order_header
+    partner = _partner(h.trading_partner_id, tenant)
+    number = identifier(h.purchase_order_number.strip(), "order number")
+    lines = []
+    for n, li in enumerate(doc.line_item):
+        ol = li.order_line
+        where = f"line {ol.line_sequence_number or n + 1}"
+        item = tenant.find_item(buyer_part=ol.buyer_part_number, vendor_part=ol.vendor_part_number,
+                                upc=ol.consumer_package_code)
+        if item is None:
+            known = ol.buyer_part_number or ol.vendor_part_number or ol.consumer_package_code or "(no identifier)"
+            raise BadDocument(f"{where}: unknown item {known!r} (no cross-reference by buyer part, vendor part or UPC)",
+                              system="mapping", operation="sps-intacct", code="unknown-item")
+        lines.append(SoLine(item_id=item.item_id, quantity=ol.order_qty, price=money(ol.purchase_price),
+                            memo=where, location_id=partner.dimensions.location,
+                            department_id=partner.dimensions.department))
+    return SoTransaction(transaction_type=partner.so_transaction_type, date_created=h.purchase_order_date,
+                         customer_id=partner.customer_id or "", document_no=number, reference_no=number,
+                         date_due=_due(h.purchase_order_date, doc, partner),
+                         message=f"SPS order {number} from {partner.name}", currency=h.buyers_currency or partner.currency,
+                         lines=tuple(lines))
 
 
 def _partner(partner_id: str, tenant: TenantMapping) -> PartnerMapping:

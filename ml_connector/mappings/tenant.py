@@ -19,8 +19,10 @@ from .qbo_tenant import QboMapping
 from .sterling_config import SterlingSettings
 
 DocType = Literal["order", "invoice", "shipment"]
-# Where an inbound SPS document goes. "skip" records it in the ledger as skipped, on purpose.
-Route = Literal["apbill", "skip"]
+# Where an inbound SPS document goes. "skip" records it in the ledger as skipped, on purpose;
+# "salesorder" (orders only) makes a retailer's order an Intacct Order Entry sales order
+# (create_sotransaction) for the partner's customer_id instead of an AP bill.
+Route = Literal["apbill", "skip", "salesorder"]
 
 
 class Strict(BaseModel):
@@ -54,6 +56,17 @@ class PartnerMapping(Strict):
     routes: dict[DocType, Route] = {"order": "apbill", "invoice": "apbill", "shipment": "apbill"}
     due_days: int = Field(default=30, ge=0, le=365)
     currency: str = "USD"
+    so_transaction_type: str = Field(default="Sales Order", min_length=1,
+                                     description="The Order Entry transaction definition of routed orders.")
+
+    @model_validator(mode="after")
+    def _sales_orders_need_a_customer(self):
+        routed = [doc_type for doc_type, route in self.routes.items() if route == "salesorder"]
+        if any(doc_type != "order" for doc_type in routed):
+            raise ValueError("routes: only order can go to salesorder")
+        if routed and not self.customer_id:
+            raise ValueError("routes: order -> salesorder needs the partner's customer_id")
+        return self
 
 
 class ItemXref(Strict):

@@ -12,12 +12,13 @@ from __future__ import annotations
 from ..engine import Batch, Page, Pipeline, Run
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
+from ..mappings.intacct_bill_revisions import parse_sales_order_ref
 from ..mappings.intacct_previews import preview_bills
 from ..mappings.resend import intacct_bill_in_place
 from ..mappings.sps_rows import unwrap
 from ..mappings.sps_to_intacct import parse_bill_ref
 from ..ops.reconcile_ref import Reconciliation
-from ..tasks.intacct import INTEGRATION, find_bills, find_revisions, post_bills
+from ..tasks.intacct import INTEGRATION, find_bills, find_revisions, find_sales_orders, post_bills
 from ..tasks.sps import consume_files
 from .sps_out import file_batch, read
 
@@ -34,12 +35,15 @@ def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
     Found -> posted; not found -> received, written again under the same idempotency key."""
     client = run.resources.intacct()
     changes = find_revisions(client, stale, run.resources.mapping)
-    creates = [c for c in stale if c.id not in changes]
+    sales_orders = find_sales_orders(client, stale)
+    creates = [c for c in stale if c.id not in changes and parse_sales_order_ref(c.target_ref) is None]
     refs = {c.id: ref for c in creates if c.target_ref and (ref := parse_bill_ref(c.target_ref))}
     found = find_bills(client, list(set(refs.values()))) if refs else {}
     outcomes = []
     for c in stale:
-        if changes.get(c.id) or refs.get(c.id) in found:
+        if c.id in sales_orders:
+            outcomes.append(Outcome(c.id, POSTED, target_id=sales_orders[c.id]))
+        elif changes.get(c.id) or refs.get(c.id) in found:
             outcomes.append(Outcome(c.id, POSTED, target_id=None if c.id in changes else found[refs[c.id]]))
         else:
             what = "revision not applied in Intacct" if c.id in changes else "not found in Intacct"

@@ -15,10 +15,11 @@ from ..ledger.store import Claimed
 from ..mappings.intacct_bill_revisions import BillWrite
 from ..mappings.sps_rows import claimed_write
 from ..runtime.tenant import tenant as tenant_resources
-from .intacct_bills import find_bills, find_revisions, write_bills
+from .intacct_bills import find_bills, find_revisions, find_sales_orders, write_bills
 from .retry import retry_options
 
-__all__ = ["BATCH", "INTEGRATION", "find_bills", "find_revisions", "post_bills", "read_ar_page", "write_bills"]
+__all__ = ["BATCH", "INTEGRATION", "find_bills", "find_revisions", "find_sales_orders", "post_bills", "read_ar_page",
+           "write_bills"]
 
 log = logging.getLogger("ml_connector.tasks.intacct")
 

@@ -30,13 +30,23 @@ def write_bills(res: Tenant, prepared: list[Prepared[BillWrite]], today: date | 
     client = res.intacct()
     today = today or date.today()
     out: list[WriteResult | None] = [None] * len(prepared)
-    changes = [p.claimed.target_id for p in prepared if p.payload.effect != "create" and p.claimed.target_id]
+    changes = [p.claimed.target_id for p in prepared
+               if p.payload.effect != "create" and p.payload.kind != rv.SALES_ORDER and p.claimed.target_id]
     states = client.bill_states(changes) if changes else {}
     creates: list[int] = []
     updates: list[int] = []
     cancels: list[int] = []
+    sales_orders: list[int] = []
     for n, p in enumerate(prepared):
         w, recordno = p.payload, p.claimed.target_id
+        if w.kind == rv.SALES_ORDER:
+            if w.effect == "create":
+                sales_orders.append(n)
+            else:
+                out[n] = WriteResult(ok=False, error=rv.NeedsPerson(rv.sales_order_revision(w), system="intacct",
+                                                                    operation="revise_sotransactions",
+                                                                    code="so-revision"))
+            continue
         if w.effect == "create":
             creates.append(n)
             continue
@@ -68,7 +78,23 @@ def write_bills(res: Tenant, prepared: list[Prepared[BillWrite]], today: date | 
                                            for n in cancels])
         _settle(out, cancels, dict(zip(cancels, results, strict=True)))
     _created_before(client, prepared, out, creates)
+    if sales_orders:
+        _write_sales_orders(client, prepared, out, sales_orders)
     return out  # type: ignore[return-value]
+
+
+def _write_sales_orders(client, prepared: list[Prepared[BillWrite]], out: list, indexes: list[int]) -> None:
+    """Create the sales orders of orders routed to Order Entry; their DOCID is the target id. A
+    create Intacct reports as done under its key is looked up by DOCID."""
+    results = client.create_sotransactions([(prepared[n].claimed.idempotency_key, prepared[n].payload.so)
+                                            for n in indexes])
+    _settle(out, indexes, dict(zip(indexes, results, strict=True)))
+    replayed = {prepared[n].payload.record_id: n for n in indexes if out[n] is _DUPLICATE}
+    found = client.find_sotransactions(list(replayed)) if replayed else {}
+    for doc_id, n in replayed.items():
+        out[n] = WriteResult(ok=True, target_id=doc_id) if doc_id in found else WriteResult(ok=False, error=RejectedError(
+            f"Intacct reports sales order {doc_id} as already created but it cannot be found",
+            system="intacct", operation="create_sotransactions"))
 
 
 def _settle(out: list, indexes: list[int], results: dict) -> None:
@@ -146,11 +172,20 @@ def find_bills(client, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str
     return found
 
 
+def find_sales_orders(client, stale: list[Claimed]) -> dict[int, str]:
+    """The DOCID of each sales order a dead run's create left in Intacct, by claimed id."""
+    refs = {c.id: doc_id for c in stale if sink_effect(c) == "create"
+            and (doc_id := rv.parse_sales_order_ref(c.target_ref)) is not None}
+    found = client.find_sotransactions(list(set(refs.values()))) if refs else {}
+    return {cid: doc_id for cid, doc_id in refs.items() if doc_id in found}
+
+
 def find_revisions(client, stale: list[Claimed], mapping) -> dict[int, bool]:
     """Whether each change or cancel a dead run left in flight reached Intacct, by the state it
     leaves: the updated bill holds the revision's lines and total; a cancelled bill is gone or
     reversed. (An update or delete leaves nothing a later read could match by its key.)"""
-    changes = [c for c in stale if sink_effect(c) != "create" and c.target_id]
+    changes = [c for c in stale if sink_effect(c) != "create" and c.target_id
+               and rv.parse_sales_order_ref(c.target_ref) is None]
     if not changes:
         return {}
     states = client.bill_states([c.target_id for c in changes])

@@ -289,3 +289,68 @@ def test_revisions_under_heavy_faults_reach_intacct_exactly_once(world_factory):
                 for d in docs if d not in cancelled + early_cancel}
     assert set(world.bill_counts()) == expected
     not_stale(world)
+
+
+# --- orders routed to Order Entry sales orders (tenant routes: order: salesorder) ---------------
+
+
+def route_orders_to_sales_orders(monkeypatch, partner_id: str) -> None:
+    res = tenant("demo")
+    partner = res.mapping.partners[partner_id]
+    routed = partner.model_copy(update={"routes": {**partner.routes, "order": "salesorder"}})
+    monkeypatch.setattr(res, "mapping", res.mapping.model_copy(update={"partners": {**res.mapping.partners,
+                                                                                    partner_id: routed}}))
+
+
+def a_customers_order(world) -> GeneratedDoc:
+    """An order of a partner that is also an Intacct customer (the route needs its customer_id)."""
+    return next(d for d in generate(40, seed=21)
+                if d.doc_type == "order" and world.mapping.partners[d.partner_id].customer_id)
+
+
+def sales_orders(world) -> list[dict]:
+    return world.intacct.store.records("SODOCUMENT")
+
+
+def test_an_order_routed_to_order_entry_becomes_one_sales_order_and_its_change_needs_a_person(world, monkeypatch):
+    original = a_customers_order(world)
+    route_orders_to_sales_orders(monkeypatch, original.partner_id)
+    drop(world, original)
+    state, counts = run()
+    assert state.is_completed() and counts["posted"] == 1
+    assert bills_of(world, original) == []
+    [so] = sales_orders(world)
+    customer = world.mapping.partners[original.partner_id].customer_id
+    assert (so["DOCID"], so["CUSTOMERID"], so["PONUMBER"]) == (f"Sales Order-{original.number}", customer,
+                                                               original.number)
+    assert world.intacct.store.items[("SODOCUMENT", so["RECORDNO"])]
+    assert row_of(world, original).target_id == so["DOCID"]
+    drop(world, revise(original, "04", Decimal(2)))
+    state, counts = run()
+    assert state.is_failed() and counts["quarantined"] == 1
+    row = row_of(world, original)
+    assert row.status == QUARANTINED and row.error_class == "needs_person"
+    assert row.last_error.startswith(f"sales order Sales Order-{original.number} of customer {customer}")
+    assert len(sales_orders(world)) == 1
+
+
+def test_a_sales_order_a_killed_run_created_is_found_by_its_docid(world, monkeypatch):
+    original = a_customers_order(world)
+    route_orders_to_sales_orders(monkeypatch, original.partner_id)
+    real = Ledger.record_outcomes
+    calls = {"n": 0}
+
+    def killed_once(self, integration, outcomes, run_id):
+        calls["n"] += 1
+        if calls["n"] == 1 and integration == IN:
+            raise SystemExit("worker killed after Intacct created the sales order, before the outcome")
+        return real(self, integration, outcomes, run_id)
+
+    monkeypatch.setattr(Ledger, "record_outcomes", killed_once)
+    drop(world, original)
+    with pytest.raises(SystemExit):
+        sps_to_intacct(tenant="demo")
+    state, counts = run()
+    assert state.is_completed() and counts["recovered_posted"] == 1
+    [so] = sales_orders(world)
+    assert row_of(world, original).status == POSTED and row_of(world, original).target_id == so["DOCID"]

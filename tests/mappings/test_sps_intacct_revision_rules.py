@@ -130,3 +130,31 @@ def test_the_closed_period_reason_names_the_period_and_what_to_do():
     assert "posting_date: first_open_period" in keep
     moved = rv.closed_period_reason("PO-1 of vendor V1", date(2024, 3, 1), "first_open_period", date(2024, 3, 1))
     assert "no open period was found up to March 2024" in moved
+
+
+def test_only_orders_of_a_partner_that_is_a_customer_route_to_sales_orders():
+    from ml_connector.mappings.tenant import PartnerMapping
+
+    base = TENANT.partners[next(iter(TENANT.partners))].model_dump(by_alias=True)
+    with pytest.raises(ValueError, match="only order can go to salesorder"):
+        PartnerMapping.model_validate({**base, "routes": {"invoice": "salesorder"}})
+    with pytest.raises(ValueError, match="needs the partner's customer_id"):
+        PartnerMapping.model_validate({**base, "customer_id": None, "routes": {"order": "salesorder"}})
+    assert PartnerMapping.model_validate({**base, "customer_id": "C-1", "routes": {"order": "salesorder"}})
+
+
+def test_a_routed_order_maps_to_the_sales_order_of_the_partners_customer():
+    from ml_connector.mappings.intacct_bill_revisions import SALES_ORDER
+
+    doc = next(d for d in generate(40, seed=21) if d.doc_type == "order" and TENANT.partners[d.partner_id].customer_id)
+    partner = TENANT.partners[doc.partner_id]
+    routed = TENANT.model_copy(update={"partners": {**TENANT.partners, doc.partner_id: partner.model_copy(
+        update={"routes": {**partner.routes, "order": "salesorder"}})}})
+    [row], payloads = unwrap(f"out/{doc.filename}", doc.content, routed)
+    [(_, write)] = payloads.values()
+    assert write.kind == SALES_ORDER and write.bill is None and write.so is not None
+    assert (write.so.customer_id, write.so.doc_id, write.so.reference_no) == (
+        partner.customer_id, f"Sales Order-{doc.number}", doc.number)
+    assert row.target_ref == f"SO:Sales Order-{doc.number}" and row.effect == "create"
+    [cancel_row], cancel = unwrap("out/c.xml", revise(doc, "01").content, routed)
+    assert next(iter(cancel.values()))[1].record_id == write.record_id and cancel_row.effect == "cancel"

@@ -20,12 +20,12 @@ import httpx
 
 from .._http import RetryPolicy, build_client, register_secret, send
 from ..errors import AuthError, TransientError
-from . import codec, functions, functions_parties
+from . import codec, functions, functions_parties, functions_so
 from ._xml import DATETIME_FORMAT
 from .auth import IntacctConfig, Session, SessionCache, session_from_response, shared_sessions
 from .codec import SYSTEM, SessionExpired
 from .listing import read_listing
-from .models import ApBill, ArInvoice, Function, FunctionResult
+from .models import ApBill, ArInvoice, Function, FunctionResult, SoTransaction
 
 log = logging.getLogger("ml_connector.intacct")
 T = TypeVar("T")
@@ -179,6 +179,20 @@ class IntacctClient:
         calls = [functions.reverse_bill_function(cid, recordno, on, description)
                  for cid, recordno, on in items]
         return self.post_functions(calls, entity=entity, operation="reverse_bills")
+
+    def create_sotransactions(self, items: Sequence[tuple[str, SoTransaction]], *,
+                              entity: str | None = None) -> list[FunctionResult]:
+        """Create Order Entry transactions (controlid, transaction) through :meth:`post_functions`."""
+        calls = [functions_so.sotransaction_function(cid, so) for cid, so in items]
+        return self.post_functions(calls, entity=entity, operation="create_sotransactions")
+
+    def find_sotransactions(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """DOCID -> RECORDNO of existing Order Entry transactions (settling a lost create)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(doc_ids)), _IN_LIMIT):
+            for record in self._query_all("SODOCUMENT", ("RECORDNO", "DOCID"), ("in", "DOCID", chunk)):
+                found.setdefault(record["DOCID"], record["RECORDNO"])
+        return found
 
     def bill_states(self, recordnos: Sequence[str]) -> dict[str, dict]:
         """RECORDNO -> the bill's state as a revision needs it (STATE, TOTALPAID, WHENCREATED,

@@ -101,3 +101,34 @@ class FunctionResult(BaseModel):
     num_remaining: int | None = None
     result_id: str | None = None
     error: IntegrationError | None = None
+
+
+class SoLine(IntacctModel):
+    """One ``sotransitem`` of a sales order (Order Entry)."""
+
+    item_id: str
+    quantity: Decimal
+    price: Decimal | None = None
+    unit: str | None = None
+    memo: str | None = None
+    location_id: str | None = None
+    department_id: str | None = None
+
+
+class SoTransaction(IntacctModel):
+    """An Order Entry transaction (SODOCUMENT), created with legacy ``create_sotransaction``;
+    Intacct keys it by DOCID, ``<transaction_type>-<document_no>``."""
+
+    transaction_type: str = Field(min_length=1, description="The transaction definition, e.g. 'Sales Order'.")
+    date_created: date
+    customer_id: str
+    document_no: str
+    reference_no: str | None = Field(default=None, description="The customer's PO number.")
+    date_due: date | None = None
+    message: str | None = None
+    currency: str | None = None
+    lines: tuple[SoLine, ...] = Field(min_length=1)
+
+    @property
+    def doc_id(self) -> str:
+        return f"{self.transaction_type}-{self.document_no}"

@@ -52,6 +52,7 @@ from . import (  # noqa: F401  register legacy functions
     bills,
     inventory,
     po,  # registers PODOCUMENT (purchase orders) with the store
+    so,  # registers SODOCUMENT (Order Entry sales orders) and create_sotransaction
 )
 from .inventory import DEFAULT_IC_DEFINITIONS
 from .legacy import LEGACY
