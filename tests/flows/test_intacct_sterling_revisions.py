@@ -16,6 +16,7 @@ from ml_connector.flows.sterling_mailbox import sterling_mailbox
 from ml_connector.ledger.schema import POSTED, POSTING, QUARANTINED, SKIPPED, document_events
 from ml_connector.ledger.x12_controls import ack_rows
 from ml_connector.mappings.intacct_sterling import record_row
+from ml_connector.sandbox.base import FaultPlan
 from ml_connector.sandbox.intacct.po import add_purchase_order
 from ml_connector.tasks import sterling as sterling_tasks
 from tests.flows import test_intacct_sterling_flows as flows
@@ -243,3 +244,43 @@ def test_a_revision_a_killed_run_never_delivered_goes_out_once_under_its_own_num
     sent = interchanges(w, "ACME_DIST")
     assert [p for _, _, p, _ in sent] == ["00", "05"] and sent[1][3] == assigned.interchange
     assert doc(w, "850", "PO-7").applied_revision == 2
+
+
+def test_every_revision_reaches_the_partner_once_under_lost_responses_and_errors(sworld):
+    """Three rounds of changes (the last cancels two POs) against a Sterling that loses 30% of
+    the answers to writes and fails 10% with a 5xx: each revision is one interchange of its own,
+    none is delivered twice, and what each partner holds last is Intacct's final PO."""
+    w = sworld(sterling_faults=FaultPlan(rate_lost_write=0.3, rate_5xx=0.1, seed=5))
+    numbers = [f"PO-{k}" for k in range(6)]
+    for n in numbers:
+        sent_po(w, n, quantity=1)
+
+    def drain():
+        for _ in range(8):
+            state = run()
+            counts = w.ledger.status_counts(OUT)
+            if state.is_completed() and not counts.get("received") and not counts.get("posting"):
+                return
+        raise AssertionError(f"not drained: {w.ledger.status_counts(OUT)}")
+
+    drain()
+    for round_ in (2, 3, 4):
+        for n in numbers:
+            cancel = round_ == 4 and n in ("PO-0", "PO-1")
+            change(w, "PODOCUMENT", "DOCNO", n, lines={"QUANTITY": str(round_)}, **({"STATE": "Canceled"} if cancel else {}))
+        drain()
+    faults = w.sterling.faults.counts
+    assert faults.get("lost_write", 0) > 0 and faults.get("5xx", 0) > 0, faults  # the faults did happen
+    sent = interchanges(w, "ACME_DIST")
+    assert len({c for *_, c in sent}) == len(sent)  # no interchange delivered twice
+    for n in numbers:
+        mine = [(p, c) for _, number, p, c in sent if number == n]
+        assert [p for p, _ in mine] == ["00", "05", "05", "01" if n in ("PO-0", "PO-1") else "05"], (n, mine)
+        assert doc(w, "850", n).applied_revision == 4
+    last = {}
+    for d in w.sterling.delivered("ACME_DIST"):
+        ic = x12.parse(d["content"])
+        order = x12.decode_document(ic.groups[0].sets[0])
+        if order.po_number not in last or ic.control_number > last[order.po_number][0]:
+            last[order.po_number] = (ic.control_number, order.lines[0].quantity)
+    assert {n: q for n, (_, q) in last.items()} == {n: 4 for n in numbers}
