@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..connectors.errors import BadDocument, one_line
@@ -34,7 +34,7 @@ from ..connectors.intacct.functions import bill_function
 from ..connectors.intacct.functions_ap import apadjustment_function, potransaction_function
 from ..connectors.intacct.models import ApBill, Function
 from ..ledger.revisions import CANCEL, CREATE, UPDATE
-from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
+from ..ledger.schema import POSTED, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Claimed, Incoming
 from . import commerce_to_intacct_ap as ap
 from .commerce_common import bad, email, integer, label, po_number, route, text
@@ -393,3 +393,27 @@ def preview_ap(content: bytes, commerce: CommerceSettings, name: str) -> str:
     pretty = etree.tostring(etree.fromstring(planned.function.body), pretty_print=True).decode()
     who = vendor if party.customer_id is not None else f"the vendor with email {party.email}"
     return f"<!-- {kind} {entity.get('increment_id')} -> {ref} in entity {planned.entity}, vendor {who} -->\n{pretty}"
+
+
+def same_document(stored: bytes | None, new: bytes | None, commerce: CommerceSettings) -> bool:
+    """Whether two contents of a document make the same Intacct write (a status change, a hold,
+    a refund recorded on the order leaves its bill as it was). Unreadable content: no."""
+    try:
+        planned = [plan(read_envelope(raw), commerce, "SAME", "same") for raw in (stored, new)]
+    except BadDocument:
+        return False
+    return same_write(*planned)
+
+
+def unchanged_as_duplicates(rows: list[Incoming], stored: dict[tuple[str, str], Any],
+                            commerce: CommerceSettings) -> list[Incoming]:
+    """The rows of a page with each posted document whose Intacct write would stay as it is made
+    a plain re-read (no revision information: the ledger counts it a duplicate and keeps the posted
+    content). ``stored``: the ledger rows of the page's documents by (doc type, natural key)."""
+    out = []
+    for row in rows:
+        held = stored.get((row.doc_type, row.natural_key)) if row.effect == CREATE else None
+        if held is not None and held.status == POSTED and same_document(held.raw_payload, row.raw_payload, commerce):
+            row = replace(row, effect=None, source_version=None)
+        out.append(row)
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from ..connectors.intacct import functions_ar, functions_inventory, functions_parties
 from ..connectors.intacct.models import Function
@@ -21,6 +22,7 @@ from . import commerce_o2c_customers as customers
 from . import commerce_to_intacct_o2c as o2c
 from .commerce_o2c_rows import INTEGRATION, as_invoiceable, loads
 from .commerce_tenant import CommerceSettings
+from .intacct_bill_revisions import NeedsPerson
 
 LINKED = ("customer", "order", "item")  # the doc types other documents depend on
 
@@ -144,3 +146,49 @@ def plan(c: Claimed, links: Links, commerce: CommerceSettings) -> Planned:
         return Planned(o2c.entity_for(doc, commerce), functions_inventory.ictransaction_function(key, transaction),
                        Lookup("INVDOCUMENT", "DOCID", (("DOCID", docid),)), "shipment")
     raise ValueError(f"{INTEGRATION} does not post {c.doc_type!r} documents")
+
+
+# -- revisions of a posted AR invoice (docs/revisions-commerce.md) -----------------------------
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A newer content of a posted order that maps to the AR invoice Intacct already holds (a
+    status change, a shipment, a comment, a refund recorded on the order): nothing to write."""
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """A cancelled order's AR invoice ``invoice_no``, reversed in the entity that holds it."""
+
+    entity: str | None
+    invoice_no: str
+
+
+def invoice_revision(effect: str, invoice_no: str, new: Planned | None, applied: Planned | None) -> Unchanged | Reversal:
+    """What a change (``new``: the latest content's write; ``applied``: the write of the content
+    Intacct holds, None when unknown) or a cancellation of an order whose AR invoice posted does
+    in Intacct. A change that alters the invoice needs a person (Intacct's legacy AR invoice has no
+    update this integration writes): the invoice is left as it is, with the reason."""
+    if effect == "cancel":
+        return Reversal(applied.entity if applied else None, invoice_no)
+    if new is not None and applied is not None and (new.entity, new.function.body) == (applied.entity,
+                                                                                        applied.function.body):
+        return Unchanged()
+    raise NeedsPerson(f"AR invoice {invoice_no}: its order changed in Commerce after the invoice posted: correct the "
+                      "invoice in Intacct by hand, or reverse it there and invoice the order again "
+                      "(this integration does not rewrite AR invoices)", system="intacct", operation=INTEGRATION,
+                      code="invoice-changed")
+
+
+def reversal_blocker(state: dict | None, invoice_no: str) -> str | None:
+    """Why the AR invoice Intacct holds (``state``: RECORDNO, STATE, TOTALPAID) cannot be reversed
+    automatically, in one line naming it and what to do; None when it can (or is already gone
+    or reversed: nothing left to do)."""
+    if state is None or (state.get("STATE") or "").lower() == "reversed":
+        return None
+    paid = Decimal(state.get("TOTALPAID") or "0")
+    if paid != 0:
+        return (f"AR invoice {invoice_no} (RECORDNO {state.get('RECORDNO', '?')}) is paid ({paid:f}) and its order was "
+                "cancelled in Commerce: reverse the payment in Intacct, then replay, or reverse the invoice by hand")
+    return None

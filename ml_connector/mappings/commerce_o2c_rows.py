@@ -7,8 +7,9 @@ Every entity read becomes a ledger row, or nothing while it is not a document ye
 * ``orders`` that reached an invoiceable state -> ``order`` rows (entity_id); an order Commerce
   closed after invoicing it (a full refund) is invoiced as it was, its refund being the credit memo;
   a new order that could never post (no store mapping, unreadable amounts, unknown SKU) is
-  quarantined at once; other new or canceled orders are not documents yet and come back when
-  their state changes (``updated_at`` moves);
+  quarantined at once; other new orders are not documents yet and come back when their state
+  changes (``updated_at`` moves). Order rows carry revisions: ``updated_at`` orders them, a
+  canceled order is a cancellation (its AR invoice reversed, or nothing when none posted);
 * paid (captured) invoices -> ``payment`` rows; open ones wait for their capture;
 * ``shipments`` -> ``shipment`` rows; refunded credit memos -> ``creditmemo`` rows.
 
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..connectors.errors import BadDocument, one_line
-from ..ledger.schema import QUARANTINED, RECEIVED, SKIPPED
+from ..ledger.revisions import CANCEL, CREATE
+from ..ledger.schema import POSTED, QUARANTINED, RECEIVED, SKIPPED
 from ..ledger.store import Incoming, payload_hash
 from . import commerce_o2c_customers as customers
 from . import commerce_to_intacct_o2c as o2c
@@ -77,8 +79,9 @@ def _day(doc: dict) -> str | None:
     return value[:10] if isinstance(value, str) and len(value) >= 10 else None
 
 
-def _quarantine(doc_type: str, key: Any, doc: dict, raw: bytes, exc: BadDocument) -> Incoming:
-    return _row(doc_type, key, doc, raw, status=QUARANTINED, error_class=exc.classification, last_error=one_line(exc))
+def _quarantine(doc_type: str, key: Any, doc: dict, raw: bytes, exc: BadDocument, **extra) -> Incoming:
+    return _row(doc_type, key, doc, raw, status=QUARANTINED, error_class=exc.classification, last_error=one_line(exc),
+                **extra)
 
 
 def was_invoiced(order: dict) -> bool:
@@ -118,7 +121,14 @@ def check_order(order: dict, commerce: CommerceSettings, known_skus: set[str] | 
 
 
 def order_row(order: dict, raw: bytes, commerce: CommerceSettings, known_skus: set[str] | None) -> Incoming | None:
+    """An order's ledger row: its AR invoice once invoiceable, its cancellation once canceled
+    (the ledger skips it when no invoice was posted), None while it is neither. Each content is a
+    revision ordered by ``updated_at`` (docs/revisions-commerce.md)."""
     key = order.get("entity_id")
+    number = o2c.invoice_number(str(order.get("increment_id")), commerce)
+    version = source_version(order)
+    if order.get("state") == "canceled":
+        return _row("order", key, order, raw, target_ref=number, effect=CANCEL, source_version=version)
     invoiceable = as_invoiceable(order, commerce)
     try:
         if invoiceable is None:
@@ -129,9 +139,15 @@ def order_row(order: dict, raw: bytes, commerce: CommerceSettings, known_skus: s
             return None
         check_order(invoiceable, commerce, known_skus)
     except BadDocument as exc:
-        return _quarantine("order", key, order, raw, exc)
-    number = o2c.invoice_number(str(order.get("increment_id")), commerce)
-    return _row("order", key, order, raw, target_ref=number)
+        return _quarantine("order", key, order, raw, exc, effect=CREATE, source_version=version)
+    return _row("order", key, order, raw, target_ref=number, effect=CREATE, source_version=version)
+
+
+def source_version(doc: dict) -> str | None:
+    """The order of a Commerce entity's contents: its ``updated_at`` (``YYYY-MM-DD HH:MM:SS``
+    UTC, which sorts as text), which every save moves."""
+    value = doc.get("updated_at")
+    return value if isinstance(value, str) and value else None
 
 
 def item_row(doc: dict, raw: bytes, commerce: CommerceSettings) -> Incoming:
@@ -214,3 +230,31 @@ def changed_linked(rows: Iterable[Incoming], posted: Iterable) -> list[tuple[int
     keys = {r.natural_key: r for r in rows if r.doc_type == "customer" and r.status == RECEIVED}
     return [(d.id, keys[d.natural_key].raw_payload) for d in posted
             if d.natural_key in keys and d.payload_hash != payload_hash(keys[d.natural_key].raw_payload)]
+
+
+def same_invoice(stored: bytes | None, new: bytes | None, commerce: CommerceSettings) -> bool:
+    """Whether two contents of an order make the same AR invoice (a status change, a shipment, a
+    comment or a refund recorded on the order leaves it as it was). Unreadable content: no."""
+    try:
+        made = []
+        for raw in (stored, new):
+            order = loads(raw)
+            made.append(o2c.order_to_ar_invoice(as_invoiceable(order, commerce) or order, commerce, customer_id="SAME"))
+    except BadDocument:
+        return False
+    return made[0] == made[1]
+
+
+def unchanged_as_duplicates(rows: list[Incoming], stored: dict[tuple[str, str], Any],
+                            commerce: CommerceSettings) -> list[Incoming]:
+    """The rows of a page with each order whose AR invoice posted and would stay as it is made a
+    plain re-read (no revision information: the ledger counts it a duplicate and keeps the posted
+    content), so the write-back's comment or a shipment is no revision of the invoice.
+    ``stored``: the ledger rows of the page's orders by (doc type, natural key)."""
+    out = []
+    for row in rows:
+        held = stored.get((row.doc_type, row.natural_key)) if row.effect == CREATE else None
+        if held is not None and held.status == POSTED and same_invoice(held.raw_payload, row.raw_payload, commerce):
+            row = replace(row, effect=None, source_version=None)
+        out.append(row)
+    return out

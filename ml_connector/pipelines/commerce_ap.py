@@ -40,7 +40,15 @@ from ..engine.task_args import as_is
 from ..inbox import adobe
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Outcome
-from ..mappings.commerce_ap_documents import INTEGRATION, KINDS, EntityPage, named_entities, page_rows, preview_ap
+from ..mappings.commerce_ap_documents import (
+    INTEGRATION,
+    KINDS,
+    EntityPage,
+    named_entities,
+    page_rows,
+    preview_ap,
+    unchanged_as_duplicates,
+)
 from ..mappings.resend import commerce_ap_creates
 from ..ops.reconcile_ref import Reconciliation
 from ..tasks.commerce_ap import fetch_by_ids, fetch_changes, utcnow
@@ -86,7 +94,12 @@ def read_named(run: Run, claimed: list[Claimed]) -> Iterator[Page]:
 
 
 def to_rows(run: Run, page: Page) -> Batch:
-    return Batch(rows=page_rows(page.items, run.resources.commerce("procure")))
+    """A page's documents as ledger rows; a posted one whose Intacct write would stay as it is
+    is a plain re-read (a duplicate), not a revision."""
+    commerce = run.resources.commerce("procure")
+    rows = page_rows(page.items, commerce)
+    stored = run.ledger.rows_by_key(INTEGRATION, [(r.doc_type, "", r.natural_key) for r in rows]) if rows else {}
+    return Batch(rows=unchanged_as_duplicates(rows, {(t, k): row for (t, _, k), row in stored.items()}, commerce))
 
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:

@@ -33,7 +33,16 @@ from ..engine import Batch, Page, Pipeline, Run, run_step
 from ..engine.task_args import as_is
 from ..ledger.schema import POSTED
 from ..ledger.store import Claimed, Outcome
-from ..mappings.commerce_o2c_rows import FOLLOWUPS, INTEGRATION, KINDS, Seen, changed_linked, item_skus, page_rows
+from ..mappings.commerce_o2c_rows import (
+    FOLLOWUPS,
+    INTEGRATION,
+    KINDS,
+    Seen,
+    changed_linked,
+    item_skus,
+    page_rows,
+    unchanged_as_duplicates,
+)
 from ..mappings.resend import o2c_transactions
 from ..ops.reconcile_ref import Reconciliation
 from ..tasks.commerce_o2c import Refresh, item_keys, open_feed, read_changes_page, refresh_linked_customers
@@ -90,7 +99,11 @@ def to_rows(run: Run, page: Page) -> Batch:
     settled (its newest record stored) once the page is durable."""
     read: KindPage = page.items
     doc_type, seen = KINDS[read.kind], Seen()
-    rows = page_rows(doc_type, read.page, run.resources.commerce("o2c"), read.skus, seen)
+    commerce = run.resources.commerce("o2c")
+    rows = page_rows(doc_type, read.page, commerce, read.skus, seen)
+    if doc_type == "order" and rows:
+        stored = run.ledger.rows_by_key(INTEGRATION, [("order", "", r.natural_key) for r in rows])
+        rows = unchanged_as_duplicates(rows, {(t, k): row for (t, _, k), row in stored.items()}, commerce)
     batch = Batch(rows=rows, counters={"not_yet_documents": seen.not_yet})
     if doc_type == "customer" and rows:
         posted = run.ledger.documents(INTEGRATION, doc_type="customer", status=POSTED)
@@ -100,7 +113,8 @@ def to_rows(run: Run, page: Page) -> Batch:
 
 def find(run: Run, stale: list[Claimed], left: dict) -> list[Outcome]:
     """What a dead run's writes created: AR invoices, payments, adjustments, inventory
-    transactions, items and customers looked up in Intacct by their numbers."""
+    transactions, items and customers looked up in Intacct by their numbers; an order's change
+    or cancellation by the state it leaves (the AR invoice reversed)."""
     return find_written(run.resources, stale)
 
 

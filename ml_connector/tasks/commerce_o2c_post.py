@@ -11,6 +11,10 @@ A function Intacct reports as already done (the response of a committed write wa
 settled by looking the record up (AR invoice by number, payment by reference and customer,
 adjustment by number, inventory transaction by DOCID, item and customer by id); items and
 customers that already exist in Intacct are linked, not created again.
+
+A change or cancellation of an order whose AR invoice posted (the ledger's revision effect) is
+written by tasks/commerce_o2c_revisions.py: the invoice reversed, or left as it is when the new
+content maps to it, or the revision left to a person with the reason.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from ..connectors.intacct import codec
 from ..engine.posting import Prepared, WriteResult, post_documents
 from ..ledger.schema import POSTED, RECEIVED
 from ..ledger.store import Claimed, Ledger, Outcome
-from ..mappings.commerce_o2c_plan import LINKED, Links, Lookup, Planned, blocker, plan
+from ..mappings.commerce_o2c_plan import LINKED, Links, Lookup, Planned, Reversal, Unchanged, blocker, plan
 from ..mappings.commerce_o2c_rows import INTEGRATION, POST_ORDER, dumps, entity_row, loads
 from ..runtime.tenant import Tenant
 from ..runtime.tenant import tenant as tenant_resources
+from .commerce_o2c_revisions import find_revisions, is_revision, revision, write_revisions
 from .retry import retry_options
 
 log = logging.getLogger("ml_connector.tasks.commerce_o2c_post")
@@ -79,11 +84,13 @@ def existing_ids(client, object_name: str, field: str, values: list[str]) -> set
 # -- writing ---------------------------------------------------------------------------------
 
 
-def write(res: Tenant, prepared: list[Prepared[Planned]], envelope: int) -> list[WriteResult]:
+def write(res: Tenant, prepared: list[Prepared], envelope: int) -> list[WriteResult]:
     """Post one batch: link master data that exists, then one request stream per entity."""
     client = res.intacct()
-    out: dict[int, WriteResult] = {}
-    todo = _link_existing(client, prepared, out)
+    revisions = [(n, p) for n, p in enumerate(prepared) if isinstance(p.payload, (Unchanged, Reversal))]
+    out: dict[int, WriteResult] = write_revisions(res, revisions) if revisions else {}
+    creates = [p if not isinstance(p.payload, (Unchanged, Reversal)) else None for p in prepared]
+    todo = _link_existing(client, creates, out)
     by_entity: dict[str | None, list[int]] = {}
     for n in todo:
         by_entity.setdefault(prepared[n].payload.entity, []).append(n)
@@ -100,9 +107,10 @@ def write(res: Tenant, prepared: list[Prepared[Planned]], envelope: int) -> list
     return [out[n] for n in range(len(prepared))]
 
 
-def _link_existing(client, prepared: list[Prepared[Planned]], out: dict[int, WriteResult]) -> list[int]:
-    """Items and customers Intacct already has are linked (their id is the target id)."""
-    todo = list(range(len(prepared)))
+def _link_existing(client, prepared: list, out: dict[int, WriteResult]) -> list[int]:
+    """Items and customers Intacct already has are linked (their id is the target id); the
+    creates to write are the rest (``prepared``: None where a revision was written already)."""
+    todo = [n for n, p in enumerate(prepared) if p is not None]
     for doc_type, object_name, field in (("item", "ITEM", "ITEMID"), ("customer", "CUSTOMER", "CUSTOMERID")):
         ns = [n for n in todo if prepared[n].payload.doc_type == doc_type]
         if not ns:
@@ -162,8 +170,8 @@ def post_type(res: Tenant, doc_type: str, ids: list[int], run_id: str, envelope:
     ready = _hold(res, rows, links, run_id)
     commerce = res.commerce("o2c")
 
-    def build(c: Claimed) -> Planned:
-        return plan(c, links, commerce)
+    def build(c: Claimed) -> Planned | Unchanged | Reversal:
+        return revision(res, c, links, commerce) if is_revision(c) else plan(c, links, commerce)
 
     counts = post_documents(res.ledger, INTEGRATION, ready, run_id, build=build,
                             write=lambda prepared: write(res, prepared, envelope), batch_size=envelope)
@@ -233,8 +241,13 @@ def find_written(res: Tenant, stale: list[Claimed]) -> list[Outcome]:
     found -> posted with its key; not found -> received again (the same controlid keeps a
     second post safe)."""
     links, commerce, client = load_links(res.ledger), res.commerce("o2c"), res.intacct()
+    revised = find_revisions(res, stale)
     outcomes = []
     for c in stale:
+        if c.id in revised:  # a change or cancellation: the state it leaves, not the invoice's number
+            outcomes.append(Outcome(c.id, POSTED) if revised[c.id] else Outcome(
+                c.id, RECEIVED, error_class="recovered", error="intent without outcome; revision not applied in Intacct"))
+            continue
         try:
             planned = plan(c, links, commerce)
             found = find_record(client, planned.lookup, planned.entity)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,6 +16,8 @@ from ml_connector.flows.commerce_to_intacct_ap import commerce_to_intacct_ap
 from ml_connector.ledger.schema import POSTED, POSTING, QUARANTINED, SKIPPED
 from ml_connector.ledger.store import Ledger
 from ml_connector.mappings.commerce_ap_documents import INTEGRATION, EntityPage, page_rows
+from ml_connector.mappings.commerce_o2c_rows import dumps as o2c_dumps
+from ml_connector.mappings.commerce_o2c_rows import entity_row
 from ml_connector.runtime.tenant import tenant
 from ml_connector.sandbox.adobe.seed import seed_adobe
 
@@ -292,3 +295,165 @@ def _later(stamp: str, seconds: int) -> str:
 
 def _jsonable(doc: dict) -> dict:
     return json.loads(json.dumps(doc, default=str))
+
+
+# -- order to cash: AR invoices ----------------------------------------------------------------
+
+O2C = "commerce-intacct-o2c"
+
+
+def run_o2c():
+    from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
+
+    state = commerce_to_intacct_o2c(tenant=TENANT, return_state=True)
+    return state, state.result(raise_on_failure=False)
+
+
+def shipped_order(world) -> dict:
+    """A new order of one simple product by a seeded customer, shipped and not invoiced: it is
+    ``processing`` (an AR invoice) and Magento may still cancel it."""
+    with world.adobe.lock:
+        store = world.adobe.store
+        product = next(p for p in store.rows("product") if p.get("type_id", "simple") == "simple")
+        customer = next(c for c in store.rows("customer") if c.get("website_id", 1) == 1)
+        line = {"sku": product["sku"], "name": product["name"], "product_id": product["id"],
+                "price": product["price"], "qty": 1}
+        order = store.place_order(store_id=1, lines=[line], customer=customer)
+        store.ship(order["entity_id"])
+    tick()
+    return order
+
+
+def tick() -> None:
+    """A run reads Commerce changes up to its start, excluding that second: start after it."""
+    time.sleep(1.01 - time.time() % 1)
+
+
+def ar_invoices(world, order: dict) -> list[dict]:
+    return [i for i in world.intacct.ar_invoices() if i["RECORDID"] == f"CO-{order['increment_id']}"]
+
+
+def o2c_row(world, order: dict):
+    [found] = [r for r in world.ledger.documents(O2C, doc_type="order") if r.natural_key == str(order["entity_id"])]
+    return found
+
+
+NO_EMAIL = "Intacct customer C-9002 has no email"  # the seeded world's one customer for a person
+
+
+def finished(state) -> bool:
+    """The run reached its end with nothing for a person but the seeded customer without an email."""
+    quarantined = state.result(raise_on_failure=False).get("quarantined", 0) if state.is_failed() else 0
+    return state.is_completed() or (quarantined == 1 and state.message.startswith("1 of ") and NO_EMAIL in state.message)
+
+
+def o2c_posted(world, order: dict) -> dict:
+    state, _ = run_o2c()
+    assert finished(state), state
+    [invoice] = ar_invoices(world, order)
+    return invoice
+
+
+def test_an_order_cancelled_after_its_ar_invoice_posted_reverses_the_invoice_once(o2c_world_factory):
+    world = o2c_world_factory(orders=6, bad=False)
+    order = shipped_order(world)
+    before = o2c_posted(world, order)
+    with world.adobe.lock:
+        assert world.adobe.store.cancel(order["entity_id"]) is not None
+    tick()
+    state, _ = run_o2c()
+    assert finished(state), state
+    [after] = ar_invoices(world, order)
+    assert (after["RECORDNO"], after["STATE"], after["TOTALDUE"]) == (before["RECORDNO"], "Reversed", "0")
+    found = o2c_row(world, order)
+    assert (found.status, found.revision, found.effect) == (POSTED, 2, "cancel")
+    assert world.ledger.latest_revisions(O2C, stale_only=True) == []
+    again, _ = run_o2c()
+    assert finished(again) and ar_invoices(world, order)[0]["WHENMODIFIED"] == after["WHENMODIFIED"]
+
+
+def test_an_order_commented_held_and_released_after_posting_leaves_the_ar_invoice_unwritten(o2c_world_factory):
+    world = o2c_world_factory(orders=6, bad=False)
+    order = shipped_order(world)
+    before = o2c_posted(world, order)  # the run writes the invoice key back as an order comment
+    tick()
+    state, counts = run_o2c()  # the commented order read again: a new content, the same invoice
+    assert finished(state) and counts["posted"] == 0, state
+    assert o2c_row(world, order).revision == 1  # a re-read, no revision
+    with world.adobe.lock:
+        assert world.adobe.store.hold(order["entity_id"]) is not None
+        assert world.adobe.store.unhold(order["entity_id"]) is not None
+    tick()
+    state, counts = run_o2c()
+    assert finished(state) and counts["posted"] == 0, state
+    [after] = ar_invoices(world, order)
+    assert (after["WHENMODIFIED"], after["total"], after["STATE"]) == (before["WHENMODIFIED"], before["total"],
+                                                                      before["STATE"])
+    found = o2c_row(world, order)
+    assert (found.status, found.revision, found.target_id) == (POSTED, 1, before["RECORDNO"])
+    assert world.ledger.latest_revisions(O2C, stale_only=True) == []
+
+
+def test_a_cancelled_order_whose_ar_invoice_is_paid_needs_a_person(o2c_world_factory):
+    world = o2c_world_factory(orders=6, bad=False)
+    order = shipped_order(world)
+    before = o2c_posted(world, order)
+    with world.intacct.lock:  # a payment applied in Intacct by hand
+        record = next(r for r in world.intacct.store.records("ARINVOICE") if r["RECORDNO"] == before["RECORDNO"])
+        record.update(TOTALPAID=record["TOTALDUE"], TRX_TOTALPAID=record["TOTALDUE"], TOTALDUE="0", STATE="Paid")
+    with world.adobe.lock:
+        world.adobe.store.cancel(order["entity_id"])
+    tick()
+    state, counts = run_o2c()
+    assert state.is_failed() and counts["quarantined"] == 1 and f"AR invoice CO-{order['increment_id']}" in state.message
+    found = o2c_row(world, order)
+    assert found.status == QUARANTINED and found.error_class == "needs_person"
+    assert found.last_error.startswith(f"AR invoice CO-{order['increment_id']} (RECORDNO {before['RECORDNO']}) is paid")
+    assert ar_invoices(world, order)[0]["STATE"] == "Paid"
+
+
+def test_an_order_cancelled_before_its_invoice_posted_is_skipped_and_an_old_content_superseded(o2c_world_factory):
+    world = o2c_world_factory(orders=6, bad=False)
+    order = shipped_order(world)
+    placed = _jsonable(copy.deepcopy(world.adobe.store.get("order", order["entity_id"])))
+    with world.adobe.lock:
+        world.adobe.store.cancel(order["entity_id"])  # a second after the shipment (shipped_order ticks)
+    tick()
+    state, _ = run_o2c()
+    assert finished(state), state
+    assert ar_invoices(world, order) == []
+    found = o2c_row(world, order)
+    assert found.status == SKIPPED and "cancelled before any original" in found.last_error
+    late = entity_row("order", placed, o2c_dumps(placed), tenant(TENANT).commerce("o2c"))  # the shipped content, last
+    assert world.ledger.ingest(O2C, [late], "late-reader").superseded == 1
+    state, _ = run_o2c()
+    assert ar_invoices(world, order) == [] and o2c_row(world, order).status == SKIPPED
+
+
+def test_a_run_killed_between_a_reversals_intent_and_outcome_is_recovered_once(o2c_world_factory, monkeypatch):
+    world = o2c_world_factory(orders=6, bad=False)
+    order = shipped_order(world)
+    before = o2c_posted(world, order)
+    real, calls = Ledger.record_outcomes, {"n": 0}
+
+    def killed_once(self, integration, outcomes, run_id):
+        if integration == O2C and any(o.id == o2c_row(world, order).id for o in outcomes):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise SystemExit("worker killed after Intacct reversed the invoice, before the outcome")
+        return real(self, integration, outcomes, run_id)
+
+    monkeypatch.setattr(Ledger, "record_outcomes", killed_once)
+    with world.adobe.lock:
+        world.adobe.store.cancel(order["entity_id"])
+    tick()
+    from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
+
+    with pytest.raises(SystemExit):
+        commerce_to_intacct_o2c(tenant=TENANT)
+    assert o2c_row(world, order).status == POSTING
+    state, counts = run_o2c()
+    assert finished(state) and counts["recovered_posted"] >= 1, state
+    [after] = ar_invoices(world, order)
+    assert (after["RECORDNO"], after["STATE"]) == (before["RECORDNO"], "Reversed")
+    assert (o2c_row(world, order).status, o2c_row(world, order).revision) == (POSTED, 2)

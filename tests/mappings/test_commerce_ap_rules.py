@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -30,6 +31,7 @@ from ml_connector.mappings.commerce_ap_documents import (
     revision_write,
     source_effect,
     source_version,
+    unchanged_as_duplicates,
 )
 from ml_connector.mappings.commerce_ap_vendor_master import Pair, adoptable, align, nested, update_controlid
 from ml_connector.mappings.intacct_bill_revisions import NeedsPerson
@@ -194,3 +196,18 @@ def test_a_purchase_order_or_adjustment_that_changed_or_was_cancelled_needs_a_pe
         revision_write("cancel", held.target_ref, "US01", None, None)
     with pytest.raises(NeedsPerson, match="credit memo CM-000000005 was cancelled .* reverse AP adjustment"):
         revision_write("cancel", "APADJUSTMENT:CM-000000005", "US01", None, None)
+
+
+def test_a_posted_document_read_again_with_the_same_write_is_a_plain_re_read_and_a_changed_one_a_revision():
+    order = doc("order_processing.json")
+    posted = entity_row("order", order, order, COMMERCE)
+    held = {("order", "3"): SimpleNamespace(status="posted", raw_payload=posted.raw_payload)}
+    complete = {**order, "state": "complete", "status": "complete", "updated_at": "2030-01-01 00:00:00"}
+    [same] = unchanged_as_duplicates([entity_row("order", complete, complete, COMMERCE)], held, COMMERCE)
+    assert (same.effect, same.source_version) == (None, None)
+    canceled = {**order, "state": "canceled", "updated_at": "2030-01-01 00:00:00"}
+    [cancel] = unchanged_as_duplicates([entity_row("order", canceled, canceled, COMMERCE)], held, COMMERCE)
+    assert cancel.effect == "cancel"
+    quarantined = {("order", "3"): SimpleNamespace(status="quarantined", raw_payload=posted.raw_payload)}
+    [kept] = unchanged_as_duplicates([entity_row("order", complete, complete, COMMERCE)], quarantined, COMMERCE)
+    assert kept.effect == "create"

@@ -5,6 +5,7 @@ ledger (mappings/commerce_o2c_rows.py) and what a document waits for before it p
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,10 +14,19 @@ import pytest
 from ml_connector.connectors.adobe import Reject
 from ml_connector.connectors.errors import BadDocument
 from ml_connector.ledger.schema import POSTED, QUARANTINED, RECEIVED, SKIPPED
-from ml_connector.ledger.store import payload_hash
+from ml_connector.ledger.store import Claimed, payload_hash
 from ml_connector.mappings import commerce_o2c_rows as rows
 from ml_connector.mappings.commerce_common import billable_items
-from ml_connector.mappings.commerce_o2c_plan import Links, blocker
+from ml_connector.mappings.commerce_o2c_plan import (
+    Links,
+    Reversal,
+    Unchanged,
+    blocker,
+    invoice_revision,
+    plan,
+    reversal_blocker,
+)
+from ml_connector.mappings.intacct_bill_revisions import NeedsPerson
 from ml_connector.mappings.tenant import load_tenant
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "commerce"
@@ -46,7 +56,6 @@ def test_an_invoiceable_order_is_a_document_numbered_as_its_ar_invoice():
 def test_an_order_not_invoiceable_yet_is_no_document_unless_it_could_never_post():
     pending = {**doc("order_processing.json"), "state": "new"}
     assert row_of("order", pending) is None
-    assert row_of("order", {**pending, "state": "canceled"}) is None
     never = row_of("order", {**pending, "store_id": 9})  # reported now, not at capture
     assert never.status == QUARANTINED and "store_id 9 is not mapped" in never.last_error
 
@@ -160,3 +169,59 @@ def test_each_distinct_conflict_decision_is_one_skipped_row():
     made = customers.conflict_rows("C-9001", [name, name, FieldConflict("phone", "1", "2", "intacct", "newer")])
     assert [r.status for r in made] == [SKIPPED] * 3 and made[0].natural_key == made[1].natural_key
     assert made[0].natural_key != made[2].natural_key and "ANA ALVAREZ" in made[0].last_error
+
+
+def test_an_order_carries_its_updated_at_and_a_canceled_one_is_the_cancellation_of_its_invoice():
+    order = doc("order_processing.json")
+    row = row_of("order", order, skus_of(order))
+    assert (row.effect, row.source_version) == ("create", order["updated_at"])
+    pending = {**order, "state": "new"}
+    canceled = row_of("order", {**pending, "state": "canceled"})  # the ledger skips it when nothing posted
+    assert (canceled.status, canceled.effect, canceled.target_ref) == (RECEIVED, "cancel", "CO-000000003")
+    closed = row_of("order", {**order, "state": "closed", "total_invoiced": "162.20"}, skus_of(order))
+    assert (closed.effect, closed.target_ref) == ("create", "CO-000000003")
+    bad = row_of("order", {**order, "store_id": 9})
+    assert (bad.status, bad.effect) == (QUARANTINED, "create")
+
+
+def _planned(order: dict):
+    links = Links({("customer", str(order["customer_id"])): SimpleNamespace(status=POSTED, target_id="C-3",
+                                                                           target_ref="C-3")})
+    claimed = Claimed(1, "order", "", str(order["entity_id"]), "order:3", rows.dumps(order), "CO-000000003", "key-1", 0)
+    return plan(claimed, links, COMMERCE)
+
+
+def test_an_invoice_change_is_unchanged_when_it_maps_alike_a_cancel_reverses_and_an_altered_one_needs_a_person():
+    order = doc("order_processing.json")
+    held = _planned(order)
+    later = {**order, "state": "complete", "status": "complete", "updated_at": "2031-01-01 00:00:00"}
+    assert isinstance(invoice_revision("update", "CO-000000003", _planned(later), held), Unchanged)
+    cancel = invoice_revision("cancel", "CO-000000003", None, held)
+    assert cancel == Reversal(held.entity, "CO-000000003")
+    grand = Decimal(str(order["grand_total"])) + Decimal(str(order["shipping_amount"]))
+    altered = {**order, "shipping_amount": str(Decimal(str(order["shipping_amount"])) * 2), "grand_total": str(grand)}
+    with pytest.raises(NeedsPerson, match="AR invoice CO-000000003: its order changed in Commerce"):
+        invoice_revision("update", "CO-000000003", _planned(altered), held)
+    with pytest.raises(NeedsPerson):  # nothing known of what Intacct holds: a person looks
+        invoice_revision("update", "CO-000000003", _planned(later), None)
+
+
+def test_a_paid_invoice_cannot_be_reversed_and_a_reversed_or_missing_one_needs_nothing():
+    reason = reversal_blocker({"RECORDNO": "77", "STATE": "Paid", "TOTALPAID": "10.00"}, "CO-1")
+    assert reason.startswith("AR invoice CO-1 (RECORDNO 77) is paid (10.00)") and "\n" not in reason
+    assert reversal_blocker({"RECORDNO": "77", "STATE": "Posted", "TOTALPAID": "0.00"}, "CO-1") is None
+    assert reversal_blocker({"RECORDNO": "77", "STATE": "Reversed", "TOTALPAID": "0"}, "CO-1") is None
+    assert reversal_blocker(None, "CO-1") is None
+
+
+def test_a_posted_order_read_again_with_the_same_invoice_is_a_plain_re_read_and_a_changed_one_a_revision():
+    order = doc("order_processing.json")
+    posted = row_of("order", order, skus_of(order))
+    held = {("order", "3"): SimpleNamespace(status=POSTED, raw_payload=posted.raw_payload)}
+    commented = {**order, "status_histories": [{"comment": "Intacct invoice 77"}], "updated_at": "2031-01-01 00:00:00"}
+    [same] = rows.unchanged_as_duplicates([row_of("order", commented, skus_of(order))], held, COMMERCE)
+    assert (same.effect, same.source_version) == (None, None)
+    grand = Decimal(str(order["grand_total"])) + Decimal(str(order["shipping_amount"]))
+    altered = {**commented, "shipping_amount": str(Decimal(str(order["shipping_amount"])) * 2), "grand_total": str(grand)}
+    [changed] = rows.unchanged_as_duplicates([row_of("order", altered, skus_of(order))], held, COMMERCE)
+    assert (changed.effect, changed.source_version) == ("create", "2031-01-01 00:00:00")
