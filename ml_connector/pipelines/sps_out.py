@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from ..connectors.sps.client import follow
 from ..engine import Batch, Page, Run
 from ..ledger.store import Incoming
 from ..mappings.sps_rows import in_window, refused_row
@@ -21,9 +22,10 @@ from ..tasks.sps import FetchedPage, fetch_page
 
 def read(run: Run, cursor: str | None) -> Iterator[Page]:
     upcoming = fetch_page.submit(run.tenant, cursor, run.page_size)
+    seen: set[str] = set()
     while True:
         fetched: FetchedPage = upcoming.result()
-        if fetched.next_cursor is not None:
+        if follow(seen, fetched.next_cursor) is not None:
             # The next page downloads while this one is recorded, posted and consumed; the
             # cursor names the last file listed, so consuming this page does not move it.
             upcoming = fetch_page.submit(run.tenant, fetched.next_cursor, run.page_size)

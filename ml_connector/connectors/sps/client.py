@@ -88,6 +88,17 @@ class HistoryPage(BaseModel):
 POOL_SHARDS = 8
 
 
+def follow(seen: set[str], cursor: str | None) -> str | None:
+    """``cursor``, remembered in ``seen``, when a listing may go on to it. Every walk of a
+    listing goes through here: SPS handing back a cursor it gave before would loop forever."""
+    if cursor and cursor in seen:
+        raise TransientError("SPS repeated a listing cursor; stopping to avoid a loop",
+                             system="sps", operation="list", code="cursor-repeated")
+    if cursor:
+        seen.add(cursor)
+    return cursor
+
+
 class SpsClient:
     """Thin client of the v5 Transaction API. Pass ``http`` to share or mock the transport.
 
@@ -209,17 +220,15 @@ class SpsClient:
         return found
 
     def _all_files(self, directory: str, prefix: str | None) -> list[str]:
-        files, cursor, seen = [], None, set()
+        files: list[str] = []
+        cursor: str | None = None
+        seen: set[str] = set()
         while True:
             page = self.list_page(directory, cursor=cursor, prefix=prefix)
             files += page.files
-            cursor = page.next_cursor
+            cursor = follow(seen, page.next_cursor)
             if not cursor:
                 return files
-            if cursor in seen:
-                raise TransientError("SPS repeated a listing cursor; stopping to avoid a loop",
-                                     system="sps", operation="list", code="cursor-repeated")
-            seen.add(cursor)
 
     def history_page(self, *, after: datetime | None = None, until: datetime | None = None, limit: int = 100,
                      offset: int = 0) -> HistoryPage:
