@@ -126,7 +126,8 @@ def _ops_parsers(sub) -> None:
     replay.add_argument("--who", help="who asks for the resend (default: the OS user)")
     replay.set_defaults(func=cmd_replay)
 
-    recon = sub.add_parser("reconcile", help="compare source and target by natural key, and each document with its latest revision")
+    recon = sub.add_parser("reconcile", help="compare source and target by natural key, and each document "
+                                             "with its latest revision")
     recon.add_argument("--integration", choices=names, action="append", dest="integrations")
     _tenant_option(recon)
     recon.add_argument("--out", default=".ml-connector/reconcile", help="folder for the discrepancy CSVs")
