@@ -73,14 +73,15 @@ def o2c_transactions(doc: Any) -> str | None:
     return f"{named(doc)}: a resend would create a second {what} in Intacct: not resent"
 
 
-def x12_same_controls(doc: Any) -> str | None:
-    """Intacct -> Sterling: an X12 document's control numbers are assigned once and kept
-    (ledger/x12_controls.py), so a resend would reach the partner with the interchange
-    control number (ISA13) it already received: to the receiver, sender and ISA13 identify an
-    interchange, so it is a duplicate, not a new 810/850."""
-    return (f"{named(doc)}: a resend would go to the partner under the X12 control numbers it already received "
-            "(a duplicate interchange); it needs new control numbers, which this integration does not assign: "
-            "not resent")
+def x12_new_controls(doc: Any) -> str | None:
+    """Intacct -> Sterling: an 810/850 resent goes out as a new interchange under control numbers
+    of its own (ledger/x12_controls.py assigns new ones per revision and per resend, and keeps the
+    earlier interchange as an ``x12_superseded`` event), so the partner receives a new
+    transmission, not a duplicate interchange. A trading partner is created in Sterling, not sent
+    to anyone: refused."""
+    if doc.doc_type in ("810", "850"):
+        return None
+    return f"{named(doc)}: a trading partner is set up in Sterling, not sent to a partner: nothing to resend"
 
 
 def nothing_sent(doc: Any) -> str | None:

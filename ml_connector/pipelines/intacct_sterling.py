@@ -45,7 +45,7 @@ from ..mappings.intacct_sterling import (
     record_row,
 )
 from ..mappings.intacct_to_x12 import preview_document
-from ..mappings.resend import x12_same_controls
+from ..mappings.resend import x12_new_controls
 from ..ops.reconcile_ref import Reconciliation
 from ..runtime.clients import sterling_client
 from ..tasks.sterling import INTEGRATION, deliver_documents, read_page, settings_of, sync_partners
@@ -136,4 +136,4 @@ def report(run: Run) -> dict:
 
 PIPELINE = Pipeline(name=INTEGRATION, read=read, to_rows=to_rows, post=deliver_documents, find=find,
                     reconcile=Reconciliation("reconcile_sterling", "sterling_frames"),
-                    before=(partners,), report=report, resend=x12_same_controls, preview=preview_document)
+                    before=(partners,), report=report, resend=x12_new_controls, preview=preview_document)

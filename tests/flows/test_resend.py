@@ -14,6 +14,7 @@ from prefect.utilities.callables import parameter_schema
 from sqlalchemy import func, select
 
 from ml_connector.cli import main
+from ml_connector.connectors import x12
 from ml_connector.connectors.sps import rsx
 from ml_connector.flows.intacct_to_sps import intacct_to_sps
 from ml_connector.flows.intacct_to_sterling import intacct_to_sterling
@@ -29,6 +30,11 @@ from tests.flows.test_sps_qbo_flows import qworld_factory  # noqa: F401 - a fixt
 
 OUT, IN, X12 = "intacct-sps", "sps-intacct", "intacct-sterling"
 REPO = Path(__file__).resolve().parents[2]
+
+
+def x12_controls(content) -> str:
+    """The interchange control number (ISA13) of a delivered X12 interchange."""
+    return x12.parse(content).control_number
 
 
 def resend_events(ledger, doc_id: int) -> list[str]:
@@ -113,16 +119,32 @@ def test_a_resent_order_rewrites_its_qbo_purchase_order_and_brings_back_a_delete
     assert resend_events(w.ledger, gone.id) == ["dana: PO deleted in QBO by mistake"]
 
 
-def test_a_resend_the_target_would_double_is_refused_in_one_line_and_changes_nothing(sworld):  # noqa: F811
+def test_an_x12_resend_goes_to_the_partner_again_under_new_control_numbers(sworld):  # noqa: F811
     w = sworld()
     seed_bills(w, 4)
     assert intacct_to_sterling(tenant="demo", return_state=True).is_completed()
     doc = next(d for d in w.ledger.documents(X12, status=POSTED) if d.doc_type == "810")
+    partner = doc.partner
+    before = [x12_controls(d["content"]) for d in w.sterling.delivered(partner)]
+    result = replay(integration=X12, tenant="demo", ids=[doc.id], resend=True, who="dana",
+                    why="partner rejected it in its 997")
+    assert result["resent"] == 1 and result["posted"] == 1
+    after = [x12_controls(d["content"]) for d in w.sterling.delivered(partner)]
+    assert len(after) == len(before) + 1
+    assert after[-1] not in before  # a new interchange, not the one the partner already received
+    assert resend_events(w.ledger, doc.id) == ["dana: partner rejected it in its 997"]
+
+
+def test_a_resend_the_target_would_double_is_refused_in_one_line_and_changes_nothing(sworld):  # noqa: F811
+    w = sworld()
+    seed_bills(w, 4)
+    assert intacct_to_sterling(tenant="demo", return_state=True).is_completed()
+    partner_row = next(d for d in w.ledger.documents(X12, status=POSTED) if d.doc_type == "partner")
     before, delivered = snapshot(w, X12), sum(len(w.sterling.delivered(p["partnerName"])) for p in w.sterling.partners())
     with pytest.raises(ValueError) as refused:
-        replay(integration=X12, tenant="demo", ids=[doc.id], resend=True, who="dana", why="partner rejected it")
+        replay(integration=X12, tenant="demo", ids=[partner_row.id], resend=True, who="dana", why="set it up again")
     message = str(refused.value)
-    assert "\n" not in message and f"document {doc.id} (810" in message and "control numbers" in message
+    assert "\n" not in message and f"document {partner_row.id} (partner" in message and "nothing to resend" in message
     assert snapshot(w, X12) == before
     assert sum(len(w.sterling.delivered(p["partnerName"])) for p in w.sterling.partners()) == delivered
 

@@ -39,8 +39,10 @@ def test_commerce_creates_are_refused_naming_what_would_be_created_again():
     assert "second AR payment" in (resend.o2c_transactions(doc("payment", partner="")) or "")
 
 
-def test_x12_and_inbound_messages_are_refused():
-    assert "control numbers" in (resend.x12_same_controls(doc("810", partner="NORTHWIND")) or "")
+def test_x12_documents_go_again_under_new_controls_and_partners_and_inbound_messages_are_refused():
+    assert resend.x12_new_controls(doc("810", partner="NORTHWIND")) is None
+    assert resend.x12_new_controls(doc("850", partner="NORTHWIND")) is None
+    assert "nothing to resend" in (resend.x12_new_controls(doc("partner", partner="NORTHWIND")) or "")
     assert "nothing to resend" in (resend.nothing_sent(doc("997")) or "")
 
 
