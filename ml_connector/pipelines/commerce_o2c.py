@@ -13,6 +13,11 @@ entity its store maps to (tasks/commerce_o2c_post.py). A document whose AR invoi
 item is not in Intacct yet waits in the ledger (received, ``waiting``) and posts in the run
 that finds it.
 
+Orders live: each content of an order is a ledger revision ordered by ``updated_at``. A
+cancelled order's posted AR invoice is reversed; a content that leaves the invoice as it is (a
+shipment, the write-back's comment) is a plain re-read; any other change, or a paid invoice,
+needs a person (docs/revisions-commerce.md).
+
 A dead run's intents are looked up in Intacct by number (``find``). Then two follow-ups: the
 customer master both ways (tasks/commerce_o2c_customers.py) and the Intacct invoice key written
 back to each order as a comment: the ``WRITEBACK`` pipeline (its own ledger integration, run
