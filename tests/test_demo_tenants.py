@@ -114,6 +114,8 @@ def world_facts(world) -> dict:
                  for part, spec in world.run_specs() if spec.integration in REVISED}
     qbo_part = next(part for part, spec in world.run_specs() if spec.integration == "qbo-sps")
     revisions["qbo-sps"] = (len(qbo_part.invoice_changes["edit"]), len(qbo_part.invoice_changes["void"]))
+    ar_part = next(part for part, spec in world.run_specs() if spec.integration == "intacct-sps")
+    revisions["intacct-sps"] = (len(ar_part.invoice_changes["edit"]), len(ar_part.invoice_changes["reverse"]))
     return {"lines": lines, "orders": orders, "ar_invoices": invoices, "invoices_out": invoices_out,
             "revisions": revisions}
 
@@ -184,11 +186,13 @@ def test_every_integration_reports_changed_cancelled_and_stale_and_nothing_is_st
             changed, cancelled = demo["facts"][name]["revisions"][integration]
             assert changed > 0 and cancelled > 0, (name, integration)
             assert (data["changed"], data["cancelled"]) == (changed, cancelled), (name, integration, data)
-        # QBO -> SPS: the voided invoice is cancelled; the edited one is among the changed (with the
-        # invoices first read as QBO updates: shipped by a later edit)
-        data = section["integrations"]["qbo-sps"]
-        edited, voided = demo["facts"][name]["revisions"]["qbo-sps"]
-        assert (edited, voided) == (1, 1) and data["cancelled"] == voided and data["changed"] >= edited, (name, data)
+        # QBO -> SPS and Intacct -> SPS: the voided or reversed invoice is cancelled; the edited one
+        # is among the changed (beside the invoices first read as updates: shipped by a later edit)
+        for integration in ("qbo-sps", "intacct-sps"):
+            data = section["integrations"][integration]
+            edited, voided = demo["facts"][name]["revisions"][integration]
+            assert (edited, voided) == (1, 1), (name, integration)
+            assert data["cancelled"] == voided and data["changed"] >= edited, (name, integration, data)
 
 
 def test_anything_stale_fails_the_demo(demo):
