@@ -39,6 +39,7 @@ class NeedsPerson(BadDocument):
 
 
 SALES_ORDER = "salesorder"
+SO_REF = "SODOCUMENT:"  # a sales order's target ref prefix, apart from bills' "<vendor>:<bill number>"
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,12 @@ class BillWrite:
 
 def sales_order_ref(doc_id: str) -> str:
     """How the ledger remembers where a sales order went (its target_ref)."""
-    return f"SO:{doc_id}"
+    return f"{SO_REF}{doc_id}"
 
 
 def parse_sales_order_ref(ref: str | None) -> str | None:
     """The DOCID of a sales order's target_ref; None for a bill's."""
-    return ref[3:] if ref and ref.startswith("SO:") else None
+    return ref[len(SO_REF):] if ref and ref.startswith(SO_REF) else None
 
 
 def sales_order_revision(w: BillWrite) -> str:

@@ -29,6 +29,7 @@ from ..connectors.sps.models import (
     RsxShipment,
 )
 from .identifiers import identifier
+from .intacct_bill_revisions import SO_REF
 from .tenant import PartnerMapping, TenantMapping
 
 CENT = Decimal("0.01")
@@ -55,6 +56,10 @@ def bill_identity(doc_type: str, partner_id: str, number: str, tenant: TenantMap
 
 
 def parse_bill_ref(ref: str) -> tuple[str, str] | None:
+    """(vendor, bill number) of a bill's target ref; None for anything else (a sales order's
+    ``SODOCUMENT:<DOCID>``, mappings/intacct_bill_revisions.sales_order_ref)."""
+    if ref.startswith(SO_REF):
+        return None
     vendor, sep, record_id = ref.partition(":")
     return (vendor, record_id) if sep else None
 

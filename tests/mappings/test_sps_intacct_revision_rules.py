@@ -14,6 +14,7 @@ from ml_connector.ledger.schema import QUARANTINED, RECEIVED
 from ml_connector.ledger.store import Claimed
 from ml_connector.mappings import intacct_bill_revisions as rv
 from ml_connector.mappings.sps_rows import claimed_write, sink_effect, unwrap
+from ml_connector.mappings.sps_to_intacct import parse_bill_ref
 from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.sandbox.generator import GeneratedDoc, generate, revise
 
@@ -155,6 +156,7 @@ def test_a_routed_order_maps_to_the_sales_order_of_the_partners_customer():
     assert write.kind == SALES_ORDER and write.bill is None and write.so is not None
     assert (write.so.customer_id, write.so.doc_id, write.so.reference_no) == (
         partner.customer_id, f"Sales Order-{doc.number}", doc.number)
-    assert row.target_ref == f"SO:Sales Order-{doc.number}" and row.effect == "create"
+    assert row.target_ref == f"SODOCUMENT:Sales Order-{doc.number}" and row.effect == "create"
+    assert parse_bill_ref(row.target_ref) is None  # not a bill: bill lookups and reconciliation leave it be
     [cancel_row], cancel = unwrap("out/c.xml", revise(doc, "01").content, routed)
     assert next(iter(cancel.values()))[1].record_id == write.record_id and cancel_row.effect == "cancel"
