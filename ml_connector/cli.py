@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
     webhooks = sub.add_parser("webhooks", help="the webhook service")
     wsub = webhooks.add_subparsers(dest="webhooks_command")
-    wserve = wsub.add_parser("serve", help="serve POST /webhooks/qbo (QuickBooks Online) and /webhooks/adobe (Adobe Commerce) on 127.0.0.1")
+    wserve = wsub.add_parser("serve", help="serve POST /webhooks/qbo (QuickBooks Online) and /webhooks/adobe "
+                                           "(Adobe Commerce) on 127.0.0.1")
     wserve.add_argument("--port", type=int, default=8080)
     wserve.add_argument("--host", default="127.0.0.1")
     wserve.add_argument("--tenant", default="demo-qbo")
@@ -274,7 +275,8 @@ def cmd_sandbox_serve(args) -> int:
     served = serve_in_thread(emulator, port=args.port)
     if args.documents:
         _seed_for_serve(args.system, emulator, args.documents)
-    print(json.dumps({"system": args.system, "base_url": served.base_url, "credentials": emulator.credentials()}), flush=True)
+    print(json.dumps({"system": args.system, "base_url": served.base_url, "credentials": emulator.credentials()}),
+          flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

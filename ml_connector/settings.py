@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(5_000_000, description=(
         "The largest inbound document accepted; larger ones are quarantined unparsed, which keeps "
         "memory bounded per document."))
-    max_response_bytes: int = Field(64 * 1024 * 1024, json_schema_extra={"shown_default": "`67108864` (64 MiB)"}, description=(
+    max_response_bytes: int = Field(64 * 1024 * 1024, json_schema_extra={"shown_default": "`67108864` (64 MiB)"},
+                                    description=(
         "The largest answer read from any system; reading stops past it (`ResponseTooLarge`)."))
     call_deadline: float = Field(300.0, description=(
         "Seconds one HTTP attempt may take in total, body included (httpx's timeout is per read)."))

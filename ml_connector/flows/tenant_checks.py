@@ -132,8 +132,8 @@ def sps_qbo(res) -> str | None:
 
 
 def qbo_sps(res) -> str | None:
-    from ..runtime.clients import qbo_client
     from ..connectors.qbo.client import CDC_MAX_AGE as CDC_WINDOW
+    from ..runtime.clients import qbo_client
     from ..tasks.qbo import OUTBOUND
     from ..tasks.qbo_webhook import WEBHOOK
 

@@ -78,7 +78,8 @@ def _credentials_file(path: Path) -> dict:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise CredentialsFileError(f"{shown}{where}: not valid YAML: {_line(getattr(exc, 'problem', None) or exc)}") from None
+        reason = _line(getattr(exc, "problem", None) or exc)
+        raise CredentialsFileError(f"{shown}{where}: not valid YAML: {reason}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -86,7 +87,8 @@ def _credentials_file(path: Path) -> dict:
     allowed = [*BLOCKS, "alerts"]
     for key, section in data.items():
         if key not in allowed:
-            raise CredentialsFileError(f"{shown}{_key_line(text, [key])}: unknown key {key!r} (allowed: {', '.join(allowed)})")
+            raise CredentialsFileError(f"{shown}{_key_line(text, [key])}: unknown key {key!r} "
+                                       f"(allowed: {', '.join(allowed)})")
         if section is None:
             continue
         fields = list(BLOCKS[key].model_fields) if key in BLOCKS else list(ALERT_KEYS)

@@ -39,7 +39,8 @@ def render(rows: list[dict], tenant: str) -> str:
         failure = r["oldest_unresolved_failure"]
         if failure:
             out.append(f"  oldest failure  #{failure['id']} {failure['doc_type']} {failure['partner']} "
-                       f"{failure['natural_key']} ({failure['status']} since {failure['updated_at']}): {failure['last_error']}")
+                       f"{failure['natural_key']} ({failure['status']} since {failure['updated_at']}): "
+                       f"{failure['last_error']}")
             out.append(f"                  replay: {replay_command(tenant, r['integration'], failure['id'])}")
         else:
             out.append("  oldest failure  none")

@@ -207,7 +207,8 @@ def _record_conflicts(ledger: Ledger, actions: list[Action], run_id: str, scope:
     new = [Incoming(doc_type=CONFLICT, partner=a.kind, natural_key=a.key, source_ref=f"{a.kind}:{a.key}",
                     raw_payload=a.payload()) for k, a in open_now.items() if k not in rows]
     fresh = ledger.ingest(MASTER, new, run_id).new_ids if new else []
-    by_id = {i: a for i, a in zip(fresh, [open_now[(n.partner, n.natural_key)] for n in new])}
+    # by position: ingest returns the new rows' ids in the order of ``new``
+    by_id = {i: a for i, a in zip(fresh, [open_now[(n.partner, n.natural_key)] for n in new], strict=False)}
     outcomes = [Outcome(i, FAILED, error_class="conflict", error=a.reason) for i, a in by_id.items()]
     for key, row in rows.items():
         a = open_now.get(key)
