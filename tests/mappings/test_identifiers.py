@@ -11,8 +11,8 @@ from ml_connector.connectors.errors import BadDocument
 from ml_connector.ledger.schema import QUARANTINED, RECEIVED
 from ml_connector.mappings.commerce_common import text
 from ml_connector.mappings.identifiers import identifier, printable
-from ml_connector.mappings.tenant import load_tenant
 from ml_connector.mappings.sps_rows import unwrap
+from ml_connector.mappings.tenant import load_tenant
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 TENANT = load_tenant(FIXTURES / "tenants" / "golden.yaml")

@@ -57,7 +57,8 @@ def test_invoices_map_to_golden_rsx(name):
 def test_shipped_invoice_maps_to_golden_rsx_shipment():
     inv = invoice("invoice_shipped.json")
     assert is_shipment(inv) and not is_shipment(invoice("invoice_unshipped.json"))
-    check(GOLDEN / "invoice_shipped.json.shipment.xml", rsx.encode_xml("shipment", [qbo_shipment_to_rsx(inv, TENANT)]).decode())
+    check(GOLDEN / "invoice_shipped.json.shipment.xml",
+          rsx.encode_xml("shipment", [qbo_shipment_to_rsx(inv, TENANT)]).decode())
 
 
 def test_shipment_carries_tracking_carrier_po_and_quantities():

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_HMAC_SHA256, Client
 
+from ml_connector.sandbox.adobe import AdobeEmulator
 from ml_connector.sandbox.adobe.seed import BAD_LABELS, seed_adobe
 from ml_connector.sandbox.adobe.webhooks import verify_rsa
-from ml_connector.sandbox.adobe import AdobeEmulator
 from ml_connector.sandbox.base import FaultPlan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,7 +89,8 @@ def oauth_get(emu, http, path, params=None, **kw) -> httpx.Response:
 
 def admin_token(http: httpx.Client, emu: AdobeEmulator) -> str:
     creds = emu.credentials()
-    answer = http.post("/rest/V1/integration/admin/token", json={"username": creds["username"], "password": creds["password"]})
+    answer = http.post("/rest/V1/integration/admin/token",
+                       json={"username": creds["username"], "password": creds["password"]})
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -145,9 +146,11 @@ def test_string_conditions_ignore_case_like_mysql(world):
 
     assert count(("customer_email", email.upper(), "eq")) == len(same)
     assert count(("customer_email", "%@EXAMPLE.NET", "like")) == sum(1 for o in everyone if o.get("customer_is_guest"))
-    assert count(("customer_email", email, "neq")) == sum(1 for o in everyone if o.get("customer_email") not in (None, email))
+    assert count(("customer_email", email, "neq")) == sum(
+        1 for o in everyone if o.get("customer_email") not in (None, email))
     assert count(("status", "canceled,closed", "in")) == sum(1 for o in everyone if o["status"] in ("canceled", "closed"))
-    assert count(("status", "pending,processing", "nin")) == sum(1 for o in everyone if o["status"] not in ("pending", "processing"))
+    assert count(("status", "pending,processing", "nin")) == sum(
+        1 for o in everyone if o["status"] not in ("pending", "processing"))
     assert count(("customer_id", "", "null")) == sum(1 for o in everyone if "customer_id" not in o) > 0
     assert count(("customer_id", "", "notnull")) == sum(1 for o in everyone if "customer_id" in o)
 
@@ -320,7 +323,8 @@ def test_admin_token_with_two_factor_needs_the_provider_endpoint():
     assert refused.status_code == 401 and refused.json()["parameters"] == {"active_providers": ["google"]}
     token = http.post("/rest/V1/tfa/provider/google/authenticate", json={**login, "otp": creds["otp"]})
     assert token.status_code == 200
-    assert http.get("/rest/V1/orders", params=criteria(), headers={"Authorization": f"Bearer {token.json()}"}).status_code == 200
+    bearer = {"Authorization": f"Bearer {token.json()}"}
+    assert http.get("/rest/V1/orders", params=criteria(), headers=bearer).status_code == 200
 
 
 def ims_token(http: httpx.Client, emu: AdobeEmulator, **override) -> httpx.Response:
@@ -374,7 +378,8 @@ def test_error_bodies_keep_their_placeholders(world):
                               "parameters": {"fieldName": "customerId", "fieldValue": "9999"}}
     no_criteria = http.get("/rest/V1/orders", headers=auth)
     assert no_criteria.status_code == 400
-    assert no_criteria.json() == {"message": "%fieldName is a required field.", "parameters": {"fieldName": "searchCriteria"}}
+    assert no_criteria.json() == {"message": "%fieldName is a required field.",
+                                  "parameters": {"fieldName": "searchCriteria"}}
     assert http.get("/rest/V1/orders/9999", headers=auth).status_code == 404
 
 
@@ -435,7 +440,8 @@ def test_customer_create_and_update_with_custom_attributes(world):
     assert updated.status_code == 200 and updated.json()["custom_attributes"][0]["value"] == "C-10"
     no_email = {k: v for k, v in customer.items() if k != "email"}
     refused = http.put(f"/rest/V1/customers/{customer['id']}", headers=auth, json={"customer": no_email})
-    assert refused.json() == {"message": '"%fieldName" is required. Enter and try again.', "parameters": {"fieldName": "email"}}
+    assert refused.json() == {"message": '"%fieldName" is required. Enter and try again.',
+                              "parameters": {"fieldName": "email"}}
 
 
 def test_invoice_refund_and_company_credit_writes(world):
@@ -473,7 +479,8 @@ def test_webhook_signature_verifies_with_the_admins_public_key(world):
     key.verify(signature, base64.b64encode(body), padding.PKCS1v15(), hashes.SHA256())  # raises if wrong
     assert json.loads(body)["eventName"] == "sales_order_place_after"
     assert json.loads(body)["data"]["order"]["entity_id"] == 1
-    assert not verify_rsa(body.replace(b'"entity_id":1', b'"entity_id":2'), headers["x-adobe-commerce-webhook-signature"], pem)
+    signature = headers["x-adobe-commerce-webhook-signature"]
+    assert not verify_rsa(body.replace(b'"entity_id":1', b'"entity_id":2'), signature, pem)
 
 
 def test_webhook_variants_hmac_raw_body_and_io_events():

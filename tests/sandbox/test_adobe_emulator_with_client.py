@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -21,8 +21,8 @@ from ml_connector.connectors.adobe.client import AdobeClient
 from ml_connector.connectors.adobe.config import AdobeConfig
 from ml_connector.connectors.adobe.search import SearchCriteria
 from ml_connector.connectors.errors import AuthError, NotFound
-from ml_connector.sandbox.adobe.seed import seed_adobe
 from ml_connector.sandbox.adobe import AdobeEmulator
+from ml_connector.sandbox.adobe.seed import seed_adobe
 from ml_connector.sandbox.base import FaultPlan
 
 FAST = RetryPolicy(sleep=lambda seconds: None)
@@ -130,7 +130,7 @@ def test_bad_seeded_orders_arrive_as_rejects_not_exceptions():
 def test_incremental_window_and_cursor_pick_up_a_later_change():
     emu, clock, _ = world(orders=40)
     with client(emu, "oauth1", clock=clock) as adobe:
-        feed = adobe.changes("invoices", since=datetime(2026, 6, 1, tzinfo=timezone.utc), page_size=10)
+        feed = adobe.changes("invoices", since=datetime(2026, 6, 1, tzinfo=UTC), page_size=10)
         first = list(feed)
         seen = {i.entity_id for p in first for i in p.items}
         assert seen == {i["entity_id"] for i in emu.store.rows("invoice")}
@@ -155,13 +155,13 @@ def newest_minus_2m(pages) -> str:
 def test_window_until_is_exclusive_and_sorted_by_updated_at():
     emu, clock, _ = world(orders=40)
     rows = sorted(emu.store.rows("order"), key=lambda o: (o["updated_at"], o["entity_id"]))
-    pivot = datetime.strptime(rows[len(rows) // 2]["updated_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    pivot = datetime.strptime(rows[len(rows) // 2]["updated_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     with client(emu, "admin", clock=clock) as adobe:
         pages = list(adobe.changes("orders", since=pivot - timedelta(days=3), until=pivot, page_size=4))
     stamps = [(str(o.updated_at), o.entity_id) for p in pages for o in p.items]
     assert stamps == sorted(stamps)
     expected = {o["entity_id"] for o in rows if pivot - timedelta(days=3) <= datetime.strptime(
-        o["updated_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc) < pivot}
+        o["updated_at"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) < pivot}
     got = {o.entity_id for p in pages for o in p.items} | {int(r.key) for p in pages for r in p.rejects}
     assert got == expected and expected
 

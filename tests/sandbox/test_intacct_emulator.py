@@ -196,7 +196,8 @@ def test_dimensions_are_checked_only_once_known(emu):
 
 
 def test_create_vendor_and_customer_and_refuse_duplicates(emu):
-    vendor = codec.Function(controlid="v", body=b"<create><VENDOR><VENDORID>V300</VENDORID><NAME>New</NAME></VENDOR></create>")
+    vendor = codec.Function(controlid="v",
+                            body=b"<create><VENDOR><VENDORID>V300</VENDORID><NAME>New</NAME></VENDOR></create>")
     customer = codec.Function(controlid="c", body=b"<create><CUSTOMER><CUSTOMERID>C-9</CUSTOMERID><NAME>N</NAME>"
                                                    b"</CUSTOMER></create>")
     root = call(emu, [vendor, customer])

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 import httpx
+
 from ml_connector.connectors._http import RetryPolicy
 from ml_connector.connectors.adobe import AdobeClient, AdobeConfig
 

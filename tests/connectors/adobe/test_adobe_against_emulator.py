@@ -4,7 +4,7 @@ a signed webhook delivery."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -13,8 +13,8 @@ import pytest
 from ml_connector.connectors._http import RetryPolicy
 from ml_connector.connectors.adobe import AdobeClient, AdobeConfig, WebhookVerifier, parse_webhook
 from ml_connector.connectors.errors import AuthError
-from ml_connector.sandbox.adobe.seed import seed_adobe
 from ml_connector.sandbox.adobe import AdobeEmulator
+from ml_connector.sandbox.adobe.seed import seed_adobe
 
 
 def world(**options):
@@ -48,7 +48,7 @@ def connect(emulator, config) -> AdobeClient:
 def test_reads_every_order_once_in_every_auth_mode(mode, past_end):
     emulator, seeded, creds = world(past_end=past_end, bearer_enabled=mode == "bearer")
     with connect(emulator, config_for(mode, creds)) as client:
-        feed = client.changes("orders", since=datetime(2000, 1, 1, tzinfo=timezone.utc), page_size=7)
+        feed = client.changes("orders", since=datetime(2000, 1, 1, tzinfo=UTC), page_size=7)
         pages = list(feed)
     items = [o for p in pages for o in p.items]
     rejects = [r for p in pages for r in p.rejects]

@@ -8,13 +8,12 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from adobe_fake import FakeMagento, client_for, error, fixture, no_sleep_policy, oauth_config
 from pydantic import ValidationError
 
 from ml_connector.connectors.adobe import AdobeConfig, detect_deployment
 from ml_connector.connectors.adobe.auth import AdminTokenAuth, ImsAuth, OAuth1Auth, StaticBearerAuth, make_auth
 from ml_connector.connectors.errors import AuthError, RateLimited, TransientError
-
-from adobe_fake import FakeMagento, client_for, error, fixture, no_sleep_policy, oauth_config
 
 SAAS = "https://na1-sandbox.api.commerce.adobe.com/Tenant123"
 IMS = "https://ims-na1.adobelogin.com/ims/token/v3"
@@ -91,7 +90,8 @@ class FakeIms:
             form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
             self.forms.append(form)
             if form.get("client_secret") != "ims-s3cret-value":
-                return httpx.Response(400, json={"error": "invalid_client", "error_description": "invalid client_secret parameter"})
+                return httpx.Response(400, json={"error": "invalid_client",
+                                                 "error_description": "invalid client_secret parameter"})
             self.issued += 1
             token = f"ims-token-{self.issued}"
             self.valid.add(token)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
+from adobe_fake import FakeMagento, client_for, error, fixture
 
 from ml_connector.connectors.adobe import Customer
 from ml_connector.connectors.errors import BadDocument, RejectedError, TransientError
-
-from adobe_fake import FakeMagento, client_for, error, fixture
 
 
 def store() -> FakeMagento:
@@ -27,7 +26,7 @@ def test_order_reads_po_number_items_addresses_and_money_as_decimal():
         order = client.get_order(3)
     assert order.po_number == "PO-4471" and order.payment.method == "purchaseorder"
     assert order.grand_total == Decimal("165.10") and isinstance(order.grand_total, Decimal)
-    assert order.updated_at == datetime(2017, 8, 21, 22, 22, 20, tzinfo=timezone.utc)
+    assert order.updated_at == datetime(2017, 8, 21, 22, 22, 20, tzinfo=UTC)
     assert [i.sku for i in order.billable_items] == ["WS12-M-Orange", "24-WG080-24-WG084-24-WG088-24-WG082-blue-24-WG086"]
     assert order.shipping_address.street == ["500 Dock St", "Bay 4"] and order.billing_address.region_code == "NY"
     assert order.extension_attributes.company_order_attributes["company_id"] == 2  # unknown fields kept
@@ -128,7 +127,8 @@ def test_set_customer_attribute_keeps_the_rest_of_the_customer():
     assert sent["extension_attributes"]["company_attributes"]["company_id"] == 2
     assert customer.attribute("intacct_customer_id") == "C-0042"
     with client_for(magento) as client:  # already set: nothing written
-        magento.entities["customers"][0]["custom_attributes"].append({"attribute_code": "intacct_customer_id", "value": "C-0042"})
+        magento.entities["customers"][0]["custom_attributes"].append(
+            {"attribute_code": "intacct_customer_id", "value": "C-0042"})
         magento.requests.clear()
         client.set_customer_attribute(3, "intacct_customer_id", "C-0042")
     assert [r.method for r in magento.requests] == ["GET"]

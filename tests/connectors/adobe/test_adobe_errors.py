@@ -6,11 +6,10 @@ import pickle
 
 import httpx
 import pytest
+from adobe_fake import FakeMagento, client_for, error, fixture, no_sleep_policy
 
 from ml_connector.connectors.adobe.errors import fill, render_message
 from ml_connector.connectors.errors import AuthError, NotFound, RateLimited, RejectedError, TransientError
-
-from adobe_fake import FakeMagento, client_for, error, fixture, no_sleep_policy
 
 
 @pytest.mark.parametrize(("body", "line"), [

@@ -6,16 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
 import httpx
 import pytest
+from adobe_fake import FakeMagento, client_for, error, fixture, oauth_config
 
 from ml_connector.connectors.adobe import Filter, SearchCriteria, oauth1
 from ml_connector.connectors.errors import AuthError
-
-from adobe_fake import FakeMagento, client_for, error, fixture, oauth_config
 
 # X (Twitter) "Creating a signature": the widely reproduced worked example, with its secrets.
 X_URL = "https://api.twitter.com/1.1/statuses/update.json"
@@ -59,7 +58,7 @@ def test_base_string_uri_normalization():
 
 def test_hmac_sha256_signature_matches_oauthlib():
     oauthlib = pytest.importorskip("oauthlib.oauth1")
-    criteria = SearchCriteria().where(Filter("updated_at", datetime(2025, 6, 1, tzinfo=timezone.utc), "gteq")) \
+    criteria = SearchCriteria().where(Filter("updated_at", datetime(2025, 6, 1, tzinfo=UTC), "gteq")) \
         .order_by("updated_at").page(1, 100)
     url = "https://shop.example.com/rest/default/V1/orders?" + oauth1.encode_query(criteria.to_pairs())
     header = oauth1.signed_header("GET", url, consumer_key="ck", consumer_secret="cs&odd", token="tk",
@@ -109,7 +108,7 @@ def test_every_call_is_signed_with_the_query_included(method):
     with client_for(magento, config) as client:
         # A timestamp with a space, a like with '%', and a value with '=' and '+' all go through
         # the query, and so through the signature.
-        criteria = SearchCriteria().where(Filter("updated_at", datetime(2017, 8, 21, tzinfo=timezone.utc), "gteq")) \
+        criteria = SearchCriteria().where(Filter("updated_at", datetime(2017, 8, 21, tzinfo=UTC), "gteq")) \
             .where(Filter("increment_id", "0000%", "like"), Filter("customer_email", "a+b=c@example.com"))
         page = client.search("orders", criteria.page(1, 10))
         assert [o.increment_id for o in page.items] == ["000000003"]

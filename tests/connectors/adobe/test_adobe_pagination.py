@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from adobe_fake import FakeMagento, client_for, magento_query
 
 from ml_connector.connectors.adobe import BadCursor, Filter, SearchCriteria, SyncCursor
 from ml_connector.connectors.errors import BadDocument
 
-from adobe_fake import FakeMagento, client_for, magento_query
-
-UTC = timezone.utc
+UTC = UTC
 
 
 def orders(n: int, start: datetime = datetime(2025, 6, 1, tzinfo=UTC), step: timedelta = timedelta(minutes=1)) -> list[dict]:
@@ -177,7 +176,7 @@ def test_each_page_starts_after_the_last_key_read_even_inside_a_second():
         pages = list(client.changes("orders", since=datetime(2025, 6, 1, tzinfo=UTC), until=until, page_size=3))
     assert [[o.entity_id for o in p.items] for p in pages] == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]]
     assert len(magento.requests) == 4  # the short last page ends the walk
-    for request, before in zip(magento.requests[1:], pages):
+    for request, before in zip(magento.requests[1:], pages[:-1], strict=True):
         criteria = magento_query(request.url.query.decode())["searchCriteria"]
         last = before.items[-1]
         assert criteria["filter_groups"]["1"]["filters"] == {  # one group: OR-ed
@@ -211,7 +210,8 @@ def test_a_page_at_a_time_walks_as_the_iteration_does():
 
 def test_reading_the_overlap_again_never_moves_the_stored_cursor_back():
     stored = SyncCursor(datetime(2025, 6, 1, 0, 5, tzinfo=UTC), 10)
-    with client_for(FakeMagento({"orders": orders(10)}), clock=lambda: datetime(2025, 6, 1, 1, tzinfo=UTC).timestamp()) as client:
+    clock = lambda: datetime(2025, 6, 1, 1, tzinfo=UTC).timestamp()  # noqa: E731
+    with client_for(FakeMagento({"orders": orders(10)}), clock=clock) as client:
         pages = list(client.changes("orders", stored.encode(), overlap=timedelta(minutes=3), page_size=2))
     assert ids(pages) == [4, 5, 6, 7, 8, 9, 10]  # from 00:02
     assert [SyncCursor.decode(p.cursor) for p in pages] == [stored] * 4  # what is stored stays put

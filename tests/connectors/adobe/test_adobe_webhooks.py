@@ -11,7 +11,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ml_connector.connectors.adobe.webhooks import (
-    SIGNATURE_HEADER, WebhookRefused, WebhookVerifier, hmac_signature, parse_webhook, success_reply, verify_signature,
+    SIGNATURE_HEADER,
+    WebhookRefused,
+    WebhookVerifier,
+    hmac_signature,
+    parse_webhook,
+    success_reply,
+    verify_signature,
 )
 from ml_connector.connectors.errors import AuthError, BadDocument
 
@@ -102,7 +108,8 @@ def test_io_events_cloud_event():
                        "data": {"value": {"entity_id": 7, "order_id": 3, "updated_at": "2023-08-16 08:40:19"}}}).encode()
     event = parse_webhook(body)
     assert event.entity_kind == "creditmemos" and event.entity_ids == ("7",)
-    assert event.natural_key == "com.adobe.commerce.observer.sales_order_creditmemo_save_after:80579197-e708-47bf-801c-7a82ec7d36c4"
+    assert event.natural_key == ("com.adobe.commerce.observer.sales_order_creditmemo_save_after:"
+                                 "80579197-e708-47bf-801c-7a82ec7d36c4")
 
 
 @pytest.mark.parametrize("body", [b"", b"not json", b"[]", b'"x"', b'{"specversion": "1.0"}', b"{}",

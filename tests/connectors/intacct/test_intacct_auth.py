@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ml_connector.connectors._http import redact
 from ml_connector.connectors.errors import AuthError
@@ -35,8 +36,8 @@ def test_config_hides_and_registers_its_secrets():
     assert cfg.endpoint_url == "https://api.intacct.com/ia/xml/xmlgw.phtml"
     assert config(location_id="E1").session_key != cfg.session_key
     assert config(endpoint_url="https://sandbox.example/ia/xml/xmlgw.phtml").session_key != cfg.session_key
-    with pytest.raises(Exception):
-        cfg.user_id = "other"  # frozen
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.user_id = "other"
 
 
 def test_session_repr_hides_the_session_id():
@@ -45,7 +46,7 @@ def test_session_repr_hides_the_session_id():
 
 def test_expiry_is_measured_on_the_servers_clock_not_ours():
     cache = SessionCache(clock=lambda: 100.0)
-    skewed = datetime(2001, 1, 1, tzinfo=timezone.utc)  # our wall clock is irrelevant
+    skewed = datetime(2001, 1, 1, tzinfo=UTC)  # our wall clock is irrelevant
     assert cache.expiry(parsed(skewed, skewed + timedelta(hours=2))) == 100.0 + 7200
     assert cache.expiry(parsed(None, None)) == 100.0 + cache.fallback_ttl
 

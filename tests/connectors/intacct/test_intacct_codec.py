@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -215,7 +215,7 @@ def test_get_api_session_result():
     assert parsed.results[0].records == [{"sessionid": "fAkESesSiOnId..",
                                           "endpoint": "https://na12.intacct.com/ia/xml/xmlgw.phtml",
                                           "locationid": ""}]
-    assert parsed.session_timeout == datetime(2023, 4, 25, 2, 50, 25, tzinfo=timezone.utc)
+    assert parsed.session_timeout == datetime(2023, 4, 25, 2, 50, 25, tzinfo=UTC)
 
 
 def test_gateway_rate_limit_in_body_is_rate_limited():
@@ -239,10 +239,10 @@ def test_try_again_later_is_transient(level, session_auth):
 
 
 def test_duplicate_controlid_and_aborted_results():
-    duplicate = ("<response><control><status>success</status></control><operation><authentication>"
-                 "<status>success</status></authentication><result><status>failure</status><function>create"
-                 "</function><controlid>b-1</controlid><errormessage><error><errorno>DUPLICATE_CONTROLID</errorno>"
-                 "</error></errormessage></result></operation></response>").encode()
+    duplicate = (b"<response><control><status>success</status></control><operation><authentication>"
+                 b"<status>success</status></authentication><result><status>failure</status><function>create"
+                 b"</function><controlid>b-1</controlid><errormessage><error><errorno>DUPLICATE_CONTROLID</errorno>"
+                 b"</error></errormessage></result></operation></response>")
     [result] = codec.parse_response(duplicate).results
     assert isinstance(result.error, DuplicateWrite)
     [custom] = codec.parse_response(duplicate.replace(b"DUPLICATE_CONTROLID", b"XYZ"),
@@ -308,10 +308,10 @@ def test_errors_survive_pickling_with_their_context():
 
 
 def test_legacy_key_and_delete_without_data():
-    body = ("<response><control><status>success</status></control><operation><authentication><status>success"
-            "</status></authentication><result><status>success</status><function>create_customer</function>"
-            "<controlid>c-1</controlid><key>CUST-NEW-1</key></result><result><status>success</status>"
-            "<function>delete</function><controlid>d-1</controlid></result></operation></response>").encode()
+    body = (b"<response><control><status>success</status></control><operation><authentication><status>success"
+            b"</status></authentication><result><status>success</status><function>create_customer</function>"
+            b"<controlid>c-1</controlid><key>CUST-NEW-1</key></result><result><status>success</status>"
+            b"<function>delete</function><controlid>d-1</controlid></result></operation></response>")
     legacy, deleted = codec.parse_response(body).results
     assert (legacy.key, legacy.ok) == ("CUST-NEW-1", True)
     assert (deleted.ok, deleted.key, deleted.records, deleted.count) == (True, None, [], None)

@@ -14,13 +14,29 @@ from ml_connector.connectors.intacct.functions_ap import apadjustment_function, 
 from ml_connector.connectors.intacct.functions_ar import aradjustment_function, arpayment_function, invoice_function
 from ml_connector.connectors.intacct.functions_inventory import ictransaction_function, item_function
 from ml_connector.connectors.intacct.functions_parties import (
-    customer_create_function, customer_lookup_function, vendor_create_function, vendor_lookup_function,
+    customer_create_function,
+    customer_lookup_function,
+    vendor_create_function,
+    vendor_lookup_function,
     vendor_update_function,
 )
 from ml_connector.connectors.intacct.models import ApBillLine
 from ml_connector.connectors.intacct.models_commerce import (
-    ApAdjustment, ArAdjustment, ArLine, ArPayment, ArPaymentApplication, Contact, Customer, IcLine, IcTransaction,
-    Item, MailAddress, NewArInvoice, PoLine, PoTransaction, Vendor,
+    ApAdjustment,
+    ArAdjustment,
+    ArLine,
+    ArPayment,
+    ArPaymentApplication,
+    Contact,
+    Customer,
+    IcLine,
+    IcTransaction,
+    Item,
+    MailAddress,
+    NewArInvoice,
+    PoLine,
+    PoTransaction,
+    Vendor,
 )
 
 DAY = date(2024, 5, 4)

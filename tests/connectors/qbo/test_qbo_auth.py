@@ -293,7 +293,8 @@ def test_refresh_failure_classification_is_transient_for_garbage():
                     token_url="https://qbo.test/token")
     store = MemoryTokenStore("RT-garbage-case")
     transport = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>oops</html>"))
-    client = QboClient(cfg, store, http=httpx.Client(transport=transport), policy=RetryPolicy(attempts=2, sleep=lambda s: None))
+    client = QboClient(cfg, store, http=httpx.Client(transport=transport),
+                       policy=RetryPolicy(attempts=2, sleep=lambda s: None))
     with pytest.raises(TransientError, match="usable token"):
         client.ping()
     assert store.saves == 0

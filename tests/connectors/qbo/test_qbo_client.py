@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -12,7 +12,13 @@ import pytest
 from ml_connector.connectors._http import RetryPolicy
 from ml_connector.connectors.errors import NotFound, RateLimited, RejectedError
 from ml_connector.connectors.qbo import (
-    BatchOp, CdcWindowTooLong, MemoryTokenStore, PurchaseOrder, QboClient, QboConfig, StaleObject,
+    BatchOp,
+    CdcWindowTooLong,
+    MemoryTokenStore,
+    PurchaseOrder,
+    QboClient,
+    QboConfig,
+    StaleObject,
 )
 from ml_connector.connectors.qbo.client import dumps, quote_literal
 from ml_connector.sandbox.base import FaultPlan
@@ -238,7 +244,7 @@ def test_cdc_refuses_a_window_over_30_days_before_calling():
     client = make(emu)
     calls = emu.requests
     with pytest.raises(CdcWindowTooLong, match="at most 30 days"):
-        client.cdc(["PurchaseOrder"], datetime.now(timezone.utc) - timedelta(days=31))
+        client.cdc(["PurchaseOrder"], datetime.now(UTC) - timedelta(days=31))
     with pytest.raises(ValueError, match="timezone-aware"):
         client.cdc(["PurchaseOrder"], datetime.now())
     assert emu.requests == calls
@@ -247,7 +253,7 @@ def test_cdc_refuses_a_window_over_30_days_before_calling():
 def test_cdc_reports_changes_and_deletions():
     emu, ids = seeded()
     client = make(emu)
-    since = datetime.now(timezone.utc) - timedelta(minutes=5)
+    since = datetime.now(UTC) - timedelta(minutes=5)
     keep = client.create("PurchaseOrder", po_body(ids, "PO-keep"))
     gone = client.create("PurchaseOrder", po_body(ids, "PO-gone"))
     client.delete("PurchaseOrder", gone.id, gone.sync_token)

@@ -10,7 +10,13 @@ import pytest
 
 from ml_connector.connectors._http import RetryPolicy
 from ml_connector.connectors.errors import (
-    AuthError, NotFound, RateLimited, RejectedError, TransientError, classify, is_retryable,
+    AuthError,
+    NotFound,
+    RateLimited,
+    RejectedError,
+    TransientError,
+    classify,
+    is_retryable,
 )
 from ml_connector.connectors.qbo import MemoryTokenStore, QboClient, QboConfig, StaleObject, TokenSet
 from ml_connector.connectors.qbo.errors import check, fault_error, find_fault, loads

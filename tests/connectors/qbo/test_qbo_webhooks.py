@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,7 @@ def test_legacy_payload():
     events = parse_notification((FIXTURES / "webhook_legacy.json").read_bytes())
     assert [(e.realm_id, e.entity, e.id, e.operation) for e in events] == [
         ("310687", "PurchaseOrder", "1234", "Create"), ("310687", "Vendor", "56", "Merge")]
-    assert events[0].last_updated == datetime(2025, 9, 8, 20, 52, 31, 657000, tzinfo=timezone.utc)
+    assert events[0].last_updated == datetime(2025, 9, 8, 20, 52, 31, 657000, tzinfo=UTC)
     assert events[1].deleted_id == "57"
     assert events[0].event_id.startswith("legacy-") and events[0].event_id != events[1].event_id
 
@@ -49,7 +49,7 @@ def test_cloudevents_payload():
     assert [(e.entity, e.id, e.operation, e.realm_id) for e in events] == [
         ("PurchaseOrder", "1234", "Create", "310687"), ("Invoice", "130", "Void", "310687")]
     assert events[0].event_id == "88cd52aa-33b6-4351-9aa4-47572edbd068"
-    assert events[0].last_updated == datetime(2025, 9, 10, 21, 31, 25, 179851, tzinfo=timezone.utc)
+    assert events[0].last_updated == datetime(2025, 9, 10, 21, 31, 25, 179851, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("name", ["webhook_legacy.json", "webhook_cloudevents.json"])

@@ -7,6 +7,7 @@ import threading
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from ml_connector.connectors._http import RetryPolicy, redact
 from ml_connector.connectors.errors import AuthError, RateLimited, TransientError
@@ -57,8 +58,8 @@ def test_config_never_shows_the_secret_and_registers_it_for_redaction():
     assert cfg.base_url == "https://api.spscommerce.com"
     assert cfg.token_url == "https://auth.spscommerce.com/oauth/token" and cfg.audience == "https://spscommerce.com"
     assert pickle.loads(pickle.dumps(cfg)) == cfg
-    with pytest.raises(Exception):
-        cfg.client_id = "other"  # frozen
+    with pytest.raises(ValidationError, match="frozen"):
+        cfg.client_id = "other"
 
 
 def test_one_token_serves_many_requests():

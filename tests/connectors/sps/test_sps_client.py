@@ -199,7 +199,8 @@ def test_threads_spread_over_pools_that_share_one_token_and_all_close(emu):
         for t in threads:
             t.join()
         with ThreadPoolExecutor(max_workers=4) as pool:
-            bodies.update(zip(range(12, 40), pool.map(lambda n: client.get(f"out/PO{n:03}.xml"), range(12, 40))))
+            bodies.update(zip(range(12, 40), pool.map(lambda n: client.get(f"out/PO{n:03}.xml"), range(12, 40)),
+                              strict=True))
         assert [bodies[n] for n in range(40)] == [b"<Order/>"] * 40
         assert len(client._shards) == sps_client.POOL_SHARDS  # more threads than pools: every pool in use
         assert len({id(c) for c in client._shards}) == sps_client.POOL_SHARDS

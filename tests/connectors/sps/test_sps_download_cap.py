@@ -45,7 +45,8 @@ def client_for(file_response) -> tuple[SpsClient, list[httpx.Request]]:
         return file_response()
 
     cfg = SpsConfig(client_id="id", client_secret="secret", base_url="https://sps.test", token_url="https://sps.test/oauth/token")
-    client = SpsClient(cfg, http=httpx.Client(transport=httpx.MockTransport(handler)), policy=RetryPolicy(sleep=lambda s: None))
+    client = SpsClient(cfg, http=httpx.Client(transport=httpx.MockTransport(handler)),
+                       policy=RetryPolicy(sleep=lambda s: None))
     return client, seen
 
 

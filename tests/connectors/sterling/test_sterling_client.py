@@ -11,7 +11,12 @@ import pytest
 
 from ml_connector.connectors._http import RetryPolicy
 from ml_connector.connectors.errors import (
-    AuthError, DuplicateWrite, NotFound, RateLimited, RejectedError, TransientError,
+    AuthError,
+    DuplicateWrite,
+    NotFound,
+    RateLimited,
+    RejectedError,
+    TransientError,
 )
 from ml_connector.connectors.sterling import SterlingClient, SterlingConfig, TradingPartner, partner_inbox, partner_outbox
 from ml_connector.sandbox.base import FaultPlan

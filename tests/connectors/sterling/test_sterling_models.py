@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -27,7 +27,7 @@ def test_message_get_shape_unwraps_code_objects_and_parses_the_offset_timestamp(
     assert message.id == "78" and message.mailbox_id == "333" and message.name == "image001.PNG"
     assert message.document_id == "restclient1:node1:170d8cdabf4:17"
     assert message.extractable_always is True and message.extractable
-    assert message.creation_date == datetime(2020, 3, 14, 17, 19, 20, tzinfo=timezone.utc)
+    assert message.creation_date == datetime(2020, 3, 14, 17, 19, 20, tzinfo=UTC)
 
 
 def test_partner_get_shape_reads_and_the_create_body_writes_plain_values():
@@ -89,7 +89,8 @@ def test_status_table_errors_gain_sterlings_description_and_code():
     assert pickle.loads(pickle.dumps(err)).code == "400"
     bare = NotFound("HTTP 404 from sterling", body_excerpt="Error 404: SRVE0190E: File not found")
     assert sterling_error(bare) is bare and bare.code is None
-    transient = TransientError("HTTP 500", body_excerpt='{"errorCode": 500, "errorDescription": "java.lang.NullPointerException"}')
+    transient = TransientError("HTTP 500",
+                               body_excerpt='{"errorCode": 500, "errorDescription": "java.lang.NullPointerException"}')
     assert "NullPointerException" in sterling_error(transient).message
 
 

@@ -12,7 +12,14 @@ import pytest
 from ml_connector.connectors import x12
 from ml_connector.connectors.errors import BadDocument
 from ml_connector.connectors.x12 import (
-    FunctionalAck997, Invoice810, PoAck855, PurchaseOrder850, Segment, SetError, ShipNotice856, TransactionSet,
+    FunctionalAck997,
+    Invoice810,
+    PoAck855,
+    PurchaseOrder850,
+    Segment,
+    SetError,
+    ShipNotice856,
+    TransactionSet,
 )
 from ml_connector.connectors.x12.models import DateRef, InvoiceLine, Party, ProductId
 

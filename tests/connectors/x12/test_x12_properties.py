@@ -19,7 +19,12 @@ from hypothesis import strategies as st  # noqa: E402
 from ml_connector.connectors import x12  # noqa: E402
 from ml_connector.connectors.errors import BadDocument  # noqa: E402
 from ml_connector.connectors.x12 import (  # noqa: E402
-    FunctionalGroup, Interchange, Segment, Separators, SetError, TransactionSet,
+    FunctionalGroup,
+    Interchange,
+    Segment,
+    Separators,
+    SetError,
+    TransactionSet,
 )
 from ml_connector.connectors.x12 import models as m  # noqa: E402
 
