@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -90,8 +91,9 @@ def test_credit_limit_goes_to_the_company_credit_only_when_it_changed():
     credit = doc("company_credit.json")
     assert customers.credit_limit_to_company_credit({"CUSTOMERID": "CC-3", "CREDITLIMIT": "1000"}, credit) is None
     body = customers.credit_limit_to_company_credit({"CUSTOMERID": "CC-3", "CREDITLIMIT": "2500.00"}, credit)
-    assert body == {"creditLimit": {"id": 2, "company_id": 2, "credit_limit": 2500.0, "currency_code": "USD",
+    assert body == {"creditLimit": {"id": 2, "company_id": 2, "credit_limit": Decimal("2500.00"), "currency_code": "USD",
                                     "exceed_limit": False}}
+    assert isinstance(body["creditLimit"]["credit_limit"], Decimal)  # money stays Decimal up to the wire
     from ml_connector.connectors.errors import BadDocument
     with pytest.raises(BadDocument, match="not a number"):
         customers.credit_limit_to_company_credit({"CUSTOMERID": "CC-3", "CREDITLIMIT": "lots"}, credit)
