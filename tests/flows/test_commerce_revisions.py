@@ -20,6 +20,7 @@ from ml_connector.mappings.commerce_o2c_rows import dumps as o2c_dumps
 from ml_connector.mappings.commerce_o2c_rows import entity_row
 from ml_connector.runtime.tenant import tenant
 from ml_connector.sandbox.adobe.seed import seed_adobe
+from ml_connector.sandbox.base import FaultPlan
 
 TENANT = "demo-commerce"
 
@@ -285,6 +286,39 @@ def test_a_revision_whose_write_never_landed_is_written_after_the_kill(commerce_
     assert state.is_completed() and counts["recovered_requeued"] == 1 and counts["posted"] == 1
     [after] = bills(world, order["increment_id"])
     assert after["RECORDNO"] == before["RECORDNO"] and after["total"] > before["total"]
+    not_stale(world)
+
+
+def test_edits_and_cancels_under_lost_writes_and_faults_reach_each_bill_exactly_once(commerce_world_factory):
+    world = commerce_world_factory(intacct_faults=FaultPlan(rate_lost_write=0.4, rate_5xx=0.1, rate_429=0.1, seed=11))
+    seeded(world)
+    orders = [place(world, email=f"faulty-{n}@example.org", qty=1 + n) for n in range(6)]
+    for _ in range(6):  # faults may leave documents received for the next run
+        run()
+        if not world.ledger.status_counts(INTEGRATION).get("received"):
+            break
+    before = {o["increment_id"]: bills(world, o["increment_id"]) for o in orders}
+    assert all(len(b) == 1 for b in before.values()), before
+    with world.adobe.lock:
+        for n, order in enumerate(orders):
+            if n % 2:
+                world.adobe.store.cancel(order["entity_id"])
+            else:
+                world.adobe.store.edit_order(order["entity_id"], {order["items"][0]["item_id"]: 10 + n})
+    for _ in range(6):
+        run()
+        if not world.ledger.status_counts(INTEGRATION).get("received"):
+            break
+    for n, order in enumerate(orders):
+        now = bills(world, order["increment_id"])
+        if n % 2:
+            assert now == [], order["increment_id"]
+        else:
+            [bill] = now
+            assert bill["RECORDNO"] == before[order["increment_id"]][0]["RECORDNO"]
+            assert bill["total"] == world.adobe.store.get("order", order["entity_id"])["grand_total"]
+        assert (row(world, order).status, row(world, order).revision) == (POSTED, 2)
+    assert max(world.intacct.count_bills_by_record_id().values()) == 1
     not_stale(world)
 
 
