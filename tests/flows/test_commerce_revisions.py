@@ -299,6 +299,7 @@ def test_edits_and_cancels_under_lost_writes_and_faults_reach_each_bill_exactly_
             break
     before = {o["increment_id"]: bills(world, o["increment_id"]) for o in orders}
     assert all(len(b) == 1 for b in before.values()), before
+    lost_before = world.intacct.faults.counts.get("lost_write", 0)
     with world.adobe.lock:
         for n, order in enumerate(orders):
             if n % 2:
@@ -319,6 +320,7 @@ def test_edits_and_cancels_under_lost_writes_and_faults_reach_each_bill_exactly_
             assert bill["total"] == world.adobe.store.get("order", order["entity_id"])["grand_total"]
         assert (row(world, order).status, row(world, order).revision) == (POSTED, 2)
     assert max(world.intacct.count_bills_by_record_id().values()) == 1
+    assert world.intacct.faults.counts.get("lost_write", 0) > lost_before  # revisions' writes were lost too
     not_stale(world)
 
 
