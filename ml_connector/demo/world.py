@@ -19,6 +19,7 @@ another tenant's document.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -153,15 +154,30 @@ class DemoWorld:
         (what was seeded against what the target holds) with the integration's own final-state
         reconciliation on top (:func:`final_state`, the same as ``ml-connector reconcile``)."""
         integrations = {}
-        for part, spec in self.run_specs():
-            name = spec.integration
-            res = tenant_resources(spec.tenant)
-            final = final_state(res, name)
-            reconciliation = {**part.reconcile(self, name), **{k: final[k] for k in FINAL_STATE}}
-            integrations[name] = {**_integration(name, runs[name], res.ledger, reconciliation, spec.tenant),
-                                  **{k: final[k] for k in REVISIONS}}
+        with self.without_faults():
+            for part, spec in self.run_specs():
+                name = spec.integration
+                res = tenant_resources(spec.tenant)
+                final = final_state(res, name)
+                reconciliation = {**part.reconcile(self, name), **{k: final[k] for k in FINAL_STATE}}
+                integrations[name] = {**_integration(name, runs[name], res.ledger, reconciliation, spec.tenant),
+                                      **{k: final[k] for k in REVISIONS}}
         faults = {system: dict(e.faults.counts) for system, e in self.sandboxes.emulators.items()}
         return {"integrations": integrations, "faults_injected": faults}
+
+    @contextlib.contextmanager
+    def without_faults(self):
+        """The emulators answer without injected faults for the duration: the reconciliation
+        reads every target once the runs are over, as an operator's nightly ``ml-connector
+        reconcile`` would; the faults were for the runs (their counts stay in the report)."""
+        plans = {name: e.faults for name, e in self.sandboxes.emulators.items()}
+        try:
+            for e in self.sandboxes.emulators.values():
+                e.faults = FaultPlan()
+            yield
+        finally:
+            for name, plan in plans.items():
+                self.sandboxes[name].faults = plan
 
     def contents(self) -> dict[str, dict[tuple, Any]]:
         """Integration -> {document key in its target: the document's money}, for the parts

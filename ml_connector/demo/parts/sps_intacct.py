@@ -65,14 +65,14 @@ class SpsIntacctPart:
             ledger = tenant_resources(world.tenant).ledger
             return not ledger.posted_without_followup("sps-intacct", "order", "intacct-sps", "orderack", limit=1)
 
-        def settled() -> bool:  # nothing read and waiting to be written
-            pending = tenant_resources(world.tenant).ledger.status_counts("sps-intacct")
+        def settled(integration: str = "sps-intacct") -> bool:  # nothing read and waiting to be written
+            pending = tenant_resources(world.tenant).ledger.status_counts(integration)
             return not pending.get("received") and not pending.get("posting")
 
         return [
             RunSpec("sps-intacct", self.revisions.runs(sps_to_intacct, sps(world).put_out, settled),
                     lambda: self.revisions.done() and not sps(world).files("out/")),
-            RunSpec("intacct-sps", self.outbound(world, intacct_to_sps, acknowledged),
+            RunSpec("intacct-sps", self.outbound(world, intacct_to_sps, lambda: settled("intacct-sps") and acknowledged()),
                     lambda: self.invoices_changed and acknowledged()),
         ]
 
@@ -82,8 +82,10 @@ class SpsIntacctPart:
         a cancellation)."""
         def run(tenant: str, return_state: bool = True):
             if getattr(self, "_outbound_ran", False) and not self.invoices_changed and sent():
-                mapped = sorted(n for _, n in self.seeded.expected_invoices)
-                self.invoice_changes = {"edit": mapped[:1], "reverse": mapped[1:2]}
+                # among the invoices already sent: a change of one still pending is no revision
+                ledger = tenant_resources(world.tenant).ledger
+                posted = sorted(r.natural_key for r in ledger.documents("intacct-sps", status="posted", doc_type="invoice"))
+                self.invoice_changes = {"edit": posted[:1], "reverse": posted[1:2]}
                 now = datetime.now(UTC)
                 for number in self.invoice_changes["edit"]:
                     edit_ar_invoice(intacct(world), number, factor=Decimal(2), when=now)

@@ -210,8 +210,8 @@ class SpsQboPart:
             if not getattr(self, "_delivered", False):
                 self._delivered = True
                 self.deliver_webhooks(world)
-            elif not self.invoices_changed and notifications_taken():  # once the invoices went out
-                self.change_invoices(world)
+            elif not self.invoices_changed and notifications_taken() and settled("qbo-sps"):  # once they went out
+                self.change_invoices(world, name)
             return qbo_to_sps(tenant=tenant, return_state=return_state)
 
         name = world.tenant_name(TENANT)
@@ -222,10 +222,10 @@ class SpsQboPart:
             waiting = tenant_resources(name).ledger.status_counts("qbo-webhook")
             return not waiting.get("received") and not waiting.get("posting")
 
-        def settled() -> bool:  # nothing read and waiting to be written
+        def settled(integration: str = "sps-qbo") -> bool:  # nothing read and waiting to be written
             from ...runtime.tenant import tenant as tenant_resources
 
-            pending = tenant_resources(name).ledger.status_counts("sps-qbo")
+            pending = tenant_resources(name).ledger.status_counts(integration)
             return not pending.get("received") and not pending.get("posting")
 
         return [RunSpec("qbo-master", qbo_master_data, tenant=name),
@@ -233,9 +233,15 @@ class SpsQboPart:
                         lambda: self.revisions.done() and not sps(world).files("out/"), tenant=name),
                 RunSpec("qbo-sps", outbound, lambda: self.invoices_changed and notifications_taken(), tenant=name)]
 
-    def change_invoices(self, world: DemoWorld) -> None:
+    def change_invoices(self, world: DemoWorld, tenant: str) -> None:
         """A person edits one sent invoice and voids another (QBO -> SPS sends a replacement and a
-        cancellation; CDC finds both)."""
+        cancellation; CDC finds both); one not sent yet is left alone (its change is no revision)."""
+        from ...runtime.tenant import tenant as tenant_resources
+
+        sent = {r.natural_key for r in tenant_resources(tenant).ledger.documents("qbo-sps", status="posted",
+                                                                                 doc_type="invoice")}
+        self.invoice_changes = {kind: [inv for inv in invoices if inv.get("DocNumber") in sent]
+                                for kind, invoices in self.invoice_changes.items()}
         for invoice in self.invoice_changes["edit"]:
             edit_quantity(qbo(world), invoice)
         for invoice in self.invoice_changes["void"]:
