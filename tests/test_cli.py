@@ -8,7 +8,7 @@ import queue
 import subprocess
 import sys
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def ar_invoice_file(tmp_path: Path, customer_id: str = "C-SPSALL") -> Path:
     invoice = ArInvoice(
         record_no="501", record_id="AR-1001", customer_id=customer_id,
         when_created=date(2024, 5, 1), when_due=date(2024, 5, 31),
-        when_modified=datetime(2024, 5, 1, 12, tzinfo=timezone.utc),
+        when_modified=datetime(2024, 5, 1, 12, tzinfo=UTC),
         po_number="PO584616-1", currency="USD", total=Decimal("42.50"),
         lines=(ArInvoiceLine(amount=Decimal("42.50"), item_id="WID-100", quantity=Decimal("10"),
                              unit_price=Decimal("4.25")),),

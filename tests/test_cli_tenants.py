@@ -23,9 +23,8 @@ from ml_connector.ledger.schema import FAILED, POSTED
 from ml_connector.ledger.store import Incoming, Ledger, Outcome
 from ml_connector.mappings.tenant import load_tenant
 from ml_connector.ops.setup import AUTOMATION_PREFIX, ZOMBIE_AUTOMATION, automations
-from ml_connector.tasks.ops import artifact_key
 from ml_connector.runtime.tenant import reset
-
+from ml_connector.tasks.ops import artifact_key
 from tests.ledger.legacy import write_legacy_ledger
 
 IN = "sps-intacct"

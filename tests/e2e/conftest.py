@@ -69,8 +69,8 @@ def deployed(prefect_server, tmp_path_factory):
     worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "ml-connector"], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield {"intacct": intacct, "sps": sps, "mapping": mapping, "ledger": Ledger(env["ML_CONNECTOR_LEDGER_URL"], tenant=TENANT),
-               "seeded": Seeded()}
+        yield {"intacct": intacct, "sps": sps, "mapping": mapping,
+               "ledger": Ledger(env["ML_CONNECTOR_LEDGER_URL"], tenant=TENANT), "seeded": Seeded()}
     finally:
         worker.terminate()
         try:

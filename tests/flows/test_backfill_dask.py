@@ -3,13 +3,12 @@ window sent exactly once, nothing outside it, the live cursor untouched."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ml_connector.flows.backfill import backfill_intacct_to_sps, partitions
 from ml_connector.ledger.schema import QUARANTINED
-
 from tests.soak.outages import LostReadMoreAnswer
 
 OUT = "intacct-sps"
@@ -28,7 +27,7 @@ def assert_unmapped_quarantined(world, state, unmapped: set[str]) -> None:
 
 
 def test_partitions_cover_the_window_without_overlap():
-    a, b = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 5, tzinfo=timezone.utc)
+    a, b = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 5, tzinfo=UTC)
     parts = partitions(a, b, 3)
     assert parts[0][0] == a and parts[-1][1] == b
     assert all(parts[n][1] == parts[n + 1][0] for n in range(len(parts) - 1))
@@ -39,12 +38,12 @@ def test_partitions_cover_the_window_without_overlap():
 def test_dask_backfill_sends_each_invoice_in_the_window_once(world):
     world.add_ar_invoices(200)  # seeded every 7 minutes from 2026-10-01 00:00 UTC
     world.ledger.set_cursor(OUT, "2026-11-01T00:00:00+00:00", "whenmodified")
-    since = datetime(2026, 10, 1, 2, 0, tzinfo=timezone.utc)
-    until = datetime(2026, 10, 1, 20, 0, tzinfo=timezone.utc)
+    since = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+    until = datetime(2026, 10, 1, 20, 0, tzinfo=UTC)
     state = backfill_intacct_to_sps(tenant="demo", since=since, until=until, partition_count=4, return_state=True)
     counts = state.result(raise_on_failure=False)
     assert counts["partitions"] == 4
-    seeded_at = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    seeded_at = datetime(2026, 10, 1, tzinfo=UTC)
     in_window = [n for n in range(200) if since <= seeded_at + timedelta(minutes=7 * n) < until]
     sent = {p for p in world.sps.inbox() if p.startswith("in/IN_")}
     unmapped = sum(1 for n in in_window if n % 50 == 49)
@@ -61,8 +60,8 @@ def test_a_lost_readmore_answer_restarts_the_partition_and_loses_nothing(world, 
     world.add_ar_invoices(120)
     lost = LostReadMoreAnswer(world.intacct, lose={2})
     monkeypatch.setattr(world.intacct, "dispatch", lost)
-    since = datetime(2026, 10, 1, tzinfo=timezone.utc)
-    until = datetime(2026, 10, 2, tzinfo=timezone.utc)  # 120 invoices every 7 minutes: all in the window
+    since = datetime(2026, 10, 1, tzinfo=UTC)
+    until = datetime(2026, 10, 2, tzinfo=UTC)  # 120 invoices every 7 minutes: all in the window
     state = backfill_intacct_to_sps(tenant="demo", since=since, until=until, partition_count=2, page_size=10,
                                     return_state=True)
     assert_unmapped_quarantined(world, state, world.seeded.unmapped_invoices)

@@ -7,6 +7,7 @@ import contextvars
 import json
 import threading
 from collections import Counter
+from datetime import UTC
 
 import httpx
 
@@ -44,7 +45,8 @@ def add_order(world, *, customer=None, email=None, po=None, store_id=1, qty=2, w
                 "qty": qty}
         if po:  # purchase order lines name Intacct items
             world.intacct.add_item(product["sku"], product["name"], "Inventory")
-        return store.place_order(store_id=store_id, lines=[line], customer=customer, method="purchaseorder" if po else "checkmo",
+        return store.place_order(store_id=store_id, lines=[line], customer=customer,
+                                 method="purchaseorder" if po else "checkmo",
                                  po_number=po, created_at=when)
 
 
@@ -136,9 +138,9 @@ def test_rerun_posts_nothing_twice_and_bad_input_is_quarantined_with_reasons(com
 
 
 def _ts(day: str):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
 
 
 def test_vendors_are_matched_by_email_or_commerce_id_and_created_once(commerce_world_factory):
@@ -263,7 +265,8 @@ def test_purchase_order_its_invoice_and_a_credit_memo_on_that_invoice(commerce_w
     assert bill["VENDORID"] == po["VENDORID"] and bill["total"] == invoice["grand_total"]
     [adjustment] = [a for a in world.intacct.ap_adjustments() if a["RECORDID"] == f"CM-{memo['increment_id']}"]
     assert adjustment["DOCNUMBER"] == bill["RECORDID"] and adjustment["total"] == -memo["grand_total"]
-    assert not any(b["RECORDID"] == f"CO-{order['increment_id']}" for b in world.intacct.bills())  # no bill for the PO itself
+    # no bill for the PO itself
+    assert not any(b["RECORDID"] == f"CO-{order['increment_id']}" for b in world.intacct.bills())
 
 
 def test_paging_trap_repeated_last_page_and_an_entity_changing_mid_walk(commerce_world_factory):
@@ -445,7 +448,7 @@ def test_a_crash_between_intent_and_outcome_is_settled_by_lookup_without_a_dupli
         return original(self, integration, outcomes, run_id)
 
     monkeypatch.setattr(Ledger, "record_outcomes", crash_once)
-    with pytest.raises(BaseException):
+    with pytest.raises(SystemExit, match="worker killed"):
         commerce_to_intacct_ap(tenant=TENANT)
     stuck = world.ledger.status_counts(INTEGRATION).get("posting", 0)
     assert stuck > 0 and sum(present(world).values()) >= stuck  # in Intacct, unknown to the ledger

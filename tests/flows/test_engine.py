@@ -10,7 +10,7 @@ posts what earlier runs left, a dry run writes nothing, and a backfill leaves th
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from prefect import flow, task

@@ -14,11 +14,10 @@ import pytest
 from ml_connector.flows.sps_to_intacct import sps_to_intacct
 from ml_connector.flows.sps_to_qbo import sps_to_qbo
 from ml_connector.ledger.schema import POSTED, QUARANTINED, RECEIVED
-from ml_connector.ops.reconcile import reconcile, spreadsheet_safe
-from ml_connector.sandbox.generator import generate
 from ml_connector.mappings.sps_rows import unwrap
+from ml_connector.ops.reconcile import reconcile, spreadsheet_safe
 from ml_connector.runtime.tenant import reset, tenant
-
+from ml_connector.sandbox.generator import generate
 from tests.flows.conftest import fresh_ledger
 from tests.flows.test_sps_qbo_flows import TENANT as QBO_TENANT
 from tests.flows.test_sps_qbo_flows import make_world as make_qbo_world
@@ -31,7 +30,7 @@ SQLISH = "PO-7'; DROP TABLE documents;--"
 FORMULA = "=HYPERLINK(\"http://evil.invalid\",\"x\")"
 BOMB = b"""<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
-<!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">]><Orders xmlns="http://www.spscommerce.com/RSX"><Order>&lol5;</Order></Orders>"""
+<!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">]><Orders xmlns="http://www.spscommerce.com/RSX"><Order>&lol5;</Order></Orders>"""  # noqa: E501 - the expansion attack as it is sent
 XXE = b"""<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><Orders><Order>&xxe;</Order></Orders>"""
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -248,7 +248,7 @@ def test_each_tenants_run_report_has_its_own_key_and_replay_commands_with_its_te
 def failed_event(api: str, run_id) -> ReceivedEvent | None:
     body = {"filter": {"event": {"name": ["prefect.flow-run.Failed"]},
                        "resource": {"id": [f"prefect.flow-run.{run_id}"]},
-                       "occurred": {"since": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()}},
+                       "occurred": {"since": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}},
             "limit": 1}
     events = httpx.post(f"{api}/events/filter", json=body, timeout=10).json().get("events", [])
     return ReceivedEvent.model_validate(events[0]) if events else None

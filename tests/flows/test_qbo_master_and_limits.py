@@ -48,7 +48,8 @@ def test_master_data_onboards_the_vendor_adopts_and_creates_items_and_records_th
     # the open conflict needs a person: the run is Failed, with its count and what differs
     assert state.is_failed() and state.message.startswith("1 of "), state
     assert "documents failed: " in state.message and "quarantined" not in state.message
-    assert f"item {CONFLICT_ITEM} (QBO " in state.message and "differs in QBO" in state.message  # the full reason is the row's
+    # the full reason is the row's
+    assert f"item {CONFLICT_ITEM} (QBO " in state.message and "differs in QBO" in state.message
     counts = state.result(raise_on_failure=False)
     assert counts[FAILED] == 1
     assert (counts["created"], counts["adopted"], counts["conflicts_open"]) == (2, 1, 1)

@@ -109,8 +109,8 @@ def test_runs_are_named_by_integration_tenant_and_window(world):
 def test_every_integration_flow_parameter_has_a_description_in_the_run_form():
     from prefect.utilities.callables import parameter_schema
 
-    from ml_connector.integrations import load
     from ml_connector.flows.tenants import FANOUTS
+    from ml_connector.integrations import load
 
     for fan in FANOUTS.values():
         tenant_flow = load(fan.flow_ref)

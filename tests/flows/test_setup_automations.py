@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import yaml
@@ -29,7 +29,6 @@ from ml_connector.integrations import INTEGRATIONS
 from ml_connector.mappings.tenant import load_tenant, tenant_path
 from ml_connector.ops.setup import ZOMBIE_AUTOMATION, ZOMBIE_WINDOW, automations, zombie_automation
 from ml_connector.sandbox.intacct import IntacctEmulator
-
 from tests.waiting import wait_for as shared_wait_for
 
 # A stand-in for a worker running a deployment's flow run: the real flow engine (heartbeats
@@ -71,7 +70,7 @@ def heartbeat_of(api: str, run_id: uuid.UUID) -> ReceivedEvent | None:
     """The first heartbeat event the server stored for the run, as the trigger sees it."""
     body = {"filter": {"event": {"name": ["prefect.flow-run.heartbeat"]},
                        "resource": {"id": [f"prefect.flow-run.{run_id}"]},
-                       "occurred": {"since": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()}},
+                       "occurred": {"since": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}},
             "limit": 1}
     events = httpx.post(f"{api}/events/filter", json=body, timeout=10).json().get("events", [])
     return ReceivedEvent.model_validate(events[0]) if events else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,7 +18,6 @@ from ml_connector.ledger.schema import POSTED, POSTING, RECEIVED
 from ml_connector.ledger.store import Ledger
 from ml_connector.sandbox.base import FaultPlan
 from ml_connector.tasks.sps import outbox_path
-
 from tests.flows.test_sps_qbo_flows import TENANT, qworld_factory  # noqa: F401 - a fixture
 
 OUT, QBO_OUT = "intacct-sps", "qbo-sps"
@@ -94,7 +93,7 @@ def test_a_run_killed_after_its_uploads_reached_sps_and_were_taken_is_not_upload
     world.sps.pickup_after = 0
     world.add_ar_invoices(10)
     crash_at_the_first_outcome(monkeypatch)
-    with pytest.raises(BaseException):
+    with pytest.raises(SystemExit, match="worker killed"):
         intacct_to_sps(tenant="demo")
     sent = len(expected_paths(world))
     assert world.ledger.status_counts(OUT).get(POSTING) == sent
@@ -119,7 +118,7 @@ def test_a_run_killed_before_its_uploads_reached_sps_waits_for_the_history_then_
         return real_put(self, path, content)
 
     monkeypatch.setattr(SpsClient, "put", dies)
-    with pytest.raises(BaseException):
+    with pytest.raises(SystemExit, match="worker killed"):
         intacct_to_sps(tenant="demo")
     killed["on"] = False
     sent = len(expected_paths(world))
@@ -150,7 +149,7 @@ def test_when_the_history_cannot_be_read_waiting_is_impossible_and_the_report_sa
         return real_put(self, path, content)
 
     monkeypatch.setattr(SpsClient, "put", dies)
-    with pytest.raises(BaseException):
+    with pytest.raises(SystemExit, match="worker killed"):
         intacct_to_sps(tenant="demo")
     killed["on"] = False
     inner = world.sps.dispatch
@@ -198,19 +197,19 @@ def test_heavy_faults_deliver_every_document_exactly_once(world_factory, monkeyp
 def test_qbo_sps_intents_a_killed_run_left_are_looked_for_in_sps_before_any_upload(qworld_factory,  # noqa: F811
                                                                                     monkeypatch):
     from ml_connector.demo.parts.sps_qbo import seed_qbo_invoices
-    from ml_connector.flows.qbo_to_sps import qbo_to_sps
     from ml_connector.engine import Page, Run
     from ml_connector.engine.pages import record_page
+    from ml_connector.flows.qbo_to_sps import qbo_to_sps
     from ml_connector.pipelines.qbo_sps import PIPELINE
+    from ml_connector.runtime.tenant import tenant
     from ml_connector.tasks.qbo import build_invoice, read_changed_invoices
     from ml_connector.tasks.qbo_master import effective_mapping
-    from ml_connector.runtime.tenant import tenant
 
     w = qworld_factory()
     w.sps.pickup_after = 0
     seed_qbo_invoices(w.qbo, w.mapping, 6, 3, w.unmapped_customer)
     ledger = w.ledger
-    invoices = read_changed_invoices.fn(TENANT, datetime.now(timezone.utc) - timedelta(days=1))
+    invoices = read_changed_invoices.fn(TENANT, datetime.now(UTC) - timedelta(days=1))
     record_page.fn(PIPELINE, Run(TENANT, QBO_OUT, "dead-run"), Page(invoices))
     claimed = ledger.claim(QBO_OUT, ledger.pending_ids(QBO_OUT), "dead-run")
     # What the dead run did before it died: half of its uploads reached SPS, which took them.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-
 from datetime import date
 
 import pytest
@@ -97,7 +96,7 @@ def test_crash_between_intent_and_outcome_is_resolved_without_a_duplicate(world,
         return original(self, integration, outcomes, run_id)
 
     monkeypatch.setattr(Ledger, "record_outcomes", crash_once)
-    with pytest.raises(BaseException):
+    with pytest.raises(SystemExit, match="worker killed"):
         sps_to_intacct(tenant="demo")
     stuck = world.ledger.status_counts(IN).get(POSTING, 0)
     assert stuck > 0 and len(world.intacct.bills()) >= stuck  # posted in Intacct, unknown to us

@@ -13,7 +13,7 @@ from ml_connector.tasks.sps import fetch_page
 from tests.flows.test_sps_qbo_flows import IN, qworld_factory  # noqa: F401
 
 
-def test_a_dead_runs_intent_is_not_settled_by_another_vendors_po_with_the_same_number(qworld_factory):
+def test_a_dead_runs_intent_is_not_settled_by_another_vendors_po_with_the_same_number(qworld_factory):  # noqa: F811
     w = qworld_factory()
     w.add_documents(4)
     page = fetch_page.fn(TENANT, None)

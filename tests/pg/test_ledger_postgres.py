@@ -11,15 +11,15 @@ from sqlalchemy import text
 from ml_connector.ledger.schema import POSTED
 from ml_connector.ledger.store import Incoming, Ledger, Outcome
 
-I = "sps-intacct"
+SI = "sps-intacct"
 
 
 def _worker(url: str, name: str, ids: list[int], out) -> None:
     ledger = Ledger(url, tenant="t", create=False)
     mine = []
     for start in range(0, len(ids), 50):  # claim in pages, as post tasks do, racing the others
-        claimed = ledger.claim(I, ids[start:start + 50], name)
-        ledger.record_outcomes(I, [Outcome(c.id, POSTED, target_id=f"{name}-{c.id}") for c in claimed], name)
+        claimed = ledger.claim(SI, ids[start:start + 50], name)
+        ledger.record_outcomes(SI, [Outcome(c.id, POSTED, target_id=f"{name}-{c.id}") for c in claimed], name)
         mine += [c.id for c in claimed]
     out.put((name, mine))
     ledger.dispose()
@@ -31,7 +31,7 @@ def test_concurrent_workers_claim_each_document_exactly_once(postgres_url):
         conn.execute(text("DELETE FROM document_events"))
         conn.execute(text("DELETE FROM documents"))
     run = uuid.uuid4().hex
-    ids = ledger.ingest(I, [Incoming("invoice", "P", f"INV-{n}", "x", b"x") for n in range(2000)], run).new_ids
+    ids = ledger.ingest(SI, [Incoming("invoice", "P", f"INV-{n}", "x", b"x") for n in range(2000)], run).new_ids
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     # every worker walks the ids in a different order, so they collide all the time
@@ -45,8 +45,9 @@ def test_concurrent_workers_claim_each_document_exactly_once(postgres_url):
     claimed = [i for part in results.values() for i in part]
     assert sorted(claimed) == sorted(ids)  # all of them, none twice
     assert sum(1 for part in results.values() if part) >= 2  # the race really happened
-    assert ledger.status_counts(I) == {POSTED: 2000}
-    posted_events = ledger.run_counts(I, "w0")["posted"] + sum(ledger.run_counts(I, f"w{n}")["posted"] for n in range(1, 4))
+    assert ledger.status_counts(SI) == {POSTED: 2000}
+    posted_events = (ledger.run_counts(SI, "w0")["posted"]
+                     + sum(ledger.run_counts(SI, f"w{n}")["posted"] for n in range(1, 4)))
     assert posted_events == 2000
     ledger.dispose()
 
@@ -54,8 +55,8 @@ def test_concurrent_workers_claim_each_document_exactly_once(postgres_url):
 def test_ingest_of_the_same_page_by_two_workers_keeps_one_row_per_key(postgres_url):
     ledger = Ledger(postgres_url, tenant="t")
     page = [Incoming("order", "P2", f"PO-{n}", "x", b"x") for n in range(300)]
-    first = ledger.ingest(I, page, "a")
-    second = ledger.ingest(I, page, "b")
+    first = ledger.ingest(SI, page, "a")
+    second = ledger.ingest(SI, page, "b")
     assert len(first.new_ids) == 300 and second.new_ids == [] and second.duplicates == 300
     ledger.dispose()
 
@@ -63,7 +64,7 @@ def test_ingest_of_the_same_page_by_two_workers_keeps_one_row_per_key(postgres_u
 def _ingester(url: str, name: str, out) -> None:
     ledger = Ledger(url, tenant="t", create=False)
     page = [Incoming("shipment", "P3", f"ASN-{n}", "x", b"x") for n in range(500)]
-    got = ledger.ingest(I, page, name)
+    got = ledger.ingest(SI, page, name)
     out.put((name, got.new_ids, got.duplicates))
     ledger.dispose()
 

@@ -16,9 +16,9 @@ from ml_connector.ledger.store import Incoming, Ledger
 from ml_connector.ledger.x12_controls import next_control_numbers
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "ledger"))
-from legacy import write_legacy_ledger  # noqa: E402
+from legacy import write_legacy_ledger
 
-I = "sps-intacct"
+SI = "sps-intacct"
 
 
 @pytest.fixture()
@@ -42,14 +42,14 @@ def test_a_pre_tenant_ledger_upgrades_in_place_on_postgres(fresh_database):
         migrate.upgrade(url)
     assert migrate.upgrade(url, tenant="acme") == ("unversioned", HEAD)
     acme = Ledger(url, tenant="acme")
-    assert [r.natural_key for r in acme.documents(I)] == [f"PO-{n}" for n in range(4)]
-    assert acme.get_cursor(I) == "c-41" and next_control_numbers(acme, "WALMART", 1) == [42]
+    assert [r.natural_key for r in acme.documents(SI)] == [f"PO-{n}" for n in range(4)]
+    assert acme.get_cursor(SI) == "c-41" and next_control_numbers(acme, "WALMART", 1) == [42]
     # the id sequence goes on after the kept rows, and a second tenant may reuse every key
     beta = acme.for_tenant("beta")
-    new = beta.ingest(I, [Incoming("order", "WALMART", "PO-1", "x", b"<Order/>")], "r").new_ids
+    new = beta.ingest(SI, [Incoming("order", "WALMART", "PO-1", "x", b"<Order/>")], "r").new_ids
     assert new and new[0] > 4
-    beta.set_cursor(I, "beta")
-    assert acme.get_cursor(I) == "c-41" and next_control_numbers(beta, "WALMART", 1) == [1]
+    beta.set_cursor(SI, "beta")
+    assert acme.get_cursor(SI) == "c-41" and next_control_numbers(beta, "WALMART", 1) == [1]
     acme.dispose()
 
 

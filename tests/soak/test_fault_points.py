@@ -9,30 +9,29 @@ same readMore again and got the next page. These tests replay that sequence on p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ml_connector.connectors.intacct.listing import LISTING_RESTARTS
 from ml_connector.connectors.intacct.models import ArInvoice
 from ml_connector.credentials import save_block
 from ml_connector.demo.parts.sps_qbo import TENANT, seed_qbo_company, seed_qbo_invoices
-from ml_connector.connectors.intacct.listing import LISTING_RESTARTS
+from ml_connector.engine import Page, Run
+from ml_connector.engine.pages import record_page
 from ml_connector.flows.intacct_to_sps import intacct_to_sps
-from ml_connector.pipelines.intacct_sps import CURSOR
 from ml_connector.flows.qbo_to_sps import qbo_to_sps
 from ml_connector.ledger.schema import FAILED, QUARANTINED
 from ml_connector.mappings.tenant import load_tenant, tenant_path
+from ml_connector.pipelines.intacct_sps import CURSOR
+from ml_connector.pipelines.qbo_sps import PIPELINE as QBO_SPS
+from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.sandbox.qbo import QboEmulator
 from ml_connector.sandbox.sps import SpsEmulator
-from ml_connector.engine import Page, Run
-from ml_connector.engine.pages import record_page
-from ml_connector.pipelines.qbo_sps import PIPELINE as QBO_SPS
 from ml_connector.tasks.qbo import OUTBOUND as QBO_OUT
 from ml_connector.tasks.qbo import read_changed_invoices
 from ml_connector.tasks.qbo_webhook import WEBHOOK
-from ml_connector.runtime.tenant import reset, tenant
 from ml_connector.webhooks.app import create_app
-
 from tests.soak.outages import LineReadOutage
 
 OUT = "intacct-sps"
@@ -121,7 +120,7 @@ def test_qbo_invoices_a_killed_run_left_between_intent_and_outcome_are_sent(qbo_
     ledger = qbo_sps.ledger
     # What such a run leaves: every invoice read, recorded and claimed (intent written), none
     # with an outcome; "dead-run" is no live Prefect run.
-    invoices = read_changed_invoices.fn(TENANT, datetime.now(timezone.utc) - timedelta(days=1))
+    invoices = read_changed_invoices.fn(TENANT, datetime.now(UTC) - timedelta(days=1))
     record_page.fn(QBO_SPS, Run(TENANT, QBO_OUT, "dead-run"), Page(invoices))
     claimed = ledger.claim(QBO_OUT, ledger.pending_ids(QBO_OUT), "dead-run")
     assert claimed

@@ -16,7 +16,6 @@ from ml_connector.connectors.intacct.auth import IntacctConfig, SessionCache
 from ml_connector.connectors.intacct.client import IntacctClient
 from ml_connector.connectors.intacct.listing import Continuity, ListingGap, read_listing
 from ml_connector.sandbox.intacct import IntacctEmulator
-
 from tests.soak.outages import LostReadMoreAnswer
 
 

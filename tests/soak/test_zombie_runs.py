@@ -11,15 +11,14 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from ml_connector.flows.intacct_to_sps import intacct_to_sps
 from ml_connector.pipelines.intacct_sps import EPOCH
-from ml_connector.tasks.outbound import INTEGRATION, invoice_row
 from ml_connector.runtime.tenant import tenant
-
+from ml_connector.tasks.outbound import INTEGRATION, invoice_row
 from tests.waiting import wait_for as shared_wait_for
 
 # The child claims every received outbound document under its own flow run, then hangs.
@@ -44,9 +43,9 @@ with tags({tag!r}):
 def zombie_automation(tag: str, within: timedelta):
     """The README's zombie automation, scoped to one tag so it touches no other test's runs."""
     from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
     from prefect.events.schemas.automations import EventTrigger, Posture
-    from prefect.client.schemas.objects import StateType
 
     return Automation(
         name=f"crash zombie flow runs ({tag})",
@@ -66,7 +65,7 @@ def wait_for(condition, what: str, timeout: float = 120.0):
 def heartbeats(api: str, run_id: str) -> int:
     body = {"filter": {"event": {"name": ["prefect.flow-run.heartbeat"]},
                        "resource": {"id": [f"prefect.flow-run.{run_id}"]},
-                       "occurred": {"since": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()}},
+                       "occurred": {"since": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}},
             "limit": 5}
     return len(httpx.post(f"{api}/events/filter", json=body, timeout=10).json().get("events", []))
 

@@ -12,11 +12,11 @@ from ml_connector.connectors.errors import (
     RejectedError,
     TransientError,
 )
+from ml_connector.engine.posting import Prepared, WriteResult, post_documents
 from ml_connector.ledger.schema import FAILED, POSTED, POSTING, QUARANTINED, RECEIVED
 from ml_connector.ledger.store import Claimed, Incoming, Ledger
-from ml_connector.engine.posting import Prepared, WriteResult, post_documents
 
-I = "sps-intacct"
+SI = "sps-intacct"
 RUN = "run-1"
 
 
@@ -30,7 +30,7 @@ def ledger(tmp_path):
 def ingest(ledger: Ledger, n: int) -> list[int]:
     items = [Incoming("invoice", "SPSALLTESTID", f"IN-{k}", f"out/IN-{k}.xml", f"<Invoice>{k}</Invoice>".encode())
              for k in range(1, n + 1)]
-    ids = ledger.ingest(I, items, "ingest-run").new_ids
+    ids = ledger.ingest(SI, items, "ingest-run").new_ids
     assert len(ids) == n
     return ids
 
@@ -59,11 +59,11 @@ class Target:
 
 
 def rows(ledger: Ledger) -> dict[str, object]:
-    return {r.natural_key: r for r in ledger.documents(I)}
+    return {r.natural_key: r for r in ledger.documents(SI)}
 
 
 def post(ledger, ids, target, *, batch_size=2, run_id=RUN, build=None):
-    return post_documents(ledger, I, ids, run_id, build=build or target.build, write=target.write, batch_size=batch_size)
+    return post_documents(ledger, SI, ids, run_id, build=build or target.build, write=target.write, batch_size=batch_size)
 
 
 def test_all_ok_posts_every_document_with_its_target_id_and_event(ledger):
@@ -76,8 +76,8 @@ def test_all_ok_posts_every_document_with_its_target_id_and_event(ledger):
         assert row.status == POSTED and row.target_id == f"R-{key}"
         assert row.flow_run_id == RUN and row.claim_token is None and row.posted_at is not None
         assert row.attempts == 1 and row.error_class is None and row.last_error is None
-    assert ledger.run_counts(I, RUN)["posted"] == 5
-    assert ledger.pending_ids(I) == []
+    assert ledger.run_counts(SI, RUN)["posted"] == 5
+    assert ledger.pending_ids(SI) == []
 
 
 def test_build_sees_the_claimed_document_with_its_idempotency_key(ledger):
@@ -104,7 +104,7 @@ def test_rejected_result_fails_that_document_with_its_one_line_reason(ledger):
     doc = rows(ledger)["IN-2"]
     assert doc.status == FAILED and doc.error_class == "rejected" and doc.target_id is None
     assert doc.last_error == "vendor V-SPSALL is inactive [intacct/create] code=BL01001973"
-    [failure] = ledger.run_failures(I, RUN)
+    [failure] = ledger.run_failures(SI, RUN)
     assert failure["natural_key"] == "IN-2" and failure["event"] == FAILED
     assert failure["reason"] == doc.last_error
     assert {k: r.status for k, r in rows(ledger).items()} == {"IN-1": POSTED, "IN-2": FAILED, "IN-3": POSTED}
@@ -138,8 +138,8 @@ def test_transient_result_puts_that_document_back_to_received_while_others_post(
     doc = rows(ledger)["IN-3"]
     assert doc.status == RECEIVED and doc.error_class == classification
     assert doc.last_error == str(error) and doc.claim_token is None
-    assert ledger.pending_ids(I) == [doc.id]
-    assert ledger.run_failures(I, RUN) == []  # not a failure: it will be retried
+    assert ledger.pending_ids(SI) == [doc.id]
+    assert ledger.run_failures(SI, RUN) == []  # not a failure: it will be retried
 
 
 def test_document_back_to_received_posts_on_the_next_run_with_the_same_idempotency_key(ledger):
@@ -153,7 +153,7 @@ def test_document_back_to_received_posts_on_the_next_run_with_the_same_idempoten
 
     post(ledger, ids, first, build=build)
     second = Target()
-    counts = post(ledger, ledger.pending_ids(I), second, run_id="run-2", build=lambda c: keys.append(c.idempotency_key))
+    counts = post(ledger, ledger.pending_ids(SI), second, run_id="run-2", build=lambda c: keys.append(c.idempotency_key))
     assert counts[POSTED] == 1 and second.written == ["IN-2"]
     assert keys[1] == keys[2]  # IN-2's key, first and second time
     doc = rows(ledger)["IN-2"]
@@ -177,7 +177,7 @@ def test_build_raising_bad_document_quarantines_it_and_does_not_write_it(ledger)
     assert doc.status == QUARANTINED and doc.error_class == "bad_document"
     assert doc.last_error == ("line 1: unknown item 'SPSBuyerItem1' (no cross-reference) "
                               "[mapping/sps-intacct] code=unknown-item")
-    assert ledger.run_counts(I, RUN)["quarantined"] == 1
+    assert ledger.run_counts(SI, RUN)["quarantined"] == 1
 
 
 def test_batch_where_every_document_is_bad_writes_nothing(ledger):
@@ -214,9 +214,9 @@ def test_write_raising_for_the_second_batch_records_the_first_and_requeues_the_r
     for key in ("IN-5", "IN-6", "IN-7"):
         assert docs[key].status == RECEIVED and docs[key].error_class == "not_attempted"
     assert all(d.claim_token is None for d in docs.values())
-    assert ledger.status_counts(I) == {POSTED: 1, FAILED: 1, RECEIVED: 5}
-    assert ledger.pending_ids(I) == [docs[k].id for k in ("IN-3", "IN-4", "IN-5", "IN-6", "IN-7")]
-    assert ledger.intent_runs(I) == []  # nothing left between intent and outcome
+    assert ledger.status_counts(SI) == {POSTED: 1, FAILED: 1, RECEIVED: 5}
+    assert ledger.pending_ids(SI) == [docs[k].id for k in ("IN-3", "IN-4", "IN-5", "IN-6", "IN-7")]
+    assert ledger.intent_runs(SI) == []  # nothing left between intent and outcome
 
 
 def test_write_raising_keeps_quarantine_of_the_failed_batch(ledger):
@@ -239,8 +239,8 @@ def test_write_raising_on_the_first_batch_leaves_nothing_posting(ledger):
     target = Target(raise_on_batch={1: TransientError("connection refused")})
     with pytest.raises(TransientError):
         post(ledger, ids, target, batch_size=2)
-    assert ledger.status_counts(I) == {RECEIVED: 3}
-    assert sorted(ledger.pending_ids(I)) == sorted(ids)
+    assert ledger.status_counts(SI) == {RECEIVED: 3}
+    assert sorted(ledger.pending_ids(SI)) == sorted(ids)
 
 
 def test_write_failing_with_an_unexpected_error_leaves_intents_for_recovery(ledger):
@@ -250,14 +250,14 @@ def test_write_failing_with_an_unexpected_error_leaves_intents_for_recovery(ledg
     target = Target(raise_on_batch={1: KeyError("bug in a connector")})
     with pytest.raises(KeyError):
         post(ledger, ids, target, batch_size=2)
-    assert ledger.status_counts(I) == {POSTING: 3}
-    assert ledger.intent_runs(I) == [RUN]
+    assert ledger.status_counts(SI) == {POSTING: 3}
+    assert ledger.intent_runs(SI) == [RUN]
 
 
 def test_documents_claimed_by_another_run_are_not_posted(ledger):
     ids = ingest(ledger, 4)
     taken = [ids[1], ids[3]]
-    assert [c.id for c in ledger.claim(I, taken, "other-run")] == taken
+    assert [c.id for c in ledger.claim(SI, taken, "other-run")] == taken
     target = Target()
     counts = post(ledger, ids, target, batch_size=10)
     assert counts == {POSTED: 2, FAILED: 0, QUARANTINED: 0, RECEIVED: 0}

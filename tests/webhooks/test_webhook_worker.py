@@ -103,7 +103,8 @@ def test_serve_no_worker_and_the_trigger_mode_start_no_worker(prefect_server, tm
         port = free_port()
         service = _serve(port, *extra, env=dict(env, **({"ML_CONNECTOR_WEBHOOK_DISPATCH": mode} if mode else {})))
         try:
-            wait_for(lambda: _healthy(port) or service.poll() is not None, "the webhook service", timeout=120)
+            wait_for(lambda port=port, service=service: _healthy(port) or service.poll() is not None,
+                     "the webhook service", timeout=120)
             assert service.poll() is None and psutil.Process(service.pid).children() == []
         finally:
             service.terminate()
