@@ -4,7 +4,6 @@ the work dir, and credentials that do not work."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from importlib.metadata import version
 from pathlib import Path
