@@ -34,13 +34,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: install system-deps
+test: lint system-deps
 	$(BIN)/python -m pytest $(ARGS)
 
 # The fast tier (about two minutes on an idle machine): tests marked `fast` by tests/conftest.py
 # (connectors, mappings, ledger on SQLite, engine, emulators, webhooks, CLI). `make test` runs
 # everything.
-test-fast: install
+test-fast: lint
 	$(BIN)/python -m pytest -m fast $(ARGS)
 
 bench: install
