@@ -17,7 +17,8 @@ from ml_connector.sandbox.serve import free_port
 REPO = Path(__file__).resolve().parents[1]
 DEMO = (REPO / "tenants" / "demo.yaml").read_text()
 INTACCT_KEYS = "endpoint_url, sender_id, sender_password, company_id, user_id, user_password, location_id, verify_tls"
-PARTNER_KEYS = "name, vendor_id, customer_id, dimensions, gl_accounts, routes, due_days, currency"
+PARTNER_KEYS = ("name, vendor_id, customer_id, dimensions, gl_accounts, routes, due_days, currency, "
+                "so_transaction_type")
 
 
 @pytest.fixture()
@@ -70,7 +71,8 @@ def test_a_wrong_value_says_what_is_allowed(workdir, capsys):
                   "    gl_accounts: {order: a, invoice: b, shipment: c, charges: d, allowances: e}\n"
                   "    routes: {order: bill}\n")
     assert one_line(capsys, main(["status", "--tenant", "acme"])) == (
-        "error: tenants/acme.yaml line 7: partners.P1.routes.order: Input should be 'apbill' or 'skip' (got 'bill')")
+        "error: tenants/acme.yaml line 7: partners.P1.routes.order: "
+        "Input should be 'apbill', 'skip' or 'salesorder' (got 'bill')")
 
 
 def test_a_missing_key_is_named(workdir, capsys):
