@@ -324,6 +324,36 @@ def test_edits_and_cancels_under_lost_writes_and_faults_reach_each_bill_exactly_
     not_stale(world)
 
 
+def test_a_seeded_world_revised_between_runs_ends_with_every_bill_as_its_order_now_is(commerce_world_factory):
+    from ml_connector.demo.parts.commerce_intacct_ap import seed_procure
+    from ml_connector.sandbox.adobe.revise import revise_orders
+
+    world = commerce_world_factory()
+    with world.adobe.lock:
+        seed_adobe(world.adobe.store, orders=40, seed=7, bad=False)
+        seed_procure(world.intacct, world.adobe.store, world.mapping, existing_vendors=True)
+    run()
+    billed = {b["RECORDID"] for b in world.intacct.bills()}
+    with world.adobe.lock:
+        revised = revise_orders(world.adobe.store, seed=9, share=0.7)
+    assert revised.held
+    for changed in (revised.cancelled, revised.edited, revised.reordered):  # each kind hits a posted bill
+        assert {f"CO-{n}" for n in changed} & billed, changed
+    state, _ = run()
+    by_number = {o["increment_id"]: o for o in world.adobe.store.rows("order")}
+    for number in revised.cancelled:
+        assert bills(world, number) == [], number
+    for number, total in revised.edited.items():
+        if not by_number[number]["payment"].get("po_number"):
+            [bill] = bills(world, number)
+            assert bill["total"] == total, number
+    for old, new in revised.reordered.items():
+        assert bills(world, old) == [] and [b["total"] for b in bills(world, new)] == [by_number[new]["grand_total"]]
+    assert max(world.intacct.count_bills_by_record_id().values()) == 1
+    stale = world.ledger.latest_revisions(INTEGRATION, stale_only=True)
+    assert all(r.status == QUARANTINED for r in stale)  # only what needs a person (a changed purchase order)
+
+
 def _later(stamp: str, seconds: int) -> str:
     moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S") + timedelta(seconds=seconds)
     return moment.strftime("%Y-%m-%d %H:%M:%S")

@@ -115,3 +115,27 @@ def test_an_admin_edit_cancels_the_order_and_places_its_dash_one_linked_both_way
         f"{order['increment_id']}-1", order["entity_id"], customer["id"])
     assert first["state"] == "canceled" and again["increment_id"] == f"{order['increment_id']}-2"
     assert Decimal(str(read(http, auth, again["entity_id"])["subtotal"])) == Decimal("40.00")
+
+
+def test_seeded_revisions_change_only_what_magento_allows_and_move_updated_at():
+    from ml_connector.sandbox.adobe.revise import revise_orders
+    from ml_connector.sandbox.adobe.seed import seed_adobe
+
+    emu = AdobeEmulator(clock=Clock())
+    with emu.lock:
+        seed_adobe(emu.store, orders=40, seed=3, bad=False)
+        before = {o["increment_id"]: (o["state"], o["updated_at"], o["grand_total"]) for o in emu.store.rows("order")}
+        revised = revise_orders(emu.store, seed=5, share=0.6)
+        again = revise_orders(AdobeEmulator(clock=Clock()).store, seed=5, share=0.6)  # an empty world: nothing
+    assert revised.cancelled and (revised.edited or revised.reordered) and not (again.cancelled or again.edited)
+    by_number = {o["increment_id"]: o for o in emu.store.rows("order")}
+    for number in revised.cancelled:
+        assert before[number][0] not in ("canceled", "complete", "closed") and by_number[number]["state"] == "canceled"
+    for number, total in revised.edited.items():
+        assert before[number][0] == "new" and by_number[number]["grand_total"] == total > before[number][2]
+    for old, new in revised.reordered.items():
+        assert by_number[old]["state"] == "canceled" and by_number[new]["relation_parent_real_id"] == old
+    for number in revised.held:
+        assert by_number[number]["state"] == before[number][0]
+    changed = set(revised.cancelled) | set(revised.edited) | set(revised.reordered) | set(revised.held)
+    assert all(by_number[n]["updated_at"] > before[n][1] for n in changed)  # the change feed reads them again
