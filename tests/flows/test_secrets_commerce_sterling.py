@@ -148,7 +148,7 @@ def test_adobe_procure_canaries_in_every_auth_mode_and_webhooks(commerce_world_f
 
 def test_adobe_order_to_cash_canaries(o2c_world_factory, caplog, prefect_home):
     from ml_connector.flows.commerce_to_intacct_o2c import commerce_to_intacct_o2c
-    from ml_connector.webhooks.adobe import inbox
+    from ml_connector.inbox import adobe
 
     world = o2c_world_factory(orders=12, adobe_faults=FaultPlan(rate_5xx=0.1, seed=6),
                               intacct_faults=FaultPlan(rate_lost_write=0.2, seed=6))
@@ -170,7 +170,7 @@ def test_adobe_order_to_cash_canaries(o2c_world_factory, caplog, prefect_home):
     assert not refused.is_completed()
     assert world.ledger.status_counts(integration).get("posted", 0) > 0
     # Order to cash keeps no inbox: the procure integration's inbox holds the notification.
-    found = haystacks(world.ledger, [integration, inbox("commerce-intacct-ap")], caplog, prefect_home, states)
+    found = haystacks(world.ledger, [integration, adobe("commerce-intacct-ap").box], caplog, prefect_home, states)
     assert_no_canary(found, [*ADOBE_CANARY.values(), ADOBE_REFUSED])
 
 

@@ -710,9 +710,10 @@ def test_a_tenants_delivery_worker_takes_only_its_own_deliveries(qbo_pair):
 
 
 def test_the_webhook_service_of_a_tenant_refuses_another_tenants_ledger(tmp_path):
+    from ml_connector.inbox import QBO
     from ml_connector.ledger.store import Ledger
     from ml_connector.webhooks.adobe import adobe_routes
-    from ml_connector.webhooks.app import WEBHOOK, create_app
+    from ml_connector.webhooks.app import create_app
     from ml_connector.webhooks.dispatch import Handover
 
     acme = Ledger(f"sqlite:///{tmp_path / 'l.db'}", tenant="acme")
@@ -722,7 +723,7 @@ def test_the_webhook_service_of_a_tenant_refuses_another_tenants_ledger(tmp_path
     with pytest.raises(ValueError, match="given the ledger of tenant 'beta'"):
         adobe_routes("acme", ledger=beta, consumers=[])
     with pytest.raises(ValueError, match="given the ledger of tenant 'beta'"):
-        Handover("acme", WEBHOOK, (1,), beta, submit=lambda: None, fallback=lambda: None)
+        Handover("acme", QBO, (1,), beta, submit=lambda: None, fallback=lambda: None)
     create_app("acme", verifier_token="v", ledger=acme, trigger=None)  # its own: fine
     acme.dispose()
 
