@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from .tenant_selection import last_run
 
 Check = Callable[[object], "str | None"]  # a tenant's resources -> why it is busy, or None
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # where the Intacct listings start without a cursor
 
 
 def full_run_after(tenant: str = "", integration: str = "") -> timedelta:
@@ -96,6 +95,8 @@ def _after_cursor(stored: str | None) -> datetime:
     """Strictly after a stored WHENMODIFIED high-water mark (Intacct stamps are to the second);
     without one, from the start the flows read from when they have no cursor (a listing that
     found nothing stores none)."""
+    from ..connectors.intacct.listing import EPOCH
+
     return datetime.fromisoformat(stored) + timedelta(seconds=1) if stored else EPOCH
 
 

@@ -10,19 +10,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pandas as pd
 
 from ..connectors.errors import BadDocument
+from ..connectors.intacct.listing import EPOCH
 from ..ledger.schema import QUARANTINED, SKIPPED
 from ..mappings.sps_rows import remap_write
 from ..mappings.sps_to_intacct import parse_bill_ref
 from ..runtime.tenant import Tenant
 from .reconcile import Frames
 
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 REVERSED = "Reversed"  # an APBILL's STATE once reverse_bill ran
 
 

@@ -23,13 +23,13 @@ looked for in SPS before it is ever sent again (tasks/sps.find_uploads, docs/sps
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from prefect import get_run_logger
 from prefect.utilities.annotations import opaque
 
 from ..connectors.errors import BadDocument
-from ..connectors.intacct.listing import LISTING_RESTARTS, read_listing
+from ..connectors.intacct.listing import EPOCH, LISTING_RESTARTS, OVERLAP, read_listing
 from ..connectors.intacct.models import ArInvoice
 from ..connectors.sps import rsx
 from ..engine import MAX_PAGES, Batch, Page, Pipeline, Run
@@ -44,10 +44,6 @@ from ..tasks.outbound import INTEGRATION, invoice_row, queue_orderacks, queue_sh
 from ..tasks.sps import delivery_report, drop_unseen_changes, find_uploads
 
 CURSOR = "whenmodified"
-# Each listing starts this much before the stored high-water mark, so records stamped around
-# the previous listing's end are read again; the ledger makes the re-read rows duplicates.
-OVERLAP = timedelta(minutes=5)
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def read(run: Run, cursor: str | None) -> Iterator[Page]:

@@ -28,7 +28,7 @@ from prefect import get_run_logger
 from pydantic import BaseModel
 
 from ..connectors.errors import NotFound
-from ..connectors.intacct.listing import LISTING_RESTARTS, read_listing
+from ..connectors.intacct.listing import EPOCH, LISTING_RESTARTS, OVERLAP, read_listing
 from ..connectors.sterling import partner_inbox
 from ..engine import Batch, Page, Pipeline, Run
 from ..ledger.schema import POSTED, RECEIVED
@@ -49,7 +49,6 @@ from ..mappings.resend import x12_new_controls
 from ..ops.reconcile_ref import Reconciliation
 from ..runtime.clients import sterling_client
 from ..tasks.sterling import INTEGRATION, deliver_documents, read_page, settings_of, sync_partners
-from .intacct_sps import EPOCH, OVERLAP
 
 
 class Records(BaseModel):

@@ -25,13 +25,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from prefect import task
 
 from ..connectors.errors import BadDocument, IntegrationError, NotFound
 from ..connectors.intacct import functions_parties
 from ..connectors.intacct._xml import DATETIME_FORMAT
+from ..connectors.intacct.listing import OVERLAP
 from ..connectors.intacct.models_commerce import Customer
 from ..engine.posting import one_line
 from ..ledger.schema import POSTED, QUARANTINED
@@ -48,7 +49,6 @@ from .retry import retry_options
 log = logging.getLogger("ml_connector.tasks.commerce_o2c_customers")
 
 CURSOR = "intacct-customers"
-OVERLAP = timedelta(minutes=5)
 
 
 

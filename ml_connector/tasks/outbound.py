@@ -11,7 +11,7 @@ is looked for in SPS before it is ever sent again (tasks/sps.upload, docs/sps-de
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from ..connectors.errors import BadDocument
 from ..connectors.intacct._xml import DATETIME_FORMAT
 from ..connectors.intacct.functions import quote
+from ..connectors.intacct.listing import OVERLAP
 from ..connectors.intacct.models import ArInvoice
 from ..connectors.sps import rsx
 from ..engine.posting import one_line
@@ -42,7 +43,6 @@ from .retry import retry_options
 from .sps import outbox_path, revision_path, send_to_sps
 
 INTEGRATION = "intacct-sps"
-SHIPPER_OVERLAP = timedelta(minutes=5)
 MAX_SHIPPER_PAGES = 1000
 
 
@@ -114,7 +114,7 @@ def queue_shipments(tenant: str, run_id: str) -> list[int]:
     Returns the ids to send."""
     res = tenant_resources(tenant)
     stored = res.ledger.get_cursor(INTEGRATION, SHIPMENTS_CURSOR)
-    since = datetime.fromisoformat(stored) - SHIPPER_OVERLAP if stored else None
+    since = datetime.fromisoformat(stored) - OVERLAP if stored else None
     shippers = read_shippers.fn(tenant, since)
     ids = res.ledger.ingest(INTEGRATION, [shipment_row(s, res.mapping) for s in shippers], run_id).new_ids
     if shippers:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from ..errors import TransientError
@@ -29,6 +30,11 @@ from .codec import SYSTEM
 
 log = logging.getLogger("ml_connector.intacct")
 
+# A WHENMODIFIED listing starts this much before the stored high-water mark, so records stamped
+# around the previous listing's end are read again (the ledger makes the re-read rows
+# duplicates); without a mark it starts at EPOCH, before any record.
+OVERLAP = timedelta(minutes=5)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 LISTING_RESTARTS = 3  # a gap is rare (one resent readMore); several in a row mean something is wrong
 MAX_PAGES = 100_000  # a guard, not a limit anyone should reach
 
