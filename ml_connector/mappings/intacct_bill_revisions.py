@@ -24,9 +24,9 @@ from decimal import Decimal
 
 from ..connectors.errors import BadDocument
 from ..connectors.intacct.models import ApBill, SoTransaction
+from .rsx_purpose import PURPOSE_EFFECTS
 
 OPERATION = "sps-intacct"
-PURPOSE_EFFECTS = {"00": "create", "06": "create", "07": "create", "04": "update", "05": "replace", "01": "cancel"}
 MAX_PERIODS_AHEAD = 24
 _CLOSED_DATE = re.compile(r"transaction date \((\d{2})/(\d{2})/(\d{4})\) is within a period that's been closed")
 

@@ -45,6 +45,7 @@ from ..ledger.store import Claimed, Incoming
 from ..settings import max_document_bytes
 from .identifiers import identifier
 from .qbo_tenant import QboMapping, QboPartner
+from .rsx_purpose import PURPOSE_EFFECTS
 from .sps_rows import file_rows
 from .sps_to_intacct import money
 from .tenant import TenantMapping
@@ -55,7 +56,6 @@ CLOSED = "Closed"
 REVISION_MARK = "mlc-rev:"
 # RSX TsetPurposeCode -> the ledger effect (reference sps_x12_sterling.md: 00 Original,
 # 01 Cancellation, 04 Change, 05 Replace, 06 Confirmation, 07 Duplicate)
-PURPOSE_EFFECTS = {"00": "create", "06": "create", "07": "create", "04": "update", "05": "replace", "01": "cancel"}
 
 
 class NeedsPerson(BadDocument):

@@ -29,6 +29,7 @@ from ..mappings.commerce_ap_documents import (
 )
 from ..mappings.commerce_tenant import CommerceSettings
 from ..runtime.tenant import Tenant
+from .intacct_bills import settled_without_writing
 
 CANCEL_NOTE = "cancelled in Adobe Commerce"
 
@@ -67,16 +68,10 @@ def write_changes(res: Tenant, items: list[tuple[int, Prepared]]) -> dict[int, W
         change: BillChange = p.payload
         recordno = p.claimed.target_id
         state = states.get(recordno or "")
-        if change.effect == CANCEL and (recordno is None or rv.is_cancelled(state)):
-            out[n] = WriteResult(ok=True, target_id=recordno)  # nothing left to cancel, or a lost cancel landed
-            continue
         vendor = (state or {}).get("VENDORID") or (change.bill.vendor_id if change.bill else "?")
-        blocker = rv.revision_blocker(state, vendor, change.record_id, change.effect) if state else (
-            f"bill {change.record_id} of vendor {vendor} (RECORDNO {recordno}) is no longer in Intacct: "
-            "create it there by hand, then replay")
-        if blocker:
-            out[n] = WriteResult(ok=False, error=rv.NeedsPerson(blocker, system="intacct", operation="revise_bills",
-                                                                code="bill-blocked"))
+        settled = settled_without_writing(change.effect, recordno, state, vendor, change.record_id)
+        if settled is not None:
+            out[n] = settled
             continue
         (cancels if change.effect == CANCEL else updates).setdefault(change.entity, []).append(n)
     for entity, members in updates.items():

@@ -23,6 +23,24 @@ from ..runtime.tenant import Tenant
 _DUPLICATE = WriteResult(ok=True, target_id=None)  # done before under this key; a create is looked up
 
 
+
+def settled_without_writing(effect: str, recordno: str | None, state: dict | None, vendor_id: str,
+                            record_id: str) -> WriteResult | None:
+    """What a change or cancel of bill ``record_id`` (Intacct's ``state`` of it, read just before)
+    comes to without a write: nothing left to cancel, or a cancel a lost answer hid that landed
+    -> done; the bill paid, reversed or gone -> a person must act. None: write it. Shared by
+    every integration that revises Intacct AP bills (SPS -> Intacct, Commerce payables)."""
+    if effect == "cancel" and (recordno is None or rv.is_cancelled(state)):
+        return WriteResult(ok=True, target_id=recordno)
+    blocker = rv.revision_blocker(state, vendor_id, record_id, effect) if state else (
+        f"bill {record_id} of vendor {vendor_id} (RECORDNO {recordno}) is no longer in Intacct: create it there by "
+        "hand, then replay")
+    if blocker:
+        return WriteResult(ok=False, error=rv.NeedsPerson(blocker, system="intacct", operation="revise_bills",
+                                                          code="bill-blocked"))
+    return None
+
+
 def write_bills(res: Tenant, prepared: list[Prepared[BillWrite]], today: date | None = None) -> list[WriteResult]:
     """Write one batch of bill revisions: creates in one envelope; changes and cancels of the
     bills Intacct holds after one look at their state (a paid or reversed bill needs a person);
@@ -51,15 +69,9 @@ def write_bills(res: Tenant, prepared: list[Prepared[BillWrite]], today: date | 
             creates.append(n)
             continue
         state = states.get(recordno or "")
-        if w.effect == "cancel" and (recordno is None or rv.is_cancelled(state)):
-            out[n] = WriteResult(ok=True, target_id=recordno)  # nothing left to cancel, or a lost cancel landed
-            continue
-        blocker = rv.revision_blocker(state, w.vendor_id, w.record_id, w.effect) if state else (
-            f"bill {w.record_id} of vendor {w.vendor_id} (RECORDNO {recordno}) is no longer in Intacct: create it "
-            "there by hand, then replay")
-        if blocker:
-            out[n] = WriteResult(ok=False, error=rv.NeedsPerson(blocker, system="intacct", operation="revise_bills",
-                                                                code="bill-blocked"))
+        settled = settled_without_writing(w.effect, recordno, state, w.vendor_id, w.record_id)
+        if settled is not None:
+            out[n] = settled
             continue
         (cancels if w.effect == "cancel" else updates).append(n)
     policy = res.mapping.posting_date
