@@ -1,6 +1,6 @@
 """Order to cash: posting ledger documents to Intacct, in dependency order, per entity.
 
-:func:`post_o2c` is the one posting task (the registry's ``post_task``, also what replay calls):
+:func:`post_o2c` is the one posting task (the pipeline's ``post``, also what replay calls):
 it takes any mix of document ids and posts them type by type (items, customers, AR invoices,
 payments, shipments, credit memos). Per type: documents that must wait for another (a payment
 for its AR invoice) stay received with the reason; the rest are claimed (intent), mapped, sent
