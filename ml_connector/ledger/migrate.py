@@ -54,11 +54,16 @@ def prepare(engine: Engine, *, create: bool = True) -> None:
     current = revision(engine)
     if current == HEAD:
         return
-    if current is None and create:
+    if create:
+        # Read again under the lock: another process may be creating the ledger right now, its
+        # tables there and its version not yet stamped, which reads as an unversioned ledger.
         with _schema_lock(engine):
-            if revision(engine) is None:
+            current = revision(engine)
+            if current is None:
                 _create(engine)
-        return
+                return
+            if current == HEAD:
+                return
     raise LedgerSchemaError(_refusal(engine, current))
 
 

@@ -29,6 +29,7 @@ def test_concurrent_workers_claim_each_document_exactly_once(postgres_url):
     ledger = Ledger(postgres_url, tenant="t")
     with ledger.engine.begin() as conn:  # a clean slate in the shared database
         conn.execute(text("DELETE FROM document_events"))
+        conn.execute(text("DELETE FROM document_revisions"))
         conn.execute(text("DELETE FROM documents"))
     run = uuid.uuid4().hex
     ids = ledger.ingest(SI, [Incoming("invoice", "P", f"INV-{n}", "x", b"x") for n in range(2000)], run).new_ids
